@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench_lookup.c: ahead-bench-lookup, the lookup latency benchmark.
+ *
+ *   ahead-bench-lookup SNAPSHOT PREFIXES [-k K] [--passes N] [--json]
+ *
+ * Loads the prefix file (one typed prefix per line, as bench/make_prefixes.py
+ * writes it) into memory, runs one warm-up pass, then N timed passes (default
+ * 5) calling ah_index_complete() on each prefix in file order, timing every
+ * call with CLOCK_MONOTONIC. Prints queries, mean, p50, p90, p99, p99.9 and
+ * max in nanoseconds (the clock read itself, ~20 ns, is included).
+ */
+#include "ahead.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+typedef struct prefixes {
+    char *data;
+    size_t *off, *len;
+    size_t n;
+} prefixes_t;
+
+static int load_prefixes(const char *path, prefixes_t *p)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    char *line = NULL;
+    size_t cap = 0, used = 0, dcap = 0, ncap = 0;
+    ssize_t got;
+    memset(p, 0, sizeof *p);
+    while ((got = getline(&line, &cap, f)) >= 0) {
+        size_t len = (size_t)got;
+        if (len && line[len - 1] == '\n')
+            len--;
+        if (used + len > dcap) {
+            dcap = (used + len) * 2 + 4096;
+            p->data = realloc(p->data, dcap);
+        }
+        if (p->n == ncap) {
+            ncap = ncap * 2 + 1024;
+            p->off = realloc(p->off, ncap * sizeof *p->off);
+            p->len = realloc(p->len, ncap * sizeof *p->len);
+        }
+        if (!p->data || !p->off || !p->len) {
+            fclose(f);
+            return -1;
+        }
+        memcpy(p->data + used, line, len);
+        p->off[p->n] = used;
+        p->len[p->n++] = len;
+        used += len;
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"passes", required_argument, NULL, 'p'},
+                                             {NULL, 0, NULL, 0}};
+    int json = 0, passes = 5, c;
+    unsigned k = 10;
+    while ((c = getopt_long(argc, argv, "k:", longopts, NULL)) != -1) {
+        if (c == 'k')
+            k = (unsigned)atoi(optarg);
+        else if (c == 'p')
+            passes = atoi(optarg);
+        else if (c == 'j')
+            json = 1;
+        else
+            return 2;
+    }
+    if (argc - optind != 2 || passes < 1 || k < 1 || k > AH_MAX_K) {
+        fprintf(stderr, "usage: ahead-bench-lookup SNAPSHOT PREFIXES [-k K] [--passes N] [--json]\n");
+        return 2;
+    }
+    char err[512];
+    ah_index_t *ix;
+    if (ah_index_open(argv[optind], &ix, err, sizeof err) != 0) {
+        fprintf(stderr, "ahead-bench-lookup: %s\n", err);
+        return 1;
+    }
+    prefixes_t p;
+    if (load_prefixes(argv[optind + 1], &p) != 0 || p.n == 0) {
+        fprintf(stderr, "ahead-bench-lookup: cannot read prefixes from %s\n", argv[optind + 1]);
+        return 1;
+    }
+    ah_completion_t out[AH_MAX_K];
+    static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
+    size_t total = p.n * (size_t)passes, at = 0, results = 0;
+    uint32_t *lat = malloc(total * sizeof *lat);
+    if (!lat)
+        return 1;
+    for (int pass = -1; pass < passes; pass++) {
+        for (size_t i = 0; i < p.n; i++) {
+            size_t n;
+            uint64_t t0 = now_ns();
+            int rc = ah_index_complete(ix, p.data + p.off[i], p.len[i], k, out, text, sizeof text, &n);
+            uint64_t dt = now_ns() - t0;
+            if (rc && rc != AH_EUTF8 && rc != AH_ETOOLONG) {
+                fprintf(stderr, "ahead-bench-lookup: %s\n", ah_strerror(rc));
+                return 1;
+            }
+            if (pass >= 0) {
+                lat[at++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
+                results += n;
+            }
+        }
+    }
+    uint64_t sum = 0;
+    for (size_t i = 0; i < total; i++)
+        sum += lat[i];
+    qsort(lat, total, sizeof *lat, cmp_u32);
+#define PCT(q) lat[(size_t)((double)(total - 1) * (q))]
+    ah_index_stats_t st;
+    ah_index_stats(ix, &st);
+    if (json)
+        printf("{\"queries\":%zu,\"k\":%u,\"mean_ns\":%.1f,\"p50_ns\":%u,\"p90_ns\":%u,\"p99_ns\":%u,"
+               "\"p999_ns\":%u,\"max_ns\":%u,\"mean_results\":%.2f,\"snapshot_bytes\":%" PRIu64 "}\n",
+               total, k, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999),
+               lat[total - 1], (double)results / (double)total, st.file_bytes);
+    else
+        printf("queries %zu (k=%u, %d passes of %zu)  mean %.1f ns  p50 %u ns  p90 %u ns  p99 %u ns"
+               "  p99.9 %u ns  max %u ns  (%.2f results/query)\n",
+               total, k, passes, p.n, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99),
+               PCT(0.999), lat[total - 1], (double)results / (double)total);
+    free(lat);
+    free(p.data);
+    free(p.off);
+    free(p.len);
+    ah_index_close(ix);
+    return 0;
+}

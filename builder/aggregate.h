@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * aggregate.h: from log lines to completions. Each line is checked and
+ * parsed (text<TAB>count, or a bare text counting 1), its text reduced to a
+ * surface form (whitespace collapsed), and counts summed per surface form.
+ * At the end surface forms are grouped by key: their counts add up, and the
+ * most frequent form (ties: the byte-wise smallest) is the text shown.
+ */
+#ifndef AH_BUILDER_AGGREGATE_H
+#define AH_BUILDER_AGGREGATE_H
+
+#include "blocklist.h"
+#include "writer.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Why a line was skipped. */
+typedef enum ah_line_status {
+    AH_LINE_OK = 0,
+    AH_LINE_EMPTY,    /* no text, or only whitespace */
+    AH_LINE_UTF8,     /* not valid UTF-8 */
+    AH_LINE_CONTROL,  /* a NUL or another control character in the text */
+    AH_LINE_COUNT,    /* the count is not an unsigned decimal integer */
+    AH_LINE_OVERFLOW, /* the count does not fit in 64 bits */
+    AH_LINE_TOOLONG,  /* the text is longer than --max-bytes */
+} ah_line_status_t;
+
+const char *ah_line_status_str(ah_line_status_t status);
+
+typedef struct ah_agg ah_agg_t;
+
+/* What ah_agg_finish() kept and dropped, for the summary. */
+typedef struct ah_agg_counts {
+    uint64_t surfaces;     /* distinct surface forms */
+    uint64_t keys;         /* distinct keys */
+    uint64_t empty_keys;   /* surface forms whose key is empty (only marks, say) */
+    uint64_t long_keys;    /* surface forms whose key exceeds AH_MAX_KEY_BYTES */
+    uint64_t below_min;    /* keys dropped by --min-count */
+    uint64_t blocked;      /* keys dropped by the blocklist */
+    uint64_t completions;  /* entries returned */
+} ah_agg_counts_t;
+
+/* A new aggregator for texts of at most max_text_bytes; NULL when out of memory. */
+ah_agg_t *ah_agg_new(unsigned max_text_bytes);
+
+/*
+ * Adds one line. *status tells whether it was used or why not. Returns 0, or
+ * AH_ENOMEM (the line was not added).
+ */
+int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_t *status);
+
+/*
+ * Groups by key, applies min_count and the blocklist (may be NULL), and
+ * returns the completions sorted by key in *entries (n in *n). The entries
+ * point into agg: valid until ah_agg_free(). Returns 0 or AH_ENOMEM.
+ */
+int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl,
+                  ah_entry_t **entries, size_t *n, ah_agg_counts_t *counts);
+
+/* Frees the aggregator and the entries it returned; no operation if NULL. */
+void ah_agg_free(ah_agg_t *agg);
+
+#endif /* AH_BUILDER_AGGREGATE_H */

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: ahead-build, the command that compiles query logs into a snapshot.
+ *
+ *   ahead-build [options] INPUT... -o OUT
+ *
+ * Reads every input (files, .gz files, or - for stdin), skips and reports
+ * bad lines, aggregates, filters, and writes OUT atomically. Exit status: 0
+ * on success, 1 when the build failed (unreadable input, --strict and a bad
+ * line, nothing left to write, a write error), 2 for a usage error.
+ */
+#include "aggregate.h"
+#include "ahead.h"
+#include "blocklist.h"
+#include "input.h"
+#include "writer.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REPORT_FIRST 10 /* bad lines reported one by one */
+
+typedef struct options {
+    unsigned topk;
+    uint64_t min_count;
+    unsigned max_bytes;
+    unsigned bucket_size;
+    const char *blocklist;
+    const char *out;
+    int strict, quiet;
+} options_t;
+
+typedef struct progress {
+    int enabled;
+    double start, last;
+    uint64_t lines, bytes;
+} progress_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ahead-build [options] INPUT... -o OUT\n"
+            "\n"
+            "Compiles query logs into an ahead snapshot. Each INPUT is a file (gzip is\n"
+            "detected and read through zlib) or - for stdin. Each line is text<TAB>count\n"
+            "or just text (a raw log line, counting 1); lines are aggregated by key.\n"
+            "\n"
+            "  -o, --output OUT     snapshot to write (atomically: temp file, fsync, rename)\n"
+            "  -k, --topk K         length of the precomputed top-k lists, 1..%d (default 10)\n"
+            "      --min-count N    drop completions whose summed count is below N (default 1)\n"
+            "      --max-bytes N    longest text accepted, in bytes, 1..%d (default 256)\n"
+            "      --blocklist FILE drop completions containing a listed term as a whole\n"
+            "                       word, or equal to a listed phrase\n"
+            "      --bucket-size B  keys per front-coded bucket, 1..%d (default %d)\n"
+            "      --strict         stop at the first bad line (exit 1)\n"
+            "  -q, --quiet          print only errors\n"
+            "  -h, --help           this text\n"
+            "  -V, --version        the version\n",
+            AH_MAX_TOPK, AH_MAX_TEXT_BYTES, AH_MAX_BUCKET, AH_DEFAULT_BUCKET);
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Parses an unsigned decimal option in [lo, hi]; exits with status 2 if it is not one. */
+static uint64_t parse_number(const char *name, const char *s, uint64_t lo, uint64_t hi)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) {
+        fprintf(stderr, "ahead-build: %s must be an integer from %" PRIu64 " to %" PRIu64 ", not '%s'\n",
+                name, lo, hi, s);
+        exit(2);
+    }
+    return v;
+}
+
+/* At most twice a second: the phase, lines and bytes so far, and the line rate. */
+static void progress_tick(progress_t *p, const char *phase, uint64_t input_bytes)
+{
+    if (!p->enabled)
+        return;
+    double t = now();
+    if (t - p->last < 0.5)
+        return;
+    p->last = t;
+    double rate = (double)p->lines / (t - p->start > 1e-6 ? t - p->start : 1e-6);
+    fprintf(stderr, "\r\033[K%s: %" PRIu64 " lines, %.1f MB, %.0f lines/s", phase, p->lines,
+            (double)(p->bytes + input_bytes) / 1e6, rate);
+}
+
+static void progress_phase(progress_t *p, const char *phase)
+{
+    if (p->enabled)
+        fprintf(stderr, "\r\033[K%s...", phase);
+}
+
+/* Reads one input into the aggregator. Returns 0, or 1 after printing why it failed. */
+static int read_input(const char *path, ah_agg_t *agg, const options_t *o, progress_t *prog,
+                      uint64_t *skipped)
+{
+    char err[512];
+    ah_input_t *in;
+    if (ah_input_open(path, &in, err, sizeof err) != 0) {
+        fprintf(stderr, "ahead-build: %s\n", err);
+        return 1;
+    }
+    const char *line;
+    size_t len;
+    int truncated, rc;
+    uint64_t lineno = 0;
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    while ((rc = ah_input_next(in, &line, &len, &truncated, err, sizeof err)) == 1) {
+        lineno++;
+        prog->lines++;
+        if ((prog->lines & 0xffff) == 0)
+            progress_tick(prog, "reading", ah_input_bytes(in));
+        ah_line_status_t st = AH_LINE_TOOLONG;
+        if (!truncated && ah_agg_add_line(agg, line, len, &st) != 0) {
+            fprintf(stderr, "ahead-build: out of memory after %" PRIu64 " lines\n", prog->lines);
+            ah_input_close(in);
+            return 1;
+        }
+        if (st == AH_LINE_OK)
+            continue;
+        ++*skipped;
+        if (o->strict || *skipped <= REPORT_FIRST)
+            fprintf(stderr, "%s%s:%" PRIu64 ": skipped: %s\n", prog->enabled ? "\r\033[K" : "",
+                    name, lineno, ah_line_status_str(st));
+        if (o->strict) {
+            fprintf(stderr, "ahead-build: --strict: stopping at the first bad line; %s unchanged\n",
+                    o->out);
+            ah_input_close(in);
+            return 1;
+        }
+    }
+    prog->bytes += ah_input_bytes(in);
+    ah_input_close(in);
+    if (rc < 0) {
+        fprintf(stderr, "ahead-build: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
+static void parse_options(int argc, char **argv, options_t *o)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},  {"topk", required_argument, NULL, 'k'},
+        {"min-count", required_argument, NULL, 'm'}, {"max-bytes", required_argument, NULL, 'b'},
+        {"blocklist", required_argument, NULL, 'B'}, {"bucket-size", required_argument, NULL, 'z'},
+        {"strict", no_argument, NULL, 's'},          {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0}};
+    *o = (options_t){.topk = 10, .min_count = 1, .max_bytes = 256, .bucket_size = AH_DEFAULT_BUCKET};
+    int c;
+    while ((c = getopt_long(argc, argv, "o:k:qhV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o':
+            o->out = optarg;
+            break;
+        case 'k':
+            o->topk = (unsigned)parse_number("--topk", optarg, 1, AH_MAX_TOPK);
+            break;
+        case 'm':
+            o->min_count = parse_number("--min-count", optarg, 0, UINT64_MAX);
+            break;
+        case 'b':
+            o->max_bytes = (unsigned)parse_number("--max-bytes", optarg, 1, AH_MAX_TEXT_BYTES);
+            break;
+        case 'B':
+            o->blocklist = optarg;
+            break;
+        case 'z':
+            o->bucket_size = (unsigned)parse_number("--bucket-size", optarg, 1, AH_MAX_BUCKET);
+            break;
+        case 's':
+            o->strict = 1;
+            break;
+        case 'q':
+            o->quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        case 'V':
+            printf("ahead-build %s (snapshot format %d)\n", AH_VERSION_STRING, AH_FORMAT_VERSION);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
+        }
+    }
+    if (!o->out || optind >= argc) {
+        fprintf(stderr, "ahead-build: %s\n", !o->out ? "no output: give -o OUT" : "no input files");
+        usage(stderr);
+        exit(2);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    options_t o;
+    parse_options(argc, argv, &o);
+    double t0 = now();
+    progress_t prog = {.enabled = !o.quiet && isatty(STDERR_FILENO), .start = t0};
+    char err[512];
+
+    ah_blocklist_t *bl = NULL;
+    if (o.blocklist && ah_blocklist_load(o.blocklist, &bl, err, sizeof err) != 0) {
+        fprintf(stderr, "ahead-build: blocklist: %s\n", err);
+        return 1;
+    }
+    ah_agg_t *agg = ah_agg_new(o.max_bytes);
+    if (!agg) {
+        fprintf(stderr, "ahead-build: out of memory\n");
+        return 1;
+    }
+    uint64_t skipped = 0;
+    int status = 0;
+    for (int i = optind; i < argc && !status; i++)
+        status = read_input(argv[i], agg, &o, &prog, &skipped);
+
+    ah_entry_t *entries = NULL;
+    size_t n = 0;
+    ah_agg_counts_t counts;
+    if (!status) {
+        progress_phase(&prog, "aggregating");
+        if (ah_agg_finish(agg, o.min_count, bl, &entries, &n, &counts) != 0) {
+            fprintf(stderr, "\nahead-build: out of memory while aggregating\n");
+            status = 1;
+        } else if (n == 0) {
+            fprintf(stderr, "%sahead-build: no completions left to write (%" PRIu64
+                            " lines read, %" PRIu64 " skipped); %s unchanged\n",
+                    prog.enabled ? "\r\033[K" : "", prog.lines, skipped, o.out);
+            status = 1;
+        }
+    }
+    ah_write_info_t info;
+    if (!status) {
+        progress_phase(&prog, "writing");
+        ah_write_options_t wo = {.topk = o.topk, .bucket_size = o.bucket_size,
+                                 .max_text_bytes = o.max_bytes};
+        if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {
+            fprintf(stderr, "%sahead-build: %s\n", prog.enabled ? "\r\033[K" : "", err);
+            status = 1;
+        }
+    }
+    if (prog.enabled)
+        fprintf(stderr, "\r\033[K");
+    if (!status && skipped > 0)
+        fprintf(stderr, "ahead-build: skipped %" PRIu64 " bad line%s of %" PRIu64 "%s\n", skipped,
+                skipped == 1 ? "" : "s", prog.lines,
+                skipped > REPORT_FIRST ? "; the first ones are listed above" : "");
+    if (!status && !o.quiet) {
+        fprintf(stderr,
+                "ahead-build: %zu completions, %" PRIu64 " distinct keys, %" PRIu64
+                " skipped lines, %" PRIu64 " below --min-count, %" PRIu64 " blocked, %" PRIu64
+                " bytes (%.1f bytes/completion), %.2f s -> %s (id %016" PRIx64 ")\n",
+                n, counts.keys, skipped, counts.below_min, counts.blocked, info.file_bytes,
+                (double)info.file_bytes / (double)n, now() - t0, o.out, info.content_id);
+        if (counts.empty_keys || counts.long_keys)
+            fprintf(stderr,
+                    "ahead-build: %" PRIu64 " texts normalize to nothing and %" PRIu64
+                    " to an over-long key; dropped\n",
+                    counts.empty_keys, counts.long_keys);
+    }
+    ah_agg_free(agg);
+    ah_blocklist_free(bl);
+    return status;
+}

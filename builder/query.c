@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * query.c: ahead-query, a look into a snapshot from the shell and scripts.
+ *
+ *   ahead-query SNAPSHOT [-k K] PREFIX...   text<TAB>score lines per prefix,
+ *                                           a blank line between prefixes
+ *   ahead-query SNAPSHOT --batch [-k K]     one prefix per stdin line, one
+ *                                           JSON object per output line
+ *   ahead-query SNAPSHOT --stats            the header's facts as JSON
+ *   ahead-query SNAPSHOT --verify           deep check; exit 1 if corrupt
+ *
+ * JSON is written by hand: scores are 64-bit integers and must come out
+ * exact, which a double-based JSON library cannot promise.
+ */
+#include "ahead.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ahead-query SNAPSHOT [-k K] PREFIX...\n"
+               "       ahead-query SNAPSHOT --batch [-k K]   (prefixes on stdin, JSON lines out)\n"
+               "       ahead-query SNAPSHOT --stats\n"
+               "       ahead-query SNAPSHOT --verify\n");
+}
+
+/* Writes s as a JSON string; bytes that are not valid UTF-8 become U+FFFD. */
+static void json_string(FILE *f, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    putc('"', f);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        if (c == '"' || c == '\\') {
+            fprintf(f, "\\%c", c);
+            i++;
+        } else if (c < 0x20) {
+            fprintf(f, "\\u%04x", c);
+            i++;
+        } else if (c < 0x80) {
+            putc(c, f);
+            i++;
+        } else {
+            /* Length of a valid sequence, or 0. */
+            size_t n = c >= 0xf0 && c <= 0xf4 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 && c < 0xe0 ? 2 : 0;
+            if (c >= 0xf5)
+                n = 0;
+            for (size_t j = 1; n && j < n; j++)
+                if (i + j >= len || (p[i + j] & 0xc0) != 0x80)
+                    n = 0;
+            if (n == 3 && ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0)))
+                n = 0;
+            if (n == 4 && ((c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90)))
+                n = 0;
+            if (n) {
+                fwrite(p + i, 1, n, f);
+                i += n;
+            } else {
+                fputs("\\ufffd", f);
+                i++;
+            }
+        }
+    }
+    putc('"', f);
+}
+
+static int print_stats(const ah_index_t *ix)
+{
+    ah_index_stats_t st;
+    ah_index_stats(ix, &st);
+    printf("{\"format_version\":%" PRIu32 ",\"id\":\"%s\",\"entries\":%" PRIu64
+           ",\"file_bytes\":%" PRIu64 ",\"bytes_per_entry\":%.2f,\"topk\":%" PRIu32
+           ",\"bucket_size\":%" PRIu32 ",\"inner_nodes\":%" PRIu32 ",\"max_text_bytes\":%" PRIu32
+           ",\"max_key_bytes\":%" PRIu32 ",\"total_score\":%" PRIu64 "}\n",
+           st.format_version, st.id_hex, st.entries, st.file_bytes,
+           (double)st.file_bytes / (double)st.entries, st.topk, st.bucket_size, st.inner_nodes,
+           st.max_text_bytes, st.max_key_bytes, st.total_score);
+    return 0;
+}
+
+/* One lookup; results or the error go to stdout in the chosen form. Returns 0 or 1. */
+static int lookup(const ah_index_t *ix, const char *q, size_t len, unsigned k, int json)
+{
+    ah_completion_t out[AH_MAX_K];
+    static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
+    size_t n;
+    int rc = ah_index_complete(ix, q, len, k, out, text, sizeof text, &n);
+    if (json) {
+        fputs("{\"q\":", stdout);
+        json_string(stdout, q, len);
+        if (rc) {
+            printf(",\"error\":\"%s\"}\n", ah_strerror(rc));
+            return rc == AH_ECORRUPT;
+        }
+        fputs(",\"completions\":[", stdout);
+        for (size_t i = 0; i < n; i++) {
+            fputs(i ? ",[" : "[", stdout);
+            json_string(stdout, out[i].text, out[i].text_len);
+            printf(",%" PRIu64 "]", out[i].score);
+        }
+        fputs("]}\n", stdout);
+        return 0;
+    }
+    if (rc) {
+        fprintf(stderr, "ahead-query: '%.*s': %s\n", (int)len, q, ah_strerror(rc));
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        printf("%.*s\t%" PRIu64 "\n", (int)out[i].text_len, out[i].text, out[i].score);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"batch", no_argument, NULL, 'b'}, {"stats", no_argument, NULL, 's'},
+        {"verify", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+    int batch = 0, stats = 0, verify = 0, c;
+    long k = 10;
+    while ((c = getopt_long(argc, argv, "k:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'k': {
+            char *end;
+            k = strtol(optarg, &end, 10);
+            if (*end || k < 1 || k > AH_MAX_K) {
+                fprintf(stderr, "ahead-query: -k must be an integer from 1 to %d\n",
+                        AH_MAX_K);
+                return 2;
+            }
+            break;
+        }
+        case 'b':
+            batch = 1;
+            break;
+        case 's':
+            stats = 1;
+            break;
+        case 'v':
+            verify = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("ahead-query %s\n", AH_VERSION_STRING);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    char err[512];
+    ah_index_t *ix;
+    int rc = ah_index_open(argv[optind], &ix, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "ahead-query: %s\n", err);
+        return 1;
+    }
+    ah_index_stats_t st;
+    ah_index_stats(ix, &st);
+    if (!stats && !verify && k > (long)st.topk) {
+        fprintf(stderr, "ahead-query: -k %ld is more than the snapshot's top-k (%u)\n", k, st.topk);
+        ah_index_close(ix);
+        return 2;
+    }
+    int status = 0;
+    if (stats) {
+        status = print_stats(ix);
+    } else if (verify) {
+        rc = ah_index_verify(ix, err, sizeof err);
+        if (rc)
+            fprintf(stderr, "ahead-query: %s: %s\n", argv[optind], err);
+        else
+            printf("%s: ok (%" PRIu64 " completions, id %s)\n", argv[optind], st.entries,
+                   st.id_hex);
+        status = rc ? 1 : 0;
+    } else if (batch) {
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t got;
+        while ((got = getline(&line, &cap, stdin)) >= 0) {
+            size_t len = (size_t)got;
+            if (len > 0 && line[len - 1] == '\n')
+                len--;
+            if (len > 0 && line[len - 1] == '\r')
+                len--;
+            status |= lookup(ix, line, len, (unsigned)k, 1);
+        }
+        free(line);
+    } else {
+        for (int i = optind + 1; i < argc; i++) {
+            if (i > optind + 1)
+                putchar('\n');
+            status |= lookup(ix, argv[i], strlen(argv[i]), (unsigned)k, 0);
+        }
+    }
+    ah_index_close(ix);
+    return status;
+}

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ahead.h: the public API of libahead, the lookup library shared by the
+ * builder, the query tool, the server and the benchmarks.
+ *
+ * Three parts live here:
+ *
+ *   - the error convention: every function returns int, 0 on success or a
+ *     negative AH_E* code; results come back through out-parameters, and
+ *     ah_strerror() turns a code into text;
+ *   - normalization: how a text or a typed prefix becomes the match key
+ *     (NFKC, case fold, marks stripped, whitespace collapsed);
+ *   - the snapshot: open a file written by ahead-build, ask it for the top
+ *     completions of a prefix, read its facts, close it.
+ *
+ * Thread safety: an open ah_index_t is immutable. Any number of threads may
+ * call ah_index_complete() and ah_index_stats() on the same snapshot at once;
+ * ah_index_close() must not race with them (the server keeps a reference
+ * count for that).
+ *
+ * The byte layout of the snapshot file is documented in index/format.h and
+ * nowhere else.
+ */
+#ifndef AHEAD_H
+#define AHEAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AH_VERSION_STRING "0.1.0"
+
+/* ---------------------------------------------------------------- errors */
+
+#define AH_OK 0
+#define AH_ENOMEM (-1)     /* an allocation failed */
+#define AH_EIO (-2)        /* a file could not be read, written or mapped */
+#define AH_ECORRUPT (-3)   /* a snapshot failed a structural or checksum check */
+#define AH_EVERSION (-4)   /* a snapshot of a format version we do not read */
+#define AH_EINVAL (-5)     /* an argument outside its documented range */
+#define AH_ETOOLONG (-6)   /* a text or prefix longer than the limit allows */
+#define AH_EUTF8 (-7)      /* a text or prefix that is not valid UTF-8 */
+#define AH_ENOSPC (-8)     /* a caller-supplied buffer is too small */
+
+/* Returns a static, human-readable description of an AH_E* code. */
+const char *ah_strerror(int code);
+
+/* ---------------------------------------------------------- normalization */
+
+/*
+ * The longest normalized key, in bytes, that a snapshot may hold or a prefix
+ * may normalize to. NFKC can expand a text (one ligature becomes up to 18
+ * code points), so keys get more room than the displayed texts.
+ */
+#define AH_MAX_KEY_BYTES 2048
+
+/* The largest k a snapshot can be built for (ahead-build --topk). */
+#define AH_MAX_K 255
+
+/* The longest displayed text a snapshot may hold (ahead-build --max-bytes). */
+#define AH_MAX_TEXT_BYTES 1024
+
+/*
+ * ah_normalize_key: turn a UTF-8 text into its match key.
+ *
+ * The key is Unicode NFKC, case-folded, with combining marks stripped; every
+ * run of whitespace (ASCII or Unicode, tabs included) becomes one ASCII space
+ * and leading and trailing whitespace is dropped. When keep_trailing_space is
+ * non-zero and the input ends in whitespace after some non-space text, one
+ * trailing space is kept: that is how a typed prefix "new " is told apart
+ * from "new".
+ *
+ * in/len:   the input (need not be NUL-terminated).
+ * out/cap:  caller storage for the key; AH_MAX_KEY_BYTES is always enough
+ *           for a key the snapshot can hold. The key is not NUL-terminated.
+ * out_len:  receives the key's length.
+ *
+ * Allocates nothing. Returns 0, AH_EUTF8 when the input is not valid UTF-8
+ * (or holds a NUL or a surrogate), or AH_ETOOLONG when the key would not fit
+ * in cap bytes.
+ */
+int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *out_len,
+                     int keep_trailing_space);
+
+/*
+ * ah_normalize_surface: the displayed form of a text: whitespace runs
+ * collapsed to one ASCII space and trimmed, case and accents kept. Checks
+ * that the input is valid UTF-8. Returns 0, AH_EUTF8 or AH_ETOOLONG.
+ */
+int ah_normalize_surface(const char *in, size_t len, char *out, size_t cap, size_t *out_len);
+
+/* --------------------------------------------------------------- snapshot */
+
+typedef struct ah_index ah_index_t;
+
+/* One completion returned by ah_index_complete(). */
+typedef struct ah_completion {
+    const char *text; /* UTF-8 display text; points into the caller's text buffer */
+    uint32_t text_len;
+    uint64_t score; /* summed count, exact */
+} ah_completion_t;
+
+/* Facts about an open snapshot, all read from its header. */
+typedef struct ah_index_stats {
+    uint32_t format_version;
+    uint32_t topk;           /* length of the precomputed lists; the largest k */
+    uint64_t entries;        /* completions */
+    uint64_t file_bytes;     /* size of the snapshot file */
+    uint64_t content_id;     /* hash of the content: the snapshot id */
+    char id_hex[17];         /* content_id as 16 lowercase hex digits */
+    uint32_t max_text_bytes; /* longest display text the builder accepted */
+    uint32_t max_key_bytes;  /* longest key stored */
+    uint32_t inner_nodes;    /* trie nodes that carry a top-k list */
+    uint32_t bucket_size;    /* keys per front-coded bucket */
+    uint64_t total_score;    /* sum of all scores (saturating) */
+    uint64_t build_time;     /* seconds since the epoch when it was built */
+} ah_index_stats_t;
+
+/*
+ * Caller storage for the texts of k completions: every returned text is
+ * copied there, so it lives as long as the caller keeps the buffer.
+ */
+#define AH_COMPLETE_TEXT_BYTES(k) ((size_t)(k) * AH_MAX_TEXT_BYTES)
+
+/*
+ * ah_index_open: map a snapshot file read-only and check its header, its
+ * section table and every section's bounds. It does no work proportional to
+ * the file's size: checksums are left to ah_index_verify().
+ *
+ * path: the file. out: receives the open snapshot, owned by the caller until
+ * ah_index_close(). err/errlen: optional (may be NULL/0); on failure receives
+ * a one-line message naming what was wrong.
+ *
+ * Returns 0, AH_EIO (cannot open, stat or map), AH_ECORRUPT (bad magic,
+ * truncated, a section out of bounds, an inconsistent count), AH_EVERSION
+ * (another format version) or AH_ENOMEM.
+ */
+int ah_index_open(const char *path, ah_index_t **out, char *err, size_t errlen);
+
+/*
+ * ah_index_verify: deep check of an open snapshot: the whole-file checksum,
+ * every section's checksum and the content id, then a walk over every key,
+ * trie node and list, checking order, ranges and that each list really is
+ * its node's top-k. Proportional to the file's size. Returns 0 or
+ * AH_ECORRUPT with a message in err.
+ */
+int ah_index_verify(const ah_index_t *idx, char *err, size_t errlen);
+
+/*
+ * ah_index_complete: the k best completions of a prefix.
+ *
+ * prefix/len: the typed prefix, UTF-8, not normalized (this function
+ *             normalizes it, keeping one trailing space if it ended in one).
+ * k:          1..topk (see ah_index_stats); more is AH_EINVAL.
+ * out:        caller storage for at least k completions, best first: score
+ *             descending, ties by key bytes ascending.
+ * text/cap:   caller storage for their texts; AH_COMPLETE_TEXT_BYTES(k) is
+ *             always enough. out[i].text points into it.
+ * n_out:      receives how many completions were written (0..k).
+ *
+ * Allocates nothing and is safe to call from many threads on one snapshot.
+ * Returns 0, AH_EINVAL, AH_EUTF8 (prefix not valid UTF-8), AH_ETOOLONG
+ * (normalized prefix longer than AH_MAX_KEY_BYTES), AH_ENOSPC (text buffer
+ * too small) or AH_ECORRUPT (the walk met a structure that fails its bounds
+ * checks: the file is damaged; nothing out of bounds was read).
+ */
+int ah_index_complete(const ah_index_t *idx, const char *prefix, size_t len, unsigned k,
+                      ah_completion_t *out, char *text, size_t cap, size_t *n_out);
+
+/*
+ * ah_index_complete_key: as ah_index_complete() but for an already
+ * normalized key prefix (no normalization is done). For the tests and tools.
+ */
+int ah_index_complete_key(const ah_index_t *idx, const char *key, size_t len, unsigned k,
+                          ah_completion_t *out, char *text, size_t cap, size_t *n_out);
+
+/* ah_index_stats: copies the snapshot's facts into *st. Never fails. */
+void ah_index_stats(const ah_index_t *idx, ah_index_stats_t *st);
+
+/* ah_index_close: unmaps and frees. No operation is performed if idx is NULL. */
+void ah_index_close(ah_index_t *idx);
+
+#endif /* AHEAD_H */

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * checksum.h: the two digests of the snapshot format. CRC-32 (zlib's) guards
+ * the header, the body and each section against damage; ah_hash64 names the
+ * content (snapshot id, ETag). Neither is cryptographic.
+ */
+#ifndef AH_CHECKSUM_H
+#define AH_CHECKSUM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* CRC-32 (the zlib/PNG polynomial) of len bytes, continuing from crc (0 to start). */
+uint32_t ah_crc32(uint32_t crc, const void *data, size_t len);
+
+/* A 64-bit hash of len bytes, chained: pass the previous result as seed. */
+uint64_t ah_hash64(uint64_t seed, const void *data, size_t len);
+
+#endif /* AH_CHECKSUM_H */

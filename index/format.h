@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * format.h: the snapshot file format, byte by byte. This is the format's one
+ * home: no other file hard-codes an offset. A layout change bumps
+ * AH_FORMAT_VERSION and this text in the same commit.
+ *
+ * All integers are little-endian. "varint" is LEB128: 7 bits per byte, low
+ * group first, high bit set on every byte but the last, at most 10 bytes
+ * (300 = 0xAC 0x02). A "packed array of width w" stores value i in bits
+ * [i*w, i*w+w) of a little-endian bit stream (bit 0 is the low bit of byte 0).
+ * Every section ends in AH_SECTION_PAD (16) zero bytes of padding, counted in
+ * its length, so that a reader may load 9 bytes at any bit position inside.
+ *
+ * WHAT IS STORED, AND WHY
+ * -----------------------
+ * n completions, each a (key, display text, score). Two orders matter:
+ *
+ *   lex id   the position of the key in byte-wise sorted order. Every prefix
+ *            is a contiguous lex range [lo, hi), so the keys are stored in
+ *            this order, front-coded.
+ *   rank     the position in ranking order: score descending, ties by key
+ *            ascending. rank < rank' means "better", so a top-k is the k
+ *            smallest ranks of a range, and scores stored by rank form a
+ *            non-increasing sequence that compresses to almost nothing.
+ *
+ *   KEYS        front-coded keys in lex order, in buckets of B (bucket_size):
+ *               a bucket's first key is whole, each next key stores only the
+ *               length it shares with the previous one and the rest. Decoding
+ *               key i walks at most B-1 records from its bucket's head.
+ *   KEY_INDEX   u32 offset into KEYS of each bucket, and one more: KEYS's used
+ *               length. Binary-searchable heads, bounds for every bucket.
+ *   RANKS       packed array, width rank_bits: rank of each lex id.
+ *   SCORE_BLOCKS / SCORE_BITS
+ *               scores by rank, in blocks of 64 ranks: a block stores its
+ *               smallest score (its last) as the base, and each score as a
+ *               packed delta above it, with the block's own width. The long
+ *               tail of equal small counts costs 0 bits per entry.
+ *   NODES       the top of a compacted (path-compressed, byte-wise) trie over
+ *               the keys: the root, and every node whose subtree holds more
+ *               than K = topk completions. Each such "inner" node carries its
+ *               top-K list (lex ids). A subtree of at most K completions needs
+ *               no list (its answer is all of it) and no node: the reader
+ *               scans its lex range in KEYS. Inner nodes are enumerable (child
+ *               tables), and below them the sorted keys with their shared
+ *               prefix lengths are the rest of the trie, walkable in order.
+ *   DISPLAY     the display texts that differ from their key (case, accents,
+ *               width kept); a text equal to its key is not stored twice.
+ *
+ * Why this shape. Hsu & Ottaviano (WWW 2013) compare completion tries that
+ * keep a max score per node and search with a heap (small, but a top-k costs
+ * O(k log k) node visits, each a few cache misses) with an RMQ over scores in
+ * lex order. Gog, Pibiri & Venturini (SIGIR 2020) store a front-coded
+ * dictionary and make ids follow score order so that comparing ids compares
+ * scores. We take the front-coded lex dictionary and the rank trick from the
+ * latter, and replace the heap/RMQ search by precomputed top-K lists on the
+ * few trie nodes big enough to need one: on npm-downloads (3.7M names) only
+ * 6% of the trie's branching nodes hold more than 10 completions, so the
+ * lists are small, and a lookup is one trie descent plus K key decodes, with
+ * no search at all. List entries and child ranges are stored relative to
+ * their node's lex range, in the fewest whole bytes that hold that range, so
+ * the many small nodes pay one byte per entry.
+ *
+ * FILE LAYOUT
+ * -----------
+ *   [header: 128 bytes] [section table: AH_SECTION_COUNT x 24 bytes] [sections...]
+ *
+ * HEADER (offset 0)
+ *   OFFSET SIZE DESCRIPTION
+ *        0    8 magic "AHEADIDX"
+ *        8    4 format version (AH_FORMAT_VERSION)
+ *       12    4 header size in bytes (128)
+ *       16    8 file size in bytes
+ *       24    8 content id: ah_hash64 chained over every section's bytes in
+ *               table order, seeded with topk and bucket_size. Equal content
+ *               and parameters give an equal id; used as snapshot id and ETag.
+ *       32    4 n: number of completions (at least 1)
+ *       36    4 topk K: list length, 1..AH_MAX_TOPK
+ *       40    4 bucket size B: keys per front-coded bucket, 1..256
+ *       44    4 max text bytes: the builder's --max-bytes
+ *       48    4 max key bytes: the longest key stored
+ *       52    4 inner node count
+ *       56    4 rank bits: width of RANKS entries, bits needed for n-1 (>= 1)
+ *       60    4 root offset: offset of the root record in NODES
+ *       64    8 total score: sum of all scores, saturating at 2^64-1
+ *       72    4 section count (AH_SECTION_COUNT)
+ *       76    4 crc32 of bytes [128, file size): section table and sections
+ *       80   44 reserved, zero
+ *      124    4 crc32 of header bytes [0, 124)
+ *
+ * SECTION TABLE (offset 128), one 24-byte entry per section, in id order:
+ *        0    4 section id (1..AH_SECTION_COUNT, see enum below)
+ *        4    4 crc32 of the section's bytes
+ *        8    8 offset from the start of the file (8-byte aligned)
+ *       16    8 length in bytes, padding included
+ *   Sections do not overlap and lie inside the file.
+ *
+ * KEYS: records in lex order. For lex id i:
+ *   if i % B == 0 (bucket head):  varint H, then L bytes
+ *   else:                         varint P, varint H, then L bytes
+ *   where P = bytes shared with key i-1 (P <= len(key i-1)), H = L << 1 | D,
+ *   the key is the P shared bytes followed by the L bytes, and D = 1 means
+ *   a varint follows: the offset in DISPLAY of this entry's display text.
+ *   Keys are strictly increasing, non-empty, at most max key bytes long.
+ *
+ * KEY_INDEX: ceil(n / B) + 1 u32 values; value b is the offset in KEYS of
+ *   bucket b's head; the last is the end of the last record. Increasing.
+ *
+ * RANKS: packed array of n values of width rank bits; a permutation of
+ *   0..n-1.
+ *
+ * SCORE_BLOCKS: ceil(n / 64) records of 16 bytes, block b covers ranks
+ *   [64b, 64b+64):
+ *        0    8 base: the smallest score in the block
+ *        8    4 bit offset of the block's deltas in SCORE_BITS
+ *       12    1 width w (0..64) of the deltas
+ *       13    3 zero
+ *   score(rank r) = base + packed value r % 64 of width w at that offset.
+ *   Scores are non-increasing in rank.
+ *
+ * SCORE_BITS: the packed deltas of all blocks.
+ *
+ * NODES: inner node records in post-order (children before parents); the
+ *   root is at the header's root offset. A record at offset o for a node
+ *   whose lex range is [lo, lo + count), reached by the edge byte c from its
+ *   parent (the root has no edge):
+ *     varint  E        edge label length after c (root: its whole label)
+ *     E bytes          the label
+ *     varint  count    completions in the subtree (> K, except the root)
+ *     varint  m        children (0..256)
+ *     u8      widths   bits 0-1: (bytes per range value) - 1 = Wr - 1;
+ *                      bits 2-3: (bytes per child pointer) - 1 = Wp - 1;
+ *                      bits 4-7 zero. Wr is the fewest bytes that hold count.
+ *     m bytes          first byte of each child's edge, strictly increasing
+ *     m x Wr bytes     each child's lo relative to the node's lo; increasing;
+ *                      the first is 0, or 1 when the node's own path is a key
+ *                      (that key sorts first); child j ends where j+1 starts,
+ *                      the last at count
+ *     m x Wp bytes     child pointer: 0 for a child of at most K completions
+ *                      (no record; scan its keys), else o minus the child's
+ *                      record offset (> 0: records only point backwards)
+ *     u8      l        list length: min(K, count)
+ *     l x Wr bytes     the node's top-l lex ids relative to lo, best first
+ *   The node's path (its key prefix) is its parent's path, c, and the label.
+ *
+ * DISPLAY: records of varint length, then that many bytes of UTF-8, at most
+ *   max text bytes. Referenced only from KEYS.
+ */
+#ifndef AH_FORMAT_H
+#define AH_FORMAT_H
+
+#include <stdint.h>
+
+#define AH_MAGIC "AHEADIDX"
+#define AH_MAGIC_LEN 8
+#define AH_FORMAT_VERSION 1
+#define AH_HEADER_SIZE 128
+#define AH_SECTION_ENTRY_SIZE 24
+#define AH_SECTION_PAD 16 /* zero bytes at the end of every section */
+#define AH_MAX_TOPK 255   /* list length is one byte */
+#define AH_MAX_BUCKET 256 /* keys per front-coded bucket */
+#define AH_SCORE_BLOCK 64 /* ranks per score block */
+#define AH_SCORE_BLOCK_SIZE 16
+
+/* Header field offsets (see the table above). */
+#define AH_HDR_MAGIC 0
+#define AH_HDR_VERSION 8
+#define AH_HDR_HEADER_SIZE 12
+#define AH_HDR_FILE_SIZE 16
+#define AH_HDR_CONTENT_ID 24
+#define AH_HDR_COUNT 32
+#define AH_HDR_TOPK 36
+#define AH_HDR_BUCKET 40
+#define AH_HDR_MAX_TEXT 44
+#define AH_HDR_MAX_KEY 48
+#define AH_HDR_INNER_NODES 52
+#define AH_HDR_RANK_BITS 56
+#define AH_HDR_ROOT 60
+#define AH_HDR_TOTAL_SCORE 64
+#define AH_HDR_SECTION_COUNT 72
+#define AH_HDR_BODY_CRC 76
+#define AH_HDR_HEADER_CRC 124
+
+/* Section table entry field offsets. */
+#define AH_SEC_ID 0
+#define AH_SEC_CRC 4
+#define AH_SEC_OFFSET 8
+#define AH_SEC_LENGTH 16
+
+/* Score block field offsets. */
+#define AH_SB_BASE 0
+#define AH_SB_BITPOS 8
+#define AH_SB_WIDTH 12
+
+/* Node record: bits of the widths byte. */
+#define AH_NODE_WR_MASK 0x03
+#define AH_NODE_WP_SHIFT 2
+#define AH_NODE_WP_MASK 0x0c
+#define AH_NODE_WIDTHS_RESERVED 0xf0
+
+/* Key record: low bit of H. */
+#define AH_KEY_HAS_DISPLAY 1u
+
+enum ah_section_id {
+    AH_SEC_KEYS = 1,
+    AH_SEC_KEY_INDEX = 2,
+    AH_SEC_RANKS = 3,
+    AH_SEC_SCORE_BLOCKS = 4,
+    AH_SEC_SCORE_BITS = 5,
+    AH_SEC_NODES = 6,
+    AH_SEC_DISPLAY = 7,
+    AH_SECTION_COUNT = 7
+};
+
+#endif /* AH_FORMAT_H */

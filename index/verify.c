@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * verify.c: the deep check of a snapshot (ahead-query --verify, and the
+ * server before it trusts a file it did not build itself, if asked).
+ *
+ * ah_index_open() checks only what is O(1); lookups check what they touch.
+ * This walks everything and checks the invariants format.h promises:
+ * checksums and content id; keys strictly increasing, each display text
+ * normalizing to its key; ranks a permutation; scores non-increasing by rank
+ * with ties in key order; every inner node's children partitioning its range
+ * under the right edge bytes, light children small, and every list being
+ * exactly its node's top-K. It allocates O(n) scratch.
+ */
+#include "index_internal.h"
+
+#include "bits.h"
+#include "checksum.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define FAIL(...) ah_index__fail(err, errlen, AH_ECORRUPT, __VA_ARGS__)
+
+static int verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
+{
+    const unsigned char *h = ix->map;
+    if (ah_crc32(0, h + AH_HEADER_SIZE, ix->size - AH_HEADER_SIZE) !=
+        ah_load_u32(h + AH_HDR_BODY_CRC))
+        return FAIL("file checksum mismatch");
+    uint64_t id = ah_hash64(ix->topk, &ix->bucket, sizeof ix->bucket);
+    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
+        const ah_section_t *sec = &ix->sec[s];
+        uint64_t full = sec->len + AH_SECTION_PAD;
+        if (ah_crc32(0, sec->data, full) != sec->crc)
+            return FAIL("section %u checksum mismatch", s);
+        id = ah_hash64(id, sec->data, full);
+    }
+    if (id != ix->content_id)
+        return FAIL("content id does not match the content");
+    return 0;
+}
+
+static int verify_keys(const ah_index_t *ix, char *err, size_t errlen)
+{
+    ah_key_cursor_t *c = malloc(sizeof *c);
+    char *prev = malloc(AH_MAX_KEY_BYTES), *norm = malloc(AH_MAX_KEY_BYTES);
+    int rc = (c && prev && norm) ? 0 : AH_ENOMEM;
+    uint32_t prev_len = 0, max_key = 0;
+    for (uint32_t i = 0; !rc && i < ix->n; i++) {
+        if (i % ix->bucket == 0 && i > 0 && c->next != c->end) {
+            rc = FAIL("key bucket %u has bytes after its last key", i / ix->bucket - 1);
+            break;
+        }
+        if ((i == 0 ? ah_index__cursor_seek(c, ix, 0) : ah_index__cursor_next(c)) != 0) {
+            rc = FAIL("key %u: bad record", i);
+            break;
+        }
+        uint32_t m = prev_len < c->len ? prev_len : c->len;
+        int cmp = memcmp(prev, c->key, m);
+        if (i > 0 && (cmp > 0 || (cmp == 0 && prev_len >= c->len))) {
+            rc = FAIL("key %u: keys out of order", i);
+            break;
+        }
+        memcpy(prev, c->key, c->len);
+        prev_len = c->len;
+        if (c->len > max_key)
+            max_key = c->len;
+        const char *text;
+        uint32_t tlen;
+        size_t nlen;
+        if (ah_index__display(c, &text, &tlen) != 0 ||
+            ah_normalize_key(text, tlen, norm, AH_MAX_KEY_BYTES, &nlen, 0) != 0 ||
+            nlen != c->len || memcmp(norm, c->key, nlen) != 0) {
+            rc = FAIL("key %u: display text does not normalize to its key", i);
+            break;
+        }
+    }
+    if (!rc && c->next != c->end)
+        rc = FAIL("last key bucket has bytes after its last key");
+    if (!rc && max_key != ix->max_key)
+        rc = FAIL("header's longest key (%u) is not the longest key (%u)", ix->max_key, max_key);
+    free(c);
+    free(prev);
+    free(norm);
+    return rc;
+}
+
+/* Fills by_rank (rank -> lex id) and checks ranks and scores. */
+static int verify_ranks_scores(const ah_index_t *ix, uint32_t *by_rank, char *err, size_t errlen)
+{
+    for (uint32_t r = 0; r < ix->n; r++)
+        by_rank[r] = UINT32_MAX;
+    for (uint32_t i = 0; i < ix->n; i++) {
+        uint32_t r = ah_index__rank(ix, i);
+        if (r >= ix->n || by_rank[r] != UINT32_MAX)
+            return FAIL("ranks are not a permutation (lex id %u)", i);
+        by_rank[r] = i;
+    }
+    uint64_t prev = 0, total = 0;
+    for (uint32_t r = 0; r < ix->n; r++) {
+        uint64_t s;
+        if (ah_index__score(ix, r, &s) != 0)
+            return FAIL("score of rank %u unreadable", r);
+        if (r > 0 && (s > prev || (s == prev && by_rank[r] < by_rank[r - 1])))
+            return FAIL("rank %u out of order", r);
+        prev = s;
+        total = s > UINT64_MAX - total ? UINT64_MAX : total + s;
+    }
+    if (total != ix->total_score)
+        return FAIL("total score does not match the scores");
+    return 0;
+}
+
+/* Scratch for the trie walk. */
+typedef struct walk {
+    const ah_index_t *ix;
+    ah_key_cursor_t *cur;
+    char *path; /* the current node's path */
+    uint32_t visited;
+    char *err;
+    size_t errlen;
+} walk_t;
+
+/* Does lex id `id` start with path[0..len)? */
+static int key_has_prefix(walk_t *w, uint32_t id, uint32_t len)
+{
+    if (ah_index__cursor_seek(w->cur, w->ix, id) != 0)
+        return 0;
+    return w->cur->len >= len && memcmp(w->cur->key, w->path, len) == 0;
+}
+
+static int verify_list(walk_t *w, const ah_node_t *nd, uint32_t lo)
+{
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    uint32_t last_rank = 0;
+    for (uint32_t i = 0; i < nd->list_len; i++) {
+        uint32_t rel;
+        if (ah_index__node_list(nd, i, &rel) != 0)
+            return FAIL("node at %u: list entry outside the node", nd->offset);
+        uint32_t r = ah_index__rank(w->ix, lo + rel);
+        if (i > 0 && r <= last_rank)
+            return FAIL("node at %u: list not in rank order", nd->offset);
+        last_rank = r;
+    }
+    /* Exactly list_len keys of the range rank at or above the list's last. */
+    uint32_t better = 0;
+    for (uint32_t i = lo; i < lo + nd->count; i++)
+        better += ah_index__rank(w->ix, i) <= last_rank;
+    if (better != nd->list_len)
+        return FAIL("node at %u: list is not the node's top-%u", nd->offset, nd->list_len);
+    return 0;
+}
+
+/* Checks the node at off covering [lo, lo+count) whose path has length depth. */
+static int verify_node(walk_t *w, uint32_t off, uint32_t lo, uint32_t count, uint32_t depth)
+{
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    const ah_index_t *ix = w->ix;
+    ah_node_t nd;
+    if (ah_index__node_parse(ix, off, &nd) != 0)
+        return FAIL("node at %u: bad record", off);
+    if (nd.count != count || (off != ix->root && count <= ix->topk))
+        return FAIL("node at %u: count %u, expected %u", off, nd.count, count);
+    if (depth + nd.label_len > ix->max_key)
+        return FAIL("node at %u: path too long", off);
+    memcpy(w->path + depth, nd.label, nd.label_len);
+    depth += nd.label_len;
+    if (!key_has_prefix(w, lo, depth) || !key_has_prefix(w, lo + count - 1, depth))
+        return FAIL("node at %u: label does not match its keys", off);
+    w->visited++;
+    int rc = verify_list(w, &nd, lo);
+    if (rc)
+        return rc;
+    uint32_t expect = 0;
+    if (ah_index__cursor_seek(w->cur, ix, lo) == 0 && w->cur->len == depth)
+        expect = 1; /* the node's own path is a key, sorted first */
+    for (uint32_t j = 0; j < nd.n_children; j++) {
+        uint32_t clo, chi, child;
+        if (ah_index__node_child(&nd, j, &clo, &chi, &child) != 0 || clo != expect)
+            return FAIL("node at %u: child %u range broken", off, j);
+        expect = chi;
+        w->path[depth] = (char)nd.child_bytes[j];
+        if (!key_has_prefix(w, lo + clo, depth + 1) || !key_has_prefix(w, lo + chi - 1, depth + 1))
+            return FAIL("node at %u: child %u keys do not start with its edge", off, j);
+        if (child == UINT32_MAX) {
+            if (chi - clo > ix->topk)
+                return FAIL("node at %u: light child %u too large", off, j);
+        } else if ((rc = verify_node(w, child, lo + clo, chi - clo, depth + 1)) != 0) {
+            return rc;
+        }
+    }
+    if (expect != count)
+        return FAIL("node at %u: children do not cover the node", off);
+    return 0;
+}
+
+int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
+{
+    int rc = verify_checksums(ix, err, errlen);
+    if (!rc)
+        rc = verify_keys(ix, err, errlen);
+    uint32_t *by_rank = malloc((size_t)ix->n * sizeof *by_rank);
+    walk_t w = {.ix = ix, .err = err, .errlen = errlen};
+    w.cur = malloc(sizeof *w.cur);
+    w.path = malloc(AH_MAX_KEY_BYTES + 1);
+    if (!rc && (!by_rank || !w.cur || !w.path))
+        rc = ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
+    if (!rc)
+        rc = verify_ranks_scores(ix, by_rank, err, errlen);
+    if (!rc)
+        rc = verify_node(&w, ix->root, 0, ix->n, 0);
+    if (!rc && w.visited != ix->inner_nodes)
+        rc = FAIL("trie has %u reachable nodes, header says %u", w.visited, ix->inner_nodes);
+    free(by_rank);
+    free(w.cur);
+    free(w.path);
+    return rc;
+}

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer.h: turning a sorted list of completions into a snapshot file. The
+ * builder aggregates and normalizes; this writes the format of format.h,
+ * atomically: a temporary file beside the target, fsync, rename, fsync of
+ * the directory. A crash leaves the old file or the new one, never a mix.
+ */
+#ifndef AH_WRITER_H
+#define AH_WRITER_H
+
+#include "format.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One completion to write. The writer reads, never keeps, these pointers. */
+typedef struct ah_entry {
+    const char *key; /* normalized match key */
+    uint32_t key_len;
+    const char *text; /* display text; stored once when equal to the key */
+    uint32_t text_len;
+    uint64_t score;
+} ah_entry_t;
+
+typedef struct ah_write_options {
+    unsigned topk;           /* 1..AH_MAX_TOPK */
+    unsigned bucket_size;    /* 1..AH_MAX_BUCKET; 0 picks the default */
+    unsigned max_text_bytes; /* 1..AH_MAX_TEXT_BYTES: recorded, and enforced */
+} ah_write_options_t;
+
+#define AH_DEFAULT_BUCKET 16
+
+/* What was written, for the builder's summary and the benchmarks. */
+typedef struct ah_write_info {
+    uint64_t file_bytes;
+    uint64_t content_id;
+    uint32_t inner_nodes;
+    uint64_t section_bytes[AH_SECTION_COUNT + 1]; /* by section id, padding included */
+} ah_write_info_t;
+
+/*
+ * ah_snapshot_write: writes n (>= 1) entries, sorted by key bytes with no
+ * two keys equal, to path.
+ *
+ * Returns 0, AH_EINVAL (unsorted or duplicate keys, an empty or over-long key
+ * or text, an option out of range, n == 0), AH_ENOMEM or AH_EIO (with the
+ * system's reason in err). On failure path is untouched and no temporary
+ * file is left behind.
+ */
+int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
+                      const ah_write_options_t *opt, ah_write_info_t *info, char *err,
+                      size_t errlen);
+
+#endif /* AH_WRITER_H */
