@@ -9,6 +9,7 @@
  * 5) calling ah_index_complete() on each prefix in file order, timing every
  * call with CLOCK_MONOTONIC. Prints queries, mean, p50, p90, p99, p99.9 and
  * max in nanoseconds (the clock read itself, ~20 ns, is included).
+ * --slow NS lists the queries of the last pass that took longer than NS.
  */
 #include "ahead.h"
 
@@ -78,8 +79,10 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
                                              {"passes", required_argument, NULL, 'p'},
+                                             {"slow", required_argument, NULL, 's'},
                                              {NULL, 0, NULL, 0}};
     int json = 0, passes = 5, c;
+    long slow_ns = 0;
     unsigned k = 10;
     while ((c = getopt_long(argc, argv, "k:", longopts, NULL)) != -1) {
         if (c == 'k')
@@ -88,11 +91,14 @@ int main(int argc, char **argv)
             passes = atoi(optarg);
         else if (c == 'j')
             json = 1;
+        else if (c == 's')
+            slow_ns = atol(optarg);
         else
             return 2;
     }
     if (argc - optind != 2 || passes < 1 || k < 1 || k > AH_MAX_K) {
-        fprintf(stderr, "usage: ahead-bench-lookup SNAPSHOT PREFIXES [-k K] [--passes N] [--json]\n");
+        fprintf(stderr, "usage: ahead-bench-lookup SNAPSHOT PREFIXES [-k K] [--passes N] [--json] "
+                        "[--slow NS]\n");
         return 2;
     }
     char err[512];
@@ -116,12 +122,16 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < p.n; i++) {
             size_t n;
             uint64_t t0 = now_ns();
-            int rc = ah_index_complete(ix, p.data + p.off[i], p.len[i], k, out, text, sizeof text, &n);
+            int rc =
+                ah_index_complete(ix, p.data + p.off[i], p.len[i], k, out, text, sizeof text, &n);
             uint64_t dt = now_ns() - t0;
             if (rc && rc != AH_EUTF8 && rc != AH_ETOOLONG) {
                 fprintf(stderr, "ahead-bench-lookup: %s\n", ah_strerror(rc));
                 return 1;
             }
+            if (slow_ns > 0 && pass == passes - 1 && dt > (uint64_t)slow_ns)
+                fprintf(stderr, "slow %llu ns: %.*s\n", (unsigned long long)dt, (int)p.len[i],
+                        p.data + p.off[i]);
             if (pass >= 0) {
                 lat[at++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
                 results += n;
@@ -136,10 +146,11 @@ int main(int argc, char **argv)
     ah_index_stats_t st;
     ah_index_stats(ix, &st);
     if (json)
-        printf("{\"queries\":%zu,\"k\":%u,\"mean_ns\":%.1f,\"p50_ns\":%u,\"p90_ns\":%u,\"p99_ns\":%u,"
-               "\"p999_ns\":%u,\"max_ns\":%u,\"mean_results\":%.2f,\"snapshot_bytes\":%" PRIu64 "}\n",
-               total, k, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999),
-               lat[total - 1], (double)results / (double)total, st.file_bytes);
+        printf(
+            "{\"queries\":%zu,\"k\":%u,\"mean_ns\":%.1f,\"p50_ns\":%u,\"p90_ns\":%u,\"p99_ns\":%u,"
+            "\"p999_ns\":%u,\"max_ns\":%u,\"mean_results\":%.2f,\"snapshot_bytes\":%" PRIu64 "}\n",
+            total, k, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999),
+            lat[total - 1], (double)results / (double)total, st.file_bytes);
     else
         printf("queries %zu (k=%u, %d passes of %zu)  mean %.1f ns  p50 %u ns  p90 %u ns  p99 %u ns"
                "  p99.9 %u ns  max %u ns  (%.2f results/query)\n",

@@ -173,8 +173,8 @@ static int add_surface(ah_agg_t *agg, const char *text, size_t len, uint64_t cou
     const char *copy = arena_copy(agg, text, len);
     if (!copy)
         return AH_ENOMEM;
-    agg->surf[agg->n_surf] = (surface_t){.text = copy, .text_len = (uint32_t)len, .count = count,
-                                         .hash = hash};
+    agg->surf[agg->n_surf] =
+        (surface_t){.text = copy, .text_len = (uint32_t)len, .count = count, .hash = hash};
     agg->slots[h] = (uint32_t)++agg->n_surf;
     if (agg->n_surf * 2 > agg->n_slots)
         return grow_table(agg);
@@ -223,8 +223,8 @@ static int by_key_then_text(const void *a, const void *b)
     return c ? c : (x->text_len < y->text_len ? -1 : x->text_len > y->text_len);
 }
 
-int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl,
-                  ah_entry_t **entries, size_t *n, ah_agg_counts_t *counts)
+int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, ah_entry_t **entries,
+                  size_t *n, ah_agg_counts_t *counts)
 {
     memset(counts, 0, sizeof *counts);
     counts->surfaces = agg->n_surf;
@@ -282,8 +282,10 @@ int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl,
             counts->blocked++;
             continue;
         }
-        agg->entries[out++] = (ah_entry_t){.key = best->key, .key_len = best->key_len,
-                                           .text = best->text, .text_len = best->text_len,
+        agg->entries[out++] = (ah_entry_t){.key = best->key,
+                                           .key_len = best->key_len,
+                                           .text = best->text,
+                                           .text_len = best->text_len,
                                            .score = sum};
     }
     counts->completions = out;

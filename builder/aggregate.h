@@ -32,13 +32,13 @@ typedef struct ah_agg ah_agg_t;
 
 /* What ah_agg_finish() kept and dropped, for the summary. */
 typedef struct ah_agg_counts {
-    uint64_t surfaces;     /* distinct surface forms */
-    uint64_t keys;         /* distinct keys */
-    uint64_t empty_keys;   /* surface forms whose key is empty (only marks, say) */
-    uint64_t long_keys;    /* surface forms whose key exceeds AH_MAX_KEY_BYTES */
-    uint64_t below_min;    /* keys dropped by --min-count */
-    uint64_t blocked;      /* keys dropped by the blocklist */
-    uint64_t completions;  /* entries returned */
+    uint64_t surfaces;    /* distinct surface forms */
+    uint64_t keys;        /* distinct keys */
+    uint64_t empty_keys;  /* surface forms whose key is empty (only marks, say) */
+    uint64_t long_keys;   /* surface forms whose key exceeds AH_MAX_KEY_BYTES */
+    uint64_t below_min;   /* keys dropped by --min-count */
+    uint64_t blocked;     /* keys dropped by the blocklist */
+    uint64_t completions; /* entries returned */
 } ah_agg_counts_t;
 
 /* A new aggregator for texts of at most max_text_bytes; NULL when out of memory. */
@@ -55,8 +55,8 @@ int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_
  * returns the completions sorted by key in *entries (n in *n). The entries
  * point into agg: valid until ah_agg_free(). Returns 0 or AH_ENOMEM.
  */
-int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl,
-                  ah_entry_t **entries, size_t *n, ah_agg_counts_t *counts);
+int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, ah_entry_t **entries,
+                  size_t *n, ah_agg_counts_t *counts);
 
 /* Frees the aggregator and the entries it returned; no operation if NULL. */
 void ah_agg_free(ah_agg_t *agg);

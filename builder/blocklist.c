@@ -63,7 +63,8 @@ static int contains(const strvec_t *v, const char *s, size_t len)
 static int32_t cp_at(const char *s, size_t len, size_t i, size_t *w)
 {
     utf8proc_int32_t c;
-    utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &c);
+    utf8proc_ssize_t n =
+        utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &c);
     *w = n > 0 ? (size_t)n : 1;
     return n > 0 ? c : -1;
 }
@@ -75,10 +76,17 @@ static int is_word_cp(int32_t c)
     if (c < 0)
         return 0;
     switch (utf8proc_category(c)) {
-    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
-    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
-    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME: case UTF8PROC_CATEGORY_ND:
-    case UTF8PROC_CATEGORY_NL: case UTF8PROC_CATEGORY_NO:
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
         return 1;
     default:
         return 0;
@@ -137,7 +145,7 @@ int ah_blocklist_load(const char *path, ah_blocklist_t **out, char *err, size_t 
         }
         if (klen == 0 || key[0] == '#')
             continue;
-        strvec_t *v = memchr(key, ' ', klen)        ? &bl->phrases
+        strvec_t *v = memchr(key, ' ', klen)      ? &bl->phrases
                       : all_word_chars(key, klen) ? &bl->words
                                                   : &bl->others;
         if ((rc = push(v, key, klen)) != 0) {

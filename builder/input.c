@@ -17,7 +17,7 @@
 #include <zlib.h>
 
 #define READ_CHUNK (256 * 1024)
-#define BUF_SIZE (AH_INPUT_MAX_LINE + READ_CHUNK)
+#define BUF_SIZE   (AH_INPUT_MAX_LINE + READ_CHUNK)
 
 struct ah_input {
     gzFile gz;
@@ -69,8 +69,7 @@ static int fill(ah_input_t *in, char *err, size_t errlen)
     if (got < 0) {
         int zerr;
         const char *msg = gzerror(in->gz, &zerr);
-        snprintf(err, errlen, "%s: %s", in->name,
-                 zerr == Z_ERRNO ? strerror(errno) : msg);
+        snprintf(err, errlen, "%s: %s", in->name, zerr == Z_ERRNO ? strerror(errno) : msg);
         return -1;
     }
     if (got == 0) {

@@ -31,6 +31,8 @@ typedef struct options {
     uint64_t min_count;
     unsigned max_bytes;
     unsigned bucket_size;
+    unsigned hot_nodes;
+    int hot_nodes_set;
     const char *blocklist;
     const char *out;
     int strict, quiet;
@@ -57,7 +59,11 @@ static void usage(FILE *f)
             "      --max-bytes N    longest text accepted, in bytes, 1..%d (default 256)\n"
             "      --blocklist FILE drop completions containing a listed term as a whole\n"
             "                       word, or equal to a listed phrase\n"
-            "      --bucket-size B  keys per front-coded bucket, 1..%d (default %d)\n"
+            "      --bucket-size B  keys per front-coded bucket, a power of two up to %d\n"
+            "                       (default %d): smaller is faster, larger is smaller\n"
+            "      --hot-nodes N    trie nodes, the most typed-through first, whose answers\n"
+            "                       are stored inline for speed (default: 1 per 512\n"
+            "                       completions)\n"
             "      --strict         stop at the first bad line (exit 1)\n"
             "  -q, --quiet          print only errors\n"
             "  -h, --help           this text\n"
@@ -79,7 +85,8 @@ static uint64_t parse_number(const char *name, const char *s, uint64_t lo, uint6
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi) {
-        fprintf(stderr, "ahead-build: %s must be an integer from %" PRIu64 " to %" PRIu64 ", not '%s'\n",
+        fprintf(stderr,
+                "ahead-build: %s must be an integer from %" PRIu64 " to %" PRIu64 ", not '%s'\n",
                 name, lo, hi, s);
         exit(2);
     }
@@ -157,13 +164,14 @@ static int read_input(const char *path, ah_agg_t *agg, const options_t *o, progr
 static void parse_options(int argc, char **argv, options_t *o)
 {
     static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},  {"topk", required_argument, NULL, 'k'},
+        {"output", required_argument, NULL, 'o'},    {"topk", required_argument, NULL, 'k'},
         {"min-count", required_argument, NULL, 'm'}, {"max-bytes", required_argument, NULL, 'b'},
         {"blocklist", required_argument, NULL, 'B'}, {"bucket-size", required_argument, NULL, 'z'},
-        {"strict", no_argument, NULL, 's'},          {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},            {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0}};
-    *o = (options_t){.topk = 10, .min_count = 1, .max_bytes = 256, .bucket_size = AH_DEFAULT_BUCKET};
+        {"hot-nodes", required_argument, NULL, 'H'}, {"strict", no_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
+    *o =
+        (options_t){.topk = 10, .min_count = 1, .max_bytes = 256, .bucket_size = AH_DEFAULT_BUCKET};
     int c;
     while ((c = getopt_long(argc, argv, "o:k:qhV", longopts, NULL)) != -1) {
         switch (c) {
@@ -184,6 +192,14 @@ static void parse_options(int argc, char **argv, options_t *o)
             break;
         case 'z':
             o->bucket_size = (unsigned)parse_number("--bucket-size", optarg, 1, AH_MAX_BUCKET);
+            if (o->bucket_size & (o->bucket_size - 1)) {
+                fprintf(stderr, "ahead-build: --bucket-size must be a power of two\n");
+                exit(2);
+            }
+            break;
+        case 'H':
+            o->hot_nodes = (unsigned)parse_number("--hot-nodes", optarg, 0, UINT32_MAX);
+            o->hot_nodes_set = 1;
             break;
         case 's':
             o->strict = 1;
@@ -241,8 +257,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "\nahead-build: out of memory while aggregating\n");
             status = 1;
         } else if (n == 0) {
-            fprintf(stderr, "%sahead-build: no completions left to write (%" PRIu64
-                            " lines read, %" PRIu64 " skipped); %s unchanged\n",
+            fprintf(stderr,
+                    "%sahead-build: no completions left to write (%" PRIu64 " lines read, %" PRIu64
+                    " skipped); %s unchanged\n",
                     prog.enabled ? "\r\033[K" : "", prog.lines, skipped, o.out);
             status = 1;
         }
@@ -250,8 +267,11 @@ int main(int argc, char **argv)
     ah_write_info_t info;
     if (!status) {
         progress_phase(&prog, "writing");
-        ah_write_options_t wo = {.topk = o.topk, .bucket_size = o.bucket_size,
-                                 .max_text_bytes = o.max_bytes};
+        ah_write_options_t wo = {.topk = o.topk,
+                                 .bucket_size = o.bucket_size,
+                                 .max_text_bytes = o.max_bytes,
+                                 .hot_nodes =
+                                     o.hot_nodes_set ? o.hot_nodes : (unsigned)(n / 512 + 16)};
         if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {
             fprintf(stderr, "%sahead-build: %s\n", prog.enabled ? "\r\033[K" : "", err);
             status = 1;

@@ -75,10 +75,15 @@ static int print_stats(const ah_index_t *ix)
     printf("{\"format_version\":%" PRIu32 ",\"id\":\"%s\",\"entries\":%" PRIu64
            ",\"file_bytes\":%" PRIu64 ",\"bytes_per_entry\":%.2f,\"topk\":%" PRIu32
            ",\"bucket_size\":%" PRIu32 ",\"inner_nodes\":%" PRIu32 ",\"max_text_bytes\":%" PRIu32
-           ",\"max_key_bytes\":%" PRIu32 ",\"total_score\":%" PRIu64 "}\n",
+           ",\"max_key_bytes\":%" PRIu32 ",\"total_score\":%" PRIu64 ",\"sections\":{",
            st.format_version, st.id_hex, st.entries, st.file_bytes,
            (double)st.file_bytes / (double)st.entries, st.topk, st.bucket_size, st.inner_nodes,
            st.max_text_bytes, st.max_key_bytes, st.total_score);
+    static const char *const names[] = {"",        "keys",  "key_index", "scores",
+                                        "classes", "nodes", "display"};
+    for (unsigned i = 1; i < sizeof names / sizeof names[0]; i++)
+        printf("%s\"%s\":%" PRIu64, i > 1 ? "," : "", names[i], st.section_bytes[i]);
+    printf("}}\n");
     return 0;
 }
 
@@ -117,8 +122,8 @@ static int lookup(const ah_index_t *ix, const char *q, size_t len, unsigned k, i
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"batch", no_argument, NULL, 'b'}, {"stats", no_argument, NULL, 's'},
-        {"verify", no_argument, NULL, 'v'}, {"help", no_argument, NULL, 'h'},
+        {"batch", no_argument, NULL, 'b'},   {"stats", no_argument, NULL, 's'},
+        {"verify", no_argument, NULL, 'v'},  {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
     int batch = 0, stats = 0, verify = 0, c;
     long k = 10;
@@ -128,8 +133,7 @@ int main(int argc, char **argv)
             char *end;
             k = strtol(optarg, &end, 10);
             if (*end || k < 1 || k > AH_MAX_K) {
-                fprintf(stderr, "ahead-query: -k must be an integer from 1 to %d\n",
-                        AH_MAX_K);
+                fprintf(stderr, "ahead-query: -k must be an integer from 1 to %d\n", AH_MAX_K);
                 return 2;
             }
             break;

@@ -31,15 +31,15 @@
 
 /* ---------------------------------------------------------------- errors */
 
-#define AH_OK 0
-#define AH_ENOMEM (-1)     /* an allocation failed */
-#define AH_EIO (-2)        /* a file could not be read, written or mapped */
-#define AH_ECORRUPT (-3)   /* a snapshot failed a structural or checksum check */
-#define AH_EVERSION (-4)   /* a snapshot of a format version we do not read */
-#define AH_EINVAL (-5)     /* an argument outside its documented range */
-#define AH_ETOOLONG (-6)   /* a text or prefix longer than the limit allows */
-#define AH_EUTF8 (-7)      /* a text or prefix that is not valid UTF-8 */
-#define AH_ENOSPC (-8)     /* a caller-supplied buffer is too small */
+#define AH_OK       0
+#define AH_ENOMEM   (-1) /* an allocation failed */
+#define AH_EIO      (-2) /* a file could not be read, written or mapped */
+#define AH_ECORRUPT (-3) /* a snapshot failed a structural or checksum check */
+#define AH_EVERSION (-4) /* a snapshot of a format version we do not read */
+#define AH_EINVAL   (-5) /* an argument outside its documented range */
+#define AH_ETOOLONG (-6) /* a text or prefix longer than the limit allows */
+#define AH_EUTF8    (-7) /* a text or prefix that is not valid UTF-8 */
+#define AH_ENOSPC   (-8) /* a caller-supplied buffer is too small */
 
 /* Returns a static, human-readable description of an AH_E* code. */
 const char *ah_strerror(int code);
@@ -112,14 +112,15 @@ typedef struct ah_index_stats {
     uint32_t inner_nodes;    /* trie nodes that carry a top-k list */
     uint32_t bucket_size;    /* keys per front-coded bucket */
     uint64_t total_score;    /* sum of all scores (saturating) */
-    uint64_t build_time;     /* seconds since the epoch when it was built */
+    /* Bytes of each section, by id (format.h), padding included; [0] unused. */
+    uint64_t section_bytes[8];
 } ah_index_stats_t;
 
 /*
  * Caller storage for the texts of k completions: every returned text is
  * copied there, so it lives as long as the caller keeps the buffer.
  */
-#define AH_COMPLETE_TEXT_BYTES(k) ((size_t)(k) * AH_MAX_TEXT_BYTES)
+#define AH_COMPLETE_TEXT_BYTES(k) ((size_t)(k)*AH_MAX_TEXT_BYTES)
 
 /*
  * ah_index_open: map a snapshot file read-only and check its header, its

@@ -18,23 +18,23 @@
  *   lex id   the position of the key in byte-wise sorted order. Every prefix
  *            is a contiguous lex range [lo, hi), so the keys are stored in
  *            this order, front-coded.
- *   rank     the position in ranking order: score descending, ties by key
- *            ascending. rank < rank' means "better", so a top-k is the k
- *            smallest ranks of a range, and scores stored by rank form a
- *            non-increasing sequence that compresses to almost nothing.
+ *   rank     ranking order: score descending, ties by key ascending. A top-k
+ *            is the k best-ranked keys of a lex range.
  *
  *   KEYS        front-coded keys in lex order, in buckets of B (bucket_size):
  *               a bucket's first key is whole, each next key stores only the
- *               length it shares with the previous one and the rest. Decoding
- *               key i walks at most B-1 records from its bucket's head.
+ *               length it shares with the previous one and the rest. The
+ *               lengths come first, in their own arrays, so reading key i
+ *               sums at most B-1 small integers and copies each byte once.
  *   KEY_INDEX   u32 offset into KEYS of each bucket, and one more: KEYS's used
- *               length. Binary-searchable heads, bounds for every bucket.
- *   RANKS       packed array, width rank_bits: rank of each lex id.
- *   SCORE_BLOCKS / SCORE_BITS
- *               scores by rank, in blocks of 64 ranks: a block stores its
- *               smallest score (its last) as the base, and each score as a
- *               packed delta above it, with the block's own width. The long
- *               tail of equal small counts costs 0 bits per entry.
+ *               length. Bounds for every bucket.
+ *   SCORES      the distinct scores, descending, as u64: real counts repeat a
+ *               lot (npm-downloads: 3.7M names, 82k distinct counts).
+ *   CLASSES     packed array, width class bits: for each lex id, the index of
+ *               its score in SCORES, its "score class". Ranking by (class, lex
+ *               id) ascending is ranking by (score desc, key asc), so one
+ *               64-bit integer class << 32 | id orders completions exactly,
+ *               and a result's score is one look-up in a small, hot table.
  *   NODES       the top of a compacted (path-compressed, byte-wise) trie over
  *               the keys: the root, and every node whose subtree holds more
  *               than K = topk completions. Each such "inner" node carries its
@@ -51,12 +51,17 @@
  * O(k log k) node visits, each a few cache misses) with an RMQ over scores in
  * lex order. Gog, Pibiri & Venturini (SIGIR 2020) store a front-coded
  * dictionary and make ids follow score order so that comparing ids compares
- * scores. We take the front-coded lex dictionary and the rank trick from the
- * latter, and replace the heap/RMQ search by precomputed top-K lists on the
+ * scores. We take the front-coded lex dictionary from the latter, get the
+ * same cheap comparison from score classes (fewer bits than a rank: 17
+ * instead of 22 on npm-downloads), and replace the heap/RMQ search by
+ * precomputed top-K lists on the
  * few trie nodes big enough to need one: on npm-downloads (3.7M names) only
- * 6% of the trie's branching nodes hold more than 10 completions, so the
+ * 14% of the trie's branching nodes hold more than 10 completions, so the
  * lists are small, and a lookup is one trie descent plus K key decodes, with
- * no search at all. List entries and child ranges are stored relative to
+ * no search at all. Those K decodes are K random reads into a large
+ * section; for the nodes people actually type through most (by summed
+ * score) the answers are stored inline instead, a cache of a few percent of
+ * the file built from the data itself. List entries and child ranges are stored relative to
  * their node's lex range, in the fewest whole bytes that hold that range, so
  * the many small nodes pay one byte per entry.
  *
@@ -75,16 +80,20 @@
  *               and parameters give an equal id; used as snapshot id and ETag.
  *       32    4 n: number of completions (at least 1)
  *       36    4 topk K: list length, 1..AH_MAX_TOPK
- *       40    4 bucket size B: keys per front-coded bucket, 1..256
+ *       40    4 bucket size B: keys per front-coded bucket, a power of two
+ *               from 1 to 256 (so that a lex id splits into bucket and
+ *               position with a shift, not a division)
  *       44    4 max text bytes: the builder's --max-bytes
  *       48    4 max key bytes: the longest key stored
  *       52    4 inner node count
- *       56    4 rank bits: width of RANKS entries, bits needed for n-1 (>= 1)
+ *       56    4 class bits: width of CLASSES entries, bits needed for
+ *               (distinct scores - 1), at least 1
  *       60    4 root offset: offset of the root record in NODES
  *       64    8 total score: sum of all scores, saturating at 2^64-1
  *       72    4 section count (AH_SECTION_COUNT)
  *       76    4 crc32 of bytes [128, file size): section table and sections
- *       80   44 reserved, zero
+ *       80    4 distinct scores: entries in SCORES (1..n)
+ *       84   40 reserved, zero
  *      124    4 crc32 of header bytes [0, 124)
  *
  * SECTION TABLE (offset 128), one 24-byte entry per section, in id order:
@@ -94,30 +103,32 @@
  *       16    8 length in bytes, padding included
  *   Sections do not overlap and lie inside the file.
  *
- * KEYS: records in lex order. For lex id i:
- *   if i % B == 0 (bucket head):  varint H, then L bytes
- *   else:                         varint P, varint H, then L bytes
- *   where P = bytes shared with key i-1 (P <= len(key i-1)), H = L << 1 | D,
- *   the key is the P shared bytes followed by the L bytes, and D = 1 means
- *   a varint follows: the offset in DISPLAY of this entry's display text.
- *   Keys are strictly increasing, non-empty, at most max key bytes long.
+ * KEYS: buckets of B keys in lex order; bucket b holds c = min(B, n - bB)
+ *   keys (lex ids bB .. bB+c-1) and starts at KEY_INDEX[b]:
+ *     OFFSET SIZE   DESCRIPTION
+ *          0 1      flags: bit 0 set: W = 2, else W = 1 (bytes per length);
+ *                   bit 1 set: some key here has a display text; others zero
+ *          1 c*W    S[j], j < c: bytes key j shares with key j-1 (S[0] = 0)
+ *      1+c*W c*W    A[j]: bytes key j adds after those
+ *     1+2c*W        if bit 1: ceil(c/8) bytes of bitmap (bit j%8 of byte j/8:
+ *                   key j has a display text), then one u32 offset in DISPLAY
+ *                   per set bit, in key order
+ *          .. sum(A) the added bytes of keys 0..c-1, one after the other
+ *   Key j is key j-1's first S[j] bytes followed by its own A[j] bytes;
+ *   S[j] <= len(key j-1), 1 <= S[j] + A[j] <= max key bytes. Reading key j
+ *   needs only the lengths before it, not the keys: the sum of A[0..j) finds
+ *   its bytes, and walking back through S fills in what it shares. Lengths
+ *   are little-endian when W = 2. The bucket ends where the next begins.
+ *   (Example: "car", "cart", "cat" in one bucket: S = 0 3 2, A = 3 1 1,
+ *   bytes "cartt".)
  *
  * KEY_INDEX: ceil(n / B) + 1 u32 values; value b is the offset in KEYS of
  *   bucket b's head; the last is the end of the last record. Increasing.
  *
- * RANKS: packed array of n values of width rank bits; a permutation of
- *   0..n-1.
+ * SCORES: distinct scores u64, strictly decreasing; every one is used.
  *
- * SCORE_BLOCKS: ceil(n / 64) records of 16 bytes, block b covers ranks
- *   [64b, 64b+64):
- *        0    8 base: the smallest score in the block
- *        8    4 bit offset of the block's deltas in SCORE_BITS
- *       12    1 width w (0..64) of the deltas
- *       13    3 zero
- *   score(rank r) = base + packed value r % 64 of width w at that offset.
- *   Scores are non-increasing in rank.
- *
- * SCORE_BITS: the packed deltas of all blocks.
+ * CLASSES: packed array of n values of width class bits, each below the
+ *   number of distinct scores: score(lex id i) = SCORES[CLASSES[i]].
  *
  * NODES: inner node records in post-order (children before parents); the
  *   root is at the header's root offset. A record at offset o for a node
@@ -129,7 +140,8 @@
  *     varint  m        children (0..256)
  *     u8      widths   bits 0-1: (bytes per range value) - 1 = Wr - 1;
  *                      bits 2-3: (bytes per child pointer) - 1 = Wp - 1;
- *                      bits 4-7 zero. Wr is the fewest bytes that hold count.
+ *                      bit 4: the node is hot (inline answers below);
+ *                      bits 5-7 zero. Wr is the fewest bytes that hold count.
  *     m bytes          first byte of each child's edge, strictly increasing
  *     m x Wr bytes     each child's lo relative to the node's lo; increasing;
  *                      the first is 0, or 1 when the node's own path is a key
@@ -140,6 +152,15 @@
  *                      record offset (> 0: records only point backwards)
  *     u8      l        list length: min(K, count)
  *     l x Wr bytes     the node's top-l lex ids relative to lo, best first
+ *                      (ascending by class, then lex id)
+ *     if hot, l times: varint score, varint text length (1..max text bytes),
+ *                      the display text: the list's answers, ready to copy
+ *   Hot nodes are those whose summed score (the chance that someone typing
+ *   passes through them) is among the builder's --hot-nodes largest, and the
+ *   root. The set is closed upwards (a parent sums at least its child), and
+ *   hot records come after all others, so the descent through the popular
+ *   top of the trie reads one compact region, and a popular prefix is
+ *   answered without touching KEYS or CLASSES at all.
  *   The node's path (its key prefix) is its parent's path, c, and the label.
  *
  * DISPLAY: records of varint length, then that many bytes of UTF-8, at most
@@ -150,65 +171,61 @@
 
 #include <stdint.h>
 
-#define AH_MAGIC "AHEADIDX"
-#define AH_MAGIC_LEN 8
-#define AH_FORMAT_VERSION 1
-#define AH_HEADER_SIZE 128
+#define AH_MAGIC              "AHEADIDX"
+#define AH_MAGIC_LEN          8
+#define AH_FORMAT_VERSION     1
+#define AH_HEADER_SIZE        128
 #define AH_SECTION_ENTRY_SIZE 24
-#define AH_SECTION_PAD 16 /* zero bytes at the end of every section */
-#define AH_MAX_TOPK 255   /* list length is one byte */
-#define AH_MAX_BUCKET 256 /* keys per front-coded bucket */
-#define AH_SCORE_BLOCK 64 /* ranks per score block */
-#define AH_SCORE_BLOCK_SIZE 16
+#define AH_SECTION_PAD        16  /* zero bytes at the end of every section */
+#define AH_MAX_TOPK           255 /* list length is one byte */
+#define AH_MAX_BUCKET         256 /* keys per front-coded bucket */
 
 /* Header field offsets (see the table above). */
-#define AH_HDR_MAGIC 0
-#define AH_HDR_VERSION 8
-#define AH_HDR_HEADER_SIZE 12
-#define AH_HDR_FILE_SIZE 16
-#define AH_HDR_CONTENT_ID 24
-#define AH_HDR_COUNT 32
-#define AH_HDR_TOPK 36
-#define AH_HDR_BUCKET 40
-#define AH_HDR_MAX_TEXT 44
-#define AH_HDR_MAX_KEY 48
-#define AH_HDR_INNER_NODES 52
-#define AH_HDR_RANK_BITS 56
-#define AH_HDR_ROOT 60
-#define AH_HDR_TOTAL_SCORE 64
+#define AH_HDR_MAGIC         0
+#define AH_HDR_VERSION       8
+#define AH_HDR_HEADER_SIZE   12
+#define AH_HDR_FILE_SIZE     16
+#define AH_HDR_CONTENT_ID    24
+#define AH_HDR_COUNT         32
+#define AH_HDR_TOPK          36
+#define AH_HDR_BUCKET        40
+#define AH_HDR_MAX_TEXT      44
+#define AH_HDR_MAX_KEY       48
+#define AH_HDR_INNER_NODES   52
+#define AH_HDR_CLASS_BITS    56
+#define AH_HDR_ROOT          60
+#define AH_HDR_TOTAL_SCORE   64
 #define AH_HDR_SECTION_COUNT 72
-#define AH_HDR_BODY_CRC 76
-#define AH_HDR_HEADER_CRC 124
+#define AH_HDR_BODY_CRC      76
+#define AH_HDR_SCORE_COUNT   80
+#define AH_HDR_HEADER_CRC    124
 
 /* Section table entry field offsets. */
-#define AH_SEC_ID 0
-#define AH_SEC_CRC 4
+#define AH_SEC_ID     0
+#define AH_SEC_CRC    4
 #define AH_SEC_OFFSET 8
 #define AH_SEC_LENGTH 16
 
-/* Score block field offsets. */
-#define AH_SB_BASE 0
-#define AH_SB_BITPOS 8
-#define AH_SB_WIDTH 12
-
 /* Node record: bits of the widths byte. */
-#define AH_NODE_WR_MASK 0x03
-#define AH_NODE_WP_SHIFT 2
-#define AH_NODE_WP_MASK 0x0c
-#define AH_NODE_WIDTHS_RESERVED 0xf0
+#define AH_NODE_WR_MASK         0x03
+#define AH_NODE_WP_SHIFT        2
+#define AH_NODE_WP_MASK         0x0c
+#define AH_NODE_INLINE          0x10
+#define AH_NODE_WIDTHS_RESERVED 0xe0
 
-/* Key record: low bit of H. */
-#define AH_KEY_HAS_DISPLAY 1u
+/* Key bucket flags. */
+#define AH_BUCKET_WIDE        0x01
+#define AH_BUCKET_HAS_DISPLAY 0x02
+#define AH_BUCKET_RESERVED    0xfc
 
 enum ah_section_id {
     AH_SEC_KEYS = 1,
     AH_SEC_KEY_INDEX = 2,
-    AH_SEC_RANKS = 3,
-    AH_SEC_SCORE_BLOCKS = 4,
-    AH_SEC_SCORE_BITS = 5,
-    AH_SEC_NODES = 6,
-    AH_SEC_DISPLAY = 7,
-    AH_SECTION_COUNT = 7
+    AH_SEC_SCORES = 3,
+    AH_SEC_CLASSES = 4,
+    AH_SEC_NODES = 5,
+    AH_SEC_DISPLAY = 6,
+    AH_SECTION_COUNT = 6
 };
 
 #endif /* AH_FORMAT_H */

@@ -15,10 +15,11 @@
  *        |                         \
  *        P ends on or inside a      the next child is light (<= K keys):
  *        node's label: its top-K    scan its lex range in KEYS, keep the keys
- *        list is the answer         that start with P, order them by rank
+ *        list is the answer         that start with P, order them by
+ *                                   (score class, lex id)
  *
  * then each answer's text is decoded from its key bucket and its score read
- * by rank. No allocation: scratch lives on the caller's stack.
+ * through its class. No allocation: scratch lives on the caller's stack.
  */
 #include "index_internal.h"
 
@@ -98,15 +99,14 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
         const char *what;
     } need[] = {
         {AH_SEC_KEY_INDEX, ((uint64_t)ix->n_buckets + 1) * 4, "key index"},
-        {AH_SEC_RANKS, div_ceil(n * ix->rank_bits, 8), "ranks"},
-        {AH_SEC_SCORE_BLOCKS, div_ceil(n, AH_SCORE_BLOCK) * AH_SCORE_BLOCK_SIZE, "score blocks"},
+        {AH_SEC_SCORES, (uint64_t)ix->n_scores * 8, "scores"},
+        {AH_SEC_CLASSES, div_ceil(n * ix->class_bits, 8), "classes"},
     };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         if (ix->sec[need[i].id].len < need[i].need || ix->sec[need[i].id].len >= need[i].need + 8)
-            return ah_index__fail(err, errlen, AH_ECORRUPT,
-                                  "%s section is %llu bytes, expected %llu", need[i].what,
-                                  (unsigned long long)ix->sec[need[i].id].len,
-                                  (unsigned long long)need[i].need);
+            return ah_index__fail(
+                err, errlen, AH_ECORRUPT, "%s section is %llu bytes, expected %llu", need[i].what,
+                (unsigned long long)ix->sec[need[i].id].len, (unsigned long long)need[i].need);
     if (ix->sec[AH_SEC_KEYS].len > UINT32_MAX || ix->sec[AH_SEC_NODES].len > UINT32_MAX)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "keys or nodes section over 4 GiB");
     if (ix->root >= ix->sec[AH_SEC_NODES].len)
@@ -143,15 +143,18 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
     ix->max_text = ah_load_u32(h + AH_HDR_MAX_TEXT);
     ix->max_key = ah_load_u32(h + AH_HDR_MAX_KEY);
     ix->inner_nodes = ah_load_u32(h + AH_HDR_INNER_NODES);
-    ix->rank_bits = ah_load_u32(h + AH_HDR_RANK_BITS);
+    ix->class_bits = ah_load_u32(h + AH_HDR_CLASS_BITS);
+    ix->n_scores = ah_load_u32(h + AH_HDR_SCORE_COUNT);
     ix->root = ah_load_u32(h + AH_HDR_ROOT);
     ix->total_score = ah_load_u64(h + AH_HDR_TOTAL_SCORE);
     if (ix->n == 0 || ix->topk == 0 || ix->topk > AH_MAX_TOPK || ix->bucket == 0 ||
         ix->bucket > AH_MAX_BUCKET || ix->max_text == 0 || ix->max_text > AH_MAX_TEXT_BYTES ||
         ix->max_key == 0 || ix->max_key > AH_MAX_KEY_BYTES || ix->inner_nodes == 0 ||
-        ix->rank_bits == 0 || ix->rank_bits > 32 || ix->rank_bits < ah_bits_for(ix->n - 1))
+        ix->n_scores == 0 || ix->n_scores > ix->n || ix->class_bits == 0 || ix->class_bits > 32 ||
+        ix->class_bits < ah_bits_for(ix->n_scores - 1) || (ix->bucket & (ix->bucket - 1)) != 0)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "header parameters out of range");
     ix->n_buckets = (uint32_t)div_ceil(ix->n, ix->bucket);
+    ix->bucket_shift = (unsigned)__builtin_ctz(ix->bucket);
     int rc = check_sections(ix, err, errlen);
     return rc ? rc : check_sizes(ix, err, errlen);
 }
@@ -217,104 +220,195 @@ void ah_index_stats(const ah_index_t *ix, ah_index_stats_t *st)
     st->inner_nodes = ix->inner_nodes;
     st->bucket_size = ix->bucket;
     st->total_score = ix->total_score;
+    for (unsigned i = 1; i <= AH_SECTION_COUNT && i < sizeof st->section_bytes / 8; i++)
+        st->section_bytes[i] = ix->sec[i].len + AH_SECTION_PAD;
 }
 
 /* ------------------------------------------------------ keys and scores */
 
-/* Decodes the record at c->next into c->key, extending from the previous key. */
-static int cursor_decode(ah_key_cursor_t *c, int head)
+int ah_index__bucket(const ah_index_t *ix, uint32_t b, ah_bucket_t *bk)
 {
-    const unsigned char *p = c->next, *end = c->end;
-    uint64_t shared = 0, h;
-    if (!head && !ah_varint_get(&p, end, &shared))
-        return AH_ECORRUPT;
-    if (!ah_varint_get(&p, end, &h))
-        return AH_ECORRUPT;
-    uint64_t add = h >> 1;
-    if (shared > c->len || add > c->ix->max_key || shared + add > c->ix->max_key ||
-        shared + add == 0 || add > (uint64_t)(end - p))
-        return AH_ECORRUPT;
-    memcpy(c->key + shared, p, (size_t)add);
-    p += add;
-    c->len = (uint32_t)(shared + add);
-    c->display = UINT64_MAX;
-    if (h & AH_KEY_HAS_DISPLAY) {
-        uint64_t d;
-        if (!ah_varint_get(&p, end, &d) || d >= c->ix->sec[AH_SEC_DISPLAY].len)
-            return AH_ECORRUPT;
-        c->display = d;
-    }
-    c->next = p;
-    return 0;
-}
-
-static int cursor_enter_bucket(ah_key_cursor_t *c, uint32_t b)
-{
-    const ah_index_t *ix = c->ix;
     const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
     uint32_t from = ah_load_u32(kidx + 4 * (uint64_t)b);
     uint32_t to = ah_load_u32(kidx + 4 * (uint64_t)b + 4);
     if (from >= to || to > ix->sec[AH_SEC_KEYS].len)
         return AH_ECORRUPT;
-    c->next = ix->sec[AH_SEC_KEYS].data + from;
-    c->end = ix->sec[AH_SEC_KEYS].data + to;
+    const unsigned char *p = ix->sec[AH_SEC_KEYS].data + from;
+    const unsigned char *end = ix->sec[AH_SEC_KEYS].data + to;
+    unsigned flags = *p++;
+    if (flags & AH_BUCKET_RESERVED)
+        return AH_ECORRUPT;
+    uint32_t first = b * ix->bucket;
+    bk->count = ix->n - first < ix->bucket ? ix->n - first : ix->bucket;
+    bk->w = flags & AH_BUCKET_WIDE ? 2 : 1;
+    uint64_t lengths = 2 * (uint64_t)bk->count * bk->w;
+    if (lengths > (uint64_t)(end - p))
+        return AH_ECORRUPT;
+    bk->shared = p;
+    bk->added = p + bk->count * bk->w;
+    p += lengths;
+    bk->bitmap = NULL;
+    bk->displays = NULL;
+    bk->n_displays = 0;
+    if (flags & AH_BUCKET_HAS_DISPLAY) {
+        uint32_t map_len = (bk->count + 7) / 8;
+        if (map_len > (uint64_t)(end - p))
+            return AH_ECORRUPT;
+        bk->bitmap = p;
+        for (uint32_t i = 0; i < map_len; i++)
+            bk->n_displays += (uint32_t)__builtin_popcount(p[i]);
+        p += map_len;
+        if ((uint64_t)bk->n_displays * 4 > (uint64_t)(end - p))
+            return AH_ECORRUPT;
+        bk->displays = p;
+        p += (uint64_t)bk->n_displays * 4;
+    }
+    bk->bytes = p;
+    bk->bytes_len = (uint32_t)(end - p);
+    return 0;
+}
+
+uint64_t ah_index__bucket_display(const ah_bucket_t *bk, uint32_t j)
+{
+    if (!bk->bitmap || !(bk->bitmap[j / 8] & (1u << (j % 8))))
+        return UINT64_MAX;
+    uint32_t before = 0;
+    for (uint32_t i = 0; i < j / 8; i++)
+        before += (uint32_t)__builtin_popcount(bk->bitmap[i]);
+    before += (uint32_t)__builtin_popcount(bk->bitmap[j / 8] & ((1u << (j % 8)) - 1));
+    return ah_load_u32(bk->displays + 4 * (uint64_t)before);
+}
+
+/* memcpy for the few bytes a key record adds, without a library call for each. */
+static inline void copy_short(char *dst, const unsigned char *src, uint32_t n)
+{
+    if (n > 16) {
+        memcpy(dst, src, n);
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        dst[i] = (char)src[i];
+}
+
+int ah_index__key_at(const ah_index_t *ix, uint32_t id, char *key, uint32_t *len, uint64_t *display)
+{
+    ah_bucket_t bk;
+    uint32_t j = id & (ix->bucket - 1);
+    int rc = ah_index__bucket(ix, id >> ix->bucket_shift, &bk);
+    if (rc)
+        return rc;
+    uint64_t start = 0;
+    if (bk.w == 1) { /* the common case, kept free of per-byte width tests */
+        for (uint32_t i = 0; i < j; i++)
+            start += bk.added[i];
+    } else {
+        for (uint32_t i = 0; i < j; i++)
+            start += ah_bucket_added(&bk, i);
+    }
+    uint32_t add = ah_bucket_added(&bk, j), sh = ah_bucket_shared(&bk, j);
+    if (start + add > bk.bytes_len || sh + add == 0 || sh + add > ix->max_key)
+        return AH_ECORRUPT;
+    copy_short(key + sh, bk.bytes + start, add);
+    /* Walk back: key i supplies bytes [S[i], need) that later keys kept. */
+    uint32_t need = sh;
+    for (uint32_t i = j; need > 0;) {
+        if (i == 0)
+            return AH_ECORRUPT; /* the bucket's first key shares nothing */
+        i--;
+        add = ah_bucket_added(&bk, i);
+        start -= add;
+        sh = ah_bucket_shared(&bk, i);
+        if (sh < need) {
+            if (need - sh > add)
+                return AH_ECORRUPT; /* a key shared more than its predecessor had */
+            copy_short(key + sh, bk.bytes + start, need - sh);
+            need = sh;
+        }
+    }
+    *len = ah_bucket_shared(&bk, j) + ah_bucket_added(&bk, j);
+    *display = ah_index__bucket_display(&bk, j);
+    return 0;
+}
+
+/* Makes key c->j of the current bucket from the previous one (or from nothing, j = 0). */
+static int cursor_extend(ah_key_cursor_t *c)
+{
+    uint32_t sh = ah_bucket_shared(&c->bk, c->j), add = ah_bucket_added(&c->bk, c->j);
+    if ((c->j == 0 ? sh != 0 : sh > c->len) || sh + add == 0 || sh + add > c->ix->max_key ||
+        add > c->bk.bytes_len - c->pos)
+        return AH_ECORRUPT;
+    memcpy(c->key + sh, c->bk.bytes + c->pos, add);
+    c->pos += add;
+    c->len = sh + add;
+    c->display = ah_index__bucket_display(&c->bk, c->j);
+    return 0;
+}
+
+static int cursor_enter_bucket(ah_key_cursor_t *c, uint32_t b)
+{
+    int rc = ah_index__bucket(c->ix, b, &c->bk);
+    if (rc)
+        return rc;
+    c->j = 0;
+    c->pos = 0;
     c->len = 0;
-    return cursor_decode(c, 1);
+    return cursor_extend(c);
 }
 
 int ah_index__cursor_seek(ah_key_cursor_t *c, const ah_index_t *ix, uint32_t id)
 {
     c->ix = ix;
-    uint32_t b = id / ix->bucket;
-    int rc = cursor_enter_bucket(c, b);
-    for (uint32_t i = b * ix->bucket; !rc && i < id; i++)
-        rc = cursor_decode(c, 0);
     c->id = id;
+    int rc = ah_index__key_at(ix, id, c->key, &c->len, &c->display);
+    if (rc)
+        return rc;
+    rc = ah_index__bucket(ix, id >> ix->bucket_shift, &c->bk);
+    c->j = id & (ix->bucket - 1);
+    c->pos = 0;
+    for (uint32_t i = 0; i <= c->j; i++)
+        c->pos += ah_bucket_added(&c->bk, i);
     return rc;
 }
 
 int ah_index__cursor_next(ah_key_cursor_t *c)
 {
-    uint32_t id = ++c->id;
-    if (id % c->ix->bucket == 0)
-        return cursor_enter_bucket(c, id / c->ix->bucket);
-    return cursor_decode(c, 0);
+    c->id++;
+    if (++c->j == c->bk.count) {
+        if (c->pos != c->bk.bytes_len)
+            return AH_ECORRUPT;
+        return cursor_enter_bucket(c, c->id >> c->ix->bucket_shift);
+    }
+    return cursor_extend(c);
 }
 
-uint32_t ah_index__rank(const ah_index_t *ix, uint32_t id)
+uint32_t ah_index__class(const ah_index_t *ix, uint32_t id)
 {
-    return (uint32_t)ah_bits_get(ix->sec[AH_SEC_RANKS].data, (uint64_t)id * ix->rank_bits,
-                                 ix->rank_bits);
+    return (uint32_t)ah_bits_get(ix->sec[AH_SEC_CLASSES].data, (uint64_t)id * ix->class_bits,
+                                 ix->class_bits);
 }
 
-int ah_index__score(const ah_index_t *ix, uint32_t r, uint64_t *score)
+int ah_index__score(const ah_index_t *ix, uint32_t cls, uint64_t *score)
 {
-    const unsigned char *blk =
-        ix->sec[AH_SEC_SCORE_BLOCKS].data + (uint64_t)(r / AH_SCORE_BLOCK) * AH_SCORE_BLOCK_SIZE;
-    uint64_t base = ah_load_u64(blk + AH_SB_BASE);
-    uint64_t pos = ah_load_u32(blk + AH_SB_BITPOS);
-    unsigned w = blk[AH_SB_WIDTH];
-    if (w > 64 || pos + (uint64_t)AH_SCORE_BLOCK * w > ix->sec[AH_SEC_SCORE_BITS].len * 8)
+    if (cls >= ix->n_scores)
         return AH_ECORRUPT;
-    uint64_t delta = ah_bits_get(ix->sec[AH_SEC_SCORE_BITS].data, pos + (uint64_t)(r % 64) * w, w);
-    if (delta > UINT64_MAX - base)
-        return AH_ECORRUPT;
-    *score = base + delta;
+    *score = ah_load_u64(ix->sec[AH_SEC_SCORES].data + 8 * (uint64_t)cls);
     return 0;
 }
 
-int ah_index__display(const ah_key_cursor_t *c, const char **text, uint32_t *len)
+int ah_index__display(const ah_index_t *ix, uint64_t display, const char *key, uint32_t key_len,
+                      const char **text, uint32_t *len)
 {
-    if (c->display == UINT64_MAX) {
-        *text = c->key;
-        *len = c->len;
-        return c->len > c->ix->max_text ? AH_ECORRUPT : 0;
+    if (display == UINT64_MAX) {
+        *text = key;
+        *len = key_len;
+        return key_len > ix->max_text ? AH_ECORRUPT : 0;
     }
-    const ah_section_t *s = &c->ix->sec[AH_SEC_DISPLAY];
-    const unsigned char *p = s->data + c->display, *end = s->data + s->len;
+    const ah_section_t *s = &ix->sec[AH_SEC_DISPLAY];
+    if (display >= s->len)
+        return AH_ECORRUPT;
+    const unsigned char *p = s->data + display, *end = s->data + s->len;
     uint64_t n;
-    if (!ah_varint_get(&p, end, &n) || n == 0 || n > c->ix->max_text ||
-        n > (uint64_t)(end - p))
+    if (!ah_varint_get(&p, end, &n) || n == 0 || n > ix->max_text || n > (uint64_t)(end - p))
         return AH_ECORRUPT;
     *text = (const char *)p;
     *len = (uint32_t)n;
@@ -328,8 +422,8 @@ int ah_index__node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *nd)
     const ah_section_t *s = &ix->sec[AH_SEC_NODES];
     const unsigned char *p = s->data + off, *end = s->data + s->len;
     uint64_t label_len, count, m;
-    if (off >= s->len || !ah_varint_get(&p, end, &label_len) ||
-        label_len > (uint64_t)(end - p) || label_len > ix->max_key)
+    if (off >= s->len || !ah_varint_get(&p, end, &label_len) || label_len > (uint64_t)(end - p) ||
+        label_len > ix->max_key)
         return AH_ECORRUPT;
     nd->offset = off;
     nd->label = p;
@@ -345,6 +439,7 @@ int ah_index__node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *nd)
     nd->n_children = (uint32_t)m;
     nd->wr = (widths & AH_NODE_WR_MASK) + 1;
     nd->wp = ((widths & AH_NODE_WP_MASK) >> AH_NODE_WP_SHIFT) + 1;
+    nd->hot = (widths & AH_NODE_INLINE) != 0;
     uint64_t table = m * (1 + nd->wr + nd->wp);
     if (table + 1 > (uint64_t)(end - p))
         return AH_ECORRUPT;
@@ -366,8 +461,7 @@ int ah_index__node_child(const ah_node_t *nd, uint32_t j, uint32_t *lo, uint32_t
                          uint32_t *child_off)
 {
     *lo = ah_load_uw(nd->child_lo + j * nd->wr, nd->wr);
-    *hi = j + 1 < nd->n_children ? ah_load_uw(nd->child_lo + (j + 1) * nd->wr, nd->wr)
-                                 : nd->count;
+    *hi = j + 1 < nd->n_children ? ah_load_uw(nd->child_lo + (j + 1) * nd->wr, nd->wr) : nd->count;
     uint32_t ptr = ah_load_uw(nd->child_ptr + j * nd->wp, nd->wp);
     *child_off = ptr ? nd->offset - ptr : UINT32_MAX;
     if (*lo >= *hi || *hi > nd->count || ptr > nd->offset)
@@ -381,77 +475,174 @@ int ah_index__node_list(const ah_node_t *nd, uint32_t i, uint32_t *rel)
     return *rel < nd->count ? 0 : AH_ECORRUPT;
 }
 
+int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_t *score,
+                          const char **text, uint32_t *len)
+{
+    const unsigned char *end = ix->sec[AH_SEC_NODES].data + ix->sec[AH_SEC_NODES].len;
+    uint64_t n;
+    if (!ah_varint_get(p, end, score) || !ah_varint_get(p, end, &n) || n == 0 || n > ix->max_text ||
+        n > (uint64_t)(end - *p))
+        return AH_ECORRUPT;
+    *text = (const char *)*p;
+    *len = (uint32_t)n;
+    *p += n;
+    return 0;
+}
+
 /* ---------------------------------------------------------------- lookup */
 
-/* Copies the text and score of lex id `id` into out, text into the buffer. */
-static int emit(const ah_index_t *ix, ah_key_cursor_t *c, uint32_t id, ah_completion_t *out,
-                char *text, size_t cap, size_t *used)
+/*
+ * Writes the completions of lex ids ids[0..n) (best first) into out, their
+ * texts into text. The ids are independent random reads into four sections;
+ * touching each section for all ids before the next lets the misses overlap
+ * instead of queueing one behind the other.
+ */
+static int emit_all(const ah_index_t *ix, const uint32_t *ids, size_t n, ah_completion_t *out,
+                    char *text, size_t cap)
 {
-    int rc = ah_index__cursor_seek(c, ix, id);
-    const char *t;
-    uint32_t len;
-    if (rc || (rc = ah_index__display(c, &t, &len)) != 0)
-        return rc;
-    if (len > cap - *used)
-        return AH_ENOSPC;
-    memcpy(text + *used, t, len);
-    out->text = text + *used;
-    out->text_len = len;
-    *used += len;
-    return ah_index__score(ix, ah_index__rank(ix, id), &out->score);
+    const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
+    const unsigned char *classes = ix->sec[AH_SEC_CLASSES].data;
+    uint32_t cls[AH_MAX_TOPK];
+    for (size_t i = 0; i < n; i++) {
+        __builtin_prefetch(kidx + 4 * (uint64_t)(ids[i] >> ix->bucket_shift));
+        __builtin_prefetch(classes + ((uint64_t)ids[i] * ix->class_bits >> 3));
+    }
+    for (size_t i = 0; i < n; i++) {
+        /* The whole bucket: its lengths and its bytes are on different lines. */
+        const unsigned char *b = kidx + 4 * (uint64_t)(ids[i] >> ix->bucket_shift);
+        uint32_t from = ah_load_u32(b), to = ah_load_u32(b + 4);
+        if (from < to && to <= ix->sec[AH_SEC_KEYS].len)
+            for (uint32_t at = from; at < to; at += 64)
+                __builtin_prefetch(ix->sec[AH_SEC_KEYS].data + at);
+        cls[i] = ah_index__class(ix, ids[i]);
+    }
+    size_t used = 0;
+    char key[AH_MAX_KEY_BYTES];
+    for (size_t i = 0; i < n; i++) {
+        uint32_t key_len, len;
+        uint64_t display;
+        const char *t;
+        int rc = ah_index__key_at(ix, ids[i], key, &key_len, &display);
+        if (rc || (rc = ah_index__display(ix, display, key, key_len, &t, &len)) != 0)
+            return rc;
+        if (len > cap - used)
+            return AH_ENOSPC;
+        memcpy(text + used, t, len);
+        out[i].text = text + used;
+        out[i].text_len = len;
+        used += len;
+        if ((rc = ah_index__score(ix, cls[i], &out[i].score)) != 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* The answer is a node's precomputed list. */
 static int answer_from_list(const ah_index_t *ix, const ah_node_t *nd, uint32_t lo, unsigned k,
                             ah_completion_t *out, char *text, size_t cap, size_t *n_out)
 {
-    ah_key_cursor_t c;
-    size_t used = 0, n = k < nd->list_len ? k : nd->list_len;
+    uint32_t ids[AH_MAX_TOPK];
+    size_t n = k < nd->list_len ? k : nd->list_len;
+    if (nd->hot) {
+        const unsigned char *p = nd->list + nd->list_len * nd->wr;
+        size_t used = 0;
+        for (size_t i = 0; i < n; i++) {
+            const char *t;
+            uint32_t len;
+            int rc = ah_index__node_inline(ix, &p, &out[i].score, &t, &len);
+            if (rc)
+                return rc;
+            if (len > cap - used)
+                return AH_ENOSPC;
+            memcpy(text + used, t, len);
+            out[i].text = text + used;
+            out[i].text_len = len;
+            used += len;
+        }
+        *n_out = n;
+        return 0;
+    }
     for (size_t i = 0; i < n; i++) {
         uint32_t rel;
         int rc = ah_index__node_list(nd, (uint32_t)i, &rel);
-        if (!rc)
-            rc = emit(ix, &c, lo + rel, &out[i], text, cap, &used);
         if (rc)
             return rc;
+        ids[i] = lo + rel;
     }
-    *n_out = n;
-    return 0;
+    int rc = emit_all(ix, ids, n, out, text, cap);
+    *n_out = rc ? 0 : n;
+    return rc;
 }
 
-/* The answer is the keys of the light range [a, b) that start with P, by rank. */
+/* Room for the texts of a light range's candidates, kept while scanning it. */
+#define SCAN_TEXT_BYTES 8192
+
+/*
+ * The answer is the keys of the light range [a, b) that start with P, in
+ * rank order. The scan decodes every key of the range anyway, so each
+ * candidate's text is kept as it goes by (in a stack buffer; one that does
+ * not fit is decoded again at the end) instead of being looked up twice.
+ */
 static int answer_from_scan(const ah_index_t *ix, uint32_t a, uint32_t b, const char *key,
                             size_t len, unsigned k, ah_completion_t *out, char *text, size_t cap,
                             size_t *n_out)
 {
-    uint32_t rank[AH_MAX_TOPK], id[AH_MAX_TOPK];
-    uint32_t n = 0;
+    uint64_t rank[AH_MAX_TOPK]; /* class << 32 | lex id: ascending is best first */
+    uint32_t toff[AH_MAX_TOPK], tlen[AH_MAX_TOPK];
+    char scratch[SCAN_TEXT_BYTES];
+    uint32_t n = 0, used = 0;
     ah_key_cursor_t c;
     int rc = ah_index__cursor_seek(&c, ix, a);
     for (uint32_t i = a; !rc && i < b; i++) {
         if (i > a && (rc = ah_index__cursor_next(&c)) != 0)
             break;
-        if (c.len >= len && memcmp(c.key, key, len) == 0) {
-            /* Insertion by rank; the range holds at most topk keys. */
-            uint32_t r = ah_index__rank(ix, i), j = n++;
-            for (; j > 0 && rank[j - 1] > r; j--) {
-                rank[j] = rank[j - 1];
-                id[j] = id[j - 1];
-            }
-            rank[j] = r;
-            id[j] = i;
-        } else if (n > 0) {
-            break; /* matches are contiguous in lex order */
+        if (c.len < len || memcmp(c.key, key, len) != 0) {
+            if (n > 0)
+                break; /* matches are contiguous in lex order */
+            continue;
         }
+        const char *t;
+        uint32_t tl;
+        if ((rc = ah_index__display(ix, c.display, c.key, c.len, &t, &tl)) != 0)
+            break;
+        uint32_t off = UINT32_MAX;
+        if (tl <= SCAN_TEXT_BYTES - used) {
+            memcpy(scratch + used, t, tl);
+            off = used;
+            used += tl;
+        }
+        /* Insertion by rank; the range holds at most topk keys. */
+        uint64_t r = (uint64_t)ah_index__class(ix, i) << 32 | i;
+        uint32_t j = n++;
+        for (; j > 0 && rank[j - 1] > r; j--) {
+            rank[j] = rank[j - 1];
+            toff[j] = toff[j - 1];
+            tlen[j] = tlen[j - 1];
+        }
+        rank[j] = r;
+        toff[j] = off;
+        tlen[j] = tl;
     }
     if (rc)
         return rc;
-    size_t used = 0, m = n < k ? n : k;
-    for (size_t i = 0; i < m; i++)
-        if ((rc = emit(ix, &c, id[i], &out[i], text, cap, &used)) != 0)
-            return rc;
-    *n_out = m;
-    return 0;
+    size_t m = n < k ? n : k, at = 0;
+    for (size_t i = 0; i < m && !rc; i++) {
+        if (toff[i] == UINT32_MAX) { /* did not fit while scanning */
+            uint32_t id = (uint32_t)rank[i];
+            rc = emit_all(ix, &id, 1, &out[i], text + at, cap - at);
+            at += rc ? 0 : out[i].text_len;
+            continue;
+        }
+        if (tlen[i] > cap - at)
+            return AH_ENOSPC;
+        memcpy(text + at, scratch + toff[i], tlen[i]);
+        out[i].text = text + at;
+        out[i].text_len = tlen[i];
+        at += tlen[i];
+        rc = ah_index__score(ix, (uint32_t)(rank[i] >> 32), &out[i].score);
+    }
+    *n_out = rc ? 0 : m;
+    return rc;
 }
 
 int ah_index_complete_key(const ah_index_t *ix, const char *key, size_t len, unsigned k,

@@ -27,29 +27,61 @@ struct ah_index {
     uint64_t size;
     uint32_t n;
     uint32_t topk;
-    uint32_t bucket;
+    uint32_t bucket; /* a power of two */
+    unsigned bucket_shift;
     uint32_t n_buckets;
     uint32_t max_text;
     uint32_t max_key;
     uint32_t inner_nodes;
-    uint32_t rank_bits;
+    uint32_t class_bits;
+    uint32_t n_scores;
     uint32_t root;
     uint64_t content_id;
     uint64_t total_score;
     ah_section_t sec[AH_SECTION_COUNT + 1]; /* indexed by section id */
 };
 
+/* One front-coded key bucket, parsed (see KEYS in format.h); pointers into the mapping. */
+typedef struct ah_bucket {
+    uint32_t count; /* keys in the bucket */
+    unsigned w;     /* bytes per length: 1 or 2 */
+    const unsigned char *shared, *added;
+    const unsigned char *bitmap;   /* NULL when no key here has a display text */
+    const unsigned char *displays; /* u32 DISPLAY offsets */
+    uint32_t n_displays;
+    const unsigned char *bytes; /* the added bytes */
+    uint32_t bytes_len;
+} ah_bucket_t;
+
+/* Parses bucket b (< n_buckets), checking that its arrays fit. Returns 0 or AH_ECORRUPT. */
+int ah_index__bucket(const ah_index_t *ix, uint32_t b, ah_bucket_t *bk);
+
+/* S[j] and A[j] of a parsed bucket. */
+static inline uint32_t ah_bucket_shared(const ah_bucket_t *bk, uint32_t j)
+{
+    return bk->w == 1 ? bk->shared[j] : (uint32_t)bk->shared[2 * j] | bk->shared[2 * j + 1] << 8;
+}
+
+static inline uint32_t ah_bucket_added(const ah_bucket_t *bk, uint32_t j)
+{
+    return bk->w == 1 ? bk->added[j] : (uint32_t)bk->added[2 * j] | bk->added[2 * j + 1] << 8;
+}
+
+/* The DISPLAY offset of key j of the bucket, or UINT64_MAX when its text is the key. */
+uint64_t ah_index__bucket_display(const ah_bucket_t *bk, uint32_t j);
+
 /*
- * A position in the front-coded keys: the key of lex id `id` decoded into
- * key[0..len). Holds AH_MAX_KEY_BYTES, so it lives on a stack, not in a
- * struct that is copied around.
+ * A position in the front-coded keys for walking them in order: the key of
+ * lex id `id` decoded into key[0..len). Holds AH_MAX_KEY_BYTES, so it lives
+ * on a stack or the heap, not in a struct that is copied around.
  */
 typedef struct ah_key_cursor {
     const ah_index_t *ix;
     uint32_t id;
-    const unsigned char *next; /* the record after id's */
-    const unsigned char *end;  /* end of id's bucket */
-    uint64_t display;          /* offset in DISPLAY, or UINT64_MAX when text == key */
+    uint32_t j;   /* id's position in its bucket */
+    uint32_t pos; /* where key j+1's added bytes start */
+    ah_bucket_t bk;
+    uint64_t display; /* offset in DISPLAY, or UINT64_MAX when text == key */
     uint32_t len;
     char key[AH_MAX_KEY_BYTES];
 } ah_key_cursor_t;
@@ -57,20 +89,33 @@ typedef struct ah_key_cursor {
 /* Positions c on lex id `id` (< n). Returns 0 or AH_ECORRUPT. */
 int ah_index__cursor_seek(ah_key_cursor_t *c, const ah_index_t *ix, uint32_t id);
 
-/* Moves c to the next lex id (which must be < n). Returns 0 or AH_ECORRUPT. */
+/*
+ * Moves c to the next lex id (which must be < n). Leaving a bucket checks
+ * that its added bytes were used up exactly. Returns 0 or AH_ECORRUPT.
+ */
 int ah_index__cursor_next(ah_key_cursor_t *c);
 
-/* The rank of lex id `id` (< n). Cannot fail: open checked RANKS's size. */
-uint32_t ah_index__rank(const ah_index_t *ix, uint32_t id);
+/* The score class of lex id `id` (< n). Cannot fail: open checked CLASSES's size. */
+uint32_t ah_index__class(const ah_index_t *ix, uint32_t id);
 
-/* The score at rank r (< n). Returns 0 or AH_ECORRUPT. */
-int ah_index__score(const ah_index_t *ix, uint32_t r, uint64_t *score);
+/* The score of class cls. Returns 0, or AH_ECORRUPT when there is no such class. */
+int ah_index__score(const ah_index_t *ix, uint32_t cls, uint64_t *score);
 
 /*
- * The display text of the key under cursor c: either the key itself or its
- * DISPLAY record. *text points into the cursor or the mapping.
+ * Decodes key `id` (< n) into key (AH_MAX_KEY_BYTES of room) without walking
+ * the keys before it in its bucket; stores its DISPLAY offset (UINT64_MAX if
+ * none). Returns 0 or AH_ECORRUPT.
  */
-int ah_index__display(const ah_key_cursor_t *c, const char **text, uint32_t *len);
+int ah_index__key_at(const ah_index_t *ix, uint32_t id, char *key, uint32_t *len,
+                     uint64_t *display);
+
+/*
+ * The text shown for a key: the key itself (display == UINT64_MAX) or its
+ * DISPLAY record. *text points into key or the mapping. Returns 0 or
+ * AH_ECORRUPT (a bad record, or a text longer than max text bytes).
+ */
+int ah_index__display(const ah_index_t *ix, uint64_t display, const char *key, uint32_t key_len,
+                      const char **text, uint32_t *len);
 
 /* A parsed inner node record; pointers into the mapping. */
 typedef struct ah_node {
@@ -85,6 +130,7 @@ typedef struct ah_node {
     const unsigned char *child_ptr; /* n_children x wp */
     uint32_t list_len;
     const unsigned char *list; /* list_len x wr */
+    int hot;                   /* inline answers follow the list */
 } ah_node_t;
 
 /*
@@ -106,6 +152,14 @@ int ah_index__node_child(const ah_node_t *node, uint32_t j, uint32_t *lo, uint32
 
 /* List entry i (< list_len), relative to the node's lo; checked below count. */
 int ah_index__node_list(const ah_node_t *node, uint32_t i, uint32_t *rel);
+
+/*
+ * Reads the inline answer at *p of a hot node (start: node->list +
+ * list_len * wr), advancing *p. *text points into the mapping. Returns 0 or
+ * AH_ECORRUPT.
+ */
+int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_t *score,
+                          const char **text, uint32_t *len);
 
 /* Writes a one-line message into err (if any) and returns code. */
 int ah_index__fail(char *err, size_t errlen, int code, const char *fmt, ...)

@@ -17,16 +17,15 @@
 
 #include <utf8proc.h>
 
-#define KEY_OPTIONS                                                                                \
-    (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK)
+#define KEY_OPTIONS (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK)
 
 /* Unicode's White_Space property (PropList.txt), which utf8proc does not expose. */
 static int is_space_cp(int32_t c)
 {
     if (c < 0x80)
         return c == ' ' || (c >= 0x09 && c <= 0x0d);
-    return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) ||
-           c == 0x2028 || c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
+    return c == 0x85 || c == 0xa0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 ||
+           c == 0x2029 || c == 0x202f || c == 0x205f || c == 0x3000;
 }
 
 /*

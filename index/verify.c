@@ -6,8 +6,8 @@
  * ah_index_open() checks only what is O(1); lookups check what they touch.
  * This walks everything and checks the invariants format.h promises:
  * checksums and content id; keys strictly increasing, each display text
- * normalizing to its key; ranks a permutation; scores non-increasing by rank
- * with ties in key order; every inner node's children partitioning its range
+ * normalizing to its key; the score table strictly decreasing, every class
+ * in it and used; every inner node's children partitioning its range
  * under the right edge bytes, light children small, and every list being
  * exactly its node's top-K. It allocates O(n) scratch.
  */
@@ -47,10 +47,6 @@ static int verify_keys(const ah_index_t *ix, char *err, size_t errlen)
     int rc = (c && prev && norm) ? 0 : AH_ENOMEM;
     uint32_t prev_len = 0, max_key = 0;
     for (uint32_t i = 0; !rc && i < ix->n; i++) {
-        if (i % ix->bucket == 0 && i > 0 && c->next != c->end) {
-            rc = FAIL("key bucket %u has bytes after its last key", i / ix->bucket - 1);
-            break;
-        }
         if ((i == 0 ? ah_index__cursor_seek(c, ix, 0) : ah_index__cursor_next(c)) != 0) {
             rc = FAIL("key %u: bad record", i);
             break;
@@ -68,14 +64,14 @@ static int verify_keys(const ah_index_t *ix, char *err, size_t errlen)
         const char *text;
         uint32_t tlen;
         size_t nlen;
-        if (ah_index__display(c, &text, &tlen) != 0 ||
-            ah_normalize_key(text, tlen, norm, AH_MAX_KEY_BYTES, &nlen, 0) != 0 ||
-            nlen != c->len || memcmp(norm, c->key, nlen) != 0) {
+        if (ah_index__display(ix, c->display, c->key, c->len, &text, &tlen) != 0 ||
+            ah_normalize_key(text, tlen, norm, AH_MAX_KEY_BYTES, &nlen, 0) != 0 || nlen != c->len ||
+            memcmp(norm, c->key, nlen) != 0) {
             rc = FAIL("key %u: display text does not normalize to its key", i);
             break;
         }
     }
-    if (!rc && c->next != c->end)
+    if (!rc && c->pos != c->bk.bytes_len)
         rc = FAIL("last key bucket has bytes after its last key");
     if (!rc && max_key != ix->max_key)
         rc = FAIL("header's longest key (%u) is not the longest key (%u)", ix->max_key, max_key);
@@ -85,30 +81,38 @@ static int verify_keys(const ah_index_t *ix, char *err, size_t errlen)
     return rc;
 }
 
-/* Fills by_rank (rank -> lex id) and checks ranks and scores. */
-static int verify_ranks_scores(const ah_index_t *ix, uint32_t *by_rank, char *err, size_t errlen)
+/* Checks SCORES (strictly decreasing, all used) and CLASSES (in range), and the total. */
+static int verify_scores(const ah_index_t *ix, char *err, size_t errlen)
 {
-    for (uint32_t r = 0; r < ix->n; r++)
-        by_rank[r] = UINT32_MAX;
-    for (uint32_t i = 0; i < ix->n; i++) {
-        uint32_t r = ah_index__rank(ix, i);
-        if (r >= ix->n || by_rank[r] != UINT32_MAX)
-            return FAIL("ranks are not a permutation (lex id %u)", i);
-        by_rank[r] = i;
-    }
+    unsigned char *used = calloc(ix->n_scores, 1);
+    if (!used)
+        return ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
     uint64_t prev = 0, total = 0;
-    for (uint32_t r = 0; r < ix->n; r++) {
+    int rc = 0;
+    for (uint32_t c = 0; c < ix->n_scores && !rc; c++) {
         uint64_t s;
-        if (ah_index__score(ix, r, &s) != 0)
-            return FAIL("score of rank %u unreadable", r);
-        if (r > 0 && (s > prev || (s == prev && by_rank[r] < by_rank[r - 1])))
-            return FAIL("rank %u out of order", r);
+        ah_index__score(ix, c, &s);
+        if (c > 0 && s >= prev)
+            rc = FAIL("scores table not strictly decreasing at %u", c);
         prev = s;
+    }
+    for (uint32_t i = 0; i < ix->n && !rc; i++) {
+        uint32_t c = ah_index__class(ix, i);
+        uint64_t s;
+        if (ah_index__score(ix, c, &s) != 0) {
+            rc = FAIL("key %u: score class %u out of range", i, c);
+            break;
+        }
+        used[c] = 1;
         total = s > UINT64_MAX - total ? UINT64_MAX : total + s;
     }
-    if (total != ix->total_score)
-        return FAIL("total score does not match the scores");
-    return 0;
+    for (uint32_t c = 0; c < ix->n_scores && !rc; c++)
+        if (!used[c])
+            rc = FAIL("score class %u is not used", c);
+    if (!rc && total != ix->total_score)
+        rc = FAIL("total score does not match the scores");
+    free(used);
+    return rc;
 }
 
 /* Scratch for the trie walk. */
@@ -133,20 +137,34 @@ static int verify_list(walk_t *w, const ah_node_t *nd, uint32_t lo)
 {
     char *err = w->err;
     size_t errlen = w->errlen;
-    uint32_t last_rank = 0;
+    uint64_t last = 0;
     for (uint32_t i = 0; i < nd->list_len; i++) {
         uint32_t rel;
         if (ah_index__node_list(nd, i, &rel) != 0)
             return FAIL("node at %u: list entry outside the node", nd->offset);
-        uint32_t r = ah_index__rank(w->ix, lo + rel);
-        if (i > 0 && r <= last_rank)
+        uint64_t r = (uint64_t)ah_index__class(w->ix, lo + rel) << 32 | (lo + rel);
+        if (i > 0 && r <= last)
             return FAIL("node at %u: list not in rank order", nd->offset);
-        last_rank = r;
+        last = r;
+    }
+    /* A hot node's inline answers are its list's texts and scores. */
+    const unsigned char *p = nd->list + nd->list_len * nd->wr;
+    for (uint32_t i = 0; nd->hot && i < nd->list_len; i++) {
+        uint32_t rel, key_len, len, ilen;
+        uint64_t display, score, iscore;
+        const char *text, *itext;
+        ah_index__node_list(nd, i, &rel);
+        if (ah_index__node_inline(w->ix, &p, &iscore, &itext, &ilen) != 0 ||
+            ah_index__key_at(w->ix, lo + rel, w->cur->key, &key_len, &display) != 0 ||
+            ah_index__display(w->ix, display, w->cur->key, key_len, &text, &len) != 0 ||
+            ah_index__score(w->ix, ah_index__class(w->ix, lo + rel), &score) != 0 ||
+            score != iscore || len != ilen || memcmp(text, itext, len) != 0)
+            return FAIL("node at %u: inline answer %u differs from its entry", nd->offset, i);
     }
     /* Exactly list_len keys of the range rank at or above the list's last. */
     uint32_t better = 0;
     for (uint32_t i = lo; i < lo + nd->count; i++)
-        better += ah_index__rank(w->ix, i) <= last_rank;
+        better += ((uint64_t)ah_index__class(w->ix, i) << 32 | i) <= last;
     if (better != nd->list_len)
         return FAIL("node at %u: list is not the node's top-%u", nd->offset, nd->list_len);
     return 0;
@@ -201,19 +219,17 @@ int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
     int rc = verify_checksums(ix, err, errlen);
     if (!rc)
         rc = verify_keys(ix, err, errlen);
-    uint32_t *by_rank = malloc((size_t)ix->n * sizeof *by_rank);
     walk_t w = {.ix = ix, .err = err, .errlen = errlen};
     w.cur = malloc(sizeof *w.cur);
     w.path = malloc(AH_MAX_KEY_BYTES + 1);
-    if (!rc && (!by_rank || !w.cur || !w.path))
+    if (!rc && (!w.cur || !w.path))
         rc = ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
     if (!rc)
-        rc = verify_ranks_scores(ix, by_rank, err, errlen);
+        rc = verify_scores(ix, err, errlen);
     if (!rc)
         rc = verify_node(&w, ix->root, 0, ix->n, 0);
     if (!rc && w.visited != ix->inner_nodes)
         rc = FAIL("trie has %u reachable nodes, header says %u", w.visited, ix->inner_nodes);
-    free(by_rank);
     free(w.cur);
     free(w.path);
     return rc;

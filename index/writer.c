@@ -3,11 +3,11 @@
  * writer.c: encodes sorted completions into the sections of format.h and
  * writes them out atomically.
  *
- * Order of work: ranks (sort by score), keys (front coding), scores by rank,
- * the trie's inner nodes (one recursive pass over the sorted keys, children
- * before parents, each node's top-K merged from its children's), then the
- * header with its checksums and content id. Everything is a pure function of
- * the entries and options, so equal input gives equal bytes.
+ * Order of work: score classes (the distinct scores, sorted), keys (front
+ * coding), the trie's inner nodes (one recursive pass over the sorted keys,
+ * children before parents, each node's top-K merged from its children's),
+ * then the header with its checksums and content id. Everything is a pure
+ * function of the entries and options, so equal input gives equal bytes.
  */
 #include "writer.h"
 
@@ -100,41 +100,72 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- state */
 
+typedef struct node node_t;
+
 typedef struct writer {
     const ah_entry_t *e;
     uint32_t n;
     unsigned topk, bucket;
-    uint32_t *rank_of; /* lex id -> rank */
-    uint32_t *by_rank; /* rank -> lex id */
+    uint32_t *class_of; /* lex id -> index of its score in the distinct scores */
+    uint32_t n_scores;
+    uint64_t hot_mass; /* inner nodes with at least this summed score are hot */
+    node_t *hot;       /* hot nodes waiting for their records, in post-order */
+    size_t n_hot, cap_hot;
     buf_t sec[AH_SECTION_COUNT + 1];
     uint32_t inner_nodes;
     uint32_t max_key;
 } writer_t;
 
-/* ---------------------------------------------------------------- ranks */
+/* -------------------------------------------------------- score classes */
 
-static int by_score_then_key(const void *a, const void *b, void *entries)
+static int by_score_desc(const void *a, const void *b)
 {
-    const ah_entry_t *e = entries;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    uint64_t sx = e[x].score, sy = e[y].score;
-    if (sx != sy)
-        return sx > sy ? -1 : 1;
-    return x < y ? -1 : x > y; /* lex id order is key order */
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x > y ? -1 : x < y;
 }
 
-static int compute_ranks(writer_t *w)
+/* Fills SCORES with the distinct scores, descending, and class_of. */
+static int compute_classes(writer_t *w)
 {
-    w->rank_of = malloc((size_t)w->n * sizeof *w->rank_of);
-    w->by_rank = malloc((size_t)w->n * sizeof *w->by_rank);
-    if (!w->rank_of || !w->by_rank)
+    uint64_t *scores = malloc((size_t)w->n * sizeof *scores);
+    w->class_of = malloc((size_t)w->n * sizeof *w->class_of);
+    if (!scores || !w->class_of) {
+        free(scores);
         return AH_ENOMEM;
+    }
     for (uint32_t i = 0; i < w->n; i++)
-        w->by_rank[i] = i;
-    qsort_r(w->by_rank, w->n, sizeof *w->by_rank, by_score_then_key, (void *)w->e);
-    for (uint32_t r = 0; r < w->n; r++)
-        w->rank_of[w->by_rank[r]] = r;
+        scores[i] = w->e[i].score;
+    qsort(scores, w->n, sizeof *scores, by_score_desc);
+    uint32_t d = 0;
+    for (uint32_t i = 0; i < w->n; i++)
+        if (d == 0 || scores[d - 1] != scores[i])
+            scores[d++] = scores[i];
+    w->n_scores = d;
+    for (uint32_t i = 0; i < w->n; i++) {
+        uint32_t a = 0, b = d; /* binary search in the descending table */
+        while (a < b) {
+            uint32_t mid = a + (b - a) / 2;
+            if (scores[mid] > w->e[i].score)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        w->class_of[i] = a;
+    }
+    buf_t *sec = &w->sec[AH_SEC_SCORES];
+    for (uint32_t i = 0; i < d; i++) {
+        unsigned char *p = buf_grow(sec, 8);
+        if (p)
+            ah_store_u64(p, scores[i]);
+    }
+    free(scores);
     return 0;
+}
+
+/* A completion's place in ranking order: smaller is better. */
+static uint64_t rank_key(const writer_t *w, uint32_t id)
+{
+    return (uint64_t)w->class_of[id] << 32 | id;
 }
 
 /* ------------------------------------------------------ keys and scores */
@@ -144,87 +175,88 @@ static int same_bytes(const char *a, uint32_t alen, const char *b, uint32_t blen
     return alen == blen && memcmp(a, b, alen) == 0;
 }
 
-static void encode_keys(writer_t *w)
+static uint32_t shared_len(const ah_entry_t *a, const ah_entry_t *b)
 {
-    buf_t *keys = &w->sec[AH_SEC_KEYS], *kidx = &w->sec[AH_SEC_KEY_INDEX];
-    buf_t *disp = &w->sec[AH_SEC_DISPLAY];
-    for (uint32_t i = 0; i < w->n; i++) {
-        const ah_entry_t *e = &w->e[i];
-        uint32_t shared = 0;
-        if (i % w->bucket == 0) {
-            buf_uw(kidx, (uint32_t)keys->len, 4);
-        } else {
-            const ah_entry_t *p = &w->e[i - 1];
-            uint32_t m = p->key_len < e->key_len ? p->key_len : e->key_len;
-            while (shared < m && p->key[shared] == e->key[shared])
-                shared++;
-            buf_varint(keys, shared);
-        }
-        int has_display = !same_bytes(e->key, e->key_len, e->text, e->text_len);
-        buf_varint(keys, (uint64_t)(e->key_len - shared) << 1 | (has_display ? 1 : 0));
-        buf_put(keys, e->key + shared, e->key_len - shared);
-        if (has_display) {
-            buf_varint(keys, disp->len);
-            buf_varint(disp, e->text_len);
-            buf_put(disp, e->text, e->text_len);
-        }
+    uint32_t m = a->key_len < b->key_len ? a->key_len : b->key_len, i = 0;
+    while (i < m && a->key[i] == b->key[i])
+        i++;
+    return i;
+}
+
+/* One bucket of KEYS (format.h): flags, lengths, display map and offsets, added bytes. */
+static void encode_bucket(writer_t *w, uint32_t first, uint32_t count)
+{
+    buf_t *keys = &w->sec[AH_SEC_KEYS], *disp = &w->sec[AH_SEC_DISPLAY];
+    uint32_t sh[AH_MAX_BUCKET], wide = 0, displays = 0;
+    for (uint32_t j = 0; j < count; j++) {
+        const ah_entry_t *e = &w->e[first + j];
+        sh[j] = j ? shared_len(e - 1, e) : 0;
+        if (sh[j] > 255 || e->key_len - sh[j] > 255)
+            wide = 1;
+        displays += !same_bytes(e->key, e->key_len, e->text, e->text_len);
         if (e->key_len > w->max_key)
             w->max_key = e->key_len;
     }
-    buf_uw(kidx, (uint32_t)keys->len, 4);
+    unsigned width = wide ? 2 : 1;
+    unsigned char flags =
+        (unsigned char)((wide ? AH_BUCKET_WIDE : 0) | (displays ? AH_BUCKET_HAS_DISPLAY : 0));
+    buf_put(keys, &flags, 1);
+    for (uint32_t j = 0; j < count; j++)
+        buf_uw(keys, sh[j], width);
+    for (uint32_t j = 0; j < count; j++)
+        buf_uw(keys, w->e[first + j].key_len - sh[j], width);
+    if (displays) {
+        unsigned char map[AH_MAX_BUCKET / 8] = {0};
+        for (uint32_t j = 0; j < count; j++) {
+            const ah_entry_t *e = &w->e[first + j];
+            if (!same_bytes(e->key, e->key_len, e->text, e->text_len))
+                map[j / 8] |= (unsigned char)(1u << (j % 8));
+        }
+        buf_put(keys, map, (count + 7) / 8);
+        for (uint32_t j = 0; j < count; j++) {
+            const ah_entry_t *e = &w->e[first + j];
+            if (same_bytes(e->key, e->key_len, e->text, e->text_len))
+                continue;
+            if (disp->len > UINT32_MAX)
+                disp->failed = 1; /* reported as input too large */
+            buf_uw(keys, (uint32_t)disp->len, 4);
+            buf_varint(disp, e->text_len);
+            buf_put(disp, e->text, e->text_len);
+        }
+    }
+    for (uint32_t j = 0; j < count; j++) {
+        const ah_entry_t *e = &w->e[first + j];
+        buf_put(keys, e->key + sh[j], e->key_len - sh[j]);
+    }
 }
 
-static void encode_ranks(writer_t *w, unsigned rank_bits)
+static void encode_keys(writer_t *w)
 {
-    buf_t *b = &w->sec[AH_SEC_RANKS];
-    size_t bytes = ((size_t)w->n * rank_bits + 7) / 8;
+    buf_t *kidx = &w->sec[AH_SEC_KEY_INDEX];
+    for (uint32_t first = 0; first < w->n; first += w->bucket) {
+        buf_uw(kidx, (uint32_t)w->sec[AH_SEC_KEYS].len, 4);
+        encode_bucket(w, first, w->n - first < w->bucket ? w->n - first : w->bucket);
+    }
+    buf_uw(kidx, (uint32_t)w->sec[AH_SEC_KEYS].len, 4);
+}
+
+static void encode_classes(writer_t *w, unsigned class_bits)
+{
+    buf_t *b = &w->sec[AH_SEC_CLASSES];
+    size_t bytes = ((size_t)w->n * class_bits + 7) / 8;
     unsigned char *p = buf_grow(b, bytes);
     if (!p)
         return;
     memset(p, 0, bytes);
     for (uint32_t i = 0; i < w->n; i++)
-        ah_bits_put(p, (uint64_t)i * rank_bits, rank_bits, w->rank_of[i]);
-}
-
-static int encode_scores(writer_t *w)
-{
-    buf_t *blocks = &w->sec[AH_SEC_SCORE_BLOCKS], *bits = &w->sec[AH_SEC_SCORE_BITS];
-    uint64_t bitpos = 0;
-    /* First pass: the block table and the total bit count. */
-    for (uint32_t first = 0; first < w->n; first += AH_SCORE_BLOCK) {
-        uint32_t last = first + AH_SCORE_BLOCK < w->n ? first + AH_SCORE_BLOCK - 1 : w->n - 1;
-        uint64_t base = w->e[w->by_rank[last]].score;
-        unsigned width = ah_bits_for(w->e[w->by_rank[first]].score - base);
-        if (bitpos > UINT32_MAX)
-            return AH_EINVAL;
-        unsigned char *p = buf_grow(blocks, AH_SCORE_BLOCK_SIZE);
-        if (!p)
-            return AH_ENOMEM;
-        memset(p, 0, AH_SCORE_BLOCK_SIZE);
-        ah_store_u64(p + AH_SB_BASE, base);
-        ah_store_u32(p + AH_SB_BITPOS, (uint32_t)bitpos);
-        p[AH_SB_WIDTH] = (unsigned char)width;
-        bitpos += (uint64_t)AH_SCORE_BLOCK * width;
-    }
-    size_t bytes = (size_t)((bitpos + 7) / 8);
-    unsigned char *p = buf_grow(bits, bytes);
-    if (!p)
-        return AH_ENOMEM;
-    memset(p, 0, bytes);
-    for (uint32_t r = 0; r < w->n; r++) {
-        const unsigned char *blk = blocks->data + (size_t)(r / AH_SCORE_BLOCK) * AH_SCORE_BLOCK_SIZE;
-        uint64_t base = ah_load_u64(blk + AH_SB_BASE);
-        uint64_t pos = ah_load_u32(blk + AH_SB_BITPOS) + (uint64_t)(r % AH_SCORE_BLOCK) * blk[AH_SB_WIDTH];
-        ah_bits_put(p, pos, blk[AH_SB_WIDTH], w->e[w->by_rank[r]].score - base);
-    }
-    return 0;
+        ah_bits_put(p, (uint64_t)i * class_bits, class_bits, w->class_of[i]);
 }
 
 /* ----------------------------------------------------------------- trie */
 
-static int cmp_u32(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -242,91 +274,254 @@ static uint32_t run_end(const writer_t *w, uint32_t i, uint32_t hi, uint32_t d, 
     return a;
 }
 
+#define REF_LIGHT UINT32_MAX  /* a child with no record */
+#define REF_HOT   0x80000000u /* a child still waiting in the hot list: its index */
+
 typedef struct child {
     unsigned char byte;
-    uint32_t lo, hi;  /* absolute lex ids */
-    uint32_t rec_off; /* UINT32_MAX when light */
+    uint32_t lo, hi; /* absolute lex ids */
+    uint32_t ref;    /* record offset, REF_HOT | hot index, or REF_LIGHT */
 } child_t;
 
-/*
- * Emits the record of the node covering [lo, hi) whose edge ends at depth d
- * (its label starts there), after the records of its inner descendants.
- * Stores the record's offset and the node's top-K ranks (ascending).
- */
-static int build_node(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *rec_off,
-                      uint32_t *top, uint32_t *ntop)
+/* An inner node, as far as its record needs. */
+struct node {
+    uint32_t lo, count;
+    uint32_t d, depth; /* its label is key[lo][d, depth) */
+    uint32_t nk, ntop;
+    child_t *kids;
+    uint32_t *top; /* lex ids, best first */
+};
+
+/* Splits [lo, hi) at depth d into the node's label end and its children. */
+static void node_shape(const writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, node_t *nd,
+                       int *terminal)
 {
     const ah_entry_t *first = &w->e[lo], *last = &w->e[hi - 1];
-    uint32_t depth = d;
-    uint32_t m = first->key_len < last->key_len ? first->key_len : last->key_len;
+    uint32_t depth = d, m = first->key_len < last->key_len ? first->key_len : last->key_len;
     while (depth < m && first->key[depth] == last->key[depth])
         depth++;
-
-    child_t *kids = malloc(256 * sizeof *kids);
-    uint32_t *cand = malloc(((size_t)256 * w->topk + 1) * sizeof *cand);
-    if (!kids || !cand) {
-        free(kids);
-        free(cand);
-        return AH_ENOMEM;
-    }
-    uint32_t nk = 0, nc = 0, i = lo;
-    int rc = 0;
-    if (first->key_len == depth) /* the node's own path is a key */
-        cand[nc++] = w->rank_of[i++];
-    while (i < hi && !rc) {
+    *nd = (node_t){
+        .lo = lo, .count = hi - lo, .d = d, .depth = depth, .kids = nd->kids, .top = nd->top};
+    uint32_t i = lo;
+    *terminal = first->key_len == depth; /* the node's own path is a key, sorted first */
+    if (*terminal)
+        i++;
+    while (i < hi) {
         unsigned char c = (unsigned char)w->e[i].key[depth];
         uint32_t j = run_end(w, i, hi, depth, c);
-        child_t *k = &kids[nk++];
-        k->byte = c;
-        k->lo = i;
-        k->hi = j;
-        k->rec_off = UINT32_MAX;
-        if (j - i > w->topk) {
-            uint32_t got;
-            rc = build_node(w, i, j, depth + 1, &k->rec_off, cand + nc, &got);
-            nc += got;
-        } else {
-            for (uint32_t x = i; x < j; x++)
-                cand[nc++] = w->rank_of[x];
-        }
+        nd->kids[nd->nk++] = (child_t){.byte = c, .lo = i, .hi = j, .ref = REF_LIGHT};
         i = j;
     }
-    if (!rc) {
-        qsort(cand, nc, sizeof *cand, cmp_u32);
-        *ntop = nc < w->topk ? nc : w->topk;
-        memcpy(top, cand, *ntop * sizeof *top);
+}
 
-        /* This record goes after every record emitted below it. */
-        buf_t *b = &w->sec[AH_SEC_NODES];
-        uint32_t off = (uint32_t)b->len, count = hi - lo, max_ptr = 0;
-        for (uint32_t j = 0; j < nk; j++)
-            if (kids[j].rec_off != UINT32_MAX && off - kids[j].rec_off > max_ptr)
-                max_ptr = off - kids[j].rec_off;
-        unsigned wr = ah_bytes_for(count), wp = ah_bytes_for(max_ptr);
-        buf_varint(b, depth - d);
-        buf_put(b, first->key + d, depth - d);
-        buf_varint(b, count);
-        buf_varint(b, nk);
-        unsigned char widths = (unsigned char)((wr - 1) | (wp - 1) << AH_NODE_WP_SHIFT);
-        buf_put(b, &widths, 1);
-        for (uint32_t j = 0; j < nk; j++)
-            buf_put(b, &kids[j].byte, 1);
-        for (uint32_t j = 0; j < nk; j++)
-            buf_uw(b, kids[j].lo - lo, wr);
-        for (uint32_t j = 0; j < nk; j++)
-            buf_uw(b, kids[j].rec_off == UINT32_MAX ? 0 : off - kids[j].rec_off, wp);
-        unsigned char list_len = (unsigned char)*ntop;
-        buf_put(b, &list_len, 1);
-        for (uint32_t j = 0; j < *ntop; j++)
-            buf_uw(b, w->by_rank[top[j]] - lo, wr);
-        if (b->len > UINT32_MAX)
-            rc = AH_EINVAL;
-        *rec_off = off;
-        w->inner_nodes++;
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/*
+ * The summed score of every inner node below and at [lo, hi), pushed to
+ * *masses; returns the node's own. This is the chance that a user typing
+ * a completion passes through the node, up to a constant.
+ */
+static int collect_masses(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint64_t **masses,
+                          size_t *n, size_t *cap, uint64_t *mass)
+{
+    child_t kids[256];
+    node_t nd = {.kids = kids};
+    int terminal;
+    node_shape(w, lo, hi, d, &nd, &terminal);
+    uint64_t sum = terminal ? w->e[lo].score : 0;
+    for (uint32_t j = 0; j < nd.nk; j++) {
+        uint64_t m = 0;
+        if (kids[j].hi - kids[j].lo > w->topk) {
+            int rc = collect_masses(w, kids[j].lo, kids[j].hi, nd.depth + 1, masses, n, cap, &m);
+            if (rc)
+                return rc;
+        } else {
+            for (uint32_t x = kids[j].lo; x < kids[j].hi; x++)
+                m = add_sat(m, w->e[x].score);
+        }
+        sum = add_sat(sum, m);
+    }
+    if (*n == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        uint64_t *p = realloc(*masses, c * sizeof *p);
+        if (!p)
+            return AH_ENOMEM;
+        *masses = p;
+        *cap = c;
+    }
+    (*masses)[(*n)++] = sum;
+    *mass = sum;
+    return 0;
+}
+
+static int by_mass_desc(const void *a, const void *b)
+{
+    return by_score_desc(a, b);
+}
+
+/* Sets w->hot_mass: nodes with at least this mass (and above 0) get inline answers. */
+static int choose_hot(writer_t *w, unsigned hot_nodes)
+{
+    uint64_t *masses = NULL, root;
+    size_t n = 0, cap = 0;
+    int rc = collect_masses(w, 0, w->n, 0, &masses, &n, &cap, &root);
+    if (!rc) {
+        qsort(masses, n, sizeof *masses, by_mass_desc);
+        w->hot_mass = hot_nodes == 0 ? UINT64_MAX : hot_nodes >= n ? 1 : masses[hot_nodes - 1];
+        if (w->hot_mass == 0)
+            w->hot_mass = 1;
+    }
+    free(masses);
+    return rc;
+}
+
+/* Appends a node's record (format.h, NODES) at the end of NODES. */
+static void encode_node(writer_t *w, const node_t *nd, int hot)
+{
+    buf_t *b = &w->sec[AH_SEC_NODES];
+    uint32_t off = (uint32_t)b->len, max_ptr = 0;
+    for (uint32_t j = 0; j < nd->nk; j++)
+        if (nd->kids[j].ref != REF_LIGHT && off - nd->kids[j].ref > max_ptr)
+            max_ptr = off - nd->kids[j].ref;
+    unsigned wr = ah_bytes_for(nd->count), wp = ah_bytes_for(max_ptr);
+    const char *label = w->e[nd->lo].key + nd->d;
+    buf_varint(b, nd->depth - nd->d);
+    buf_put(b, label, nd->depth - nd->d);
+    buf_varint(b, nd->count);
+    buf_varint(b, nd->nk);
+    unsigned char widths =
+        (unsigned char)((wr - 1) | (wp - 1) << AH_NODE_WP_SHIFT | (hot ? AH_NODE_INLINE : 0));
+    buf_put(b, &widths, 1);
+    for (uint32_t j = 0; j < nd->nk; j++)
+        buf_put(b, &nd->kids[j].byte, 1);
+    for (uint32_t j = 0; j < nd->nk; j++)
+        buf_uw(b, nd->kids[j].lo - nd->lo, wr);
+    for (uint32_t j = 0; j < nd->nk; j++)
+        buf_uw(b, nd->kids[j].ref == REF_LIGHT ? 0 : off - nd->kids[j].ref, wp);
+    unsigned char list_len = (unsigned char)nd->ntop;
+    buf_put(b, &list_len, 1);
+    for (uint32_t j = 0; j < nd->ntop; j++)
+        buf_uw(b, nd->top[j] - nd->lo, wr);
+    for (uint32_t j = 0; hot && j < nd->ntop; j++) {
+        const ah_entry_t *e = &w->e[nd->top[j]];
+        buf_varint(b, e->score);
+        buf_varint(b, e->text_len);
+        buf_put(b, e->text, e->text_len);
+    }
+    if (b->len > UINT32_MAX)
+        b->failed = 1;
+    w->inner_nodes++;
+}
+
+/*
+ * Builds the node covering [lo, hi) whose label starts at depth d, after its
+ * inner descendants (post-order). A cold node's record is written at once
+ * and *ref is its offset; a hot node is kept in w->hot (records of hot nodes
+ * go after every cold one, so the descent through them stays in one compact
+ * region) and *ref is REF_HOT | its index. Stores the node's top-K rank keys
+ * (ascending) in top and its summed score in *mass.
+ */
+static int build_node(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref,
+                      uint64_t *top, uint32_t *ntop, uint64_t *mass)
+{
+    child_t *kids = malloc(256 * sizeof *kids);
+    uint64_t *cand = malloc(((size_t)256 * w->topk + 1) * sizeof *cand);
+    uint32_t *top_ids = malloc(w->topk * sizeof *top_ids);
+    if (!kids || !cand || !top_ids) {
+        free(kids);
+        free(cand);
+        free(top_ids);
+        return AH_ENOMEM;
+    }
+    node_t nd = {.kids = kids, .top = top_ids};
+    int terminal, rc = 0;
+    node_shape(w, lo, hi, d, &nd, &terminal);
+    uint32_t nc = 0;
+    uint64_t sum = 0;
+    if (terminal) {
+        cand[nc++] = rank_key(w, lo);
+        sum = w->e[lo].score;
+    }
+    for (uint32_t j = 0; j < nd.nk && !rc; j++) {
+        child_t *k = &kids[j];
+        uint64_t m = 0;
+        if (k->hi - k->lo > w->topk) {
+            uint32_t got;
+            rc = build_node(w, k->lo, k->hi, nd.depth + 1, &k->ref, cand + nc, &got, &m);
+            nc += got;
+        } else {
+            for (uint32_t x = k->lo; x < k->hi; x++) {
+                cand[nc++] = rank_key(w, x);
+                m = add_sat(m, w->e[x].score);
+            }
+        }
+        sum = add_sat(sum, m);
+    }
+    if (!rc) {
+        qsort(cand, nc, sizeof *cand, cmp_u64);
+        nd.ntop = *ntop = nc < w->topk ? nc : w->topk;
+        memcpy(top, cand, *ntop * sizeof *top);
+        for (uint32_t j = 0; j < nd.ntop; j++)
+            top_ids[j] = (uint32_t)top[j];
+        *mass = sum;
+        int hot = (sum >= w->hot_mass && sum > 0) || (lo == 0 && hi == w->n && d == 0);
+        if (!hot) {
+            *ref = (uint32_t)w->sec[AH_SEC_NODES].len;
+            encode_node(w, &nd, 0);
+        } else if (w->n_hot == w->cap_hot) {
+            size_t c = w->cap_hot ? w->cap_hot * 2 : 64;
+            node_t *p = realloc(w->hot, c * sizeof *p);
+            if (!p) {
+                rc = AH_ENOMEM;
+            } else {
+                w->hot = p;
+                w->cap_hot = c;
+            }
+        }
+        if (hot && !rc) {
+            /* Kept until every cold record is out; it owns kids and top_ids now. */
+            *ref = REF_HOT | (uint32_t)w->n_hot;
+            w->hot[w->n_hot++] = nd;
+            kids = NULL;
+            top_ids = NULL;
+        }
     }
     free(kids);
     free(cand);
+    free(top_ids);
     return rc;
+}
+
+/* Writes the kept hot nodes after the cold ones, in post-order; returns the root's offset. */
+static uint32_t encode_hot_nodes(writer_t *w)
+{
+    uint32_t *off = malloc((w->n_hot ? w->n_hot : 1) * sizeof *off), root = 0;
+    if (!off) {
+        w->sec[AH_SEC_NODES].failed = 1;
+        return 0;
+    }
+    for (size_t i = 0; i < w->n_hot; i++) {
+        node_t *nd = &w->hot[i];
+        for (uint32_t j = 0; j < nd->nk; j++)
+            if (nd->kids[j].ref != REF_LIGHT && (nd->kids[j].ref & REF_HOT))
+                nd->kids[j].ref = off[nd->kids[j].ref & ~REF_HOT];
+        off[i] = root = (uint32_t)w->sec[AH_SEC_NODES].len;
+        encode_node(w, nd, 1);
+    }
+    free(off);
+    return root; /* the root is hot, and last in post-order */
+}
+
+static void free_hot_nodes(writer_t *w)
+{
+    for (size_t i = 0; i < w->n_hot; i++) {
+        free(w->hot[i].kids);
+        free(w->hot[i].top);
+    }
+    free(w->hot);
 }
 
 /* --------------------------------------------------------------- output */
@@ -347,7 +542,7 @@ static int write_all(int fd, const void *data, size_t len)
     return 0;
 }
 
-static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned rank_bits,
+static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned class_bits,
                         uint32_t root, uint64_t total, unsigned max_text)
 {
     ah_store_u32(head + AH_HDR_MAX_TEXT, max_text);
@@ -360,7 +555,8 @@ static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, un
     ah_store_u32(head + AH_HDR_BUCKET, w->bucket);
     ah_store_u32(head + AH_HDR_MAX_KEY, w->max_key);
     ah_store_u32(head + AH_HDR_INNER_NODES, w->inner_nodes);
-    ah_store_u32(head + AH_HDR_RANK_BITS, rank_bits);
+    ah_store_u32(head + AH_HDR_CLASS_BITS, class_bits);
+    ah_store_u32(head + AH_HDR_SCORE_COUNT, w->n_scores);
     ah_store_u32(head + AH_HDR_ROOT, root);
     ah_store_u64(head + AH_HDR_TOTAL_SCORE, total);
     ah_store_u32(head + AH_HDR_SECTION_COUNT, AH_SECTION_COUNT);
@@ -429,7 +625,8 @@ static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *
     if (n >= UINT32_MAX)
         return fail(err, errlen, AH_EINVAL, "too many completions (%zu)", n);
     if (opt->topk < 1 || opt->topk > AH_MAX_TOPK || opt->bucket_size > AH_MAX_BUCKET ||
-        opt->max_text_bytes < 1 || opt->max_text_bytes > AH_MAX_TEXT_BYTES)
+        (opt->bucket_size & (opt->bucket_size - 1)) != 0 || opt->max_text_bytes < 1 ||
+        opt->max_text_bytes > AH_MAX_TEXT_BYTES)
         return fail(err, errlen, AH_EINVAL, "option out of range");
     for (size_t i = 0; i < n; i++) {
         if (e[i].key_len == 0 || e[i].key_len > AH_MAX_KEY_BYTES || e[i].text_len == 0 ||
@@ -455,20 +652,28 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         return rc;
     writer_t w = {.e = entries, .n = (uint32_t)n, .topk = opt->topk};
     w.bucket = opt->bucket_size ? opt->bucket_size : AH_DEFAULT_BUCKET;
-    unsigned rank_bits = ah_bits_for(w.n - 1) ? ah_bits_for(w.n - 1) : 1;
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++)
         total = entries[i].score > UINT64_MAX - total ? UINT64_MAX : total + entries[i].score;
 
-    uint32_t root = 0, *top = malloc(AH_MAX_TOPK * sizeof *top), ntop;
-    rc = top ? compute_ranks(&w) : AH_ENOMEM;
+    uint32_t root = 0, ntop;
+    uint64_t *top = malloc(AH_MAX_TOPK * sizeof *top);
+    unsigned class_bits = 1;
+    rc = top ? compute_classes(&w) : AH_ENOMEM;
     if (!rc) {
+        class_bits = ah_bits_for(w.n_scores - 1) ? ah_bits_for(w.n_scores - 1) : 1;
         encode_keys(&w);
-        encode_ranks(&w, rank_bits);
-        rc = encode_scores(&w);
+        encode_classes(&w, class_bits);
     }
+    uint64_t root_mass;
+    uint32_t root_ref;
     if (!rc)
-        rc = build_node(&w, 0, w.n, 0, &root, top, &ntop);
+        rc = choose_hot(&w, opt->hot_nodes);
+    if (!rc)
+        rc = build_node(&w, 0, w.n, 0, &root_ref, top, &ntop, &root_mass);
+    if (!rc)
+        root = encode_hot_nodes(&w);
+    free_hot_nodes(&w);
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         buf_pad(&w.sec[s]);
         if (w.sec[s].failed && !rc)
@@ -484,7 +689,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         uint64_t size = head_len;
         for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
             size += w.sec[s].len;
-        fill_header(&w, head, size, rank_bits, root, total, opt->max_text_bytes);
+        fill_header(&w, head, size, class_bits, root, total, opt->max_text_bytes);
         /* Body CRC: the table, then the sections, in file order. */
         uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, head_len - AH_HEADER_SIZE);
         for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
@@ -503,8 +708,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     }
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
         free(w.sec[s].data);
-    free(w.rank_of);
-    free(w.by_rank);
+    free(w.class_of);
     free(top);
     return rc;
 }

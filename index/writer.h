@@ -26,6 +26,7 @@ typedef struct ah_write_options {
     unsigned topk;           /* 1..AH_MAX_TOPK */
     unsigned bucket_size;    /* 1..AH_MAX_BUCKET; 0 picks the default */
     unsigned max_text_bytes; /* 1..AH_MAX_TEXT_BYTES: recorded, and enforced */
+    unsigned hot_nodes;      /* inner nodes that get inline answers (0: none but the root) */
 } ah_write_options_t;
 
 #define AH_DEFAULT_BUCKET 16
