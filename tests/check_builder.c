@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_builder.c: ahead-build and ahead-query as a user runs them:
+ * aggregation, the blocklist, --min-count, bad lines (skipped, reported,
+ * fatal under --strict), gzip and stdin input, option errors, determinism
+ * (shuffled input gives identical bytes), and atomic output (a failed or
+ * killed build leaves the old snapshot).
+ */
+#include "oracle.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+/* Runs ahead-build with the given arguments (NULL-terminated); returns the status. */
+#define BUILD(out, err, ...) run_cmd((char *[]){AH_BUILD_BIN, __VA_ARGS__, NULL}, NULL, out, err)
+
+/* ahead-query SNAPSHOT -k K PREFIX: its stdout. */
+static char *query(const char *snap, const char *k, const char *prefix)
+{
+    char *out, *err;
+    int status =
+        run_cmd((char *[]){AH_QUERY_BIN, (char *)snap, "-k", (char *)k, (char *)prefix, NULL}, NULL,
+                &out, &err);
+    ck_assert_msg(status == 0, "ahead-query failed: %s", err);
+    free(err);
+    return out;
+}
+
+static char *scratch_file(const char *name, const char *content)
+{
+    static char paths[16][512];
+    static int next;
+    char *p = scratch_path(paths[next++ % 16], 512, name);
+    write_file(p, content, strlen(content));
+    return p;
+}
+
+START_TEST(test_aggregation_and_display)
+{
+    char *in = scratch_file("agg.tsv", "São Paulo\t100\nsao paulo\t50\nSAO  PAULO\t10\n"
+                                       "sao paulo\t60\nnew york\t5\nnew york\n");
+    char snap[512];
+    scratch_path(snap, sizeof snap, "agg.snap");
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, "--quiet", in, "-o", snap), 0);
+    free(err);
+    /* sao paulo (50 + 60 = 110) beats São Paulo (100): the most frequent surface is shown. */
+    char *out = query(snap, "10", "SÃO");
+    ck_assert_str_eq(out, "sao paulo\t220\n");
+    free(out);
+    out = query(snap, "10", "new");
+    ck_assert_str_eq(out, "new york\t6\n"); /* a raw line counts 1 */
+    free(out);
+}
+END_TEST
+
+START_TEST(test_blocklist_and_min_count)
+{
+    char *in = scratch_file("bl.tsv", "badword\t9\nnot a badword here\t8\nbadwords are fine\t7\n"
+                                      "Bad Word\t6\nbad word tour\t5\nhello\t4\nrare\t1\n"
+                                      "c++ tricks\t3\nabc++\t3\n");
+    char *bl = scratch_file("bl.txt", "# offensive terms\nBADWORD\n\nbad word\nc++\n");
+    char snap[512];
+    scratch_path(snap, sizeof snap, "bl.snap");
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, "--blocklist", bl, "--min-count", "2", in, "-o", snap), 0);
+    ck_assert_msg(strstr(err, "1 below --min-count, 4 blocked") != NULL, "summary: %s", err);
+    free(err);
+    char *out = query(snap, "10", "");
+    /* Blocked: the term as a whole word, the phrase exactly, "c++" at word edges. Kept: a
+     * longer word, a phrase that only contains the blocked phrase, "abc++" (no boundary). */
+    ck_assert_str_eq(out, "badwords are fine\t7\nbad word tour\t5\nhello\t4\nabc++\t3\n");
+    free(out);
+    ck_assert_int_eq(BUILD(NULL, &err, "--blocklist", "/nonexistent/bl", in, "-o", snap), 1);
+    ck_assert(strstr(err, "/nonexistent/bl") != NULL);
+    free(err);
+}
+END_TEST
+
+START_TEST(test_bad_lines_skipped_and_reported)
+{
+    /* Line numbers: 2 bad UTF-8, 3 bad count, 4 overflow, 5 empty, 6 control, 7 NUL,
+     * 8 too long (with --max-bytes 20), 9 negative count, 10 empty count. */
+    const char content[] = "good\t5\n"
+                           "bad\xff utf8\t1\n"
+                           "word\tabc\n"
+                           "big\t99999999999999999999999\n"
+                           "   \t3\n"
+                           "ctl\x01here\t2\n"
+                           "nul\0here\t2\n"
+                           "this text is longer than twenty bytes\t1\n"
+                           "neg\t-1\n"
+                           "empty count\t\n"
+                           "fine too\r\n"
+                           "max\t18446744073709551615\n";
+    char in[512], snap[512];
+    scratch_path(in, sizeof in, "bad.tsv");
+    write_file(in, content, sizeof content - 1);
+    scratch_path(snap, sizeof snap, "bad.snap");
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, "--max-bytes", "20", in, "-o", snap), 0);
+    static const char *const expect[] = {":2: skipped: invalid UTF-8",
+                                         ":3: skipped: count is not an unsigned integer",
+                                         ":4: skipped: count overflows 64 bits",
+                                         ":5: skipped: empty text",
+                                         ":6: skipped: NUL or control character in text",
+                                         ":7: skipped: NUL or control character in text",
+                                         ":8: skipped: text longer than --max-bytes",
+                                         ":9: skipped: count is not an unsigned integer",
+                                         ":10: skipped: count is not an unsigned integer",
+                                         "skipped 9 bad lines of 12",
+                                         "3 completions"};
+    for (size_t i = 0; i < sizeof expect / sizeof *expect; i++)
+        ck_assert_msg(strstr(err, expect[i]) != NULL, "missing '%s' in:\n%s", expect[i], err);
+    free(err);
+    char *out = query(snap, "10", "");
+    ck_assert_str_eq(out, "max\t18446744073709551615\ngood\t5\nfine too\t1\n");
+    free(out);
+
+    /* --strict: the first bad line is fatal and the old snapshot stays. */
+    size_t before_len, after_len;
+    char *before = read_file(snap, &before_len);
+    ck_assert_int_eq(BUILD(NULL, &err, "--strict", in, "-o", snap), 1);
+    ck_assert(strstr(err, ":2: skipped: invalid UTF-8") != NULL);
+    ck_assert(strstr(err, ":3:") == NULL);
+    free(err);
+    char *after = read_file(snap, &after_len);
+    ck_assert(before_len == after_len && memcmp(before, after, before_len) == 0);
+    free(before);
+    free(after);
+}
+END_TEST
+
+START_TEST(test_gzip_stdin_and_many_inputs)
+{
+    char gz[512], plain[512], snap1[512], snap2[512];
+    scratch_path(gz, sizeof gz, "in.tsv.gz");
+    gzFile f = gzopen(gz, "wb");
+    gzputs(f, "alpha\t3\nbeta\t2\n");
+    gzclose(f);
+    scratch_path(plain, sizeof plain, "in2.tsv");
+    write_file(plain, "alpha\t1\ngamma\t7\n", 16);
+    scratch_path(snap1, sizeof snap1, "multi.snap");
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", gz, plain, "-o", snap1), 0);
+    free(err);
+    char *out = query(snap1, "10", "");
+    ck_assert_str_eq(out, "gamma\t7\nalpha\t4\nbeta\t2\n");
+    free(out);
+    /* The same lines through stdin give the same bytes. */
+    scratch_path(snap2, sizeof snap2, "stdin.snap");
+    char all[512];
+    scratch_path(all, sizeof all, "all.tsv");
+    write_file(all, "gamma\t7\nbeta\t2\nalpha\t1\nalpha\t3\n", 31);
+    ck_assert_int_eq(
+        run_cmd((char *[]){AH_BUILD_BIN, "-q", "-", "-o", snap2, NULL}, all, NULL, &err), 0);
+    free(err);
+    size_t l1, l2;
+    char *a = read_file(snap1, &l1), *b = read_file(snap2, &l2);
+    ck_assert(l1 == l2 && memcmp(a, b, l1) == 0);
+    free(a);
+    free(b);
+    /* A gzip stream cut short is an error, not a silently short snapshot. */
+    char cut[512];
+    scratch_path(cut, sizeof cut, "cut.tsv.gz");
+    f = gzopen(cut, "wb");
+    for (int i = 0; i < 20000; i++)
+        gzprintf(f, "word%d\t%d\n", i, i + 1);
+    gzclose(f);
+    size_t len;
+    char *bytes = read_file(cut, &len);
+    write_file(cut, bytes, len / 2);
+    free(bytes);
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", cut, "-o", snap1), 1);
+    ck_assert_msg(strstr(err, "cut.tsv.gz") != NULL, "%s", err);
+    free(err);
+}
+END_TEST
+
+START_TEST(test_option_errors)
+{
+    char *err, *out;
+    char *in = scratch_file("opt.tsv", "a\t1\n");
+    char snap[512];
+    scratch_path(snap, sizeof snap, "opt.snap");
+    ck_assert_int_eq(BUILD(NULL, &err, "--topk", "0", in, "-o", snap), 2);
+    ck_assert(strstr(err, "--topk") != NULL);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "--topk", "256", in, "-o", snap), 2);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "--min-count", "x", in, "-o", snap), 2);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "--bucket-size", "3", in, "-o", snap), 2);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, in), 2);
+    ck_assert(strstr(err, "-o OUT") != NULL);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "-o", snap), 2);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "/nonexistent/in.tsv", "-o", snap), 1);
+    ck_assert(strstr(err, "/nonexistent/in.tsv: No such file or directory") != NULL);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, in, "-o", "/nonexistent/dir/x.snap"), 1);
+    ck_assert(strstr(err, "/nonexistent/dir/x.snap") != NULL);
+    free(err);
+    char *empty = scratch_file("empty.tsv", "\n\n");
+    ck_assert_int_eq(BUILD(NULL, &err, empty, "-o", snap), 1);
+    ck_assert(strstr(err, "no completions") != NULL);
+    free(err);
+    ck_assert_int_eq(BUILD(&out, &err, "--help"), 0);
+    ck_assert(strstr(out, "--blocklist") != NULL);
+    free(out);
+    free(err);
+    ck_assert_int_eq(BUILD(&out, &err, "--version"), 0);
+    ck_assert(strstr(out, AH_VERSION_STRING) != NULL);
+    free(out);
+    free(err);
+}
+END_TEST
+
+/* Writes the dataset's lines in a shuffled order (seeded), as a raw copy of its text. */
+static void shuffled_copy(const char *src, const char *dst, uint64_t seed)
+{
+    size_t len;
+    char *data = read_file(src, &len);
+    ck_assert(data != NULL);
+    size_t n = 0, cap = 1024;
+    char **lines = malloc(cap * sizeof *lines);
+    for (char *p = data, *nl; *p; p = nl + 1) {
+        nl = strchr(p, '\n');
+        if (!nl)
+            break;
+        *nl = 0;
+        if (n == cap)
+            lines = realloc(lines, (cap *= 2) * sizeof *lines);
+        lines[n++] = p;
+    }
+    for (size_t i = n; i > 1; i--) {
+        size_t j = test_rand(&seed) % i;
+        char *t = lines[i - 1];
+        lines[i - 1] = lines[j];
+        lines[j] = t;
+    }
+    FILE *f = fopen(dst, "w");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s\n", lines[i]);
+    fclose(f);
+    free(lines);
+    free(data);
+}
+
+START_TEST(test_deterministic_output)
+{
+    char src[512], a[512], b[512], snap_a[512], snap_b[512], *err;
+    snprintf(src, sizeof src, "%s/subtlex-us.tsv", AH_SHARED_DATA);
+    scratch_path(a, sizeof a, "shuf-a.tsv");
+    scratch_path(b, sizeof b, "shuf-b.tsv");
+    shuffled_copy(src, a, 1);
+    shuffled_copy(src, b, 2);
+    scratch_path(snap_a, sizeof snap_a, "det-a.snap");
+    scratch_path(snap_b, sizeof snap_b, "det-b.snap");
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", a, "-o", snap_a), 0);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", b, "-o", snap_b), 0);
+    free(err);
+    size_t la, lb;
+    char *x = read_file(snap_a, &la), *y = read_file(snap_b, &lb);
+    ck_assert(la == lb && memcmp(x, y, la) == 0);
+    free(x);
+    free(y);
+}
+END_TEST
+
+START_TEST(test_atomic_output_under_kill)
+{
+    /* Build an old snapshot, then kill rebuilds of other data at many moments: the file
+     * is always a whole snapshot, old or new. */
+    char old_in[512], new_in[512], snap[512], msg[256];
+    char *old_txt = scratch_file("old.tsv", "old\t1\n");
+    snprintf(old_in, sizeof old_in, "%s", old_txt);
+    snprintf(new_in, sizeof new_in, "%s/es-ngrams.tsv.gz", AH_SHARED_DATA);
+    scratch_path(snap, sizeof snap, "atomic.snap");
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", old_in, "-o", snap), 0);
+    free(err);
+    ah_index_t *ix;
+    ck_assert_int_eq(ah_index_open(snap, &ix, msg, sizeof msg), 0);
+    ah_index_stats_t st;
+    ah_index_stats(ix, &st);
+    uint64_t old_id = st.content_id;
+    ah_index_close(ix);
+    for (int attempt = 0; attempt < 12; attempt++) {
+        pid_t pid = fork();
+        ck_assert(pid >= 0);
+        if (pid == 0) {
+            freopen("/dev/null", "w", stderr);
+            execl(AH_BUILD_BIN, AH_BUILD_BIN, "-q", new_in, "-o", snap, (char *)NULL);
+            _exit(127);
+        }
+        struct timespec ts = {0, (long)(attempt * 150) * 1000000L};
+        nanosleep(&ts, NULL);
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        int rc = ah_index_open(snap, &ix, msg, sizeof msg);
+        ck_assert_msg(rc == 0, "after a kill at %d ms: %s", attempt * 150, msg);
+        ck_assert_int_eq(ah_index_verify(ix, msg, sizeof msg), 0);
+        ah_index_close(ix);
+    }
+    /* Let one finish: the new content replaces the old. */
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", new_in, "-o", snap), 0);
+    free(err);
+    ck_assert_int_eq(ah_index_open(snap, &ix, msg, sizeof msg), 0);
+    ah_index_stats(ix, &st);
+    ck_assert_uint_ne(st.content_id, old_id);
+    ah_index_close(ix);
+}
+END_TEST
+
+START_TEST(test_query_cli)
+{
+    char *in = scratch_file("q.tsv", "Zürich\t5\nzurich airport\t3\n\"quoted\"\\\t2\n");
+    char snap[512], *err, *out;
+    scratch_path(snap, sizeof snap, "q.snap");
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", "--topk", "5", in, "-o", snap), 0);
+    free(err);
+    out = query(snap, "5", "zu");
+    ck_assert_str_eq(out, "Zürich\t5\nzurich airport\t3\n");
+    free(out);
+    /* Two prefixes: a blank line between them. */
+    ck_assert_int_eq(
+        run_cmd((char *[]){AH_QUERY_BIN, snap, "-k", "1", "zu", "\"", NULL}, NULL, &out, &err), 0);
+    ck_assert_str_eq(out, "Zürich\t5\n\n\"quoted\"\\\t2\n");
+    free(out);
+    free(err);
+    /* --batch: JSON lines, exact scores, escaping, errors per line. */
+    char *prefixes = scratch_file("batch.txt", "ZU\n\"\nnothing\n\xff\n");
+    ck_assert_int_eq(
+        run_cmd((char *[]){AH_QUERY_BIN, snap, "--batch", "-k", "2", NULL}, prefixes, &out, &err),
+        0);
+    ck_assert_str_eq(out, "{\"q\":\"ZU\",\"completions\":[[\"Zürich\",5],[\"zurich airport\",3]]}\n"
+                          "{\"q\":\"\\\"\",\"completions\":[[\"\\\"quoted\\\"\\\\\",2]]}\n"
+                          "{\"q\":\"nothing\",\"completions\":[]}\n"
+                          "{\"q\":\"\\ufffd\",\"error\":\"invalid UTF-8\"}\n");
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_cmd((char *[]){AH_QUERY_BIN, snap, "--stats", NULL}, NULL, &out, &err), 0);
+    ck_assert(strstr(out, "\"entries\":3,") != NULL && strstr(out, "\"topk\":5,") != NULL);
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_cmd((char *[]){AH_QUERY_BIN, snap, "--verify", NULL}, NULL, &out, &err),
+                     0);
+    ck_assert(strstr(out, ": ok (3 completions") != NULL);
+    free(out);
+    free(err);
+    ck_assert_int_eq(
+        run_cmd((char *[]){AH_QUERY_BIN, snap, "-k", "6", "a", NULL}, NULL, &out, &err), 2);
+    free(out);
+    free(err);
+    ck_assert_int_eq(
+        run_cmd((char *[]){AH_QUERY_BIN, "/nonexistent.snap", "a", NULL}, NULL, &out, &err), 1);
+    ck_assert(strstr(err, "/nonexistent.snap") != NULL);
+    free(out);
+    free(err);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("builder");
+    TCase *tc = tcase_create("cli");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_aggregation_and_display);
+    tcase_add_test(tc, test_blocklist_and_min_count);
+    tcase_add_test(tc, test_bad_lines_skipped_and_reported);
+    tcase_add_test(tc, test_gzip_stdin_and_many_inputs);
+    tcase_add_test(tc, test_option_errors);
+    tcase_add_test(tc, test_deterministic_output);
+    tcase_add_test(tc, test_atomic_output_under_kill);
+    tcase_add_test(tc, test_query_cli);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_corrupt.c: damaged and hostile snapshots. Truncations at every
+ * length, and flips of every byte of every section, both as plain damage
+ * (which the checksums catch) and "re-sealed" with fresh checksums, as a
+ * hostile file would be, so that the structural bounds checks of open,
+ * lookup and verify are what stands between the file and the process.
+ * Every case must end in an error code, never a crash or an out-of-bounds
+ * read: CI runs this suite under AddressSanitizer and UBSan.
+ */
+#include "checksum.h"
+#include "format.h"
+#include "oracle.h"
+
+#include "bits.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *good;
+static size_t good_len;
+static const oracle_t *queries;
+static oracle_t base;
+
+/* A small snapshot that uses every feature: display texts, hot and cold nodes, light
+ * children, several buckets, a wide bucket (a key over 255 bytes). */
+static void make_snapshot(void)
+{
+    const char *words[] = {"São Paulo", "sao",         "Straße", "strasse x", "new york",
+                           "newark",    "new orleans", "Zürich", "zurich",    "ab",
+                           "abc",       "abd",         "abe"};
+    size_t nw = sizeof words / sizeof *words, n = 0;
+    char *texts[400];
+    uint64_t scores[400];
+    uint64_t seed = 99;
+    for (size_t i = 0; i < nw; i++) {
+        texts[n] = strdup(words[i]);
+        scores[n++] = 1000 + i;
+    }
+    while (n < 300) {
+        char buf[32];
+        size_t len = 1 + test_rand(&seed) % 6;
+        for (size_t j = 0; j < len; j++)
+            buf[j] = "abcdeé"[test_rand(&seed) % 5];
+        buf[len] = 0;
+        texts[n] = strdup(buf);
+        scores[n++] = test_rand(&seed) % 3 == 0 ? test_rand(&seed) >> 20 : 1 + test_rand(&seed) % 9;
+    }
+    oracle_from_pairs(&base, (const char *const *)texts, scores, n);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    ah_entry_t *e = oracle_entries(&base);
+    /* One long key, past what a one-byte length holds. */
+    static char long_key[300];
+    memset(long_key, 'q', 299);
+    e = realloc(e, (base.n + 1) * sizeof *e);
+    size_t at = 0;
+    while (at < base.n && strcmp(base.e[at].key, long_key) < 0)
+        at++;
+    memmove(e + at + 1, e + at, (base.n - at) * sizeof *e);
+    e[at] = (ah_entry_t){
+        .key = long_key, .key_len = 299, .text = long_key, .text_len = 299, .score = 5};
+    char path[512], err[256];
+    ah_write_options_t opt = {.topk = 4, .bucket_size = 8, .max_text_bytes = 512, .hot_nodes = 6};
+    if (ah_snapshot_write(scratch_path(path, sizeof path, "base.snap"), e, base.n + 1, &opt, NULL,
+                          err, sizeof err) != 0) {
+        fprintf(stderr, "check_corrupt: cannot write the base snapshot: %s\n", err);
+        exit(EXIT_FAILURE);
+    }
+    free(e);
+    good = read_file(path, &good_len);
+    queries = &base;
+}
+
+/* Recomputes every checksum and the content id, as a forger would. Returns 0 if it could. */
+static int reseal(unsigned char *f, size_t len)
+{
+    if (len < AH_HEADER_SIZE + AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE)
+        return -1;
+    uint64_t id = ah_hash64(ah_load_u32(f + AH_HDR_TOPK), f + AH_HDR_BUCKET, 4);
+    for (unsigned s = 0; s < AH_SECTION_COUNT; s++) {
+        unsigned char *e = f + AH_HEADER_SIZE + s * AH_SECTION_ENTRY_SIZE;
+        uint64_t off = ah_load_u64(e + AH_SEC_OFFSET), slen = ah_load_u64(e + AH_SEC_LENGTH);
+        if (off > len || slen > len - off)
+            return -1;
+        ah_store_u32(e + AH_SEC_CRC, ah_crc32(0, f + off, slen));
+        id = ah_hash64(id, f + off, slen);
+    }
+    ah_store_u64(f + AH_HDR_CONTENT_ID, id);
+    ah_store_u32(f + AH_HDR_BODY_CRC, ah_crc32(0, f + AH_HEADER_SIZE, len - AH_HEADER_SIZE));
+    ah_store_u32(f + AH_HDR_HEADER_CRC, ah_crc32(0, f, AH_HDR_HEADER_CRC));
+    return 0;
+}
+
+/* Opens the bytes as a snapshot and, if that works, looks things up and verifies. */
+static int exercise(const unsigned char *bytes, size_t len, int *verified)
+{
+    char path[512], err[256];
+    scratch_path(path, sizeof path, "victim.snap");
+    write_file(path, (const char *)bytes, len);
+    ah_index_t *ix;
+    int rc = ah_index_open(path, &ix, err, sizeof err);
+    *verified = 0;
+    if (rc) {
+        ck_assert_msg(rc == AH_ECORRUPT || rc == AH_EVERSION, "open: unexpected %d", rc);
+        ck_assert(err[0] != 0);
+        return rc;
+    }
+    ah_completion_t out[4];
+    char text[AH_COMPLETE_TEXT_BYTES(4)];
+    size_t n;
+    static const char *const probes[] = {"",   "s", "sa", "sao p", "new ", "ne", "z",
+                                         "zu", "a", "ab", "abc",   "b",    "c",  "d",
+                                         "e",  "é", "q",  "qqqq",  "x",    "str"};
+    for (size_t i = 0; i < sizeof probes / sizeof *probes; i++) {
+        for (unsigned k = 1; k <= 4; k += 3) {
+            int r =
+                ah_index_complete(ix, probes[i], strlen(probes[i]), k, out, text, sizeof text, &n);
+            ck_assert_msg(r == 0 || r == AH_ECORRUPT, "lookup '%s': %d", probes[i], r);
+            for (size_t j = 0; r == 0 && j < n; j++)
+                ck_assert(out[j].text >= text &&
+                          out[j].text + out[j].text_len <= text + sizeof text);
+        }
+    }
+    for (size_t i = 0; i < queries->n; i += 7) {
+        const oracle_entry_t *e = &queries->e[i];
+        int r = ah_index_complete_key(ix, e->key, e->key_len, 4, out, text, sizeof text, &n);
+        ck_assert(r == 0 || r == AH_ECORRUPT);
+    }
+    rc = ah_index_verify(ix, err, sizeof err);
+    ck_assert_msg(rc == 0 || rc == AH_ECORRUPT, "verify: %d", rc);
+    *verified = rc == 0;
+    ah_index_close(ix);
+    return 0;
+}
+
+START_TEST(test_good_snapshot_passes)
+{
+    int verified;
+    ck_assert_int_eq(exercise((unsigned char *)good, good_len, &verified), 0);
+    ck_assert(verified);
+}
+END_TEST
+
+START_TEST(test_truncation_at_every_length)
+{
+    for (size_t len = 0; len < good_len; len++) {
+        int verified;
+        ck_assert_msg(exercise((unsigned char *)good, len, &verified) == AH_ECORRUPT,
+                      "truncated to %zu bytes was accepted", len);
+    }
+    /* Appending bytes is damage too. */
+    char *longer = malloc(good_len + 8);
+    memcpy(longer, good, good_len);
+    memset(longer + good_len, 0, 8);
+    int verified;
+    ck_assert_int_eq(exercise((unsigned char *)longer, good_len + 8, &verified), AH_ECORRUPT);
+    free(longer);
+}
+END_TEST
+
+/* _i selects the xor mask; every byte of the file is flipped with it. */
+START_TEST(test_flip_every_byte)
+{
+    static const unsigned char masks[] = {0x01, 0x80, 0xff, 0x10};
+    unsigned char *f = malloc(good_len);
+    size_t opened = 0;
+    for (size_t at = 0; at < good_len; at++) {
+        memcpy(f, good, good_len);
+        f[at] ^= masks[_i];
+        int verified;
+        /* Plain damage: refused at open or by verify, never accepted as good. */
+        if (exercise(f, good_len, &verified) == 0) {
+            opened++;
+            ck_assert_msg(!verified, "flip at %zu passed verify", at);
+        }
+        /* Hostile: consistent checksums, so only the structure checks stand. */
+        if (reseal(f, good_len) == 0)
+            exercise(f, good_len, &verified);
+    }
+    ck_assert_uint_lt(opened, good_len); /* the header flips at least were refused at open */
+    free(f);
+}
+END_TEST
+
+START_TEST(test_wrong_version_and_magic)
+{
+    unsigned char *f = malloc(good_len);
+    memcpy(f, good, good_len);
+    ah_store_u32(f + AH_HDR_VERSION, AH_FORMAT_VERSION + 1);
+    reseal(f, good_len);
+    int verified;
+    ck_assert_int_eq(exercise(f, good_len, &verified), AH_EVERSION);
+    memcpy(f, good, good_len);
+    memcpy(f, "NOTAHEAD", 8);
+    ck_assert_int_eq(exercise(f, good_len, &verified), AH_ECORRUPT);
+    free(f);
+}
+END_TEST
+
+int main(void)
+{
+    make_snapshot();
+    Suite *s = suite_create("corrupt");
+    TCase *tc = tcase_create("corrupt");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_good_snapshot_passes);
+    tcase_add_test(tc, test_truncation_at_every_length);
+    tcase_add_loop_test(tc, test_flip_every_byte, 0, 4);
+    tcase_add_test(tc, test_wrong_version_and_magic);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    free(good);
+    oracle_free(&base);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * oracle.c: the brute-force model the suites compare against, and the
+ * process and file helpers. Deliberately simple: every line becomes a record,
+ * records are sorted, runs are folded, and a query sorts its whole range.
+ */
+#include "oracle.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+typedef struct rec {
+    char *surface, *key;
+    uint32_t surface_len, key_len;
+    uint64_t count;
+} rec_t;
+
+static int cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen < blen ? -1 : alen > blen);
+}
+
+static int by_key_surface(const void *x, const void *y)
+{
+    const rec_t *a = x, *b = y;
+    int c = cmp_bytes(a->key, a->key_len, b->key, b->key_len);
+    return c ? c : cmp_bytes(a->surface, a->surface_len, b->surface, b->surface_len);
+}
+
+/* Folds records into entries: per key, sum; per surface, sum; most frequent surface wins. */
+static void fold(oracle_t *o, rec_t *r, size_t n)
+{
+    qsort(r, n, sizeof *r, by_key_surface);
+    o->e = calloc(n ? n : 1, sizeof *o->e);
+    o->n = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        uint64_t total = 0, best_count = 0;
+        const rec_t *best = NULL;
+        while (j < n && cmp_bytes(r[j].key, r[j].key_len, r[i].key, r[i].key_len) == 0) {
+            size_t s = j;
+            uint64_t sc = 0;
+            while (j < n && cmp_bytes(r[j].key, r[j].key_len, r[i].key, r[i].key_len) == 0 &&
+                   cmp_bytes(r[j].surface, r[j].surface_len, r[s].surface, r[s].surface_len) == 0) {
+                sc = sc + r[j].count < sc ? UINT64_MAX : sc + r[j].count;
+                j++;
+            }
+            total = total + sc < total ? UINT64_MAX : total + sc;
+            if (!best || sc > best_count) {
+                best = &r[s];
+                best_count = sc;
+            }
+        }
+        if (total > 0) {
+            oracle_entry_t *e = &o->e[o->n++];
+            e->key = strndup(best->key, best->key_len);
+            e->key_len = best->key_len;
+            e->text = strndup(best->surface, best->surface_len);
+            e->text_len = best->surface_len;
+            e->score = total;
+        }
+        i = j;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(r[i].surface);
+        free(r[i].key);
+    }
+}
+
+/* Adds one (text, count) as a record if it is valid by the builder's rules. */
+static int add_rec(rec_t **r, size_t *n, size_t *cap, const char *text, size_t len, uint64_t count)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c < 0x20 || c == 0x7f ||
+            (c == 0xc2 && i + 1 < len && (unsigned char)text[i + 1] >= 0x80 &&
+             (unsigned char)text[i + 1] <= 0x9f))
+            return 0;
+    }
+    char surface[AH_MAX_TEXT_BYTES], key[AH_MAX_KEY_BYTES];
+    size_t slen, klen;
+    if (ah_normalize_surface(text, len, surface, 256, &slen) != 0 || slen == 0)
+        return 0;
+    if (ah_normalize_key(surface, slen, key, sizeof key, &klen, 0) != 0 || klen == 0)
+        return 0;
+    if (*n == *cap) {
+        *cap = *cap ? *cap * 2 : 1024;
+        *r = realloc(*r, *cap * sizeof **r);
+    }
+    (*r)[(*n)++] = (rec_t){.surface = strndup(surface, slen),
+                           .surface_len = (uint32_t)slen,
+                           .key = strndup(key, klen),
+                           .key_len = (uint32_t)klen,
+                           .count = count};
+    return 1;
+}
+
+void oracle_load(oracle_t *o, const char *path, size_t max_lines)
+{
+    gzFile f = gzopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    rec_t *r = NULL;
+    size_t n = 0, cap = 0, lines = 0;
+    char line[70000];
+    while (gzgets(f, line, sizeof line) && (max_lines == 0 || lines < max_lines)) {
+        lines++;
+        size_t len = strlen(line);
+        if (len && line[len - 1] == '\n')
+            line[--len] = 0;
+        if (len && line[len - 1] == '\r')
+            line[--len] = 0;
+        char *tab = strrchr(line, '\t');
+        uint64_t count = 1;
+        size_t tlen = len;
+        if (tab) {
+            char *end;
+            errno = 0;
+            if (tab[1] < '0' || tab[1] > '9')
+                continue;
+            count = strtoull(tab + 1, &end, 10);
+            if (errno || *end)
+                continue;
+            tlen = (size_t)(tab - line);
+        }
+        add_rec(&r, &n, &cap, line, tlen, count);
+    }
+    gzclose(f);
+    fold(o, r, n);
+    free(r);
+}
+
+void oracle_from_pairs(oracle_t *o, const char *const *texts, const uint64_t *scores, size_t n)
+{
+    rec_t *r = NULL;
+    size_t m = 0, cap = 0;
+    for (size_t i = 0; i < n; i++)
+        add_rec(&r, &m, &cap, texts[i], strlen(texts[i]), scores[i]);
+    fold(o, r, m);
+    free(r);
+}
+
+ah_entry_t *oracle_entries(const oracle_t *o)
+{
+    ah_entry_t *e = malloc((o->n ? o->n : 1) * sizeof *e);
+    for (size_t i = 0; i < o->n; i++)
+        e[i] = (ah_entry_t){.key = o->e[i].key,
+                            .key_len = o->e[i].key_len,
+                            .text = o->e[i].text,
+                            .text_len = o->e[i].text_len,
+                            .score = o->e[i].score};
+    return e;
+}
+
+static int by_rank(const void *x, const void *y, void *ctx)
+{
+    const oracle_t *o = ctx;
+    const oracle_entry_t *a = &o->e[*(const size_t *)x], *b = &o->e[*(const size_t *)y];
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return cmp_bytes(a->key, a->key_len, b->key, b->key_len);
+}
+
+size_t oracle_topk(const oracle_t *o, const char *prefix, size_t len, unsigned k, size_t *out)
+{
+    /* The first key not below the prefix, then every key that starts with it. */
+    size_t lo = 0, hi = o->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cmp_bytes(o->e[mid].key, o->e[mid].key_len, prefix, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* Keep the best k seen so far, sorted: insertion, one pass over the range. */
+    size_t n = 0;
+    for (size_t i = lo; i < o->n && o->e[i].key_len >= len && memcmp(o->e[i].key, prefix, len) == 0;
+         i++) {
+        if (n == k && by_rank(&i, &out[n - 1], (void *)o) >= 0)
+            continue;
+        size_t j = n < k ? n++ : n - 1;
+        for (; j > 0 && by_rank(&i, &out[j - 1], (void *)o) < 0; j--)
+            out[j] = out[j - 1];
+        out[j] = i;
+    }
+    return n;
+}
+
+void oracle_check_prefix(const oracle_t *o, const ah_index_t *ix, const char *prefix, size_t len,
+                         unsigned k)
+{
+    size_t want[AH_MAX_K], got_n;
+    ah_completion_t got[AH_MAX_K];
+    static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
+    size_t want_n = oracle_topk(o, prefix, len, k, want);
+    int rc = ah_index_complete_key(ix, prefix, len, k, got, text, sizeof text, &got_n);
+    ck_assert_msg(rc == 0, "prefix '%.*s': %s", (int)len, prefix, ah_strerror(rc));
+    ck_assert_msg(got_n == want_n, "prefix '%.*s' (k=%u): %zu results, oracle has %zu", (int)len,
+                  prefix, k, got_n, want_n);
+    for (size_t i = 0; i < got_n; i++) {
+        const oracle_entry_t *e = &o->e[want[i]];
+        ck_assert_msg(got[i].score == e->score && got[i].text_len == e->text_len &&
+                          memcmp(got[i].text, e->text, e->text_len) == 0,
+                      "prefix '%.*s' result %zu: got '%.*s' %llu, oracle '%s' %llu", (int)len,
+                      prefix, i, (int)got[i].text_len, got[i].text,
+                      (unsigned long long)got[i].score, e->text, (unsigned long long)e->score);
+    }
+}
+
+void oracle_free(oracle_t *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        free(o->e[i].key);
+        free(o->e[i].text);
+    }
+    free(o->e);
+    o->e = NULL;
+    o->n = 0;
+}
+
+static char scratch[256];
+static pid_t scratch_owner;
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+/* Removes the scratch directory when the process that made it exits (not its test forks). */
+static void scratch_cleanup(void)
+{
+    if (scratch[0] && getpid() == scratch_owner && !getenv("AH_KEEP_SCRATCH"))
+        nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *scratch_dir(void)
+{
+    if (!scratch[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(scratch, sizeof scratch, "%s/ahead-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        /* No ck_assert here: this also runs outside any test, where Check cannot report. */
+        if (!mkdtemp(scratch)) {
+            fprintf(stderr, "mkdtemp %s: %s\n", scratch, strerror(errno));
+            exit(EXIT_FAILURE);
+        }
+        scratch_owner = getpid();
+        atexit(scratch_cleanup);
+    }
+    return scratch;
+}
+
+char *scratch_path(char *buf, size_t cap, const char *name)
+{
+    snprintf(buf, cap, "%s/%s", scratch_dir(), name);
+    return buf;
+}
+
+void write_file(const char *path, const char *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+    ck_assert(fwrite(data, 1, len, f) == len);
+    ck_assert(fclose(f) == 0);
+}
+
+char *read_file(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    size_t got;
+    while ((got = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += got;
+        if (n == cap)
+            buf = realloc(buf, (cap *= 2) + 1);
+    }
+    fclose(f);
+    buf[n] = 0;
+    if (len)
+        *len = n;
+    return buf;
+}
+
+/* Reads everything from fd into a malloc'ed string. */
+static char *slurp_fd(int fd)
+{
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    ssize_t got;
+    while ((got = read(fd, buf + n, cap - n)) > 0 || (got < 0 && errno == EINTR)) {
+        if (got < 0)
+            continue;
+        n += (size_t)got;
+        if (n == cap)
+            buf = realloc(buf, (cap *= 2) + 1);
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+int run_cmd(char *const argv[], const char *in_path, char **out, char **err)
+{
+    char out_path[512], err_path[512];
+    static int seq;
+    char name[64];
+    snprintf(name, sizeof name, "cmd-%d-%d.out", (int)getpid(), seq);
+    scratch_path(out_path, sizeof out_path, name);
+    snprintf(name, sizeof name, "cmd-%d-%d.err", (int)getpid(), seq++);
+    scratch_path(err_path, sizeof err_path, name);
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (in < 0 || o < 0 || e < 0)
+            _exit(127);
+        dup2(in, 0);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    int fd = open(out_path, O_RDONLY);
+    if (out)
+        *out = slurp_fd(fd);
+    close(fd);
+    fd = open(err_path, O_RDONLY);
+    if (err)
+        *err = slurp_fd(fd);
+    close(fd);
+    unlink(out_path);
+    unlink(err_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+uint64_t test_rand(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+    return z ^ (z >> 31);
+}

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * oracle.h: what the test suites share. A brute-force model of the
+ * product (aggregate lines by key the slow, obvious way; answer a prefix by
+ * filtering and sorting everything) to hold the snapshot to, and helpers to
+ * run the real CLIs and to make scratch files.
+ */
+#ifndef AH_TESTS_ORACLE_H
+#define AH_TESTS_ORACLE_H
+
+#include "ahead.h"
+#include "writer.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A completion as the oracle sees it; strings are owned by the oracle. */
+typedef struct oracle_entry {
+    char *key;
+    uint32_t key_len;
+    char *text;
+    uint32_t text_len;
+    uint64_t score;
+} oracle_entry_t;
+
+typedef struct oracle {
+    oracle_entry_t *e; /* sorted by key bytes */
+    size_t n;
+} oracle_t;
+
+/*
+ * Reads a dataset (text<TAB>count or raw lines; .gz allowed) and aggregates
+ * it as the builder's contract says: surface = whitespace-collapsed text,
+ * key = normalized text, counts summed per key, the most frequent surface
+ * (ties: byte-wise smallest) shown. Lines that are invalid are skipped.
+ * max_lines limits how many lines are read (0: all).
+ */
+void oracle_load(oracle_t *o, const char *path, size_t max_lines);
+
+/* Makes an oracle from given (text, score) pairs with the same rules. */
+void oracle_from_pairs(oracle_t *o, const char *const *texts, const uint64_t *scores, size_t n);
+
+/* The entries as writer input (pointers into o). Free with free(). */
+ah_entry_t *oracle_entries(const oracle_t *o);
+
+/*
+ * The top k completions of an already normalized key prefix, best first,
+ * into out (indexes into o->e). Returns how many.
+ */
+size_t oracle_topk(const oracle_t *o, const char *prefix, size_t len, unsigned k, size_t *out);
+
+void oracle_free(oracle_t *o);
+
+/*
+ * Compares ah_index_complete_key(ix, prefix) with the oracle; on a
+ * difference, fails the current Check test with a message naming the
+ * prefix and the first differing position.
+ */
+void oracle_check_prefix(const oracle_t *o, const ah_index_t *ix, const char *prefix, size_t len,
+                         unsigned k);
+
+/* A fresh scratch directory under $TMPDIR (or /tmp), made once per process. */
+const char *scratch_dir(void);
+
+/* scratch_dir()/name in buf. */
+char *scratch_path(char *buf, size_t cap, const char *name);
+
+/* Writes data to path; fails the test on error. */
+void write_file(const char *path, const char *data, size_t len);
+
+/* Reads a whole file into a malloc'ed buffer (NUL-terminated); NULL if missing. */
+char *read_file(const char *path, size_t *len);
+
+/*
+ * Runs argv (argv[0] is a path) with stdin from in_path (NULL: /dev/null),
+ * capturing stdout and stderr into malloc'ed strings (either pointer may be
+ * NULL when not wanted). Returns the exit status, or -signal.
+ */
+int run_cmd(char *const argv[], const char *in_path, char **out, char **err);
+
+/* A deterministic pseudo-random generator (splitmix64) for the tests. */
+uint64_t test_rand(uint64_t *state);
+
+#endif /* AH_TESTS_ORACLE_H */
