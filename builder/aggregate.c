@@ -254,7 +254,8 @@ int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, a
         s->key_len = (uint32_t)klen;
         agg->surf[kept++] = *s;
     }
-    qsort(agg->surf, kept, sizeof *agg->surf, by_key_then_text);
+    if (kept > 1)
+        qsort(agg->surf, kept, sizeof *agg->surf, by_key_then_text);
 
     agg->entries = malloc((kept ? kept : 1) * sizeof *agg->entries);
     if (!agg->entries)

@@ -40,7 +40,8 @@ static int by_key_surface(const void *x, const void *y)
 /* Folds records into entries: per key, sum; per surface, sum; most frequent surface wins. */
 static void fold(oracle_t *o, rec_t *r, size_t n)
 {
-    qsort(r, n, sizeof *r, by_key_surface);
+    if (n > 1)
+        qsort(r, n, sizeof *r, by_key_surface);
     o->e = calloc(n ? n : 1, sizeof *o->e);
     o->n = 0;
     for (size_t i = 0; i < n;) {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The test command of the README's quick start, and what CI runs: installs
+# what is missing, checks formatting, then builds ahead twice (a normal
+# build, and one with AddressSanitizer + UndefinedBehaviorSanitizer) and runs
+# every Check suite and integration test in both with ctest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash .ci/deps.sh
+
+echo "== clang-format"
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
+
+jobs=$(nproc)
+echo "== build (RelWithDebInfo)"
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest --output-on-failure)
+
+echo "== build (ASan + UBSan)"
+cmake -S . -B build-asan -DAHEAD_SANITIZE=ON >/dev/null
+cmake --build build-asan -j"$jobs"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
+(cd build-asan && ctest --output-on-failure)
