@@ -84,6 +84,20 @@ static inline int ah_varint_get(const unsigned char **pp, const unsigned char *e
         return 1;
     }
     uint64_t x = 0;
+    if (end - p >= 10) { /* all ten bytes readable: no bounds test per byte */
+        for (unsigned i = 0; i < 10; i++) {
+            uint64_t b = p[i];
+            x |= (b & 0x7f) << (7 * i);
+            if (b < 0x80) {
+                if (i == 9 && b > 1)
+                    return 0;
+                *v = x;
+                *pp = p + i + 1;
+                return 1;
+            }
+        }
+        return 0;
+    }
     for (unsigned shift = 0; shift < 64 && p < end; shift += 7) {
         unsigned char b = *p++;
         if (shift == 63 && b > 1)

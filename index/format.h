@@ -153,8 +153,9 @@
  *     u8      l        list length: min(K, count)
  *     l x Wr bytes     the node's top-l lex ids relative to lo, best first
  *                      (ascending by class, then lex id)
- *     if hot, l times: varint score, varint text length (1..max text bytes),
- *                      the display text: the list's answers, ready to copy
+ *     if hot, l times: varint score class, varint text length (1..max text
+ *                      bytes), the display text: the list's answers, ready
+ *                      to copy
  *   Hot nodes are those whose summed score (the chance that someone typing
  *   passes through them) is among the builder's --hot-nodes largest, and the
  *   root. The set is closed upwards (a parent sums at least its child), and

@@ -226,6 +226,17 @@ void ah_index_stats(const ah_index_t *ix, ah_index_stats_t *st)
 
 /* ------------------------------------------------------ keys and scores */
 
+/* Set bits per byte value: the portable x86-64 baseline has no popcnt instruction. */
+static const unsigned char bits_in_byte[256] = {
+#define B2(n) n, n + 1, n + 1, n + 2
+#define B4(n) B2(n), B2(n + 1), B2(n + 1), B2(n + 2)
+#define B6(n) B4(n), B4(n + 1), B4(n + 1), B4(n + 2)
+    B6(0), B6(1), B6(1), B6(2)
+#undef B6
+#undef B4
+#undef B2
+};
+
 int ah_index__bucket(const ah_index_t *ix, uint32_t b, ah_bucket_t *bk)
 {
     const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
@@ -256,7 +267,7 @@ int ah_index__bucket(const ah_index_t *ix, uint32_t b, ah_bucket_t *bk)
             return AH_ECORRUPT;
         bk->bitmap = p;
         for (uint32_t i = 0; i < map_len; i++)
-            bk->n_displays += (uint32_t)__builtin_popcount(p[i]);
+            bk->n_displays += bits_in_byte[p[i]];
         p += map_len;
         if ((uint64_t)bk->n_displays * 4 > (uint64_t)(end - p))
             return AH_ECORRUPT;
@@ -274,8 +285,8 @@ uint64_t ah_index__bucket_display(const ah_bucket_t *bk, uint32_t j)
         return UINT64_MAX;
     uint32_t before = 0;
     for (uint32_t i = 0; i < j / 8; i++)
-        before += (uint32_t)__builtin_popcount(bk->bitmap[i]);
-    before += (uint32_t)__builtin_popcount(bk->bitmap[j / 8] & ((1u << (j % 8)) - 1));
+        before += bits_in_byte[bk->bitmap[i]];
+    before += bits_in_byte[bk->bitmap[j / 8] & ((1u << (j % 8)) - 1)];
     return ah_load_u32(bk->displays + 4 * (uint64_t)before);
 }
 

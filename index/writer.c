@@ -407,7 +407,7 @@ static void encode_node(writer_t *w, const node_t *nd, int hot)
         buf_uw(b, nd->top[j] - nd->lo, wr);
     for (uint32_t j = 0; hot && j < nd->ntop; j++) {
         const ah_entry_t *e = &w->e[nd->top[j]];
-        buf_varint(b, e->score);
+        buf_varint(b, w->class_of[nd->top[j]]);
         buf_varint(b, e->text_len);
         buf_put(b, e->text, e->text_len);
     }
