@@ -490,10 +490,11 @@ int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_
                           const char **text, uint32_t *len)
 {
     const unsigned char *end = ix->sec[AH_SEC_NODES].data + ix->sec[AH_SEC_NODES].len;
-    uint64_t n;
-    if (!ah_varint_get(p, end, score) || !ah_varint_get(p, end, &n) || n == 0 || n > ix->max_text ||
-        n > (uint64_t)(end - *p))
+    uint64_t cls, n;
+    if (!ah_varint_get(p, end, &cls) || cls >= ix->n_scores || !ah_varint_get(p, end, &n) ||
+        n == 0 || n > ix->max_text || n > (uint64_t)(end - *p))
         return AH_ECORRUPT;
+    ah_index__score(ix, (uint32_t)cls, score);
     *text = (const char *)*p;
     *len = (uint32_t)n;
     *p += n;
