@@ -428,7 +428,9 @@ int ah_index__display(const ah_index_t *ix, uint64_t display, const char *key, u
 
 /* ---------------------------------------------------------------- nodes */
 
-int ah_index__node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *nd)
+/* The parser itself, inlined into the lookup loop; see ah_index__node_parse(). */
+static inline __attribute__((always_inline)) int node_parse(const ah_index_t *ix, uint32_t off,
+                                                            ah_node_t *nd)
 {
     const ah_section_t *s = &ix->sec[AH_SEC_NODES];
     const unsigned char *p = s->data + off, *end = s->data + s->len;
@@ -466,6 +468,11 @@ int ah_index__node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *nd)
     if (m == 0 && count != 1)
         return AH_ECORRUPT;
     return 0;
+}
+
+int ah_index__node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *nd)
+{
+    return node_parse(ix, off, nd);
 }
 
 int ah_index__node_child(const ah_node_t *nd, uint32_t j, uint32_t *lo, uint32_t *hi,
@@ -670,23 +677,25 @@ int ah_index_complete_key(const ah_index_t *ix, const char *key, size_t len, uns
     /* Each step consumes at least one byte of the key, so this ends. */
     for (;;) {
         ah_node_t nd;
-        int rc = ah_index__node_parse(ix, off, &nd);
+        int rc = node_parse(ix, off, &nd);
         if (rc)
             return rc;
         if (nd.count != count || lo > ix->n - count)
             return AH_ECORRUPT;
         size_t rest = len - depth;
         size_t cmp = rest < nd.label_len ? rest : nd.label_len;
-        if (memcmp(nd.label, key + depth, cmp) != 0)
-            return 0;
+        for (size_t i = 0; i < cmp; i++) /* labels are short: no library call */
+            if (nd.label[i] != (unsigned char)key[depth + i])
+                return 0;
         if (rest <= nd.label_len)
             return answer_from_list(ix, &nd, lo, k, out, text, cap, n_out);
         depth += nd.label_len;
         const unsigned char *hit = memchr(nd.child_bytes, (unsigned char)key[depth], nd.n_children);
         if (!hit)
             return 0;
+        uint32_t j = (uint32_t)(hit - nd.child_bytes);
         uint32_t clo, chi, child;
-        rc = ah_index__node_child(&nd, (uint32_t)(hit - nd.child_bytes), &clo, &chi, &child);
+        rc = ah_index__node_child(&nd, j, &clo, &chi, &child);
         if (rc)
             return rc;
         if (child == UINT32_MAX) {
