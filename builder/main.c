@@ -62,7 +62,7 @@ static void usage(FILE *f)
             "      --bucket-size B  keys per front-coded bucket, a power of two up to %d\n"
             "                       (default %d): smaller is faster, larger is smaller\n"
             "      --hot-nodes N    trie nodes, the most typed-through first, whose answers\n"
-            "                       are stored inline for speed (default: 1 per 512\n"
+            "                       are stored inline for speed (default: 1 per 256\n"
             "                       completions)\n"
             "      --strict         stop at the first bad line (exit 1)\n"
             "  -q, --quiet          print only errors\n"
@@ -271,7 +271,7 @@ int main(int argc, char **argv)
                                  .bucket_size = o.bucket_size,
                                  .max_text_bytes = o.max_bytes,
                                  .hot_nodes =
-                                     o.hot_nodes_set ? o.hot_nodes : (unsigned)(n / 512 + 16)};
+                                     o.hot_nodes_set ? o.hot_nodes : (unsigned)(n / 256 + 16)};
         if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {
             fprintf(stderr, "%sahead-build: %s\n", prog.enabled ? "\r\033[K" : "", err);
             status = 1;

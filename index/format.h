@@ -45,6 +45,7 @@
  *               prefix lengths are the rest of the trie, walkable in order.
  *   DISPLAY     the display texts that differ from their key (case, accents,
  *               width kept); a text equal to its key is not stored twice.
+ *   HOT_TEXTS   the texts of the answers of hot nodes (below), each once.
  *
  * Why this shape. Hsu & Ottaviano (WWW 2013) compare completion tries that
  * keep a max score per node and search with a heap (small, but a top-k costs
@@ -153,9 +154,8 @@
  *     u8      l        list length: min(K, count)
  *     l x Wr bytes     the node's top-l lex ids relative to lo, best first
  *                      (ascending by class, then lex id)
- *     if hot, l times: varint score class, varint text length (1..max text
- *                      bytes), the display text: the list's answers, ready
- *                      to copy
+ *     if hot, l times: varint score class, varint offset in HOT_TEXTS of
+ *                      the display text: the list's answers, ready to copy
  *   Hot nodes are those whose summed score (the chance that someone typing
  *   passes through them) is among the builder's --hot-nodes largest, and the
  *   root. The set is closed upwards (a parent sums at least its child), and
@@ -166,6 +166,11 @@
  *
  * DISPLAY: records of varint length, then that many bytes of UTF-8, at most
  *   max text bytes. Referenced only from KEYS.
+ *
+ * HOT_TEXTS: records of the same form: the display text of every completion
+ *   that a hot node lists, each once (a popular completion is in the lists
+ *   of many hot nodes, the ones along its path), most popular first.
+ *   Referenced only from hot node records.
  */
 #ifndef AH_FORMAT_H
 #define AH_FORMAT_H
@@ -226,7 +231,8 @@ enum ah_section_id {
     AH_SEC_CLASSES = 4,
     AH_SEC_NODES = 5,
     AH_SEC_DISPLAY = 6,
-    AH_SECTION_COUNT = 6
+    AH_SEC_HOT_TEXTS = 7,
+    AH_SECTION_COUNT = 7
 };
 
 #endif /* AH_FORMAT_H */

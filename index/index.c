@@ -497,14 +497,17 @@ int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_
                           const char **text, uint32_t *len)
 {
     const unsigned char *end = ix->sec[AH_SEC_NODES].data + ix->sec[AH_SEC_NODES].len;
-    uint64_t cls, n;
-    if (!ah_varint_get(p, end, &cls) || cls >= ix->n_scores || !ah_varint_get(p, end, &n) ||
-        n == 0 || n > ix->max_text || n > (uint64_t)(end - *p))
+    const ah_section_t *hot = &ix->sec[AH_SEC_HOT_TEXTS];
+    uint64_t cls, at, n;
+    if (!ah_varint_get(p, end, &cls) || cls >= ix->n_scores || !ah_varint_get(p, end, &at) ||
+        at >= hot->len)
+        return AH_ECORRUPT;
+    const unsigned char *t = hot->data + at, *tend = hot->data + hot->len;
+    if (!ah_varint_get(&t, tend, &n) || n == 0 || n > ix->max_text || n > (uint64_t)(tend - t))
         return AH_ECORRUPT;
     ah_index__score(ix, (uint32_t)cls, score);
-    *text = (const char *)*p;
+    *text = (const char *)t;
     *len = (uint32_t)n;
-    *p += n;
     return 0;
 }
 

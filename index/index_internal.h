@@ -155,8 +155,8 @@ int ah_index__node_list(const ah_node_t *node, uint32_t i, uint32_t *rel);
 
 /*
  * Reads the inline answer at *p of a hot node (start: node->list +
- * list_len * wr), advancing *p. *text points into the mapping. Returns 0 or
- * AH_ECORRUPT.
+ * list_len * wr), advancing *p: its score, and its text in HOT_TEXTS.
+ * *text points into the mapping. Returns 0 or AH_ECORRUPT.
  */
 int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_t *score,
                           const char **text, uint32_t *len);

@@ -108,8 +108,9 @@ typedef struct writer {
     unsigned topk, bucket;
     uint32_t *class_of; /* lex id -> index of its score in the distinct scores */
     uint32_t n_scores;
-    uint64_t hot_mass; /* inner nodes with at least this summed score are hot */
-    node_t *hot;       /* hot nodes waiting for their records, in post-order */
+    uint64_t hot_mass;  /* inner nodes with at least this summed score are hot */
+    node_t *hot;        /* hot nodes waiting for their records, in post-order */
+    uint32_t *hot_text; /* lex id -> offset of its text in HOT_TEXTS */
     size_t n_hot, cap_hot;
     buf_t sec[AH_SECTION_COUNT + 1];
     uint32_t inner_nodes;
@@ -406,10 +407,8 @@ static void encode_node(writer_t *w, const node_t *nd, int hot)
     for (uint32_t j = 0; j < nd->ntop; j++)
         buf_uw(b, nd->top[j] - nd->lo, wr);
     for (uint32_t j = 0; hot && j < nd->ntop; j++) {
-        const ah_entry_t *e = &w->e[nd->top[j]];
         buf_varint(b, w->class_of[nd->top[j]]);
-        buf_varint(b, e->text_len);
-        buf_put(b, e->text, e->text_len);
+        buf_varint(b, w->hot_text[nd->top[j]]);
     }
     if (b->len > UINT32_MAX)
         b->failed = 1;
@@ -496,10 +495,51 @@ static int build_node(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_
 }
 
 /* Writes the kept hot nodes after the cold ones, in post-order; returns the root's offset. */
+static int by_rank_key(const void *a, const void *b, void *ctx)
+{
+    const writer_t *w = ctx;
+    uint64_t x = rank_key(w, *(const uint32_t *)a), y = rank_key(w, *(const uint32_t *)b);
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * HOT_TEXTS: every completion listed by a hot node, once, most popular
+ * first; fills w->hot_text (lex id -> offset). Returns 0 or AH_ENOMEM.
+ */
+static int encode_hot_texts(writer_t *w)
+{
+    w->hot_text = malloc((size_t)w->n * sizeof *w->hot_text);
+    uint32_t *ids = malloc((w->n_hot * (size_t)w->topk + 1) * sizeof *ids), n = 0;
+    if (!w->hot_text || !ids) {
+        free(ids);
+        return AH_ENOMEM;
+    }
+    memset(w->hot_text, 0xff, (size_t)w->n * sizeof *w->hot_text);
+    for (size_t i = 0; i < w->n_hot; i++)
+        for (uint32_t j = 0; j < w->hot[i].ntop; j++) {
+            uint32_t id = w->hot[i].top[j];
+            if (w->hot_text[id] == UINT32_MAX) {
+                w->hot_text[id] = 0; /* seen */
+                ids[n++] = id;
+            }
+        }
+    qsort_r(ids, n, sizeof *ids, by_rank_key, w);
+    buf_t *b = &w->sec[AH_SEC_HOT_TEXTS];
+    for (uint32_t i = 0; i < n; i++) {
+        const ah_entry_t *e = &w->e[ids[i]];
+        w->hot_text[ids[i]] = (uint32_t)b->len;
+        buf_varint(b, e->text_len);
+        buf_put(b, e->text, e->text_len);
+    }
+    free(ids);
+    return b->len > UINT32_MAX ? AH_EINVAL : 0;
+}
+
 static uint32_t encode_hot_nodes(writer_t *w)
 {
     uint32_t *off = malloc((w->n_hot ? w->n_hot : 1) * sizeof *off), root = 0;
-    if (!off) {
+    if (!off || encode_hot_texts(w) != 0) {
+        free(off);
         w->sec[AH_SEC_NODES].failed = 1;
         return 0;
     }
@@ -709,6 +749,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
         free(w.sec[s].data);
     free(w.class_of);
+    free(w.hot_text);
     free(top);
     return rc;
 }
