@@ -14,11 +14,11 @@
 #include "ahead.h"
 #include "bits.h"
 #include "checksum.h"
+#include "index_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,19 +84,8 @@ static void buf_pad(buf_t *b)
         memset(p, 0, n);
 }
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
+/* Errors are reported the reader's way. */
+#define fail ah_index__fail
 
 /* ---------------------------------------------------------------- state */
 

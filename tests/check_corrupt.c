@@ -211,11 +211,8 @@ int main(void)
     tcase_add_loop_test(tc, test_flip_every_byte, 0, 4);
     tcase_add_test(tc, test_wrong_version_and_magic);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int status = run_suite(s);
     free(good);
     oracle_free(&base);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return status;
 }

@@ -151,9 +151,5 @@ int main(void)
     tcase_add_test(tc, test_ascii_fast_path_matches_utf8proc);
     tcase_add_test(tc, test_idempotent);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(s);
 }

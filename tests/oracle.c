@@ -352,6 +352,24 @@ int run_cmd(char *const argv[], const char *in_path, char **out, char **err)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
 }
 
+void assert_same_file(const char *a, const char *b)
+{
+    size_t la, lb;
+    char *x = read_file(a, &la), *y = read_file(b, &lb);
+    ck_assert_msg(x && y && la == lb && memcmp(x, y, la) == 0, "%s and %s differ", a, b);
+    free(x);
+    free(y);
+}
+
+int run_suite(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 uint64_t test_rand(uint64_t *state)
 {
     uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));

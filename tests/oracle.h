@@ -11,6 +11,8 @@
 #include "ahead.h"
 #include "writer.h"
 
+#include <check.h>
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -77,6 +79,12 @@ char *read_file(const char *path, size_t *len);
  * NULL when not wanted). Returns the exit status, or -signal.
  */
 int run_cmd(char *const argv[], const char *in_path, char **out, char **err);
+
+/* Fails the current test unless the two files have the same bytes. */
+void assert_same_file(const char *a, const char *b);
+
+/* Runs a suite and returns the process's exit status (0 when every test passed). */
+int run_suite(Suite *s);
 
 /* A deterministic pseudo-random generator (splitmix64) for the tests. */
 uint64_t test_rand(uint64_t *state);
