@@ -1,0 +1,406 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * api.c: the public API (see api.h for the routes). Every answer carries
+ * Access-Control-Allow-Origin; every error is JSON,
+ * {"error":{"code":"...","message":"..."}}, and anything a client can send
+ * is answered with a 2xx, 304 or 4xx, never a 5xx.
+ *
+ * A completion request, in order:
+ *
+ *   1. route: the index from the path (404 unknown_index), the method
+ *      (OPTIONS preflight, 405 for anything but GET/HEAD);
+ *   2. refresh the worker's view if a swap happened (one relaxed load);
+ *   3. parameters: q percent-decoded into the worker's buffer, checked as
+ *      UTF-8 and against the snapshot's maximum text length; k and format;
+ *      unknown parameters ignored, the first of a repeated one wins;
+ *   4. the ETag, "<snapshot id>-<hash of index, q, k, format>": a matching
+ *      If-None-Match is a 304 without a lookup;
+ *   5. ah_index_complete() into the worker's scratch; the JSON is written
+ *      into pool segments (http_util.h) and sent with Content-Length.
+ *
+ * The handler never keeps a snapshot pointer past its return, which is
+ * what lets the registry's view refresh unmap old snapshots safely.
+ */
+#include "api.h"
+
+#include <stdio.h>
+#include <time.h>
+
+#include "http_util.h"
+#include "registry.h"
+#include "worker.h"
+
+typedef struct ah_api_handler {
+    h2o_handler_t super;
+    ah_server_t *srv;
+} ah_api_handler_t;
+
+/* The parsed parameters of a completion request. */
+typedef struct params {
+    const char *q;
+    size_t qlen;
+    unsigned k; /* 0 when not given */
+    int opensearch;
+} params_t;
+
+#define ALLOW_METHODS    "GET, HEAD, OPTIONS"
+#define CTYPE_OPENSEARCH "application/x-suggestions+json"
+
+static int is_method(const h2o_req_t *req, const char *m, size_t len)
+{
+    return h2o_memis(req->method.base, req->method.len, m, len);
+}
+
+static int path_is(h2o_iovec_t path, const char *lit, size_t len)
+{
+    return h2o_memis(path.base, path.len, lit, len);
+}
+
+/* ------------------------------------------------------------- responses */
+
+static int send_preflight(h2o_req_t *req)
+{
+    ah_http_add_header(req, "access-control-allow-methods", H2O_STRLIT(ALLOW_METHODS));
+    ssize_t i =
+        h2o_find_header_by_str(&req->headers, H2O_STRLIT("access-control-request-headers"), -1);
+    if (i != -1) {
+        /* Read-only public data: whatever headers the page wants to send are fine. */
+        h2o_iovec_t v = req->headers.entries[i].value;
+        ah_http_add_header(req, "access-control-allow-headers", v.base, v.len);
+    }
+    ah_http_add_header(req, "access-control-max-age", H2O_STRLIT("86400"));
+    ah_http_send(req, 204, h2o_iovec_init(NULL, 0), NULL);
+    return 204;
+}
+
+static int send_method_not_allowed(h2o_req_t *req)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, H2O_STRLIT(ALLOW_METHODS));
+    ah_http_send_error(req, 405, "method_not_allowed", "method %.*s is not allowed here; use %s",
+                       (int)(req->method.len > 20 ? 20 : req->method.len), req->method.base,
+                       ALLOW_METHODS);
+    return 405;
+}
+
+static int send_status(h2o_req_t *req, int status, const char *json, size_t len)
+{
+    ah_out_t o;
+    ah_out_init(&o, &req->pool);
+    ah_out_put(&o, json, len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-store"));
+    ah_http_send(req, status, h2o_iovec_init(H2O_STRLIT(AH_CTYPE_JSON)), &o);
+    return status;
+}
+
+/* Health and readiness: what a load balancer polls. */
+static int health(ah_server_t *srv, h2o_req_t *req, int ready_check)
+{
+    if (!ready_check)
+        return send_status(req, 200, H2O_STRLIT("{\"status\":\"ok\"}"));
+    if (atomic_load_explicit(&srv->reg.ready, memory_order_acquire))
+        return send_status(req, 200, H2O_STRLIT("{\"status\":\"ready\"}"));
+    return send_status(req, 503, H2O_STRLIT("{\"status\":\"loading\"}"));
+}
+
+/* ------------------------------------------------------------ parameters */
+
+/*
+ * Decodes a short parameter value (k, format) into buf; returns its length,
+ * -1 on broken percent-encoding, -2 when longer than cap.
+ */
+static ssize_t decode_small(h2o_iovec_t v, char *buf, size_t cap)
+{
+    size_t len;
+    if (v.len > cap)
+        return -2;
+    if (ah_percent_decode(v.base, v.len, buf, &len) != 0)
+        return -1;
+    return (ssize_t)len;
+}
+
+/* Fills p from the query string; on a bad parameter sends the 400 and returns it. */
+static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, unsigned max_k,
+                        params_t *p)
+{
+    ah_query_iter_t it;
+    h2o_iovec_t name, value;
+    int have_q = 0, have_k = 0, have_format = 0;
+    char small[16];
+    ssize_t n;
+
+    p->q = "";
+    p->qlen = 0;
+    p->k = 0;
+    p->opensearch = 0;
+    ah_query_begin(&it, req);
+    while (ah_query_next(&it, &name, &value)) {
+        if (path_is(name, H2O_STRLIT("q")) && !have_q) {
+            have_q = 1;
+            if (value.len > sizeof(w->qbuf))
+                goto too_long;
+            if (ah_percent_decode(value.base, value.len, w->qbuf, &p->qlen) != 0) {
+                ah_http_send_error(req, 400, "bad_percent_encoding",
+                                   "q has a '%%' that is not followed by two hex digits");
+                return 400;
+            }
+            p->q = w->qbuf;
+        } else if (path_is(name, H2O_STRLIT("k")) && !have_k) {
+            have_k = 1;
+            if ((n = decode_small(value, small, sizeof(small))) == -1) {
+                ah_http_send_error(req, 400, "bad_percent_encoding",
+                                   "k has a '%%' that is not followed by two hex digits");
+                return 400;
+            }
+            unsigned long v = 0;
+            int ok = n > 0 && n <= 9;
+            for (ssize_t i = 0; ok && i < n; i++) {
+                ok = small[i] >= '0' && small[i] <= '9';
+                v = v * 10 + (unsigned long)(small[i] - '0');
+            }
+            if (!ok || v < 1 || v > max_k) {
+                ah_http_send_error(req, 400, "bad_k", "k must be an integer in 1..%u", max_k);
+                return 400;
+            }
+            p->k = (unsigned)v;
+        } else if (path_is(name, H2O_STRLIT("format")) && !have_format) {
+            have_format = 1;
+            n = decode_small(value, small, sizeof(small));
+            if (n == 10 && memcmp(small, "opensearch", 10) == 0) {
+                p->opensearch = 1;
+            } else if (!(n == 4 && memcmp(small, "json", 4) == 0)) {
+                ah_http_send_error(req, 400, "bad_format", "format must be json or opensearch");
+                return 400;
+            }
+        }
+    }
+    if (p->qlen > snap->st.max_text_bytes)
+        goto too_long;
+    if (!ah_utf8_valid(p->q, p->qlen)) {
+        ah_http_send_error(req, 400, "invalid_utf8",
+                           "q is not valid UTF-8 (or contains a NUL or a surrogate)");
+        return 400;
+    }
+    if (p->k == 0)
+        p->k = max_k < AH_DEFAULT_K ? max_k : AH_DEFAULT_K;
+    return 0;
+
+too_long:
+    ah_http_send_error(req, 400, "q_too_long", "q is longer than %u bytes",
+                       snap->st.max_text_bytes);
+    return 400;
+}
+
+/* ------------------------------------------------------------ completion */
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/* The quoted ETag, in the pool: "<snapshot id>-<request hash>". */
+static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *index_name,
+                             const params_t *p)
+{
+    unsigned char tail[5] = {(unsigned char)p->k, (unsigned char)(p->k >> 8),
+                             (unsigned char)(p->k >> 16), (unsigned char)(p->k >> 24),
+                             (unsigned char)p->opensearch};
+    uint64_t h = ah_http_hash64(AH_HTTP_HASH64_INIT, index_name, strlen(index_name) + 1);
+    h = ah_http_hash64(h, p->q, p->qlen);
+    h = ah_http_hash64(h, tail, sizeof(tail));
+
+    char *e = h2o_mem_alloc_pool(&req->pool, 35);
+    e[0] = '"';
+    memcpy(e + 1, snap->st.id_hex, 16);
+    e[17] = '-';
+    for (int i = 0; i < 16; i++)
+        e[18 + i] = hexdigits[(h >> (60 - 4 * i)) & 15];
+    e[34] = '"';
+    return h2o_iovec_init(e, 35);
+}
+
+static void write_json(ah_out_t *o, const char *index_name, const ah_snap_t *snap,
+                       const params_t *p, const ah_completion_t *c, size_t n)
+{
+    ah_out_lit(o, "{\"q\":");
+    ah_out_json_string(o, p->q, p->qlen);
+    ah_out_lit(o, ",\"index\":");
+    ah_out_json_string(o, index_name, strlen(index_name));
+    ah_out_lit(o, ",\"snapshot\":\"");
+    ah_out_put(o, snap->st.id_hex, 16);
+    ah_out_lit(o, "\",\"suggestions\":[");
+    for (size_t i = 0; i < n; i++) {
+        ah_out_put(o, i == 0 ? "{\"text\":" : ",{\"text\":", i == 0 ? 8 : 9);
+        ah_out_json_string(o, c[i].text, c[i].text_len);
+        ah_out_lit(o, ",\"score\":");
+        ah_out_u64(o, c[i].score);
+        ah_out_lit(o, "}");
+    }
+    ah_out_lit(o, "]}");
+}
+
+/* The browsers' search-suggestion format: ["q",["text",...]]. */
+static void write_opensearch(ah_out_t *o, const params_t *p, const ah_completion_t *c, size_t n)
+{
+    ah_out_lit(o, "[");
+    ah_out_json_string(o, p->q, p->qlen);
+    ah_out_lit(o, ",[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            ah_out_lit(o, ",");
+        ah_out_json_string(o, c[i].text, c[i].text_len);
+    }
+    ah_out_lit(o, "]]");
+}
+
+/* Validators and freshness go on answers only: an error must not be cached. */
+static void add_cache_headers(ah_server_t *srv, h2o_req_t *req, h2o_iovec_t etag)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, etag.base, etag.len);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   srv->cache_control.base, srv->cache_control.len);
+}
+
+static int lookup_error(h2o_req_t *req, int rc, const ah_snap_t *snap)
+{
+    switch (rc) {
+    case AH_EUTF8:
+        ah_http_send_error(req, 400, "invalid_utf8", "q is not valid UTF-8");
+        return 400;
+    case AH_ETOOLONG:
+        ah_http_send_error(req, 400, "q_too_long", "q normalizes to a key longer than allowed");
+        return 400;
+    case AH_EINVAL:
+        ah_http_send_error(req, 400, "bad_k", "k must be an integer in 1..%u", snap->st.topk);
+        return 400;
+    default:
+        /* The snapshot itself is damaged (it passed verification, so this is not expected). */
+        ah_http_send_error(req, 500, "internal", "lookup failed: %s", ah_strerror(rc));
+        return 500;
+    }
+}
+
+static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
+{
+    const char *name = srv->reg.entries[index].name;
+    params_t p;
+    int status;
+
+    ah_view_check(&w->view, &srv->reg);
+    const ah_snap_t *snap = w->view.snaps[index];
+    if (snap == NULL) {
+        ah_http_send_error(req, 503, "not_ready", "index '%s' is still loading", name);
+        return 503;
+    }
+    unsigned max_k = snap->st.topk;
+    if (srv->cfg.max_k != 0 && srv->cfg.max_k < max_k)
+        max_k = srv->cfg.max_k;
+    if ((status = parse_params(w, req, snap, max_k, &p)) != 0)
+        return status;
+
+    h2o_iovec_t etag = make_etag(req, snap, name, &p);
+    if (ah_etag_matches(req, etag.base, etag.len)) {
+        add_cache_headers(srv, req, etag);
+        ah_http_send(req, 304, h2o_iovec_init(NULL, 0), NULL);
+        return 304;
+    }
+
+    size_t n = 0;
+    int rc = ah_index_complete(snap->idx, p.q, p.qlen, p.k, w->comp, w->text, w->text_cap, &n);
+    if (rc != 0)
+        return lookup_error(req, rc, snap);
+    add_cache_headers(srv, req, etag);
+
+    ah_out_t o;
+    ah_out_init(&o, &req->pool);
+    if (p.opensearch) {
+        write_opensearch(&o, &p, w->comp, n);
+        ah_http_send(req, 200, h2o_iovec_init(H2O_STRLIT(CTYPE_OPENSEARCH)), &o);
+    } else {
+        write_json(&o, name, snap, &p, w->comp, n);
+        ah_http_send(req, 200, h2o_iovec_init(H2O_STRLIT(AH_CTYPE_JSON)), &o);
+    }
+    return 200;
+}
+
+/* ---------------------------------------------------------------- routing */
+
+/* Finds the index a /v1/ path names; returns it, or -1 after sending the 404. */
+static int route_index(ah_server_t *srv, h2o_req_t *req, h2o_iovec_t path)
+{
+    static const char prefix[] = "/v1/indexes/", suffix[] = "/complete";
+    const size_t plen = sizeof(prefix) - 1, slen = sizeof(suffix) - 1;
+    int index;
+
+    if (path_is(path, H2O_STRLIT("/v1/complete"))) {
+        if ((index = ah_registry_find(&srv->reg, "default", 7)) < 0)
+            ah_http_send_error(req, 404, "unknown_index",
+                               "no index named 'default'; use /v1/indexes/NAME/complete");
+        return index;
+    }
+    if (path.len > plen + slen && memcmp(path.base, prefix, plen) == 0 &&
+        memcmp(path.base + path.len - slen, suffix, slen) == 0) {
+        const char *nm = path.base + plen;
+        size_t nlen = path.len - plen - slen;
+        if (memchr(nm, '/', nlen) == NULL) {
+            if (ah_config_valid_name(nm, nlen) &&
+                (index = ah_registry_find(&srv->reg, nm, nlen)) >= 0)
+                return index;
+            if (ah_config_valid_name(nm, nlen))
+                ah_http_send_error(req, 404, "unknown_index", "no index named '%.*s'", (int)nlen,
+                                   nm);
+            else
+                ah_http_send_error(req, 404, "unknown_index", "no such index");
+            return -1;
+        }
+    }
+    ah_http_send_error(req, 404, "not_found", "no such path; see /v1/complete?q=PREFIX");
+    return -1;
+}
+
+/* Routes a request; returns the status sent and sets *index for the metrics. */
+static int route(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int *index)
+{
+    h2o_iovec_t path = req->path_normalized;
+    int get = is_method(req, H2O_STRLIT("GET")) || is_method(req, H2O_STRLIT("HEAD"));
+    int options = is_method(req, H2O_STRLIT("OPTIONS"));
+
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                   srv->cors_origin.base, srv->cors_origin.len);
+
+    int is_health = path_is(path, H2O_STRLIT("/healthz"));
+    if (is_health || path_is(path, H2O_STRLIT("/readyz"))) {
+        if (options)
+            return send_preflight(req);
+        return get ? health(srv, req, !is_health) : send_method_not_allowed(req);
+    }
+    if ((*index = route_index(srv, req, path)) < 0)
+        return 404;
+    if (options)
+        return send_preflight(req);
+    if (!get)
+        return send_method_not_allowed(req);
+    return complete(srv, w, req, *index);
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    ah_server_t *srv = ((ah_api_handler_t *)self)->srv;
+    ah_worker_t *w = ah_worker_from_ctx(req->conn->ctx);
+    uint64_t t0 = mono_ns();
+    int index = -1;
+    int status = route(srv, w, req, &index);
+    ah_metrics_request(&w->metrics, index, status, mono_ns() - t0);
+    return 0;
+}
+
+void ah_api_register(ah_server_t *srv, h2o_pathconf_t *pathconf)
+{
+    ah_api_handler_t *h = (ah_api_handler_t *)h2o_create_handler(pathconf, sizeof(*h));
+    h->super.on_req = on_req;
+    h->srv = srv;
+}

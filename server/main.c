@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c: ahead-serve's lifecycle. The order matters and is:
+ *
+ *   1. parse options; a bad one is one line on stderr and exit 2;
+ *   2. block SIGTERM, SIGINT and SIGHUP in every thread (they are taken by
+ *      sigwait() here), ignore SIGPIPE;
+ *   3. configure libh2o (public and admin hosts, handlers, access log);
+ *   4. bind every socket: a port in use is one line and exit 1, before any
+ *      thread exists;
+ *   5. start the control thread and the workers: /healthz answers 200 and
+ *      /readyz 503 while
+ *   6. every index is loaded and verified; one that fails is one line and
+ *      exit 1; then /readyz turns 200;
+ *   7. wait for signals: SIGHUP asks the control thread to reload all
+ *      indexes; SIGTERM or SIGINT drains every loop (worker.c) and exits 0.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "h2o.h"
+
+#include "admin.h"
+#include "ahead.h"
+#include "api.h"
+#include "config.h"
+#include "control.h"
+#include "log.h"
+#include "registry.h"
+#include "server.h"
+#include "worker.h"
+
+/* The largest request body accepted (and ignored); see register_root(). */
+#define AH_MAX_REQUEST_BODY 4096
+
+/* The signals main() takes with sigwait(); blocked in every thread. */
+static void signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGHUP);
+}
+
+static h2o_pathconf_t *register_root(h2o_globalconf_t *conf)
+{
+    h2o_config_init(conf);
+    conf->server_name = h2o_iovec_init(H2O_STRLIT("ahead/" AH_VERSION_STRING));
+    /*
+     * No endpoint reads a request body, and libh2o buffers a whole body
+     * (up to 1 GB by default) before a handler runs: a bigger one is a 413.
+     */
+    conf->max_request_entity_size = AH_MAX_REQUEST_BODY;
+    h2o_hostconf_t *host =
+        h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    return h2o_config_register_path(host, "/", 0);
+}
+
+static int setup_h2o(ah_server_t *srv, char *err, size_t errlen)
+{
+    h2o_pathconf_t *pub = register_root(&srv->h2o_public);
+    ah_api_register(srv, pub);
+    if (srv->cfg.access_log != NULL) {
+        h2o_access_log_filehandle_t *fh =
+            h2o_access_log_open_handle(srv->cfg.access_log, NULL, H2O_LOGCONF_ESCAPE_APACHE);
+        if (fh == NULL) {
+            snprintf(err, errlen, "--access-log %s: cannot open", srv->cfg.access_log);
+            return -1;
+        }
+        h2o_access_log_register(pub, fh);
+    }
+    ah_admin_register(srv, register_root(&srv->h2o_admin));
+
+    int n = snprintf(srv->cache_control_buf, sizeof(srv->cache_control_buf), "public, max-age=%u",
+                     srv->cfg.cache_max_age);
+    srv->cache_control = h2o_iovec_init(srv->cache_control_buf, (size_t)n);
+    srv->cors_origin = h2o_iovec_init(srv->cfg.cors_origin, strlen(srv->cfg.cors_origin));
+    return 0;
+}
+
+/* Binds every public socket (one per address per loop) and the admin socket. */
+static int bind_all(ah_server_t *srv, int *admin_fd, char *err, size_t errlen)
+{
+    char msg[256], addr[80];
+    ah_config_t *cfg = &srv->cfg;
+
+    for (size_t a = 0; a < cfg->n_listen; a++) {
+        if (ah_listener_probe(&cfg->listen[a], msg, sizeof(msg)) != 0) {
+            snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen[a].spec, msg);
+            return -1;
+        }
+        for (size_t w = 0; w < srv->n_workers; w++) {
+            int fd = ah_listener_open((struct sockaddr *)&cfg->listen[a].addr,
+                                      cfg->listen[a].addrlen, 1, msg, sizeof(msg));
+            if (fd < 0) {
+                snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen[a].spec, msg);
+                return -1;
+            }
+            srv->workers[w].fds[a] = fd;
+        }
+    }
+    *admin_fd = -1;
+    if (cfg->admin_enabled) {
+        *admin_fd = ah_listener_open((struct sockaddr *)&cfg->admin.addr, cfg->admin.addrlen, 0,
+                                     msg, sizeof(msg));
+        if (*admin_fd < 0) {
+            snprintf(err, errlen, "cannot listen on %s (admin): %s", cfg->admin.spec, msg);
+            return -1;
+        }
+        struct sockaddr_storage got;
+        socklen_t len = sizeof(got);
+        if (getsockname(*admin_fd, (struct sockaddr *)&got, &len) == 0)
+            memcpy(&cfg->admin.addr, &got, len);
+    }
+    for (size_t a = 0; a < cfg->n_listen; a++)
+        ah_log("listening on %s (%zu event loops)",
+               ah_format_sockaddr((struct sockaddr *)&cfg->listen[a].addr, addr, sizeof(addr)),
+               srv->n_workers);
+    if (cfg->admin_enabled)
+        ah_log("admin listening on %s%s",
+               ah_format_sockaddr((struct sockaddr *)&cfg->admin.addr, addr, sizeof(addr)),
+               cfg->admin_token != NULL ? " (bearer token required)" : "");
+    else
+        ah_log("admin listener off");
+    return 0;
+}
+
+static int create_workers(ah_server_t *srv)
+{
+    srv->n_workers = srv->cfg.threads;
+    srv->workers = calloc(srv->n_workers, sizeof(*srv->workers));
+    srv->metrics = calloc(srv->n_workers, sizeof(*srv->metrics));
+    if (srv->workers == NULL || srv->metrics == NULL)
+        return AH_ENOMEM;
+    for (size_t w = 0; w < srv->n_workers; w++) {
+        if (ah_worker_init(&srv->workers[w], srv, w) != 0)
+            return AH_ENOMEM;
+        srv->metrics[w] = &srv->workers[w].metrics;
+    }
+    return 0;
+}
+
+/* Loads every index; the first failure has been logged as one line. */
+static int load_all(ah_server_t *srv)
+{
+    ah_reload_result_t res;
+    for (size_t i = 0; i < srv->reg.n; i++) {
+        if (ah_control_reload(srv, i, "startup", &res) != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < srv->reg.n; i++) {
+        ah_snap_t *s = ah_registry_acquire(&srv->reg, i);
+        if (s != NULL && srv->cfg.max_k > s->st.topk)
+            ah_log("index %s: --max-k %u is above the snapshot's top-k %u; k is capped at %u",
+                   srv->reg.entries[i].name, srv->cfg.max_k, s->st.topk, s->st.topk);
+        ah_snap_release(s);
+    }
+    return 0;
+}
+
+/* Waits for signals until SIGTERM or SIGINT. */
+static void wait_for_signals(ah_server_t *srv, const sigset_t *set)
+{
+    for (;;) {
+        int sig = 0;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig == SIGHUP) {
+            ah_log("SIGHUP: reloading every index");
+            ah_control_request(srv->control, AH_CONTROL_RELOAD_ALL);
+            continue;
+        }
+        ah_log("%s: shutting down (grace %u ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               srv->cfg.grace_ms);
+        return;
+    }
+}
+
+static void shutdown_all(ah_server_t *srv)
+{
+    for (size_t w = 0; w < srv->n_workers; w++)
+        ah_worker_request_stop(&srv->workers[w]);
+    ah_control_request(srv->control, AH_CONTROL_STOP);
+    for (size_t w = 0; w < srv->n_workers; w++)
+        ah_worker_join(&srv->workers[w]);
+    ah_control_join(srv->control);
+}
+
+static void free_all(ah_server_t *srv)
+{
+    for (size_t w = 0; srv->workers != NULL && w < srv->n_workers; w++)
+        ah_worker_free(&srv->workers[w]);
+    free(srv->workers);
+    free(srv->metrics);
+    free(srv->control);
+    ah_registry_dispose(&srv->reg);
+    h2o_config_dispose(&srv->h2o_public);
+    h2o_config_dispose(&srv->h2o_admin);
+    ah_config_free(&srv->cfg);
+    free(srv);
+}
+
+/* A startup failure after threads exist: one line, and out without unwinding them. */
+static void die(const char *msg)
+{
+    if (msg != NULL)
+        fprintf(stderr, "ahead-serve: %s\n", msg);
+    fflush(NULL);
+    _exit(1);
+}
+
+int main(int argc, char **argv)
+{
+    char err[512];
+    sigset_t set;
+    int admin_fd = -1;
+
+    ah_server_t *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        die("out of memory");
+    int rc = ah_config_parse(&srv->cfg, argc, argv, err, sizeof(err));
+    if (rc == AH_CONFIG_HELP || rc == AH_CONFIG_VERSION) {
+        if (rc == AH_CONFIG_HELP)
+            ah_config_usage(stdout);
+        else
+            printf("ahead-serve %s (libh2o %s)\n", AH_VERSION_STRING, H2O_VERSION);
+        ah_config_free(&srv->cfg);
+        free(srv);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "ahead-serve: %s\n", err);
+        ah_config_free(&srv->cfg);
+        free(srv);
+        return 2;
+    }
+
+    signal_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    srv->control = calloc(1, sizeof(*srv->control));
+    if (srv->control == NULL || ah_registry_init(&srv->reg, &srv->cfg) != 0 ||
+        create_workers(srv) != 0)
+        die("out of memory");
+    if (setup_h2o(srv, err, sizeof(err)) != 0 || bind_all(srv, &admin_fd, err, sizeof(err)) != 0)
+        die(err);
+    if (ah_control_start(srv->control, srv, admin_fd, err, sizeof(err)) != 0)
+        die(err);
+    for (size_t w = 0; w < srv->n_workers; w++) {
+        if (ah_worker_start(&srv->workers[w]) != 0)
+            die("cannot start an event loop thread");
+    }
+    if (load_all(srv) != 0)
+        die(NULL);
+    atomic_store_explicit(&srv->reg.ready, 1, memory_order_release);
+    ah_log("ready: %zu index%s", srv->reg.n, srv->reg.n == 1 ? "" : "es");
+
+    wait_for_signals(srv, &set);
+    shutdown_all(srv);
+    ah_log("stopped");
+    free_all(srv);
+    return 0;
+}

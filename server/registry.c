@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * registry.c: the served indexes, reloads and reference counting (the
+ * design is explained in registry.h).
+ *
+ * Lock order: reload_lock, then lock. The registry lock is held only for
+ * pointer and counter updates, never while a file is opened, verified or
+ * unmapped, so a worker refreshing its view never waits on a disk.
+ */
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* How long a reload waits for the previous old snapshot to be released. */
+#define RETIRE_WAIT_MS 2000
+
+int ah_registry_init(ah_registry_t *reg, const ah_config_t *cfg)
+{
+    memset(reg, 0, sizeof(*reg));
+    pthread_mutex_init(&reg->lock, NULL);
+    pthread_mutex_init(&reg->reload_lock, NULL);
+    atomic_init(&reg->generation, 1);
+    atomic_init(&reg->ready, 0);
+    reg->entries = calloc(cfg->n_indexes, sizeof(*reg->entries));
+    if (reg->entries == NULL)
+        return AH_ENOMEM;
+    reg->n = cfg->n_indexes;
+    reg->verify = cfg->verify;
+    for (size_t i = 0; i < reg->n; i++) {
+        reg->entries[i].name = cfg->indexes[i].name;
+        reg->entries[i].path = cfg->indexes[i].path;
+        atomic_init(&reg->entries[i].live, 0);
+    }
+    return 0;
+}
+
+void ah_registry_dispose(ah_registry_t *reg)
+{
+    for (size_t i = 0; i < reg->n; i++) {
+        pthread_mutex_lock(&reg->lock);
+        ah_snap_t *s = reg->entries[i].snap;
+        reg->entries[i].snap = NULL;
+        pthread_mutex_unlock(&reg->lock);
+        ah_snap_release(s);
+    }
+    free(reg->entries);
+    reg->entries = NULL;
+    reg->n = 0;
+    pthread_mutex_destroy(&reg->lock);
+    pthread_mutex_destroy(&reg->reload_lock);
+}
+
+int ah_registry_find(const ah_registry_t *reg, const char *name, size_t len)
+{
+    for (size_t i = 0; i < reg->n; i++) {
+        const char *n = reg->entries[i].name;
+        if (strncmp(n, name, len) == 0 && n[len] == '\0')
+            return (int)i;
+    }
+    return -1;
+}
+
+static void snap_destroy(ah_snap_t *s)
+{
+    ah_registry_entry_t *e = s->entry;
+    ah_index_close(s->idx);
+    free(s);
+    atomic_fetch_sub_explicit(&e->live, 1, memory_order_release);
+}
+
+void ah_snap_release(ah_snap_t *s)
+{
+    if (s == NULL)
+        return;
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        snap_destroy(s);
+}
+
+/* Takes a reference; the caller holds the registry lock and s is some entry's current. */
+static ah_snap_t *snap_ref_locked(ah_snap_t *s)
+{
+    if (s != NULL)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+ah_snap_t *ah_registry_acquire(ah_registry_t *reg, size_t i)
+{
+    pthread_mutex_lock(&reg->lock);
+    ah_snap_t *s = snap_ref_locked(reg->entries[i].snap);
+    pthread_mutex_unlock(&reg->lock);
+    return s;
+}
+
+unsigned ah_registry_mapped(ah_registry_t *reg)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < reg->n; i++)
+        n += atomic_load_explicit(&reg->entries[i].live, memory_order_acquire);
+    return n;
+}
+
+/*
+ * Waits until the entry has at most its current snapshot mapped, so that
+ * mapping one more keeps it at two. Workers drop old references within one
+ * event loop iteration (at most ~100 ms when idle), so this is short; if a
+ * worker is stuck we go on rather than refuse the reload.
+ */
+static void wait_for_retired(ah_registry_entry_t *e)
+{
+    for (int waited = 0; waited < RETIRE_WAIT_MS; waited++) {
+        if (atomic_load_explicit(&e->live, memory_order_acquire) <= 1)
+            return;
+        usleep(1000);
+    }
+}
+
+static void record_failure(ah_registry_t *reg, ah_registry_entry_t *e, ah_reload_result_t *res)
+{
+    pthread_mutex_lock(&reg->lock);
+    e->reloads_failed++;
+    snprintf(e->last_error, sizeof(e->last_error), "%s", res->err);
+    if (e->snap != NULL) {
+        memcpy(res->new_id, e->snap->st.id_hex, sizeof(res->new_id));
+        memcpy(res->old_id, e->snap->st.id_hex, sizeof(res->old_id));
+        res->entries = e->snap->st.entries;
+        res->bytes = e->snap->st.file_bytes;
+    }
+    pthread_mutex_unlock(&reg->lock);
+}
+
+/*
+ * Opens and checks path; on failure fills res and returns its code.
+ * ah_index_open() checks the header, the section table and every section's
+ * bounds; the checksums (the default) add CRC-32s of every byte, at memory
+ * speed (tens of milliseconds for the 63 MB npm-downloads snapshot);
+ * ah_index_verify() adds a walk of every structure (about a second there).
+ * Lookups are bounds-checked whatever the level, so a lower level trades
+ * detecting a damaged file early for fast reloads, never safety.
+ */
+static int open_verified(const char *path, ah_verify_level_t level, ah_index_t **out,
+                         ah_reload_result_t *res)
+{
+    char msg[200] = "";
+    ah_index_t *idx = NULL;
+    int rc = ah_index_open(path, &idx, msg, sizeof(msg));
+    if (rc == 0 && level != AH_VERIFY_OPEN) {
+        rc = level == AH_VERIFY_FULL ? ah_index_verify(idx, msg, sizeof(msg))
+                                     : ah_index_verify_checksums(idx, msg, sizeof(msg));
+        if (rc != 0) {
+            ah_index_close(idx);
+            idx = NULL;
+        }
+    }
+    if (rc != 0) {
+        res->rc = rc;
+        snprintf(res->err, sizeof(res->err), "%s: %s", path, msg[0] ? msg : ah_strerror(rc));
+        return rc;
+    }
+    *out = idx;
+    return 0;
+}
+
+int ah_registry_reload(ah_registry_t *reg, size_t i, ah_reload_result_t *res)
+{
+    ah_registry_entry_t *e = &reg->entries[i];
+    ah_index_t *idx = NULL;
+
+    memset(res, 0, sizeof(*res));
+    pthread_mutex_lock(&reg->reload_lock);
+    wait_for_retired(e);
+    if (open_verified(e->path, reg->verify, &idx, res) != 0) {
+        record_failure(reg, e, res);
+        pthread_mutex_unlock(&reg->reload_lock);
+        return res->rc;
+    }
+
+    ah_snap_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        ah_index_close(idx);
+        res->rc = AH_ENOMEM;
+        snprintf(res->err, sizeof(res->err), "%s: %s", e->path, ah_strerror(AH_ENOMEM));
+        record_failure(reg, e, res);
+        pthread_mutex_unlock(&reg->reload_lock);
+        return res->rc;
+    }
+    s->idx = idx;
+    ah_index_stats(idx, &s->st);
+    s->loaded_at = time(NULL);
+    s->entry = e;
+    atomic_init(&s->refs, 1); /* the registry's reference */
+
+    ah_snap_t *old;
+    pthread_mutex_lock(&reg->lock);
+    old = e->snap;
+    if (old != NULL) {
+        memcpy(res->old_id, old->st.id_hex, sizeof(res->old_id));
+    }
+    if (old != NULL && old->st.content_id == s->st.content_id &&
+        old->st.file_bytes == s->st.file_bytes) {
+        /* Same content: keep the mapping that is already warm. */
+        e->reloads_unchanged++;
+        e->last_error[0] = '\0';
+        pthread_mutex_unlock(&reg->lock);
+        ah_index_close(idx);
+        free(s);
+        memcpy(res->new_id, res->old_id, sizeof(res->new_id));
+        res->entries = old->st.entries;
+        res->bytes = old->st.file_bytes;
+        pthread_mutex_unlock(&reg->reload_lock);
+        return 0;
+    }
+    atomic_fetch_add_explicit(&e->live, 1, memory_order_relaxed);
+    e->snap = s;
+    e->reloads_ok++;
+    e->last_error[0] = '\0';
+    atomic_fetch_add_explicit(&reg->generation, 1, memory_order_release);
+    pthread_mutex_unlock(&reg->lock);
+
+    res->changed = 1;
+    memcpy(res->new_id, s->st.id_hex, sizeof(res->new_id));
+    res->entries = s->st.entries;
+    res->bytes = s->st.file_bytes;
+    ah_snap_release(old);
+    pthread_mutex_unlock(&reg->reload_lock);
+    return 0;
+}
+
+int ah_view_init(ah_view_t *v, const ah_registry_t *reg)
+{
+    v->generation = 0; /* differs from any registry generation: the first check refreshes */
+    v->n = reg->n;
+    v->snaps = calloc(reg->n, sizeof(*v->snaps));
+    return v->snaps == NULL ? AH_ENOMEM : 0;
+}
+
+void ah_view_refresh(ah_view_t *v, ah_registry_t *reg)
+{
+    /* At most one old reference per index is dropped; collect them to unmap outside the lock. */
+    ah_snap_t *drop[16];
+    size_t ndrop = 0;
+
+    /*
+     * The generation recorded is the one seen by the first locked pass: if a
+     * swap lands between passes, the next check sees a newer one and
+     * refreshes again.
+     */
+    int first = 1;
+    for (size_t i = 0; i < v->n;) {
+        pthread_mutex_lock(&reg->lock);
+        if (first)
+            v->generation = atomic_load_explicit(&reg->generation, memory_order_acquire);
+        first = 0;
+        for (; i < v->n && ndrop < sizeof(drop) / sizeof(drop[0]); i++) {
+            ah_snap_t *cur = reg->entries[i].snap;
+            if (cur == v->snaps[i])
+                continue;
+            if (v->snaps[i] != NULL)
+                drop[ndrop++] = v->snaps[i];
+            v->snaps[i] = snap_ref_locked(cur);
+        }
+        pthread_mutex_unlock(&reg->lock);
+        for (size_t j = 0; j < ndrop; j++)
+            ah_snap_release(drop[j]);
+        ndrop = 0;
+    }
+}
+
+void ah_view_release(ah_view_t *v)
+{
+    for (size_t i = 0; i < v->n; i++)
+        ah_snap_release(v->snaps[i]);
+    free(v->snaps);
+    v->snaps = NULL;
+    v->n = 0;
+}

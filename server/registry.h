@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * registry.h: the set of served indexes and the reference-counted snapshot
+ * swap that makes a reload invisible to clients.
+ *
+ * The set of names is fixed at startup; what changes is which snapshot each
+ * name points to. Three parties hold references to a snapshot (ah_snap_t):
+ *
+ *     registry entry "default" --ref--> snap B (current)
+ *     worker 0 view             --ref--> snap B
+ *     worker 1 view             --ref--> snap A (old: not refreshed yet)
+ *
+ *   - the registry holds one reference to each current snapshot;
+ *   - each event loop (worker) holds one reference per index in its "view",
+ *     and every request reads the snapshot through its worker's view, with
+ *     no atomic operation per request;
+ *   - admin code takes a short-lived reference with ah_registry_acquire().
+ *
+ * A reload maps and verifies the new file while the old one keeps serving,
+ * then, under the registry lock, replaces the entry's pointer, bumps the
+ * generation and drops the registry's reference to the old snapshot.
+ * Workers compare the generation (one relaxed load) before each request and
+ * after each event loop iteration (at most 100 ms apart even when idle);
+ * when it changed, they take references to the new snapshots and drop the
+ * old ones under the lock. A request runs start to finish inside one handler
+ * call, so it always finishes on the snapshot it started with. The last
+ * reference dropped unmaps the file. Taking a reference happens only under
+ * the lock, from the entry's pointer, which itself holds a reference; so a
+ * snapshot is never revived after its count reached zero.
+ *
+ * Memory: before mapping a new file for an entry, a reload waits (briefly)
+ * until the entry's previous old snapshot is gone, so an index never has
+ * more than two snapshots mapped.
+ */
+#ifndef AH_SERVER_REGISTRY_H
+#define AH_SERVER_REGISTRY_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "ahead.h"
+#include "config.h"
+
+struct ah_registry;
+
+/* One mapped, verified snapshot. Immutable except for its reference count. */
+typedef struct ah_snap {
+    ah_index_t *idx;
+    ah_index_stats_t st;
+    time_t loaded_at; /* wall clock, seconds */
+    atomic_uint refs;
+    struct ah_registry_entry *entry; /* the name it was loaded for */
+} ah_snap_t;
+
+/* One served name. Fields below the lock line are guarded by the registry lock. */
+typedef struct ah_registry_entry {
+    const char *name; /* owned by the config */
+    const char *path;
+    atomic_uint live; /* snapshots of this entry still mapped (current + old) */
+    /* ---- guarded by ah_registry_t.lock */
+    ah_snap_t *snap; /* current snapshot, NULL before the first load */
+    uint64_t reloads_ok, reloads_unchanged, reloads_failed;
+    char last_error[256]; /* the last failed reload's message, "" if none */
+} ah_registry_entry_t;
+
+typedef struct ah_registry {
+    pthread_mutex_t lock;        /* guards the entries' current pointers and counters */
+    pthread_mutex_t reload_lock; /* serializes reloads (startup, admin, SIGHUP, watch) */
+    ah_registry_entry_t *entries;
+    size_t n;
+    atomic_uint_fast64_t generation; /* bumped on every swap */
+    atomic_int ready;                /* 1 once every index has loaded */
+    ah_verify_level_t verify;        /* the check every load runs (--verify) */
+} ah_registry_t;
+
+/* The outcome of one reload, for the log and the admin answer. */
+typedef struct ah_reload_result {
+    int rc;           /* 0 or the AH_E* code that made it fail */
+    int changed;      /* 1 when a new snapshot went live; 0 when the content was the same */
+    char old_id[17];  /* "" when there was none */
+    char new_id[17];  /* the snapshot serving after the reload */
+    uint64_t entries; /* of the snapshot serving after the reload */
+    uint64_t bytes;   /* of the snapshot serving after the reload */
+    char err[256];    /* one line, when rc != 0 */
+} ah_reload_result_t;
+
+/* A worker's references: one per index, read without locking by its own thread. */
+typedef struct ah_view {
+    uint64_t generation;
+    ah_snap_t **snaps; /* [n], NULL for an index not loaded yet */
+    size_t n;
+} ah_view_t;
+
+/* ah_registry_init: one entry per configured index, none loaded. Returns 0 or AH_ENOMEM. */
+int ah_registry_init(ah_registry_t *reg, const ah_config_t *cfg);
+
+/* ah_registry_dispose: drops the registry's references (unmapping what no view holds). */
+void ah_registry_dispose(ah_registry_t *reg);
+
+/* ah_registry_find: the index of the entry named name/len, or -1. */
+int ah_registry_find(const ah_registry_t *reg, const char *name, size_t len);
+
+/*
+ * ah_registry_reload: maps entry i's file, checks it (ah_index_open, then
+ * ah_index_verify unless --verify open) and, if it is good and differs
+ * from the current one,
+ * makes it current. On failure nothing changes. Blocks for as long as the
+ * verification takes; call it off the event loops that serve the API.
+ * Returns res->rc.
+ */
+int ah_registry_reload(ah_registry_t *reg, size_t i, ah_reload_result_t *res);
+
+/* ah_registry_acquire: entry i's current snapshot with a reference taken, or NULL. */
+ah_snap_t *ah_registry_acquire(ah_registry_t *reg, size_t i);
+
+/* ah_snap_release: drops a reference; the last one unmaps. NULL is ignored. */
+void ah_snap_release(ah_snap_t *s);
+
+/* ah_registry_mapped: how many snapshots are mapped right now, all entries together. */
+unsigned ah_registry_mapped(ah_registry_t *reg);
+
+/* ah_view_init: an empty view for reg's entries. Returns 0 or AH_ENOMEM. */
+int ah_view_init(ah_view_t *v, const ah_registry_t *reg);
+
+/* ah_view_refresh: points the view at the current snapshots (see the top comment). */
+void ah_view_refresh(ah_view_t *v, ah_registry_t *reg);
+
+/* ah_view_release: drops all of the view's references and frees it. */
+void ah_view_release(ah_view_t *v);
+
+/* ah_view_check: the per-request test; refreshes only when a swap happened. */
+static inline void ah_view_check(ah_view_t *v, ah_registry_t *reg)
+{
+    if (atomic_load_explicit(&reg->generation, memory_order_relaxed) != v->generation)
+        ah_view_refresh(v, reg);
+}
+
+#endif /* AH_SERVER_REGISTRY_H */

@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_hotswap.c: zero-downtime reloads and graceful shutdown of the real
+ * ahead-serve, under load from wrk.
+ *
+ * Hot swap, once per trigger (SIGHUP, POST /admin/reload, --watch): wrk
+ * keeps 16 keep-alive connections busy for a few seconds while the test
+ * replaces the served file (atomically, by rename) more than 20 times,
+ * alternating two snapshots with different answers, plus a few corrupt
+ * files of several kinds. After each good swap the answers must be the new
+ * snapshot's (compared with the library's own answer); after each corrupt
+ * one, the old snapshot must still be serving and the failure counted.
+ * wrk must then report zero non-2xx answers and zero socket errors, and
+ * once the load stops the process must map exactly one snapshot file again
+ * (read from /proc/PID/maps).
+ *
+ * Shutdown: an idle keep-alive connection is closed at once, a burst of
+ * pipelined requests gets only complete responses, new connections are
+ * refused while draining, and the process exits 0 within --grace-ms.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ahead.h"
+#include "check_server_harness.h"
+
+/* Load per trigger; the three triggers together stay near ten seconds. */
+#define LOAD_SECONDS     "3"
+#define GOOD_SWAPS       21
+#define CORRUPT_EVERY    5
+#define SWAP_INTERVAL_MS 85 /* 26 swaps: about 2.2 s of the 3 s load */
+
+enum { TRIGGER_SIGHUP, TRIGGER_ADMIN, TRIGGER_WATCH };
+
+static char g_dir[256];
+static char g_snap[2][512]; /* two good snapshots with different answers */
+static char g_top[2][256];  /* the top completion of "th" in each */
+static char g_id[2][17];
+static char g_corrupt[5][512];
+static const char *const g_corrupt_kind[5] = {"truncated", "flipped byte", "empty", "garbage",
+                                              "wrong version"};
+
+/* Writes the first 20,000 sample lines with their counts replaced by the line number. */
+static void write_reversed(const char *src, const char *dst)
+{
+    FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+    char line[4096];
+    long n = 0;
+    ck_assert(in != NULL && out != NULL);
+    while (fgets(line, sizeof(line), in) != NULL && n < 20000) {
+        char *tab = strchr(line, '\t');
+        if (tab == NULL)
+            continue;
+        fprintf(out, "%.*s\t%ld\n", (int)(tab - line), line, ++n);
+    }
+    fclose(in);
+    fclose(out);
+}
+
+static void write_bytes(const char *path, const void *p, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert(len == 0 || fwrite(p, 1, len, f) == len);
+    fclose(f);
+}
+
+static void make_corrupt(const char *good)
+{
+    FILE *f = fopen(good, "rb");
+    ck_assert_ptr_nonnull(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)size);
+    ck_assert(fread(buf, 1, (size_t)size, f) == (size_t)size);
+    fclose(f);
+    for (int i = 0; i < 5; i++)
+        snprintf(g_corrupt[i], sizeof(g_corrupt[i]), "%s/corrupt-%d.snap", g_dir, i);
+    write_bytes(g_corrupt[0], buf, (size_t)size / 2);
+    buf[size / 2] ^= 0x5a;
+    write_bytes(g_corrupt[1], buf, (size_t)size);
+    buf[size / 2] ^= 0x5a;
+    write_bytes(g_corrupt[2], buf, 0);
+    write_bytes(g_corrupt[3], "AHEADIDX\x01\x00\x00\x00 not really", 22);
+    buf[8] = 99; /* the format version field */
+    write_bytes(g_corrupt[4], buf, (size_t)size);
+    free(buf);
+}
+
+static void top_of(const char *snap, char *top, size_t len, char *id)
+{
+    ah_index_t *idx;
+    ah_completion_t c[1];
+    char text[AH_COMPLETE_TEXT_BYTES(1)];
+    size_t n = 0;
+    ah_index_stats_t st;
+    ck_assert_int_eq(ah_index_open(snap, &idx, NULL, 0), 0);
+    ck_assert_int_eq(ah_index_complete(idx, "th", 2, 1, c, text, sizeof(text), &n), 0);
+    ck_assert_int_eq(n, 1);
+    snprintf(top, len, "%.*s", (int)c[0].text_len, c[0].text);
+    ah_index_stats(idx, &st);
+    memcpy(id, st.id_hex, 17);
+    ah_index_close(idx);
+}
+
+static void fixture_setup(void)
+{
+    char sample[512], reversed[512];
+    ts_tmpdir(g_dir, sizeof(g_dir));
+    ck_assert_ptr_nonnull(ts_sample_tsv(g_dir, sample, sizeof(sample)));
+    snprintf(reversed, sizeof(reversed), "%s/reversed.tsv", g_dir);
+    write_reversed(sample, reversed);
+    snprintf(g_snap[0], sizeof(g_snap[0]), "%s/a.snap", g_dir);
+    snprintf(g_snap[1], sizeof(g_snap[1]), "%s/b.snap", g_dir);
+    ck_assert_int_eq(ts_build(sample, g_snap[0], 0), 0);
+    ck_assert_int_eq(ts_build(reversed, g_snap[1], 0), 0);
+    top_of(g_snap[0], g_top[0], sizeof(g_top[0]), g_id[0]);
+    top_of(g_snap[1], g_top[1], sizeof(g_top[1]), g_id[1]);
+    ck_assert_str_ne(g_top[0], g_top[1]);
+    make_corrupt(g_snap[0]);
+}
+
+static void fixture_teardown(void)
+{
+    ts_rmtree(g_dir);
+}
+
+/* ------------------------------------------------------------------- wrk */
+
+typedef struct wrk_run {
+    pid_t pid;
+    char out[600];
+} wrk_run_t;
+
+static void wrk_start(wrk_run_t *w, const ts_server_t *s, const char *seconds)
+{
+    char url[128];
+    snprintf(url, sizeof(url), "%s/v1/complete", s->url);
+    snprintf(w->out, sizeof(w->out), "%s/wrk-%d.out", g_dir, s->port);
+    ck_assert_msg(AH_WRK_BIN[0] != '\0', "wrk is not installed");
+    w->pid = fork();
+    ck_assert(w->pid >= 0);
+    if (w->pid == 0) {
+        int fd = open(w->out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        char dur[16];
+        snprintf(dur, sizeof(dur), "%ss", seconds);
+        execl(AH_WRK_BIN, "wrk", "-t1", "-c16", "-d", dur, "-s", AH_TESTS_DIR "/hotswap.lua", url,
+              (char *)NULL);
+        _exit(127);
+    }
+}
+
+/* Waits for wrk and checks its summary line; returns the request count. */
+static long wrk_finish(wrk_run_t *w)
+{
+    int st;
+    ck_assert_int_eq(waitpid(w->pid, &st, 0), w->pid);
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wrk failed");
+    FILE *f = fopen(w->out, "r");
+    char line[1024];
+    long req = -1, resp = -1, non2xx = -1, conn = -1, rd = -1, wr = -1, status = -1, to = -1;
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        if (strncmp(line, "AHEAD ", 6) == 0)
+            sscanf(line,
+                   "AHEAD requests=%ld responses=%ld non2xx=%ld connect=%ld read=%ld write=%ld "
+                   "status=%ld timeout=%ld",
+                   &req, &resp, &non2xx, &conn, &rd, &wr, &status, &to);
+    }
+    if (f != NULL)
+        fclose(f);
+    ck_assert_msg(req > 0, "no summary from wrk (see %s)", w->out);
+    ck_assert_msg(non2xx == 0 && status == 0, "%ld non-2xx answers under hot swap", non2xx);
+    ck_assert_msg(conn == 0 && rd == 0 && wr == 0 && to == 0,
+                  "socket errors under hot swap: connect %ld read %ld write %ld timeout %ld", conn,
+                  rd, wr, to);
+    return req;
+}
+
+/* -------------------------------------------------------------- swapping */
+
+/* The snapshot id serving "th" right now, and its top completion. */
+static int current(const ts_server_t *s, char *id, char *top, size_t toplen)
+{
+    ts_resp_t r;
+    int ok = 0;
+    if (ts_get(s->url, "/v1/complete?q=th&k=1", &r) == 0 && r.status == 200) {
+        cJSON *j = cJSON_Parse(r.body);
+        const char *sid = cJSON_GetStringValue(cJSON_GetObjectItem(j, "snapshot"));
+        cJSON *first = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "suggestions"), 0);
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(first, "text"));
+        if (sid != NULL && t != NULL) {
+            snprintf(id, 17, "%s", sid);
+            snprintf(top, toplen, "%s", t);
+            ok = 1;
+        }
+        cJSON_Delete(j);
+    }
+    ts_resp_free(&r);
+    return ok;
+}
+
+static double failed_reloads(ts_server_t *s)
+{
+    return ts_metric(s, "ahead_reloads_total{index=\"default\",result=\"failed\"}");
+}
+
+static void trigger(ts_server_t *s, int how, int expect_ok)
+{
+    ts_resp_t r;
+    switch (how) {
+    case TRIGGER_SIGHUP:
+        kill(s->pid, SIGHUP);
+        break;
+    case TRIGGER_ADMIN:
+        ck_assert_int_eq(ts_admin(s, "POST", "/admin/reload?index=default", &r), 0);
+        ck_assert_msg(expect_ok ? r.status == 200 : r.status == 422, "admin reload gave %ld: %s",
+                      r.status, r.body);
+        ts_resp_free(&r);
+        break;
+    default:
+        break; /* the rename itself is the trigger */
+    }
+}
+
+/* Installs snapshot `which` and waits until the server answers from it. */
+static void swap_good(ts_server_t *s, const char *live, int how, int which)
+{
+    char id[17], top[256];
+    ck_assert_int_eq(ts_install(g_snap[which], live), 0);
+    trigger(s, how, 1);
+    for (double t0 = ts_now_ms();; ts_sleep_ms(2)) {
+        ck_assert(current(s, id, top, sizeof(top)));
+        if (strcmp(id, g_id[which]) == 0)
+            break;
+        ck_assert_msg(ts_now_ms() - t0 < 5000, "swap to %s not visible after 5 s", g_id[which]);
+    }
+    /* The answers switched with the id. */
+    ck_assert_str_eq(top, g_top[which]);
+}
+
+/* Installs a corrupt file; the reload must fail and the old snapshot keep serving. */
+static void swap_corrupt(ts_server_t *s, const char *live, int how, int kind, int serving)
+{
+    char id[17], top[256];
+    double before = failed_reloads(s);
+    ck_assert_int_eq(ts_install(g_corrupt[kind], live), 0);
+    trigger(s, how, 0);
+    for (double t0 = ts_now_ms(); failed_reloads(s) <= before; ts_sleep_ms(2))
+        ck_assert_msg(ts_now_ms() - t0 < 5000, "failed reload of a %s file not counted",
+                      g_corrupt_kind[kind]);
+    ck_assert(current(s, id, top, sizeof(top)));
+    ck_assert_str_eq(id, g_id[serving]);
+    ck_assert_str_eq(top, g_top[serving]);
+}
+
+static void hot_swap_under_load(int how)
+{
+    static const char *const names[] = {"sighup", "admin", "watch"};
+    char sub[512], live[600];
+    ts_server_t s;
+    wrk_run_t w;
+
+    /* Each trigger gets its own directory: --watch watches the whole directory. */
+    snprintf(sub, sizeof(sub), "%s/%s", g_dir, names[how]);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    snprintf(live, sizeof(live), "%s/live.snap", sub);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "2", live, NULL, NULL};
+    if (how == TRIGGER_WATCH) {
+        args[2] = "--watch";
+        args[3] = live;
+    }
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    wrk_start(&w, &s, LOAD_SECONDS);
+    ts_sleep_ms(200); /* let wrk connect */
+    double t0 = ts_now_ms();
+    int serving = 0, corrupt = 0;
+    for (int good = 0; good < GOOD_SWAPS;) {
+        /* Spread the swaps over the load rather than bunching them at its start. */
+        double due = t0 + (good + corrupt) * SWAP_INTERVAL_MS;
+        if (ts_now_ms() < due)
+            ts_sleep_ms((int)(due - ts_now_ms()));
+        if ((good + corrupt) % CORRUPT_EVERY == CORRUPT_EVERY - 1) {
+            swap_corrupt(&s, live, how, corrupt % 5, serving);
+            corrupt++;
+            continue;
+        }
+        serving = 1 - serving;
+        swap_good(&s, live, how, serving);
+        good++;
+    }
+    double swaps_ms = ts_now_ms() - t0;
+    ck_assert_msg(swaps_ms < atoi(LOAD_SECONDS) * 1000 - 200,
+                  "swaps took %.0f ms, longer than the load", swaps_ms);
+    long requests = wrk_finish(&w);
+    ck_assert_msg(requests > 1000, "only %ld requests under load", requests);
+    ck_assert_int_ge(corrupt, 4);
+
+    /* Memory returns to one snapshot once nothing references the old ones. */
+    int mapped = -1;
+    for (double t1 = ts_now_ms(); ts_now_ms() - t1 < 3000; ts_sleep_ms(20)) {
+        mapped = ts_count_mapped(s.pid, sub);
+        if (mapped == 1)
+            break;
+    }
+    ck_assert_msg(mapped == 1, "%d snapshot files still mapped after the swaps", mapped);
+    ck_assert(ts_metric(&s, "ahead_snapshots_mapped") == 1);
+    ck_assert(ts_metric(&s, "ahead_reloads_total{index=\"default\",result=\"ok\"}") >= GOOD_SWAPS);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    fprintf(stderr, "hot swap (%s): %d good swaps and %d corrupt in %.0f ms under %ld requests\n",
+            names[how], GOOD_SWAPS, corrupt, swaps_ms, requests);
+    unlink(s.log);
+}
+
+START_TEST(test_hot_swap_sighup)
+{
+    hot_swap_under_load(TRIGGER_SIGHUP);
+}
+END_TEST
+
+START_TEST(test_hot_swap_admin)
+{
+    hot_swap_under_load(TRIGGER_ADMIN);
+}
+END_TEST
+
+START_TEST(test_hot_swap_watch)
+{
+    hot_swap_under_load(TRIGGER_WATCH);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- shutdown */
+
+static int connect_to(int port, int rcvbuf)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (rcvbuf > 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    return fd;
+}
+
+/* Reads until EOF; returns the byte count (-1 on a timeout) and the data in buf. */
+static ssize_t read_all(int fd, char *buf, size_t cap)
+{
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf + n, cap - n - 1);
+        if (r == 0)
+            break;
+        if (r < 0)
+            return errno == ECONNRESET ? (ssize_t)n : -1;
+        n += (size_t)r;
+        if (n == cap - 1)
+            break;
+    }
+    buf[n] = '\0';
+    return (ssize_t)n;
+}
+
+/*
+ * Counts the HTTP/1.1 responses in buf; -1 when one is cut short. (No
+ * ck_assert in the loop: each one costs Check a message to its parent.)
+ */
+static int complete_responses(const char *buf, size_t len)
+{
+    int count = 0;
+    const char *p = buf, *end = buf + len;
+    while (p < end) {
+        /* memmem on a bounded window: strstr under ASan measures the whole buffer each call. */
+        size_t window = (size_t)(end - p) < 4096 ? (size_t)(end - p) : 4096;
+        const char *hdr_end = memmem(p, window, "\r\n\r\n", 4);
+        const char *cl = memmem(p, window, "Content-Length: ", 16);
+        if (hdr_end == NULL || cl == NULL || cl > hdr_end)
+            return -1;
+        long body = atol(cl + 16);
+        if (hdr_end + 4 + body > end)
+            return -1;
+        p = hdr_end + 4 + body;
+        count++;
+    }
+    return count;
+}
+
+START_TEST(test_graceful_shutdown)
+{
+    char dir[256], snap[512], sample[512];
+    static char buf[16 << 20];
+    ts_server_t s;
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/g.snap", dir);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    const char *args[] = {"--threads", "2", "--grace-ms", "3000", snap, NULL};
+    ck_assert_int_eq(ts_server_start(&s, args), 0);
+    ck_assert(ts_server_check_identity(&s, "default", snap));
+
+    /* An idle keep-alive connection. */
+    int idle = connect_to(s.port, 0);
+    ck_assert_int_ge(idle, 0);
+    const char get[] = "GET /v1/complete?q=th HTTP/1.1\r\nHost: t\r\n\r\n";
+    ck_assert(write(idle, get, sizeof(get) - 1) == (ssize_t)(sizeof(get) - 1));
+    ck_assert_int_gt(read(idle, buf, sizeof(buf)), 0);
+
+    /* An HTTP/2 connection (prior knowledge), which keeps the drain going about a second. */
+    int h2 = connect_to(s.port, 0);
+    static const char preface[] =
+        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+    ck_assert(write(h2, preface, sizeof(preface) - 1) == (ssize_t)(sizeof(preface) - 1));
+    ck_assert_int_gt(read(h2, buf, sizeof(buf)), 0);
+
+    /*
+     * A burst of pipelined requests in flight when the signal lands: as many
+     * as the socket takes without blocking. The server answers until our
+     * receive buffer is full, so it is in the middle of a response then.
+     */
+    int busy = connect_to(s.port, 4096);
+    static char burst[20000 * 64];
+    size_t blen = 0, sent = 0;
+    for (int i = 0; i < 20000; i++)
+        blen += (size_t)sprintf(
+            burst + blen, "GET /v1/complete?q=%c&k=10 HTTP/1.1\r\nHost: t\r\n\r\n", 'a' + i % 26);
+    fcntl(busy, F_SETFL, O_NONBLOCK);
+    for (ssize_t w; sent < blen && (w = write(busy, burst + sent, blen - sent)) > 0;)
+        sent += (size_t)w;
+    ts_sleep_ms(50);
+    fcntl(busy, F_SETFL, 0);
+    ck_assert_int_gt(sent, 0);
+
+    pid_t pid = s.pid;
+    double t0 = ts_now_ms();
+    ck_assert_int_eq(kill(pid, SIGTERM), 0);
+
+    /* The idle connection is closed at once, not at the 10 s request timeout. */
+    ssize_t n = read_all(idle, buf, sizeof(buf));
+    ck_assert_int_eq(n, 0);
+    ck_assert_msg(ts_now_ms() - t0 < 1000, "idle connection closed after %.0f ms",
+                  ts_now_ms() - t0);
+    /* The pipelined connection gets whole responses only. */
+    n = read_all(busy, buf, sizeof(buf));
+    ck_assert_int_ge(n, 0);
+    int responses = complete_responses(buf, (size_t)n);
+    ck_assert_msg(responses >= 1, "a response was cut short (%zd bytes read)", n);
+
+    /* While draining (the HTTP/2 connection is still open), new connections are refused. */
+    ts_sleep_ms(100);
+    ck_assert_msg(kill(pid, 0) == 0, "the server exited before draining HTTP/2");
+    int late = connect_to(s.port, 0);
+    ck_assert_msg(late < 0 && errno == ECONNREFUSED,
+                  "a new connection was accepted while draining");
+
+    double elapsed = 0;
+    int status = ts_server_stop(&s, 0, 5000, &elapsed); /* signal 0: just wait */
+    ck_assert_msg(status == 0, "exit status %d", status);
+    ck_assert_msg(ts_now_ms() - t0 < 3000 + 500, "took %.0f ms, more than --grace-ms",
+                  ts_now_ms() - t0);
+    close(idle);
+    close(h2);
+    close(busy);
+    unlink(s.log);
+    fprintf(stderr,
+            "graceful shutdown: %d of %d pipelined requests answered in full, exit after %.0f ms\n",
+            responses, (int)(sent / (blen / 20000)), ts_now_ms() - t0);
+    ts_rmtree(dir);
+}
+END_TEST
+
+static Suite *hotswap_suite(void)
+{
+    Suite *s = suite_create("hotswap");
+    TCase *swap = tcase_create("swap");
+    tcase_add_unchecked_fixture(swap, fixture_setup, fixture_teardown);
+    tcase_set_timeout(swap, 25);
+    tcase_add_test(swap, test_hot_swap_sighup);
+    tcase_add_test(swap, test_hot_swap_admin);
+    tcase_add_test(swap, test_hot_swap_watch);
+    suite_add_tcase(s, swap);
+    TCase *shut = tcase_create("shutdown");
+    tcase_set_timeout(shut, 20);
+    tcase_add_test(shut, test_graceful_shutdown);
+    suite_add_tcase(s, shut);
+    return s;
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    SRunner *sr = srunner_create(hotswap_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,950 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_server.c: integration tests of ahead-serve's public API and admin
+ * listener, against the real binary on free ports (check_server_harness.h).
+ *
+ * One server serves two indexes built for this run: "default" (English
+ * words, data/sample.tsv) and "es" (Spanish phrases with accents, the first
+ * lines of the shared es-ngrams). Answers are compared with what the
+ * library itself returns for the same snapshot file, so a test fails if the
+ * server changes, drops or reorders anything. Servers with other options
+ * (admin token, --max-k, startup errors) are started by their own tests.
+ */
+#include <check.h>
+#include <cJSON.h>
+#include <curl/curl.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ahead.h"
+#include "check_server_harness.h"
+
+/* ------------------------------------------------------------------ state */
+
+/* Built once by the fixture, shared by the tests of the "api" case. */
+static char g_dir[256], g_default[512], g_es[512], g_alt[512], g_corrupt[512], g_sample[512];
+static char g_access_log[512];
+static ts_server_t g_srv;
+static ah_index_t *g_idx_default, *g_idx_es;
+
+static void build_fixture(void)
+{
+    char es_tsv[600];
+    ts_tmpdir(g_dir, sizeof(g_dir));
+    ck_assert_ptr_nonnull(ts_sample_tsv(g_dir, g_sample, sizeof(g_sample)));
+    snprintf(g_default, sizeof(g_default), "%s/default.snap", g_dir);
+    snprintf(g_es, sizeof(g_es), "%s/es.snap", g_dir);
+    snprintf(g_alt, sizeof(g_alt), "%s/alt.snap", g_dir);
+    snprintf(g_corrupt, sizeof(g_corrupt), "%s/corrupt.snap", g_dir);
+    snprintf(es_tsv, sizeof(es_tsv), "%s/es.tsv", g_dir);
+    snprintf(g_access_log, sizeof(g_access_log), "%s/access.log", g_dir);
+    ck_assert_int_eq(ts_build(g_sample, g_default, 0), 0);
+    ck_assert_int_eq(ts_head_tsv(AH_SHARED_DATA "/es-ngrams.tsv.gz", es_tsv, 30000), 0);
+    ck_assert_int_eq(ts_build(es_tsv, g_es, 0), 0);
+    /* The alternative snapshot: the same words with k = 20 lists (a different id). */
+    ck_assert_int_eq(ts_build(g_sample, g_alt, 20), 0);
+    FILE *f = fopen(g_corrupt, "wb");
+    fputs("AHEADIDX this is not a snapshot", f);
+    fclose(f);
+    ck_assert_int_eq(ah_index_open(g_default, &g_idx_default, NULL, 0), 0);
+    ck_assert_int_eq(ah_index_open(g_es, &g_idx_es, NULL, 0), 0);
+}
+
+static void api_setup(void)
+{
+    char es_arg[600];
+    build_fixture();
+    snprintf(es_arg, sizeof(es_arg), "es=%s", g_es);
+    const char *args[] = {"--threads",       "2",          "--index",       es_arg,
+                          "--cache-max-age", "123",        "--cors-origin", "https://example.test",
+                          "--access-log",    g_access_log, g_default,       NULL};
+    ck_assert_msg(ts_server_start(&g_srv, args) == 0, "server did not start; log in %s", g_srv.log);
+    ck_assert_msg(ts_server_check_identity(&g_srv, "default", g_default),
+                  "the server answering is not the one this test started");
+    ck_assert(ts_server_check_identity(&g_srv, "es", g_es));
+}
+
+static void api_teardown(void)
+{
+    ts_server_stop(&g_srv, SIGTERM, 10000, NULL);
+    ah_index_close(g_idx_default);
+    ah_index_close(g_idx_es);
+    unlink(g_srv.log);
+    ts_rmtree(g_dir);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static cJSON *get_json(const char *path, long want_status, ts_resp_t *r)
+{
+    ck_assert_int_eq(ts_get(g_srv.url, path, r), 0);
+    ck_assert_msg(r->status == want_status, "%s: status %ld, want %ld; body %s", path, r->status,
+                  want_status, r->body);
+    cJSON *j = cJSON_Parse(r->body);
+    ck_assert_msg(j != NULL, "%s: body is not JSON: %s", path, r->body);
+    return j;
+}
+
+/* Checks a 4xx error body: {"error":{"code":code,"message":"..."}} and the CORS header. */
+static void expect_error(const char *method, const char *path, long status, const char *code)
+{
+    ts_resp_t r;
+    char url[8192], v[256];
+    snprintf(url, sizeof(url), "%s%s", g_srv.url, path);
+    ck_assert_int_eq(ts_http(method, url, NULL, 0, &r), 0);
+    ck_assert_msg(r.status == status, "%s %s: status %ld, want %ld (%s)", method, path, r.status,
+                  status, r.body);
+    cJSON *j = cJSON_Parse(r.body);
+    ck_assert_msg(j != NULL, "%s: error body is not JSON: %s", path, r.body);
+    cJSON *e = cJSON_GetObjectItem(j, "error");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "code")), code);
+    ck_assert(strlen(cJSON_GetStringValue(cJSON_GetObjectItem(e, "message"))) > 0);
+    ck_assert(ts_header(&r, "access-control-allow-origin", v, sizeof(v)));
+    ck_assert_str_eq(v, "https://example.test");
+    ck_assert(ts_header(&r, "content-type", v, sizeof(v)));
+    ck_assert_str_eq(v, "application/json; charset=utf-8");
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+}
+
+/* The server's suggestions must equal the library's for the same prefix and k. */
+static void expect_same_as_library(ah_index_t *idx, cJSON *suggestions, const char *prefix,
+                                   size_t plen, unsigned k)
+{
+    ah_completion_t out[64];
+    static char text[AH_COMPLETE_TEXT_BYTES(64)];
+    size_t n = 0;
+    ck_assert_int_eq(ah_index_complete(idx, prefix, plen, k, out, text, sizeof(text), &n), 0);
+    ck_assert_int_eq(cJSON_GetArraySize(suggestions), (int)n);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *s = cJSON_GetArrayItem(suggestions, (int)i);
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(s, "text"));
+        ck_assert_ptr_nonnull(t);
+        ck_assert_int_eq(strlen(t), out[i].text_len);
+        ck_assert(memcmp(t, out[i].text, out[i].text_len) == 0);
+        ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(s, "score")) == (double)out[i].score);
+    }
+}
+
+static const char *snapshot_id(ah_index_t *idx, char *buf)
+{
+    ah_index_stats_t st;
+    ah_index_stats(idx, &st);
+    memcpy(buf, st.id_hex, 17);
+    return buf;
+}
+
+/* ----------------------------------------------------------- public API */
+
+START_TEST(test_complete_default)
+{
+    ts_resp_t r;
+    char v[256], id[17];
+    cJSON *j = get_json("/v1/complete?q=th", 200, &r);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "q")), "th");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "index")), "default");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "snapshot")),
+                     snapshot_id(g_idx_default, id));
+    cJSON *s = cJSON_GetObjectItem(j, "suggestions");
+    ck_assert_int_eq(cJSON_GetArraySize(s), 10); /* the default k */
+    expect_same_as_library(g_idx_default, s, "th", 2, 10);
+    ck_assert(ts_header(&r, "content-type", v, sizeof(v)));
+    ck_assert_str_eq(v, "application/json; charset=utf-8");
+    ck_assert(ts_header(&r, "content-length", v, sizeof(v)));
+    ck_assert_int_eq(atol(v), (long)r.len);
+    ck_assert(ts_header(&r, "access-control-allow-origin", v, sizeof(v)));
+    ck_assert_str_eq(v, "https://example.test");
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_k_values)
+{
+    ts_resp_t r;
+    cJSON *j = get_json("/v1/complete?q=a&k=3", 200, &r);
+    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "a", 1, 3);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/v1/complete?k=1&q=a", 200, &r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 1);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/v1/complete?q=a&k=10", 200, &r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 10);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    static const char *const bad[] = {"0",   "11",          "-1", "abc", "1.5", "",
+                                      "1e3", "99999999999", "+3", "%20", "3x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/complete?q=a&k=%s", bad[i]);
+        expect_error("GET", path, 400, "bad_k");
+    }
+}
+END_TEST
+
+START_TEST(test_empty_q_is_overall_top)
+{
+    ts_resp_t r;
+    cJSON *j = get_json("/v1/complete?q=&k=5", 200, &r);
+    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "", 0, 5);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 5);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    /* No q at all is the empty prefix too. */
+    j = get_json("/v1/complete", 200, &r);
+    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "", 0, 10);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_opensearch)
+{
+    ts_resp_t r, rj;
+    char v[256];
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?q=wh&format=opensearch&k=4", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(ts_header(&r, "content-type", v, sizeof(v)));
+    ck_assert_str_eq(v, "application/x-suggestions+json");
+    cJSON *j = cJSON_Parse(r.body);
+    ck_assert(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 2);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(j, 0)), "wh");
+    cJSON *texts = cJSON_GetArrayItem(j, 1);
+    cJSON *full = get_json("/v1/complete?q=wh&k=4&format=json", 200, &rj);
+    cJSON *s = cJSON_GetObjectItem(full, "suggestions");
+    ck_assert_int_eq(cJSON_GetArraySize(texts), cJSON_GetArraySize(s));
+    ck_assert_int_eq(cJSON_GetArraySize(texts), 4);
+    for (int i = 0; i < cJSON_GetArraySize(s); i++)
+        ck_assert_str_eq(
+            cJSON_GetStringValue(cJSON_GetArrayItem(texts, i)),
+            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(s, i), "text")));
+    cJSON_Delete(j);
+    cJSON_Delete(full);
+    ts_resp_free(&r);
+    ts_resp_free(&rj);
+    expect_error("GET", "/v1/complete?q=wh&format=xml", 400, "bad_format");
+}
+END_TEST
+
+START_TEST(test_percent_encoding_and_utf8)
+{
+    ts_resp_t r;
+    /* %74%68 is "th"; '+' is a space. */
+    cJSON *j = get_json("/v1/complete?q=%74%68", 200, &r);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "q")), "th");
+    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "th", 2, 10);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/v1/complete?q=i+d", 200, &r);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "q")), "i d");
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    /* JSON escaping of the echoed q. */
+    j = get_json("/v1/complete?q=%22%5C%0A%01", 200, &r);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "q")), "\"\\\n\x01");
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+
+    expect_error("GET", "/v1/complete?q=%zz", 400, "bad_percent_encoding");
+    expect_error("GET", "/v1/complete?q=ab%4", 400, "bad_percent_encoding");
+    expect_error("GET", "/v1/complete?q=%", 400, "bad_percent_encoding");
+    expect_error("GET", "/v1/complete?q=%E2%82", 400, "invalid_utf8");    /* truncated */
+    expect_error("GET", "/v1/complete?q=%C0%AF", 400, "invalid_utf8");    /* overlong */
+    expect_error("GET", "/v1/complete?q=%ED%A0%80", 400, "invalid_utf8"); /* surrogate */
+    expect_error("GET", "/v1/complete?q=%FF", 400, "invalid_utf8");
+    expect_error("GET", "/v1/complete?q=a%00b", 400, "invalid_utf8");
+}
+END_TEST
+
+START_TEST(test_q_too_long)
+{
+    ah_index_stats_t st;
+    ah_index_stats(g_idx_default, &st);
+    char *path = malloc(st.max_text_bytes * 3 + 64);
+    /* Exactly the limit is accepted... */
+    int n = sprintf(path, "/v1/complete?q=");
+    memset(path + n, 'a', st.max_text_bytes);
+    path[n + st.max_text_bytes] = '\0';
+    ts_resp_t r;
+    ck_assert_int_eq(ts_get(g_srv.url, path, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+    /* ...one byte more is not, and neither is a much longer one, encoded or not. */
+    strcat(path, "a");
+    expect_error("GET", path, 400, "q_too_long");
+    n = sprintf(path, "/v1/complete?q=");
+    for (unsigned i = 0; i < st.max_text_bytes / 2 + 1; i++)
+        n += sprintf(path + n, "%%C3%%A9"); /* "é", two bytes */
+    expect_error("GET", path, 400, "q_too_long");
+    free(path);
+}
+END_TEST
+
+START_TEST(test_named_index_and_unicode)
+{
+    ts_resp_t r;
+    char id[17];
+    /* "Coraz%C3%B3n" is "Corazón": normalization folds case and accents. */
+    cJSON *j = get_json("/v1/indexes/es/complete?q=Coraz%C3%B3n&k=5", 200, &r);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "q")), "Corazón");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "index")), "es");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "snapshot")),
+                     snapshot_id(g_idx_es, id));
+    cJSON *s = cJSON_GetObjectItem(j, "suggestions");
+    expect_same_as_library(g_idx_es, s, "Corazón", strlen("Corazón"), 5);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/v1/indexes/es/complete?q=corazon&k=5", 200, &r);
+    cJSON *s2 = cJSON_GetObjectItem(j, "suggestions");
+    ck_assert_int_gt(cJSON_GetArraySize(s2), 0);
+    expect_same_as_library(g_idx_es, s2, "corazon", 7, 5);
+    /* The display text keeps its accent. */
+    ck_assert(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(s2, 0), "text")),
+                     "ó") != NULL);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    /* The default index is also reachable by name. */
+    j = get_json("/v1/indexes/default/complete?q=th&k=2", 200, &r);
+    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "th", 2, 2);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    expect_error("GET", "/v1/indexes/nope/complete?q=a", 404, "unknown_index");
+    expect_error("GET", "/v1/indexes/%22bad%22/complete?q=a", 404, "unknown_index");
+}
+END_TEST
+
+START_TEST(test_paths_and_methods)
+{
+    expect_error("GET", "/", 404, "not_found");
+    expect_error("GET", "/v1", 404, "not_found");
+    expect_error("GET", "/v1/indexes/es", 404, "not_found");
+    expect_error("GET", "/v1/indexes/es/complete/x", 404, "not_found");
+    expect_error("GET", "/v2/complete?q=a", 404, "not_found");
+    expect_error("POST", "/v1/complete?q=a", 405, "method_not_allowed");
+    expect_error("DELETE", "/v1/indexes/es/complete?q=a", 405, "method_not_allowed");
+    expect_error("PUT", "/healthz", 405, "method_not_allowed");
+    ts_resp_t r;
+    char v[128], url[256];
+    snprintf(url, sizeof(url), "%s/v1/complete?q=a", g_srv.url);
+    ck_assert_int_eq(ts_http("POST", url, NULL, 0, &r), 0);
+    ck_assert(ts_header(&r, "allow", v, sizeof(v)));
+    ck_assert_str_eq(v, "GET, HEAD, OPTIONS");
+    ts_resp_free(&r);
+    /* HEAD: headers and length of the body, no body. */
+    ck_assert_int_eq(ts_http("HEAD", url, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_int_eq(r.len, 0);
+    ck_assert(ts_header(&r, "content-length", v, sizeof(v)));
+    ck_assert_int_gt(atol(v), 10);
+    ts_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_cors_preflight)
+{
+    ts_resp_t r;
+    char v[256], url[256];
+    const char *h[] = {"Origin: https://example.test", "Access-Control-Request-Method: GET",
+                       "Access-Control-Request-Headers: if-none-match, x-custom", NULL};
+    snprintf(url, sizeof(url), "%s/v1/complete?q=a", g_srv.url);
+    ck_assert_int_eq(ts_http("OPTIONS", url, h, 0, &r), 0);
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_int_eq(r.len, 0);
+    ck_assert(ts_header(&r, "access-control-allow-origin", v, sizeof(v)));
+    ck_assert_str_eq(v, "https://example.test");
+    ck_assert(ts_header(&r, "access-control-allow-methods", v, sizeof(v)));
+    ck_assert_str_eq(v, "GET, HEAD, OPTIONS");
+    ck_assert(ts_header(&r, "access-control-allow-headers", v, sizeof(v)));
+    ck_assert_str_eq(v, "if-none-match, x-custom");
+    ck_assert(ts_header(&r, "access-control-max-age", v, sizeof(v)));
+    ts_resp_free(&r);
+    snprintf(url, sizeof(url), "%s/v1/indexes/es/complete", g_srv.url);
+    ck_assert_int_eq(ts_http("OPTIONS", url, h, 0, &r), 0);
+    ck_assert_int_eq(r.status, 204);
+    ts_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_etag_and_304)
+{
+    ts_resp_t r, r2;
+    char etag[128], etag2[128], v[256], url[256], inm[300];
+    snprintf(url, sizeof(url), "%s/v1/complete?q=wor&k=3", g_srv.url);
+    ck_assert_int_eq(ts_http("GET", url, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(ts_header(&r, "etag", etag, sizeof(etag)));
+    ck_assert(etag[0] == '"' && etag[strlen(etag) - 1] == '"');
+    ck_assert(ts_header(&r, "cache-control", v, sizeof(v)));
+    ck_assert_str_eq(v, "public, max-age=123");
+
+    /* The same request (parameters reordered, an unknown one added) has the same ETag. */
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?k=3&utm=x&q=wor", &r2), 0);
+    ck_assert(ts_header(&r2, "etag", etag2, sizeof(etag2)));
+    ck_assert_str_eq(etag, etag2);
+    ck_assert_str_eq(r.body, r2.body);
+    ts_resp_free(&r2);
+    /* Another request has another. */
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?q=wor&k=4", &r2), 0);
+    ck_assert(ts_header(&r2, "etag", etag2, sizeof(etag2)));
+    ck_assert_str_ne(etag, etag2);
+    ts_resp_free(&r2);
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?q=wor&k=3&format=opensearch", &r2), 0);
+    ck_assert(ts_header(&r2, "etag", etag2, sizeof(etag2)));
+    ck_assert_str_ne(etag, etag2);
+    ts_resp_free(&r2);
+
+    static const char *const forms[] = {"%s", "W/%s", "\"zzz\", %s", "*"};
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        char value[200];
+        snprintf(value, sizeof(value), forms[i], etag);
+        snprintf(inm, sizeof(inm), "If-None-Match: %s", value);
+        const char *h[] = {inm, NULL};
+        ck_assert_int_eq(ts_http("GET", url, h, 0, &r2), 0);
+        ck_assert_msg(r2.status == 304, "If-None-Match: %s gave %ld", value, r2.status);
+        ck_assert_int_eq(r2.len, 0);
+        ck_assert(ts_header(&r2, "etag", etag2, sizeof(etag2)));
+        ck_assert_str_eq(etag, etag2);
+        ck_assert(ts_header(&r2, "access-control-allow-origin", v, sizeof(v)));
+        ts_resp_free(&r2);
+    }
+    const char *h[] = {"If-None-Match: \"0000000000000000-0000000000000000\"", NULL};
+    ck_assert_int_eq(ts_http("GET", url, h, 0, &r2), 0);
+    ck_assert_int_eq(r2.status, 200);
+    ts_resp_free(&r2);
+    /* Errors carry no validators and are not cacheable. */
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?q=a&k=0", &r2), 0);
+    ck_assert(!ts_header(&r2, "etag", v, sizeof(v)));
+    ck_assert(ts_header(&r2, "cache-control", v, sizeof(v)));
+    ck_assert_str_eq(v, "no-store");
+    ts_resp_free(&r2);
+    ts_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_health)
+{
+    ts_resp_t r;
+    cJSON *j = get_json("/healthz", 200, &r);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "status")), "ok");
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/readyz", 200, &r);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "status")), "ready");
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_h2c)
+{
+    ts_resp_t r1, r2;
+    char url[256];
+    snprintf(url, sizeof(url), "%s/v1/complete?q=th&k=5", g_srv.url);
+    ck_assert_int_eq(ts_http("GET", url, NULL, TS_H2C, &r2), 0);
+    ck_assert_int_eq(r2.status, 200);
+    ck_assert_int_eq(r2.http_version, CURL_HTTP_VERSION_2_0);
+    ck_assert_int_eq(ts_http("GET", url, NULL, 0, &r1), 0);
+    ck_assert_str_eq(r1.body, r2.body);
+    ts_resp_free(&r1);
+    ts_resp_free(&r2);
+}
+END_TEST
+
+/* Two requests on one libcurl handle: the second must reuse the connection. */
+START_TEST(test_keep_alive)
+{
+    char url[256];
+    long connects = -1;
+    snprintf(url, sizeof(url), "%s/v1/complete?q=th", g_srv.url);
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    FILE *devnull = fopen("/dev/null", "w");
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, devnull);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+        curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+        ck_assert_int_eq(connects, i == 0 ? 1 : 0);
+    }
+    /* An error answer keeps the connection too. */
+    snprintf(url, sizeof(url), "%s/v1/complete?q=%%zz", g_srv.url);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    snprintf(url, sizeof(url), "%s/healthz", g_srv.url);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    ck_assert_int_eq(curl_easy_perform(c), CURLE_OK);
+    curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &connects);
+    ck_assert_int_eq(connects, 0);
+    curl_easy_cleanup(c);
+    fclose(devnull);
+}
+END_TEST
+
+/* Whatever a client sends, the answer is never a 5xx (and the server keeps running). */
+START_TEST(test_never_5xx)
+{
+    static const char *const paths[] = {"/v1/complete?q=%%%",
+                                        "/v1/complete?q=%F0%9F%98%80",
+                                        "/v1/complete?q=%F0%9F%98",
+                                        "/v1/complete?&&&=&q",
+                                        "/v1/complete?q=a&q=%zz",
+                                        "/v1/complete?k=&q=",
+                                        "/v1/complete?k=%31%30",
+                                        "/v1/complete?format=&q=a",
+                                        "/v1/complete?q=%E2%80%A8",
+                                        "/v1/indexes//complete",
+                                        "/v1/indexes/../complete",
+                                        "/v1/indexes/%2e%2e/complete",
+                                        "/v1/complete/../../etc/passwd",
+                                        "/%00",
+                                        "/v1/complete?q=%C2%A0%C2%A0x%20%20",
+                                        "/v1/complete?q=%EF%AC%80",
+                                        "/v1/complete?q=%E1%BA%9E",
+                                        "/v1/complete?q=%CC%81"};
+    char url[512];
+    for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+        ts_resp_t r;
+        snprintf(url, sizeof(url), "%s%s", g_srv.url, paths[i]);
+        ck_assert_int_eq(ts_http("GET", url, NULL, 0, &r), 0);
+        ck_assert_msg(r.status >= 200 && r.status < 500, "%s gave %ld", paths[i], r.status);
+        ts_resp_free(&r);
+    }
+    /* Random bytes, percent-encoded, as q. */
+    srand(12345);
+    for (int i = 0; i < 300; i++) {
+        int n = sprintf(url, "%s/v1/complete?k=%d&q=", g_srv.url, 1 + rand() % 10);
+        int len = rand() % 12;
+        for (int b = 0; b < len; b++)
+            n += sprintf(url + n, "%%%02X", rand() % 256);
+        ts_resp_t r;
+        ck_assert_int_eq(ts_http("GET", url, NULL, 0, &r), 0);
+        ck_assert_msg(r.status == 200 || r.status == 400, "%s gave %ld", url, r.status);
+        ts_resp_free(&r);
+    }
+    ts_resp_t r;
+    ck_assert_int_eq(ts_get(g_srv.url, "/healthz", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_access_log)
+{
+    ts_resp_t r;
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?q=access-log-probe", &r), 0);
+    ts_resp_free(&r);
+    int found = 0;
+    for (int i = 0; i < 50 && !found; i++) {
+        FILE *f = fopen(g_access_log, "r");
+        char line[2048];
+        while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+            found |= strstr(line, "GET /v1/complete?q=access-log-probe") != NULL;
+        if (f != NULL)
+            fclose(f);
+        if (!found)
+            ts_sleep_ms(20);
+    }
+    ck_assert_msg(found, "request not in the access log");
+}
+END_TEST
+
+/* ------------------------------------------------------------------ admin */
+
+START_TEST(test_admin_indexes)
+{
+    ts_resp_t r;
+    char id[17];
+    ck_assert_int_eq(ts_admin(&g_srv, "GET", "/admin/indexes", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    cJSON *j = cJSON_Parse(r.body);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "ready")));
+    cJSON *list = cJSON_GetObjectItem(j, "indexes");
+    ck_assert_int_eq(cJSON_GetArraySize(list), 2);
+    cJSON *d = cJSON_GetArrayItem(list, 0);
+    ah_index_stats_t st;
+    ah_index_stats(g_idx_default, &st);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "name")), "default");
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "path")), g_default);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "snapshot")),
+                     snapshot_id(g_idx_default, id));
+    ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(d, "entries")) == (double)st.entries);
+    ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(d, "bytes")) == (double)st.file_bytes);
+    ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(d, "topk")) == (double)st.topk);
+    ck_assert_ptr_nonnull(cJSON_GetStringValue(cJSON_GetObjectItem(d, "loaded_at")));
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 1), "name")),
+                     "es");
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_admin_metrics)
+{
+    ts_resp_t r;
+    char id[17], line[1024];
+    /* One request of each kind, so the counters exist. */
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/indexes/es/complete?q=de", &r), 0);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_get(g_srv.url, "/nope", &r), 0);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_admin(&g_srv, "GET", "/metrics", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    char v[128];
+    ck_assert(ts_header(&r, "content-type", v, sizeof(v)));
+    ck_assert(strncmp(v, "text/plain; version=0.0.4", 25) == 0);
+    ck_assert_ptr_nonnull(strstr(r.body, "ahead_requests_total{index=\"es\",code=\"200\"} "));
+    ck_assert_ptr_nonnull(strstr(r.body, "ahead_requests_total{index=\"\",code=\"404\"} "));
+    ck_assert_ptr_nonnull(strstr(r.body, "# TYPE ahead_request_duration_seconds histogram"));
+    ck_assert_ptr_nonnull(strstr(r.body, "ahead_request_duration_seconds_bucket{le=\"+Inf\"} "));
+    ck_assert_ptr_nonnull(strstr(r.body, "ahead_request_duration_seconds_count "));
+    snprintf(line, sizeof(line),
+             "ahead_snapshot_info{index=\"default\",snapshot=\"%s\",path=\"%s\"} 1",
+             snapshot_id(g_idx_default, id), g_default);
+    ck_assert_msg(strstr(r.body, line) != NULL, "missing %s", line);
+    ck_assert_ptr_nonnull(strstr(r.body, "ahead_snapshot_entries{index=\"es\"} "));
+    ck_assert_ptr_nonnull(strstr(r.body, "ahead_snapshot_bytes{index=\"default\"} "));
+    ck_assert_ptr_nonnull(
+        strstr(r.body, "ahead_reloads_total{index=\"default\",result=\"failed\"} "));
+    ck_assert_ptr_nonnull(strstr(r.body, "ahead_open_connections "));
+    ck_assert_ptr_nonnull(strstr(r.body, "ahead_ready 1"));
+    ts_resp_free(&r);
+    ck_assert(ts_metric(&g_srv, "ahead_requests_total{index=\"es\",code=\"200\"}") >= 1);
+}
+END_TEST
+
+START_TEST(test_admin_errors)
+{
+    ts_resp_t r;
+    ck_assert_int_eq(ts_admin(&g_srv, "GET", "/admin/reload", &r), 0);
+    ck_assert_int_eq(r.status, 405);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_admin(&g_srv, "POST", "/admin/reload?index=nope", &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_ptr_nonnull(strstr(r.body, "unknown_index"));
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_admin(&g_srv, "GET", "/admin/nothing", &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_admin(&g_srv, "POST", "/metrics", &r), 0);
+    ck_assert_int_eq(r.status, 405);
+    ts_resp_free(&r);
+}
+END_TEST
+
+/*
+ * A reload through the admin endpoint: a good new file swaps (the answers,
+ * the snapshot id and the ETags change), a bad one is refused with 422 and
+ * changes nothing, and the original comes back. Runs last in its case.
+ */
+START_TEST(test_admin_reload_swaps)
+{
+    ts_resp_t r;
+    char etag_before[128], etag_after[128], id_default[17], url[256];
+    ah_index_t *alt;
+    ah_index_stats_t st_alt;
+    ck_assert_int_eq(ah_index_open(g_alt, &alt, NULL, 0), 0);
+    ah_index_stats(alt, &st_alt);
+    snapshot_id(g_idx_default, id_default);
+
+    snprintf(url, sizeof(url), "%s/v1/complete?q=th&k=3", g_srv.url);
+    ck_assert_int_eq(ts_http("GET", url, NULL, 0, &r), 0);
+    ck_assert(ts_header(&r, "etag", etag_before, sizeof(etag_before)));
+    ts_resp_free(&r);
+
+    /* Same content: ok, unchanged. */
+    ck_assert_int_eq(ts_admin(&g_srv, "POST", "/admin/reload?index=default", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"changed\":false"));
+    ts_resp_free(&r);
+
+    /* A corrupt file: 422, still serving the old one. */
+    ck_assert_int_eq(ts_install(g_corrupt, g_default), 0);
+    ck_assert_int_eq(ts_admin(&g_srv, "POST", "/admin/reload", &r), 0);
+    ck_assert_int_eq(r.status, 422);
+    cJSON *j = cJSON_Parse(r.body);
+    cJSON *res0 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 0);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(res0, "ok")));
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(res0, "snapshot")), id_default);
+    ck_assert_ptr_nonnull(cJSON_GetObjectItem(res0, "error"));
+    /* The other index reloaded fine (same content). */
+    cJSON *res1 = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "results"), 1);
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(res1, "ok")));
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_http("GET", url, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(ts_header(&r, "etag", etag_after, sizeof(etag_after)));
+    ck_assert_str_eq(etag_before, etag_after);
+    ts_resp_free(&r);
+    ck_assert(ts_metric(&g_srv, "ahead_reloads_total{index=\"default\",result=\"failed\"}") >= 1);
+
+    /* A good new file: swapped; new id, new ETag, the old ETag no longer matches. */
+    ck_assert_int_eq(ts_install(g_alt, g_default), 0);
+    ck_assert_int_eq(ts_admin(&g_srv, "POST", "/admin/reload?index=default", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, st_alt.id_hex));
+    ts_resp_free(&r);
+    char inm[200];
+    snprintf(inm, sizeof(inm), "If-None-Match: %s", etag_before);
+    const char *h[] = {inm, NULL};
+    ck_assert_int_eq(ts_http("GET", url, h, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(ts_header(&r, "etag", etag_after, sizeof(etag_after)));
+    ck_assert_str_ne(etag_before, etag_after);
+    j = cJSON_Parse(r.body);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "snapshot")), st_alt.id_hex);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    /* The new snapshot has k up to 20. */
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?q=a&k=20", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+
+    /* And back. */
+    ck_assert_int_eq(ts_build(g_sample, g_default, 0), 0);
+    ck_assert_int_eq(ts_admin(&g_srv, "POST", "/admin/reload?index=default", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, id_default));
+    ts_resp_free(&r);
+    ah_index_close(alt);
+}
+END_TEST
+
+/* ------------------------------------------------- servers of their own */
+
+START_TEST(test_admin_token)
+{
+    char dir[256], snap[512], sample[512];
+    ts_server_t s;
+    ts_resp_t r;
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/token.snap", dir);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    const char *args[] = {"--threads", "1", "--admin-token", "s3cret-token", snap, NULL};
+    ck_assert_int_eq(ts_server_start(&s, args), 0);
+    ck_assert(ts_log_contains(&s, "bearer token required"));
+    /* No token, a wrong one, a wrong scheme: 401. */
+    ck_assert_int_eq(ts_admin(&s, "GET", "/admin/indexes", &r), 0);
+    ck_assert_int_eq(r.status, 401);
+    char v[128];
+    ck_assert(ts_header(&r, "www-authenticate", v, sizeof(v)));
+    ts_resp_free(&r);
+    s.token = "wrong";
+    ck_assert_int_eq(ts_admin(&s, "GET", "/metrics", &r), 0);
+    ck_assert_int_eq(r.status, 401);
+    ts_resp_free(&r);
+    s.token = "s3cret-token-and-more";
+    ck_assert_int_eq(ts_admin(&s, "POST", "/admin/reload", &r), 0);
+    ck_assert_int_eq(r.status, 401);
+    ts_resp_free(&r);
+    s.token = "s3cret-token";
+    ck_assert(ts_server_check_identity(&s, "default", snap));
+    ck_assert_int_eq(ts_admin(&s, "POST", "/admin/reload", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+    /* The public API needs no token. */
+    ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=a", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+    ts_rmtree(dir);
+}
+END_TEST
+
+START_TEST(test_max_k_and_admin_off)
+{
+    char dir[256], snap[512], sample[512], arg[600];
+    ts_server_t s;
+    ts_resp_t r;
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/maxk.snap", dir);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    /* Only a named index: /v1/complete has no "default". */
+    snprintf(arg, sizeof(arg), "words=%s", snap);
+    const char *args[] = {"--threads", "1",       "--max-k", "5", "--admin-listen",
+                          "off",       "--index", arg,       NULL};
+    ck_assert_int_eq(ts_server_start(&s, args), 0);
+    ck_assert(ts_log_contains(&s, "admin listener off"));
+    ck_assert_int_eq(ts_get(s.url, "/v1/indexes/words/complete?q=a&k=5", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_get(s.url, "/v1/indexes/words/complete?q=a&k=6", &r), 0);
+    ck_assert_int_eq(r.status, 400);
+    ck_assert_ptr_nonnull(strstr(r.body, "1..5"));
+    ts_resp_free(&r);
+    /* Without k, the default 10 is capped at max-k. */
+    ck_assert_int_eq(ts_get(s.url, "/v1/indexes/words/complete?q=a", &r), 0);
+    cJSON *j = cJSON_Parse(r.body);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 5);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=a", &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_ptr_nonnull(strstr(r.body, "unknown_index"));
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_server_stop(&s, SIGINT, 10000, NULL), 0);
+    unlink(s.log);
+    ts_rmtree(dir);
+}
+END_TEST
+
+/* Startup errors: one clear line on stderr and a non-zero exit. */
+START_TEST(test_startup_errors)
+{
+    char dir[256], snap[512], bad[512], sample[512], err[4096], addr[64];
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/ok.snap", dir);
+    snprintf(bad, sizeof(bad), "%s/bad.snap", dir);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    FILE *f = fopen(bad, "wb");
+    fputs("garbage", f);
+    fclose(f);
+
+    const char *missing[] = {"--listen", "127.0.0.1:0",         "--admin-listen",
+                             "off",      "/nonexistent/x.snap", NULL};
+    ck_assert_int_eq(ts_run_server_expect_exit(missing, err, sizeof(err), 10000), 1);
+    ck_assert_msg(strstr(err, "/nonexistent/x.snap") != NULL, "%s", err);
+    const char *corrupt[] = {"--listen", "127.0.0.1:0", "--admin-listen", "off", bad, NULL};
+    ck_assert_int_eq(ts_run_server_expect_exit(corrupt, err, sizeof(err), 10000), 1);
+    ck_assert_msg(strstr(err, "failed") != NULL && strstr(err, bad) != NULL, "%s", err);
+
+    const char *opts[][8] = {{"--threads", "0", snap, NULL},   {"--listen", "nohost", snap, NULL},
+                             {"--max-k", "x", snap, NULL},     {"--bogus", snap, NULL},
+                             {"--index", "a/b=x", snap, NULL}, {NULL}};
+    for (int i = 0; opts[i][0] != NULL; i++) {
+        ck_assert_int_eq(ts_run_server_expect_exit(opts[i], err, sizeof(err), 10000), 2);
+        ck_assert_msg(strncmp(err, "ahead-serve: ", 13) == 0 &&
+                          strchr(err, '\n') == err + strlen(err) - 1,
+                      "not one line: %s", err);
+    }
+
+    /* A port in use, even by a socket with SO_REUSEPORT (as a stale server would have). */
+    int fd = socket(AF_INET, SOCK_STREAM, 0), on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    socklen_t alen = sizeof(a);
+    getsockname(fd, (struct sockaddr *)&a, &alen);
+    snprintf(addr, sizeof(addr), "127.0.0.1:%d", ntohs(a.sin_port));
+    const char *inuse[] = {"--listen", addr, "--admin-listen", "off", snap, NULL};
+    ck_assert_int_eq(ts_run_server_expect_exit(inuse, err, sizeof(err), 10000), 1);
+    ck_assert_msg(strstr(err, "in use") != NULL, "%s", err);
+    const char *admin_inuse[] = {"--listen", "127.0.0.1:0", "--admin-listen", addr, snap, NULL};
+    ck_assert_int_eq(ts_run_server_expect_exit(admin_inuse, err, sizeof(err), 10000), 1);
+    ck_assert_msg(strstr(err, "in use") != NULL, "%s", err);
+    close(fd);
+
+    const char *help[] = {"--help", NULL};
+    ck_assert_int_eq(ts_run_server_expect_exit(help, err, sizeof(err), 10000), 0);
+    ck_assert_ptr_nonnull(strstr(err, "--admin-token"));
+    const char *version[] = {"--version", NULL};
+    ck_assert_int_eq(ts_run_server_expect_exit(version, err, sizeof(err), 10000), 0);
+    ck_assert_ptr_nonnull(strstr(err, AH_VERSION_STRING));
+    ts_rmtree(dir);
+}
+END_TEST
+
+/*
+ * Readiness: while an index is still loading, /healthz is 200 but /readyz
+ * and the API are 503. The snapshot path is a FIFO, so the server's open()
+ * blocks until the test opens the other end; the load then fails (not a
+ * regular file) and the server exits 1.
+ */
+START_TEST(test_not_ready_while_loading)
+{
+    char dir[256], fifo[512];
+    ts_server_t s;
+    ts_resp_t r;
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(fifo, sizeof(fifo), "%s/slow.snap", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
+    const char *args[] = {"--threads", "1", fifo, NULL};
+    ck_assert_int_eq(ts_server_spawn(&s, args, "admin listening on"), 0);
+    int healthy = 0;
+    for (int i = 0; i < 200 && !healthy; i++) {
+        healthy = ts_get(s.url, "/healthz", &r) == 0 && r.status == 200;
+        ts_resp_free(&r);
+        if (!healthy)
+            ts_sleep_ms(10);
+    }
+    ck_assert(healthy);
+    ck_assert_int_eq(ts_get(s.url, "/readyz", &r), 0);
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_ptr_nonnull(strstr(r.body, "loading"));
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=a", &r), 0);
+    ck_assert_int_eq(r.status, 503);
+    ck_assert_ptr_nonnull(strstr(r.body, "not_ready"));
+    ts_resp_free(&r);
+    ck_assert(ts_metric(&s, "ahead_ready") == 0);
+    /* Let the load go on: it fails, and the server exits with one line naming the file. */
+    int fd = open(fifo, O_WRONLY);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(ts_server_stop(&s, 0, 10000, NULL), 1);
+    ck_assert(ts_log_contains(&s, "slow.snap"));
+    unlink(s.log);
+    ts_rmtree(dir);
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+    Suite *s = suite_create("server");
+    TCase *api = tcase_create("api");
+    tcase_add_unchecked_fixture(api, api_setup, api_teardown);
+    tcase_set_timeout(api, 30);
+    tcase_add_test(api, test_complete_default);
+    tcase_add_test(api, test_k_values);
+    tcase_add_test(api, test_empty_q_is_overall_top);
+    tcase_add_test(api, test_opensearch);
+    tcase_add_test(api, test_percent_encoding_and_utf8);
+    tcase_add_test(api, test_q_too_long);
+    tcase_add_test(api, test_named_index_and_unicode);
+    tcase_add_test(api, test_paths_and_methods);
+    tcase_add_test(api, test_cors_preflight);
+    tcase_add_test(api, test_etag_and_304);
+    tcase_add_test(api, test_health);
+    tcase_add_test(api, test_h2c);
+    tcase_add_test(api, test_keep_alive);
+    tcase_add_test(api, test_never_5xx);
+    tcase_add_test(api, test_access_log);
+    tcase_add_test(api, test_admin_indexes);
+    tcase_add_test(api, test_admin_metrics);
+    tcase_add_test(api, test_admin_errors);
+    tcase_add_test(api, test_admin_reload_swaps);
+    suite_add_tcase(s, api);
+
+    TCase *own = tcase_create("own-servers");
+    tcase_set_timeout(own, 40);
+    tcase_add_test(own, test_admin_token);
+    tcase_add_test(own, test_max_k_and_admin_off);
+    tcase_add_test(own, test_startup_errors);
+    tcase_add_test(own, test_not_ready_while_loading);
+    suite_add_tcase(s, own);
+    return s;
+}
+
+int main(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    SRunner *sr = srunner_create(server_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? 0 : 1;
+}

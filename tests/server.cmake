@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: MIT
+# Integration tests of ahead-serve (server/), included from tests/CMakeLists.txt.
+# They build snapshots with the real ahead-build, start the real ahead-serve
+# on free ports, and talk to it with libcurl (check_server) and wrk
+# (check_hotswap: hot swaps under load, graceful shutdown). The paths they
+# need arrive as compile definitions, on top of those tests/CMakeLists.txt
+# sets for every suite (AH_SOURCE_DIR, AH_SHARED_DATA, AH_BUILD_BIN).
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)
+find_program(AHEAD_WRK wrk)
+if(NOT AHEAD_WRK)
+  set(AHEAD_WRK "")
+  message(WARNING "wrk not found: check_hotswap will fail (apt install wrk)")
+endif()
+
+function(ahead_server_check name timeout)
+  add_executable(${name} ${name}.c check_server_harness.c)
+  target_link_libraries(${name} PRIVATE ahead PkgConfig::CHECK PkgConfig::CURL PkgConfig::CJSON)
+  target_compile_definitions(${name} PRIVATE
+    AH_SERVE_BIN="$<TARGET_FILE:ahead-serve>"
+    AH_WRK_BIN="${AHEAD_WRK}"
+    AH_TESTS_DIR="${CMAKE_CURRENT_SOURCE_DIR}"
+    AH_LSAN_SUPP="${CMAKE_SOURCE_DIR}/server/lsan.supp")
+  add_dependencies(${name} ahead-serve ahead-build)
+  add_test(NAME ${name} COMMAND ${name})
+  set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout} RUN_SERIAL TRUE)
+endfunction()
+
+# Each suite keeps well inside its timeout: together about 15 s (25 s under ASan).
+ahead_server_check(check_server 60)
+ahead_server_check(check_hotswap 90)
