@@ -21,7 +21,7 @@
 
 #define FAIL(...) ah_index__fail(err, errlen, AH_ECORRUPT, __VA_ARGS__)
 
-static int verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
+int ah_index_verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
 {
     const unsigned char *h = ix->map;
     if (ah_crc32(0, h + AH_HEADER_SIZE, ix->size - AH_HEADER_SIZE) !=
@@ -216,7 +216,7 @@ static int verify_node(walk_t *w, uint32_t off, uint32_t lo, uint32_t count, uin
 
 int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
 {
-    int rc = verify_checksums(ix, err, errlen);
+    int rc = ah_index_verify_checksums(ix, err, errlen);
     if (!rc)
         rc = verify_keys(ix, err, errlen);
     walk_t w = {.ix = ix, .err = err, .errlen = errlen};
