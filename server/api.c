@@ -15,8 +15,10 @@
  *      unknown parameters ignored, the first of a repeated one wins;
  *   4. the ETag, "<snapshot id>-<hash of index, q, k, format>": a matching
  *      If-None-Match is a 304 without a lookup;
- *   5. ah_index_complete() into the worker's scratch; the JSON is written
- *      into pool segments (http_util.h) and sent with Content-Length.
+ *   5. the worker's response cache (rcache.h): a hit is copied and sent;
+ *   6. else ah_index_complete() into the worker's scratch; the JSON is
+ *      written into pool segments (http_util.h), kept in the cache, and
+ *      sent with Content-Length.
  *
  * The handler never keeps a snapshot pointer past its return, which is
  * what lets the registry's view refresh unmap old snapshots safely.
@@ -197,7 +199,7 @@ static const char hexdigits[] = "0123456789abcdef";
 
 /* The quoted ETag, in the pool: "<snapshot id>-<request hash>". */
 static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *index_name,
-                             const params_t *p)
+                             const params_t *p, uint64_t *hash)
 {
     unsigned char tail[5] = {(unsigned char)p->k, (unsigned char)(p->k >> 8),
                              (unsigned char)(p->k >> 16), (unsigned char)(p->k >> 24),
@@ -205,6 +207,7 @@ static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *
     uint64_t h = ah_http_hash64(AH_HTTP_HASH64_INIT, index_name, strlen(index_name) + 1);
     h = ah_http_hash64(h, p->q, p->qlen);
     h = ah_http_hash64(h, tail, sizeof(tail));
+    *hash = h;
 
     char *e = h2o_mem_alloc_pool(&req->pool, 35);
     e[0] = '"';
@@ -295,28 +298,47 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
     if ((status = parse_params(w, req, snap, max_k, &p)) != 0)
         return status;
 
-    h2o_iovec_t etag = make_etag(req, snap, name, &p);
+    uint64_t hash;
+    h2o_iovec_t etag = make_etag(req, snap, name, &p, &hash);
     if (ah_etag_matches(req, etag.base, etag.len)) {
         add_cache_headers(srv, req, etag);
         ah_http_send(req, 304, h2o_iovec_init(NULL, 0), NULL);
         return 304;
+    }
+    h2o_iovec_t ctype = p.opensearch ? h2o_iovec_init(H2O_STRLIT(CTYPE_OPENSEARCH))
+                                     : h2o_iovec_init(H2O_STRLIT(AH_CTYPE_JSON));
+    ah_rcache_key_t key = {.hash = hash,
+                           .snapshot_id = snap->st.content_id,
+                           .index = (uint32_t)index,
+                           .k = p.k,
+                           .format = (uint32_t)p.opensearch,
+                           .q = p.q,
+                           .qlen = p.qlen};
+    ah_out_t o;
+    ah_out_init(&o, &req->pool);
+    size_t cached_len;
+    const char *cached = ah_rcache_get(&w->rcache, &key, &cached_len);
+    if (cached != NULL) {
+        ah_counter_add(&w->metrics.cache_hits, 1);
+        ah_out_put(&o, cached, cached_len); /* into the pool: the slot may be reused */
+        add_cache_headers(srv, req, etag);
+        ah_http_send(req, 200, ctype, &o);
+        return 200;
     }
 
     size_t n = 0;
     int rc = ah_index_complete(snap->idx, p.q, p.qlen, p.k, w->comp, w->text, w->text_cap, &n);
     if (rc != 0)
         return lookup_error(req, rc, snap);
+    ah_counter_add(&w->metrics.cache_misses, 1);
     add_cache_headers(srv, req, etag);
-
-    ah_out_t o;
-    ah_out_init(&o, &req->pool);
-    if (p.opensearch) {
+    if (p.opensearch)
         write_opensearch(&o, &p, w->comp, n);
-        ah_http_send(req, 200, h2o_iovec_init(H2O_STRLIT(CTYPE_OPENSEARCH)), &o);
-    } else {
+    else
         write_json(&o, name, snap, &p, w->comp, n);
-        ah_http_send(req, 200, h2o_iovec_init(H2O_STRLIT(AH_CTYPE_JSON)), &o);
-    }
+    size_t total, nsegs = ah_out_finish(&o, &total);
+    ah_rcache_put(&w->rcache, &key, o.segs, nsegs, total);
+    ah_http_send(req, 200, ctype, &o);
     return 200;
 }
 

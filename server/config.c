@@ -52,6 +52,8 @@ void ah_config_usage(FILE *out)
           "  --access-log PATH        write an access log (default: off)\n"
           "  --max-k N                largest k a request may ask for (default: the snapshot's "
           "top-k)\n"
+          "  --response-cache N       answers kept per event loop, 1 KB each (default 4096;\n"
+          "                           0 turns the cache off)\n"
           "  --grace-ms MS            shutdown grace period (default 5000)\n"
           "  --verify LEVEL           check a snapshot before serving it: open (header and\n"
           "                           bounds), checksums (and every CRC; the default) or\n"
@@ -214,6 +216,7 @@ enum {
     OPT_CORS_ORIGIN,
     OPT_ACCESS_LOG,
     OPT_MAX_K,
+    OPT_RESPONSE_CACHE,
     OPT_GRACE_MS,
     OPT_VERIFY,
     OPT_HELP,
@@ -231,6 +234,7 @@ static const struct option long_options[] = {
     {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"max-k", required_argument, NULL, OPT_MAX_K},
+    {"response-cache", required_argument, NULL, OPT_RESPONSE_CACHE},
     {"grace-ms", required_argument, NULL, OPT_GRACE_MS},
     {"verify", required_argument, NULL, OPT_VERIFY},
     {"help", no_argument, NULL, OPT_HELP},
@@ -298,6 +302,12 @@ static int apply_option(ah_config_t *cfg, int opt, const char *arg, int *admin_g
             return fail(err, errlen, "--max-k '%s': expected an integer in 1..255", arg);
         cfg->max_k = (unsigned)v;
         return 0;
+    case OPT_RESPONSE_CACHE:
+        if (parse_uint(arg, 0, 1u << 20, &v) != 0)
+            return fail(err, errlen, "--response-cache '%s': expected an integer in 0..1048576",
+                        arg);
+        cfg->response_cache = (unsigned)v;
+        return 0;
     case OPT_GRACE_MS:
         if (parse_uint(arg, 0, 3600000, &v) != 0)
             return fail(err, errlen, "--grace-ms '%s': expected milliseconds in 0..3600000", arg);
@@ -328,6 +338,7 @@ int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t e
 
     memset(cfg, 0, sizeof(*cfg));
     cfg->cache_max_age = 60;
+    cfg->response_cache = 4096;
     cfg->grace_ms = 5000;
     cfg->admin_enabled = 1;
     cfg->verify = AH_VERIFY_CHECKSUMS;

@@ -233,8 +233,12 @@ void ah_metrics_render(ah_strbuf_t *out, ah_registry_t *reg, ah_worker_metrics_t
                        size_t n_workers)
 {
     int64_t conns = 0;
-    for (size_t w = 0; w < n_workers; w++)
+    uint64_t hits = 0, misses = 0;
+    for (size_t w = 0; w < n_workers; w++) {
         conns += atomic_load_explicit(&workers[w]->open_conns, memory_order_relaxed);
+        hits += atomic_load_explicit(&workers[w]->cache_hits, memory_order_relaxed);
+        misses += atomic_load_explicit(&workers[w]->cache_misses, memory_order_relaxed);
+    }
 
     ah_strbuf_printf(out,
                      "# HELP ahead_build_info The server's version (value 1).\n"
@@ -255,6 +259,14 @@ void ah_metrics_render(ah_strbuf_t *out, ah_registry_t *reg, ah_worker_metrics_t
                      "ahead_snapshots_mapped %u\n"
                      "# HELP ahead_open_connections Open public API connections.\n"
                      "# TYPE ahead_open_connections gauge\n"
-                     "ahead_open_connections %lld\n",
-                     ah_registry_mapped(reg), (long long)conns);
+                     "ahead_open_connections %lld\n"
+                     "# HELP ahead_response_cache_hits_total Answers served from the response "
+                     "cache.\n"
+                     "# TYPE ahead_response_cache_hits_total counter\n"
+                     "ahead_response_cache_hits_total %llu\n"
+                     "# HELP ahead_response_cache_misses_total Answers looked up and rendered.\n"
+                     "# TYPE ahead_response_cache_misses_total counter\n"
+                     "ahead_response_cache_misses_total %llu\n",
+                     ah_registry_mapped(reg), (long long)conns, (unsigned long long)hits,
+                     (unsigned long long)misses);
 }

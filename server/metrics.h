@@ -45,6 +45,7 @@ typedef struct ah_worker_metrics {
     _Atomic uint64_t latency[AH_LATENCY_BUCKETS + 1];
     _Atomic uint64_t latency_sum_ns;
     _Atomic int64_t open_conns;
+    _Atomic uint64_t cache_hits, cache_misses; /* the response cache (rcache.h) */
 } ah_worker_metrics_t;
 
 /* A growable text buffer for rendering, off the hot path. */

@@ -229,7 +229,8 @@ int ah_worker_init(ah_worker_t *w, ah_server_t *srv, size_t id)
         return AH_ENOMEM;
     for (size_t i = 0; i < w->n_fds; i++)
         w->fds[i] = -1;
-    if (ah_view_init(&w->view, &srv->reg) != 0 || ah_metrics_init(&w->metrics, srv->reg.n) != 0)
+    if (ah_view_init(&w->view, &srv->reg) != 0 || ah_metrics_init(&w->metrics, srv->reg.n) != 0 ||
+        ah_rcache_init(&w->rcache, srv->cfg.response_cache) != 0)
         return AH_ENOMEM;
     return 0;
 }
@@ -290,6 +291,7 @@ void ah_worker_free(ah_worker_t *w)
     free(w->comp);
     free(w->text);
     ah_metrics_dispose(&w->metrics);
+    ah_rcache_dispose(&w->rcache);
     w->fds = NULL;
     w->listeners = NULL;
     w->comp = NULL;

@@ -21,6 +21,7 @@
 #include "h2o.h"
 
 #include "ahead.h"
+#include "rcache.h"
 #include "server.h"
 
 /* The largest k any snapshot can have (the format stores list lengths in one byte). */
@@ -50,6 +51,7 @@ typedef struct ah_worker {
     char *text;            /* AH_COMPLETE_TEXT_BYTES(AH_SERVE_MAX_K) */
     size_t text_cap;
     char qbuf[AH_QBUF_BYTES];
+    ah_rcache_t rcache; /* this loop's response bodies (rcache.h) */
 } ah_worker_t;
 
 static inline ah_worker_t *ah_worker_from_ctx(h2o_context_t *ctx)

@@ -723,6 +723,46 @@ END_TEST
 
 /* ------------------------------------------------- servers of their own */
 
+/* The response cache answers repeats from memory, byte for byte, and can be turned off. */
+START_TEST(test_response_cache)
+{
+    char dir[256], snap[512], sample[512];
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/cache.snap", dir);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    for (int off = 0; off < 2; off++) {
+        ts_server_t s;
+        ts_resp_t first, r;
+        const char *on[] = {"--threads", "1", snap, NULL};
+        const char *offargs[] = {"--threads", "1", "--response-cache", "0", snap, NULL};
+        ck_assert_int_eq(ts_server_start(&s, off ? offargs : on), 0);
+        ck_assert(ts_server_check_identity(&s, "default", snap));
+        ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=th&k=5", &first), 0);
+        ck_assert_int_eq(first.status, 200);
+        for (int i = 0; i < 3; i++) {
+            ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=th&k=5", &r), 0);
+            ck_assert_int_eq(r.status, 200);
+            ck_assert_uint_eq(r.len, first.len);
+            ck_assert(memcmp(r.body, first.body, r.len) == 0);
+            ts_resp_free(&r);
+        }
+        /* Another k, another format: other answers, not the cached one. */
+        ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=th&k=4", &r), 0);
+        ck_assert(r.len < first.len);
+        ts_resp_free(&r);
+        ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=th&k=5&format=opensearch", &r), 0);
+        ck_assert(r.body[0] == '[');
+        ts_resp_free(&r);
+        ts_resp_free(&first);
+        double hits = ts_metric(&s, "ahead_response_cache_hits_total");
+        double misses = ts_metric(&s, "ahead_response_cache_misses_total");
+        ck_assert_msg(off ? hits == 0 : hits == 3, "hits %g", hits);
+        ck_assert_msg(misses == (off ? 6 : 3), "misses %g", misses);
+        ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    }
+}
+END_TEST
+
 START_TEST(test_admin_token)
 {
     char dir[256], snap[512], sample[512];
@@ -931,6 +971,7 @@ static Suite *server_suite(void)
     TCase *own = tcase_create("own-servers");
     tcase_set_timeout(own, 40);
     tcase_add_test(own, test_admin_token);
+    tcase_add_test(own, test_response_cache);
     tcase_add_test(own, test_max_k_and_admin_off);
     tcase_add_test(own, test_startup_errors);
     tcase_add_test(own, test_not_ready_while_loading);

@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench_server.sh: ahead-serve against its ceiling, with wrk.
+#
+# What it measures, all on 127.0.0.1 with the same wrk settings (-t1 -c64,
+# 10 s, keep-alive, several repetitions, the two servers alternating):
+#
+#   ahead     ahead-serve on the npm-downloads snapshot, replaying the
+#             keystroke prefix file (bench/make_prefixes.py) through
+#             bench/prefixes.lua, k=10;
+#   static    the stock h2o binary serving one static file whose size is the
+#             median ahead-serve response body for those prefixes: the cost
+#             of HTTP alone on this machine, the ceiling a lookup server can
+#             approach;
+#   hotswap   ahead, while the snapshot is replaced and reloaded every
+#             SWAP_MS (two snapshots alternating, POST /admin/reload).
+#
+# It prints requests/s, p50 and p99 latency of every run, the medians, the
+# ahead/static ratio and the throughput lost under hot swaps. Targets (issue
+# 3): ratio >= 0.9, ahead p99 < 1 ms, zero errors, hot-swap loss < 10%.
+#
+# Usage: bench/bench_server.sh            (after cmake --build build)
+# Environment (defaults in brackets):
+#   BUILD [build]  DATA [../shared/data]  OUT [bench/out]  REPS [3]
+#   DURATION [10s]  CONNS [64]  SERVER_THREADS [1]  SWAP_MS [500]
+#   VERIFY [checksums]: ahead-serve --verify for the hot-swap run (full also
+#                  walks every structure, about a second of CPU per npm reload)
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${BUILD:-$ROOT/build}
+DATA=${DATA:-$ROOT/../shared/data}
+OUT=${OUT:-$ROOT/bench/out}
+REPS=${REPS:-3}
+DURATION=${DURATION:-10s}
+CONNS=${CONNS:-64}
+SERVER_THREADS=${SERVER_THREADS:-1}
+SWAP_MS=${SWAP_MS:-500}
+VERIFY=${VERIFY:-checksums}
+
+SERVE=$BUILD/server/ahead-serve
+BUILDER=$BUILD/ahead-build
+for tool in wrk h2o python3 curl; do
+    command -v "$tool" >/dev/null || { echo "bench_server.sh: $tool not found" >&2; exit 1; }
+done
+if [ ! -x "$SERVE" ] || [ ! -x "$BUILDER" ]; then
+    echo "bench_server.sh: build first ($SERVE, $BUILDER)" >&2
+    exit 1
+fi
+
+mkdir -p "$OUT"
+WORK=$(mktemp -d /tmp/ahead-bench-XXXXXX)
+SERVE_PID=''
+H2O_PID=
+cleanup() {
+    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
+    [ -n "$H2O_PID" ] && kill "$H2O_PID" 2>/dev/null && wait "$H2O_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# ---- inputs: two npm snapshots with different ids (k=10 and k=11), the prefixes.
+# A snapshot left by an older build of another format version is rebuilt.
+for snap in npm.snap npm-b.snap; do
+    if [ -s "$OUT/$snap" ] && ! "$BUILD/ahead-query" "$OUT/$snap" --stats >/dev/null 2>&1; then
+        rm -f "$OUT/$snap"
+    fi
+done
+[ -s "$OUT/npm.snap" ] || "$BUILDER" --quiet "$DATA/npm-downloads.tsv.gz" -o "$OUT/npm.snap"
+[ -s "$OUT/npm-b.snap" ] || "$BUILDER" --quiet --topk 11 "$DATA/npm-downloads.tsv.gz" -o "$OUT/npm-b.snap"
+[ -s "$OUT/prefixes-npm.txt" ] ||
+    python3 "$ROOT/bench/make_prefixes.py" "$DATA/npm-downloads.tsv.gz" "$OUT/prefixes-npm.txt"
+PREFIXES=$OUT/prefixes-npm.txt
+mkdir -p "$WORK/live"
+# The two snapshots the hot-swap run alternates, on the live file's file system.
+cp "$OUT/npm.snap" "$WORK/a.snap"
+cp "$OUT/npm-b.snap" "$WORK/b.snap"
+ln "$WORK/a.snap" "$WORK/live/npm.snap"
+
+# ---- ahead-serve on free ports (it logs the ports it got)
+start_ahead() {
+    "$SERVE" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --threads "$SERVER_THREADS" \
+        --verify "$VERIFY" "$WORK/live/npm.snap" 2>"$WORK/ahead.log" &
+    SERVE_PID=$!
+    for _ in $(seq 200); do
+        grep -q "ahead-serve: ready" "$WORK/ahead.log" && break
+        kill -0 "$SERVE_PID" || { cat "$WORK/ahead.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    AHEAD_PORT=$(sed -n 's/^ahead-serve: listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/ahead.log")
+    ADMIN_PORT=$(sed -n 's/^ahead-serve: admin listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/ahead.log")
+}
+start_ahead
+AHEAD=http://127.0.0.1:$AHEAD_PORT
+
+# ---- the median response body, over a sample of 2,000 prefixes
+python3 - "$AHEAD_PORT" "$PREFIXES" "$WORK/static" <<'EOF'
+import http.client, os, sys, urllib.parse
+port, prefixes, outdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+lines = open(prefixes, encoding="utf-8").read().split("\n")[:-1]
+step = max(1, len(lines) // 2000)
+conn = http.client.HTTPConnection("127.0.0.1", port)
+bodies = []
+for p in lines[::step]:
+    conn.request("GET", "/v1/complete?q=" + urllib.parse.quote(p, safe="") + "&k=10")
+    r = conn.getresponse()
+    bodies.append(r.read())
+bodies.sort(key=len)
+median = bodies[len(bodies) // 2]
+os.makedirs(outdir, exist_ok=True)
+with open(os.path.join(outdir, "median.json"), "wb") as f:
+    f.write(median)
+print(f"median response body: {len(median)} bytes over {len(bodies)} prefixes", file=sys.stderr)
+EOF
+chmod 755 "$WORK" "$WORK/static"
+chmod 644 "$WORK/static/median.json"
+MEDIAN_BYTES=$(stat -c %s "$WORK/static/median.json")
+
+# ---- stock h2o serving that file
+H2O_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+{
+    echo "listen: {host: 127.0.0.1, port: $H2O_PORT}"
+    echo "num-threads: $SERVER_THREADS"
+    [ "$(id -u)" = 0 ] && echo "user: nobody"
+    echo "error-log: $WORK/h2o-error.log"
+    echo "hosts:"
+    echo "  default:"
+    echo "    paths:"
+    echo "      /:"
+    echo "        file.dir: $WORK/static"
+} >"$WORK/h2o.conf"
+h2o -c "$WORK/h2o.conf" >"$WORK/h2o.out" 2>&1 &
+H2O_PID=$!
+for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$H2O_PORT/median.json" -o /dev/null && break
+    kill -0 "$H2O_PID" || { cat "$WORK/h2o.out" "$WORK/h2o-error.log" >&2; exit 1; }
+    sleep 0.1
+done
+STATIC=http://127.0.0.1:$H2O_PORT/median.json
+echo "servers: ahead-serve :$AHEAD_PORT, h2o :$H2O_PORT (static $MEDIAN_BYTES bytes), $SERVER_THREADS loop(s) each; wrk -t1 -c$CONNS -d$DURATION" >&2
+
+# ---- wrk runs; each prints "req/s p50_us p99_us errors"
+to_us() { # 812.00us | 1.24ms | 2.00s -> microseconds
+    awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000;
+                           else if (v ~ /s$/) m = 1000000; else m = 1; printf "%.0f", n * m }'
+}
+parse_wrk() {
+    local f=$1 rps p50 p99 errs non2xx
+    rps=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$f")
+    p50=$(to_us "$(awk '$1 == "50%" { print $2 }' "$f")")
+    p99=$(to_us "$(awk '$1 == "99%" { print $2 }' "$f")")
+    errs=$(awk '/Socket errors:/ { gsub(",", ""); print $4 + $6 + $8 + $10 }' "$f")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' "$f")
+    echo "$rps $p50 $p99 $(( ${errs:-0} + ${non2xx:-0} ))"
+}
+run_ahead() {
+    wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$ROOT/bench/prefixes.lua" "$AHEAD" \
+        -- "$PREFIXES" /v1/complete 10 >"$1"
+}
+run_static() {
+    wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$STATIC" >"$1"
+}
+
+# ahead while the snapshot is replaced and reloaded every SWAP_MS; prints the
+# usual line plus the swap counts.
+run_hotswap() {
+    run_ahead "$1" &
+    local wrk_pid=$! which=0
+    SWAPS=0 NOT_SWAPPED=0
+    sleep 0.2
+    while kill -0 "$wrk_pid" 2>/dev/null; do
+        which=$((1 - which))
+        local src=$WORK/a.snap
+        [ "$which" = 1 ] && src=$WORK/b.snap
+        # A hard link and a rename: the swap as a deployment does it, without
+        # the benchmark itself copying 63 MB every SWAP_MS on a 2-core machine.
+        ln -f "$src" "$WORK/live/.npm.snap.tmp" && mv "$WORK/live/.npm.snap.tmp" "$WORK/live/npm.snap"
+        if curl -sf -X POST "http://127.0.0.1:$ADMIN_PORT/admin/reload" | grep -q '"changed":true'; then
+            SWAPS=$((SWAPS + 1))
+        else
+            NOT_SWAPPED=$((NOT_SWAPPED + 1))
+        fi
+        sleep "$(awk -v ms="$SWAP_MS" 'BEGIN { print ms / 1000 }')"
+    done
+    wait "$wrk_pid"
+}
+
+# The three runs alternate within each repetition, so that the machine's
+# drift touches them alike; the ratios are of medians.
+printf '%-8s %4s %12s %9s %9s %7s\n' run rep "req/s" "p50 us" "p99 us" errors
+declare -a A_RPS S_RPS H_RPS A_P50 A_P99 S_P50 S_P99
+for rep in $(seq "$REPS"); do
+    run_ahead "$WORK/ahead-$rep.txt"
+    read -r rps p50 p99 errs < <(parse_wrk "$WORK/ahead-$rep.txt")
+    A_RPS+=("$rps"); A_P50+=("$p50"); A_P99+=("$p99")
+    printf '%-8s %4s %12s %9s %9s %7s\n' ahead "$rep" "$rps" "$p50" "$p99" "$errs"
+    run_static "$WORK/static-$rep.txt"
+    read -r rps p50 p99 errs < <(parse_wrk "$WORK/static-$rep.txt")
+    S_RPS+=("$rps"); S_P50+=("$p50"); S_P99+=("$p99")
+    printf '%-8s %4s %12s %9s %9s %7s\n' static "$rep" "$rps" "$p50" "$p99" "$errs"
+    run_hotswap "$WORK/hotswap-$rep.txt"
+    read -r rps p50 p99 errs < <(parse_wrk "$WORK/hotswap-$rep.txt")
+    H_RPS+=("$rps")
+    printf '%-8s %4s %12s %9s %9s %7s   (%d swaps, %d not swapped, --verify %s)\n' \
+        hotswap "$rep" "$rps" "$p50" "$p99" "$errs" "$SWAPS" "$NOT_SWAPPED" "$VERIFY"
+done
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+a=$(median "${A_RPS[@]}") s=$(median "${S_RPS[@]}") h=$(median "${H_RPS[@]}")
+echo
+printf 'median   ahead  %s req/s  p50 %s us  p99 %s us\n' "$a" "$(median "${A_P50[@]}")" "$(median "${A_P99[@]}")"
+printf 'median   static %s req/s  p50 %s us  p99 %s us  (%s-byte file)\n' "$s" "$(median "${S_P50[@]}")" "$(median "${S_P99[@]}")" "$MEDIAN_BYTES"
+awk -v a="$a" -v s="$s" -v h="$h" 'BEGIN {
+    printf "ratio    ahead/static = %.3f (target >= 0.9)\n", a / s
+    printf "hotswap  %.1f%% throughput lost with a swap every '"$SWAP_MS"' ms (target < 10%%)\n", 100 * (1 - h / a) }'
