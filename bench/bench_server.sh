@@ -162,17 +162,19 @@ run_static() {
     wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$STATIC" >"$1"
 }
 
-# ahead while the snapshot is replaced and reloaded every SWAP_MS; prints the
-# usual line plus the swap counts.
+# ahead while the snapshot is replaced and reloaded every SWAP_MS; sets
+# SWAPS and NOT_SWAPPED. The live file starts as a.snap (WHICH=0).
+WHICH=0
 run_hotswap() {
     run_ahead "$1" &
-    local wrk_pid=$! which=0
+    local wrk_pid=$!
     SWAPS=0 NOT_SWAPPED=0
     sleep 0.2
     while kill -0 "$wrk_pid" 2>/dev/null; do
-        which=$((1 - which))
+        # Alternate across runs too: the file swapped in is never the live one.
+        WHICH=$((1 - WHICH))
         local src=$WORK/a.snap
-        [ "$which" = 1 ] && src=$WORK/b.snap
+        [ "$WHICH" = 1 ] && src=$WORK/b.snap
         # A hard link and a rename: the swap as a deployment does it, without
         # the benchmark itself copying 63 MB every SWAP_MS on a 2-core machine.
         ln -f "$src" "$WORK/live/.npm.snap.tmp" && mv "$WORK/live/.npm.snap.tmp" "$WORK/live/npm.snap"
