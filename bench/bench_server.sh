@@ -39,7 +39,7 @@ SERVER_THREADS=${SERVER_THREADS:-1}
 SWAP_MS=${SWAP_MS:-500}
 VERIFY=${VERIFY:-checksums}
 
-SERVE=$BUILD/server/ahead-serve
+SERVE=$BUILD/ahead-serve
 BUILDER=$BUILD/ahead-build
 for tool in wrk h2o python3 curl; do
     command -v "$tool" >/dev/null || { echo "bench_server.sh: $tool not found" >&2; exit 1; }
