@@ -339,32 +339,29 @@ int ts_server_check_identity(ts_server_t *s, const char *name, const char *path)
 
 /* ------------------------------------------------------------------- HTTP */
 
+/* Appends n bytes to a NUL-terminated growing buffer; curl's callbacks share it. */
+static size_t append(char **buf, size_t *len, const char *p, size_t n)
+{
+    char *b = realloc(*buf, *len + n + 1);
+    if (b == NULL)
+        return 0;
+    memcpy(b + *len, p, n);
+    *len += n;
+    b[*len] = '\0';
+    *buf = b;
+    return n;
+}
+
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
     ts_resp_t *r = arg;
-    size_t len = size * n;
-    char *b = realloc(r->body, r->len + len + 1);
-    if (b == NULL)
-        return 0;
-    memcpy(b + r->len, p, len);
-    r->len += len;
-    b[r->len] = '\0';
-    r->body = b;
-    return len;
+    return append(&r->body, &r->len, p, size * n);
 }
 
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
     ts_resp_t *r = arg;
-    size_t len = size * n;
-    char *h = realloc(r->headers, r->hlen + len + 1);
-    if (h == NULL)
-        return 0;
-    memcpy(h + r->hlen, p, len);
-    r->hlen += len;
-    h[r->hlen] = '\0';
-    r->headers = h;
-    return len;
+    return append(&r->headers, &r->hlen, p, size * n);
 }
 
 int ts_http(const char *method, const char *url, const char *const *headers, int flags,
@@ -498,4 +495,15 @@ int ts_count_mapped(pid_t pid, const char *needle)
     }
     fclose(f);
     return n;
+}
+
+int ts_run_suite(Suite *s)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    curl_global_cleanup();
+    return failed == 0 ? 0 : 1;
 }

@@ -19,6 +19,7 @@
 #ifndef AH_CHECK_SERVER_HARNESS_H
 #define AH_CHECK_SERVER_HARNESS_H
 
+#include <check.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -132,5 +133,8 @@ double ts_now_ms(void);
 
 /* ts_sleep_ms: sleeps. */
 void ts_sleep_ms(int ms);
+
+/* ts_run_suite: runs s with libcurl set up; returns the exit status (0: all passed). */
+int ts_run_suite(Suite *s);
 
 #endif /* AH_CHECK_SERVER_HARNESS_H */
