@@ -108,7 +108,7 @@ typedef struct writer {
 
 /* -------------------------------------------------------- score classes */
 
-static int by_score_desc(const void *a, const void *b)
+static int by_u64_desc(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x > y ? -1 : x < y;
@@ -125,7 +125,7 @@ static int compute_classes(writer_t *w)
     }
     for (uint32_t i = 0; i < w->n; i++)
         scores[i] = w->e[i].score;
-    qsort(scores, w->n, sizeof *scores, by_score_desc);
+    qsort(scores, w->n, sizeof *scores, by_u64_desc);
     uint32_t d = 0;
     for (uint32_t i = 0; i < w->n; i++)
         if (d == 0 || scores[d - 1] != scores[i])
@@ -317,7 +317,10 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
 static int collect_masses(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint64_t **masses,
                           size_t *n, size_t *cap, uint64_t *mass)
 {
-    child_t kids[256];
+    /* On the heap: a chain of nested keys recurses once per byte, 1024 deep. */
+    child_t *kids = malloc(256 * sizeof *kids);
+    if (!kids)
+        return AH_ENOMEM;
     node_t nd = {.kids = kids};
     int terminal;
     node_shape(w, lo, hi, d, &nd, &terminal);
@@ -326,14 +329,17 @@ static int collect_masses(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uin
         uint64_t m = 0;
         if (kids[j].hi - kids[j].lo > w->topk) {
             int rc = collect_masses(w, kids[j].lo, kids[j].hi, nd.depth + 1, masses, n, cap, &m);
-            if (rc)
+            if (rc) {
+                free(kids);
                 return rc;
+            }
         } else {
             for (uint32_t x = kids[j].lo; x < kids[j].hi; x++)
                 m = add_sat(m, w->e[x].score);
         }
         sum = add_sat(sum, m);
     }
+    free(kids);
     if (*n == *cap) {
         size_t c = *cap ? *cap * 2 : 1024;
         uint64_t *p = realloc(*masses, c * sizeof *p);
@@ -347,11 +353,6 @@ static int collect_masses(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uin
     return 0;
 }
 
-static int by_mass_desc(const void *a, const void *b)
-{
-    return by_score_desc(a, b);
-}
-
 /* Sets w->hot_mass: nodes with at least this mass (and above 0) get inline answers. */
 static int choose_hot(writer_t *w, unsigned hot_nodes)
 {
@@ -359,7 +360,7 @@ static int choose_hot(writer_t *w, unsigned hot_nodes)
     size_t n = 0, cap = 0;
     int rc = collect_masses(w, 0, w->n, 0, &masses, &n, &cap, &root);
     if (!rc) {
-        qsort(masses, n, sizeof *masses, by_mass_desc);
+        qsort(masses, n, sizeof *masses, by_u64_desc);
         w->hot_mass = hot_nodes == 0 ? UINT64_MAX : hot_nodes >= n ? 1 : masses[hot_nodes - 1];
         if (w->hot_mass == 0)
             w->hot_mass = 1;

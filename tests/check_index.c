@@ -207,6 +207,57 @@ START_TEST(test_long_keys)
 }
 END_TEST
 
+/* Keys nested in one another: "a", "aa", ... a trie as deep as the longest key. */
+START_TEST(test_deep_chain)
+{
+    enum { N = 1000 };
+    static char buf[N + 1];
+    memset(buf, 'a', N);
+    ah_entry_t *e = calloc(N, sizeof *e);
+    for (uint32_t i = 0; i < N; i++)
+        e[i] = (ah_entry_t){.key = buf,
+                            .key_len = i + 1,
+                            .text = buf,
+                            .text_len = i + 1,
+                            .score = (i * 7919u) % 101};
+    char path[512], err[256];
+    ah_write_options_t opt = {
+        .topk = 3, .bucket_size = 16, .max_text_bytes = 1024, .hot_nodes = 100};
+    ck_assert_int_eq(ah_snapshot_write(scratch_path(path, sizeof path, "deep.snap"), e, N, &opt,
+                                       NULL, err, sizeof err),
+                     0);
+    ah_index_t *ix;
+    ck_assert_int_eq(ah_index_open(path, &ix, err, sizeof err), 0);
+    ck_assert_msg(ah_index_verify(ix, err, sizeof err) == 0, "%s", err);
+    ah_completion_t out[3];
+    static char text[AH_COMPLETE_TEXT_BYTES(3)];
+    for (uint32_t len = 1; len <= N; len += 37) {
+        size_t n;
+        ck_assert_int_eq(ah_index_complete_key(ix, buf, len, 3, out, text, sizeof text, &n), 0);
+        /* The oracle, inline: keys of length >= len, best score, then shorter (smaller) key. */
+        uint32_t want[3] = {0}, m = 0;
+        for (uint32_t i = len - 1; i < N; i++) {
+            uint32_t j = m < 3 ? m++ : 3;
+            while (j > 0 && (e[want[j - 1]].score < e[i].score ||
+                             (e[want[j - 1]].score == e[i].score && want[j - 1] > i))) {
+                if (j < 3)
+                    want[j] = want[j - 1];
+                j--;
+            }
+            if (j < 3)
+                want[j] = i;
+        }
+        ck_assert_uint_eq(n, m);
+        for (size_t r = 0; r < n; r++)
+            ck_assert_msg(out[r].text_len == e[want[r]].text_len &&
+                              out[r].score == e[want[r]].score,
+                          "prefix length %u, result %zu", len, r);
+    }
+    ah_index_close(ix);
+    free(e);
+}
+END_TEST
+
 /* ------------------------------------------------------------ real data */
 
 /* Builds a dataset with the real CLI and checks it against the oracle. */
@@ -375,6 +426,7 @@ static Suite *index_suite(void)
     tcase_add_loop_test(tc, test_random_parameters, 0, 6);
     tcase_add_test(tc, test_single_entry);
     tcase_add_test(tc, test_long_keys);
+    tcase_add_test(tc, test_deep_chain);
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_concurrent_lookups);
     suite_add_tcase(s, tc);
