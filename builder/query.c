@@ -79,8 +79,8 @@ static int print_stats(const ah_index_t *ix)
            st.format_version, st.id_hex, st.entries, st.file_bytes,
            (double)st.file_bytes / (double)st.entries, st.topk, st.bucket_size, st.inner_nodes,
            st.max_text_bytes, st.max_key_bytes, st.total_score);
-    static const char *const names[] = {"",        "keys",  "key_index", "scores",
-                                        "classes", "nodes", "display",   "hot_texts"};
+    static const char *const names[] = {"",      "keys",    "key_index", "scores",    "classes",
+                                        "nodes", "display", "hot_texts", "hot_paths", "hot_slots"};
     for (unsigned i = 1; i < sizeof names / sizeof names[0]; i++)
         printf("%s\"%s\":%" PRIu64, i > 1 ? "," : "", names[i], st.section_bytes[i]);
     printf("}}\n");

@@ -113,7 +113,7 @@ typedef struct ah_index_stats {
     uint32_t bucket_size;    /* keys per front-coded bucket */
     uint64_t total_score;    /* sum of all scores (saturating) */
     /* Bytes of each section, by id (format.h), padding included; [0] unused. */
-    uint64_t section_bytes[8];
+    uint64_t section_bytes[16];
 } ah_index_stats_t;
 
 /*

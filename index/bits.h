@@ -85,7 +85,20 @@ static inline int ah_varint_get(const unsigned char **pp, const unsigned char *e
     }
     uint64_t x = 0;
     if (end - p >= 10) { /* all ten bytes readable: no bounds test per byte */
-        for (unsigned i = 0; i < 10; i++) {
+        /* Two and three bytes (counts, offsets, classes) unrolled, the rest looped. */
+        x = (uint64_t)(p[0] & 0x7f) | (uint64_t)(p[1] & 0x7f) << 7;
+        if (p[1] < 0x80) {
+            *v = x;
+            *pp = p + 2;
+            return 1;
+        }
+        x |= (uint64_t)(p[2] & 0x7f) << 14;
+        if (p[2] < 0x80) {
+            *v = x;
+            *pp = p + 3;
+            return 1;
+        }
+        for (unsigned i = 3; i < 10; i++) {
             uint64_t b = p[i];
             x |= (b & 0x7f) << (7 * i);
             if (b < 0x80) {

@@ -46,6 +46,9 @@
  *   DISPLAY     the display texts that differ from their key (case, accents,
  *               width kept); a text equal to its key is not stored twice.
  *   HOT_TEXTS   the texts of the answers of hot nodes (below), each once.
+ *   HOT_PATHS / HOT_SLOTS
+ *               a hash table from the prefixes that hot nodes answer to the
+ *               nodes: the popular prefixes skip the trie descent.
  *
  * Why this shape. Hsu & Ottaviano (WWW 2013) compare completion tries that
  * keep a max score per node and search with a heap (small, but a top-k costs
@@ -171,6 +174,21 @@
  *   that a hot node lists, each once (a popular completion is in the lists
  *   of many hot nodes, the ones along its path), most popular first.
  *   Referenced only from hot node records.
+ *
+ * HOT_PATHS: the path (key prefix) of every hot node, one after the other.
+ *
+ * HOT_SLOTS: a hash table from a typed key prefix straight to the hot node
+ *   that answers it, so that popular prefixes skip the descent. A prefix of
+ *   length L answers from node v when v's parent's path is shorter than L
+ *   and v's path is at least L long; every such (prefix, hot node) pair has
+ *   a slot. The table has a power-of-two number of 8-byte slots (possibly
+ *   none), at least one of them empty:
+ *        0    4 node record offset in NODES; 0xffffffff: empty slot
+ *        4    4 bits 0-11: L (0..2048); bits 12-31: offset in HOT_PATHS of
+ *               a path whose first L bytes are the prefix
+ *   A prefix P is looked up from slot ah_hash64(0, P, L) & (slots - 1),
+ *   probing linearly to the first empty slot; a slot matches when its L and
+ *   bytes equal P's. A lookup that finds nothing descends the trie.
  */
 #ifndef AH_FORMAT_H
 #define AH_FORMAT_H
@@ -219,6 +237,13 @@
 #define AH_NODE_INLINE          0x10
 #define AH_NODE_WIDTHS_RESERVED 0xe0
 
+/* Hot prefix table slots. */
+#define AH_HOT_SLOT_SIZE  8
+#define AH_HOT_SLOT_EMPTY 0xffffffffu
+#define AH_HOT_LEN_BITS   12
+#define AH_HOT_LEN_MASK   0xfffu
+#define AH_HOT_MAX_PATHS  (1u << 20) /* HOT_PATHS bytes a slot can address */
+
 /* Key bucket flags. */
 #define AH_BUCKET_WIDE        0x01
 #define AH_BUCKET_HAS_DISPLAY 0x02
@@ -232,7 +257,9 @@ enum ah_section_id {
     AH_SEC_NODES = 5,
     AH_SEC_DISPLAY = 6,
     AH_SEC_HOT_TEXTS = 7,
-    AH_SECTION_COUNT = 7
+    AH_SEC_HOT_PATHS = 8,
+    AH_SEC_HOT_SLOTS = 9,
+    AH_SECTION_COUNT = 9
 };
 
 #endif /* AH_FORMAT_H */

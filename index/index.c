@@ -109,6 +109,10 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
                 (unsigned long long)ix->sec[need[i].id].len, (unsigned long long)need[i].need);
     if (ix->sec[AH_SEC_KEYS].len > UINT32_MAX || ix->sec[AH_SEC_NODES].len > UINT32_MAX)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "keys or nodes section over 4 GiB");
+    uint64_t slots = ix->sec[AH_SEC_HOT_SLOTS].len / AH_HOT_SLOT_SIZE;
+    if (ix->sec[AH_SEC_HOT_SLOTS].len % AH_HOT_SLOT_SIZE || (slots & (slots - 1)) != 0)
+        return ah_index__fail(err, errlen, AH_ECORRUPT,
+                              "hot prefix table is not a power of two of slots");
     if (ix->root >= ix->sec[AH_SEC_NODES].len)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "root offset %u outside the trie",
                               ix->root);
@@ -493,8 +497,11 @@ int ah_index__node_list(const ah_node_t *nd, uint32_t i, uint32_t *rel)
     return *rel < nd->count ? 0 : AH_ECORRUPT;
 }
 
-int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_t *score,
-                          const char **text, uint32_t *len)
+/* The inline-answer reader itself, inlined into the lookup; see ah_index__node_inline(). */
+static inline __attribute__((always_inline)) int node_inline(const ah_index_t *ix,
+                                                             const unsigned char **p,
+                                                             uint64_t *score, const char **text,
+                                                             uint32_t *len)
 {
     const unsigned char *end = ix->sec[AH_SEC_NODES].data + ix->sec[AH_SEC_NODES].len;
     const ah_section_t *hot = &ix->sec[AH_SEC_HOT_TEXTS];
@@ -509,6 +516,12 @@ int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_
     *text = (const char *)t;
     *len = (uint32_t)n;
     return 0;
+}
+
+int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_t *score,
+                          const char **text, uint32_t *len)
+{
+    return node_inline(ix, p, score, text, len);
 }
 
 /* ---------------------------------------------------------------- lookup */
@@ -578,7 +591,7 @@ static int answer_from_list(const ah_index_t *ix, const ah_node_t *nd, uint32_t 
         for (size_t i = 0; i < n; i++) {
             const char *t;
             uint32_t len;
-            int rc = ah_index__node_inline(ix, &p, &out[i].score, &t, &len);
+            int rc = node_inline(ix, &p, &out[i].score, &t, &len);
             if (rc || (rc = put_text(&out[i], text, cap, &used, t, len)) != 0)
                 return rc;
         }
@@ -664,6 +677,76 @@ static int answer_from_scan(const ah_index_t *ix, uint32_t a, uint32_t b, const 
     return rc;
 }
 
+int ah_index__locate(const ah_index_t *ix, const char *key, size_t len, ah_locus_t *at)
+{
+    uint32_t off = ix->root, lo = 0, count = ix->n;
+    size_t depth = 0;
+    at->kind = AH_LOCUS_NONE;
+    /* Each step consumes at least one byte of the key, so this ends. */
+    for (;;) {
+        ah_node_t *nd = &at->node;
+        int rc = node_parse(ix, off, nd);
+        if (rc)
+            return rc;
+        if (nd->count != count || lo > ix->n - count)
+            return AH_ECORRUPT;
+        size_t rest = len - depth;
+        size_t cmp = rest < nd->label_len ? rest : nd->label_len;
+        for (size_t i = 0; i < cmp; i++) /* labels are short: no library call */
+            if (nd->label[i] != (unsigned char)key[depth + i])
+                return 0;
+        if (rest <= nd->label_len) {
+            at->kind = AH_LOCUS_NODE;
+            at->lo = lo;
+            return 0;
+        }
+        depth += nd->label_len;
+        const unsigned char *hit =
+            memchr(nd->child_bytes, (unsigned char)key[depth], nd->n_children);
+        if (!hit)
+            return 0;
+        uint32_t clo, chi, child;
+        rc = ah_index__node_child(nd, (uint32_t)(hit - nd->child_bytes), &clo, &chi, &child);
+        if (rc)
+            return rc;
+        if (child == UINT32_MAX) {
+            if (chi - clo > ix->topk)
+                return AH_ECORRUPT;
+            at->kind = AH_LOCUS_RANGE;
+            at->lo = lo + clo;
+            at->hi = lo + chi;
+            return 0;
+        }
+        off = child;
+        lo += clo;
+        count = chi - clo;
+        depth += 1;
+    }
+}
+
+int ah_index__hot_lookup(const ah_index_t *ix, const char *key, size_t len, uint32_t *node_off)
+{
+    const ah_section_t *slots = &ix->sec[AH_SEC_HOT_SLOTS], *paths = &ix->sec[AH_SEC_HOT_PATHS];
+    uint64_t n = slots->len / AH_HOT_SLOT_SIZE;
+    if (n == 0)
+        return 0;
+    uint64_t mask = n - 1, at = ah_hash64(0, key, len) & mask;
+    /* Open addressing: every probe sequence ends at an empty slot, or after n. */
+    for (uint64_t probes = 0; probes < n; probes++, at = (at + 1) & mask) {
+        const unsigned char *slot = slots->data + at * AH_HOT_SLOT_SIZE;
+        uint32_t off = ah_load_u32(slot), ref = ah_load_u32(slot + 4);
+        if (off == AH_HOT_SLOT_EMPTY)
+            return 0;
+        uint32_t l = ref & AH_HOT_LEN_MASK, path = ref >> AH_HOT_LEN_BITS;
+        if (l == len && path <= paths->len && l <= paths->len - path &&
+            memcmp(paths->data + path, key, len) == 0) {
+            *node_off = off;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 int ah_index_complete_key(const ah_index_t *ix, const char *key, size_t len, unsigned k,
                           ah_completion_t *out, char *text, size_t cap, size_t *n_out)
 {
@@ -672,42 +755,18 @@ int ah_index_complete_key(const ah_index_t *ix, const char *key, size_t len, uns
         return AH_EINVAL;
     if (len > AH_MAX_KEY_BYTES)
         return AH_ETOOLONG;
-    uint32_t off = ix->root, lo = 0, count = ix->n;
-    size_t depth = 0;
-    /* Each step consumes at least one byte of the key, so this ends. */
-    for (;;) {
-        ah_node_t nd;
-        int rc = node_parse(ix, off, &nd);
-        if (rc)
-            return rc;
-        if (nd.count != count || lo > ix->n - count)
-            return AH_ECORRUPT;
-        size_t rest = len - depth;
-        size_t cmp = rest < nd.label_len ? rest : nd.label_len;
-        for (size_t i = 0; i < cmp; i++) /* labels are short: no library call */
-            if (nd.label[i] != (unsigned char)key[depth + i])
-                return 0;
-        if (rest <= nd.label_len)
-            return answer_from_list(ix, &nd, lo, k, out, text, cap, n_out);
-        depth += nd.label_len;
-        const unsigned char *hit = memchr(nd.child_bytes, (unsigned char)key[depth], nd.n_children);
-        if (!hit)
-            return 0;
-        uint32_t j = (uint32_t)(hit - nd.child_bytes);
-        uint32_t clo, chi, child;
-        rc = ah_index__node_child(&nd, j, &clo, &chi, &child);
-        if (rc)
-            return rc;
-        if (child == UINT32_MAX) {
-            if (chi - clo > ix->topk)
-                return AH_ECORRUPT;
-            return answer_from_scan(ix, lo + clo, lo + chi, key, len, k, out, text, cap, n_out);
-        }
-        off = child;
-        lo += clo;
-        count = chi - clo;
-        depth += 1;
-    }
+    /* A popular prefix: its hot node, found in one probe, answers inline. */
+    uint32_t hot;
+    ah_locus_t at;
+    if (ah_index__hot_lookup(ix, key, len, &hot) && node_parse(ix, hot, &at.node) == 0 &&
+        at.node.hot)
+        return answer_from_list(ix, &at.node, 0, k, out, text, cap, n_out);
+    int rc = ah_index__locate(ix, key, len, &at);
+    if (rc || at.kind == AH_LOCUS_NONE)
+        return rc;
+    if (at.kind == AH_LOCUS_NODE)
+        return answer_from_list(ix, &at.node, at.lo, k, out, text, cap, n_out);
+    return answer_from_scan(ix, at.lo, at.hi, key, len, k, out, text, cap, n_out);
 }
 
 int ah_index_complete(const ah_index_t *ix, const char *prefix, size_t len, unsigned k,

@@ -161,6 +161,27 @@ int ah_index__node_list(const ah_node_t *node, uint32_t i, uint32_t *rel);
 int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_t *score,
                           const char **text, uint32_t *len);
 
+/* Where a key prefix is answered (ah_index__locate). */
+typedef struct ah_locus {
+    enum { AH_LOCUS_NONE, AH_LOCUS_NODE, AH_LOCUS_RANGE } kind;
+    ah_node_t node;  /* NODE: the node, whose range starts at lo */
+    uint32_t lo, hi; /* RANGE: the light lex range [lo, hi) to scan */
+} ah_locus_t;
+
+/*
+ * Descends the trie for a normalized key prefix: to the inner node whose
+ * list answers it, to the light range whose keys do, or to nothing (no key
+ * has the prefix). Returns 0 or AH_ECORRUPT.
+ */
+int ah_index__locate(const ah_index_t *ix, const char *key, size_t len, ah_locus_t *at);
+
+/*
+ * Looks a key prefix up in the hot prefix table; on 1, *node_off is the
+ * record offset of the hot node that answers it (unchecked: parse it).
+ * 0 when the table has no such prefix.
+ */
+int ah_index__hot_lookup(const ah_index_t *ix, const char *key, size_t len, uint32_t *node_off);
+
 /* Writes a one-line message into err (if any) and returns code. */
 int ah_index__fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

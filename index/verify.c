@@ -7,7 +7,8 @@
  * This walks everything and checks the invariants format.h promises:
  * checksums and content id; keys strictly increasing, each display text
  * normalizing to its key; the score table strictly decreasing, every class
- * in it and used; every inner node's children partitioning its range
+ * in it and used; every hot prefix slot naming the node a descent finds;
+ * every inner node's children partitioning its range
  * under the right edge bytes, light children small, and every list being
  * exactly its node's top-K. It allocates O(n) scratch.
  */
@@ -214,6 +215,32 @@ static int verify_node(walk_t *w, uint32_t off, uint32_t lo, uint32_t count, uin
     return 0;
 }
 
+/* Every slot of the hot prefix table names the hot node a descent reaches for its prefix. */
+static int verify_hot_table(const ah_index_t *ix, char *err, size_t errlen)
+{
+    const ah_section_t *slots = &ix->sec[AH_SEC_HOT_SLOTS], *paths = &ix->sec[AH_SEC_HOT_PATHS];
+    uint64_t n = slots->len / AH_HOT_SLOT_SIZE;
+    for (uint64_t i = 0; i < n; i++) {
+        const unsigned char *slot = slots->data + i * AH_HOT_SLOT_SIZE;
+        uint32_t off = ah_load_u32(slot), ref = ah_load_u32(slot + 4);
+        if (off == AH_HOT_SLOT_EMPTY)
+            continue;
+        uint32_t len = ref & AH_HOT_LEN_MASK, path = ref >> AH_HOT_LEN_BITS;
+        if (path > paths->len || len > paths->len - path)
+            return FAIL("hot slot %llu: path outside HOT_PATHS", (unsigned long long)i);
+        const char *key = (const char *)paths->data + path;
+        uint32_t found;
+        ah_locus_t at;
+        if (!ah_index__hot_lookup(ix, key, len, &found) || found != off)
+            return FAIL("hot slot %llu: its prefix does not look up to it", (unsigned long long)i);
+        if (ah_index__locate(ix, key, len, &at) != 0 || at.kind != AH_LOCUS_NODE ||
+            at.node.offset != off || !at.node.hot)
+            return FAIL("hot slot %llu: not the hot node that answers its prefix",
+                        (unsigned long long)i);
+    }
+    return 0;
+}
+
 int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
 {
     int rc = ah_index_verify_checksums(ix, err, errlen);
@@ -230,6 +257,8 @@ int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
         rc = verify_node(&w, ix->root, 0, ix->n, 0);
     if (!rc && w.visited != ix->inner_nodes)
         rc = FAIL("trie has %u reachable nodes, header says %u", w.visited, ix->inner_nodes);
+    if (!rc)
+        rc = verify_hot_table(ix, err, errlen);
     free(w.cur);
     free(w.path);
     return rc;

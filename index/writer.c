@@ -525,6 +525,60 @@ static int encode_hot_texts(writer_t *w)
     return b->len > UINT32_MAX ? AH_EINVAL : 0;
 }
 
+/*
+ * HOT_PATHS and HOT_SLOTS (format.h): for every hot node, its path once,
+ * and a slot for each prefix length it answers, from the byte after its
+ * parent's path to its own path's end. off[i]: hot node i's record offset.
+ */
+static int encode_hot_prefixes(writer_t *w, const uint32_t *off)
+{
+    typedef struct entry {
+        uint32_t node, ref;
+        uint64_t hash;
+    } entry_t;
+    buf_t *paths = &w->sec[AH_SEC_HOT_PATHS], *slots = &w->sec[AH_SEC_HOT_SLOTS];
+    entry_t *e = NULL;
+    size_t n = 0, cap = 0;
+    for (size_t i = 0; i < w->n_hot; i++) {
+        const node_t *nd = &w->hot[i];
+        const char *path = w->e[nd->lo].key;
+        if (paths->len + nd->depth > AH_HOT_MAX_PATHS)
+            break; /* slots could not address it; deeper nodes just descend */
+        uint32_t at = (uint32_t)paths->len;
+        buf_put(paths, path, nd->depth);
+        for (uint32_t l = nd->d; l <= nd->depth; l++) {
+            if (n == cap) {
+                cap = cap ? cap * 2 : 1024;
+                entry_t *p = realloc(e, cap * sizeof *p);
+                if (!p) {
+                    free(e);
+                    return AH_ENOMEM;
+                }
+                e = p;
+            }
+            e[n++] = (entry_t){
+                .node = off[i], .ref = at << AH_HOT_LEN_BITS | l, .hash = ah_hash64(0, path, l)};
+        }
+    }
+    /* At most 70% full, so probes stay short and one slot at least is empty. */
+    size_t count = 1;
+    while (count * 7 < n * 10 + 7)
+        count *= 2;
+    unsigned char *table = n ? buf_grow(slots, count * AH_HOT_SLOT_SIZE) : NULL;
+    if (table) {
+        memset(table, 0xff, count * AH_HOT_SLOT_SIZE);
+        for (size_t i = 0; i < n; i++) {
+            size_t s = (size_t)(e[i].hash & (count - 1));
+            while (ah_load_u32(table + s * AH_HOT_SLOT_SIZE) != AH_HOT_SLOT_EMPTY)
+                s = (s + 1) & (count - 1);
+            ah_store_u32(table + s * AH_HOT_SLOT_SIZE, e[i].node);
+            ah_store_u32(table + s * AH_HOT_SLOT_SIZE + 4, e[i].ref);
+        }
+    }
+    free(e);
+    return n && !table ? AH_ENOMEM : 0;
+}
+
 static uint32_t encode_hot_nodes(writer_t *w)
 {
     uint32_t *off = malloc((w->n_hot ? w->n_hot : 1) * sizeof *off), root = 0;
@@ -541,6 +595,8 @@ static uint32_t encode_hot_nodes(writer_t *w)
         off[i] = root = (uint32_t)w->sec[AH_SEC_NODES].len;
         encode_node(w, nd, 1);
     }
+    if (encode_hot_prefixes(w, off) != 0)
+        w->sec[AH_SEC_HOT_SLOTS].failed = 1;
     free(off);
     return root; /* the root is hot, and last in post-order */
 }

@@ -4,6 +4,7 @@
  * randomized inputs across every build parameter, and on the real datasets
  * from ../shared/data; the API's error contract; concurrent lookups.
  */
+#include "bits.h"
 #include "oracle.h"
 
 #include <check.h>
@@ -258,6 +259,42 @@ START_TEST(test_deep_chain)
 }
 END_TEST
 
+/* The varint decoder on its edges, with ten readable bytes (fast path) and with exactly enough. */
+START_TEST(test_varints)
+{
+    static const uint64_t values[] = {0,          1,          127,        128,
+                                      16383,      16384,      2097151,    2097152,
+                                      UINT32_MAX, 1ull << 35, 1ull << 56, (1ull << 63) - 1,
+                                      1ull << 63, UINT64_MAX};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        unsigned char buf[32] = {0};
+        size_t n = ah_varint_put(buf, values[i]);
+        ck_assert_uint_eq(n, ah_varint_len(values[i]));
+        for (int exact = 0; exact < 2; exact++) {
+            const unsigned char *p = buf, *end = buf + (exact ? n : sizeof buf);
+            uint64_t v;
+            ck_assert(ah_varint_get(&p, end, &v));
+            ck_assert_uint_eq(v, values[i]);
+            ck_assert(p == buf + n);
+            p = buf;
+            if (n > 1) /* cut short: refused */
+                ck_assert(!ah_varint_get(&p, buf + n - 1, &v));
+        }
+    }
+    /* Eleven continuation bytes, or a tenth byte above 1: over 64 bits. */
+    unsigned char bad[16];
+    memset(bad, 0xff, sizeof bad);
+    const unsigned char *p = bad;
+    uint64_t v;
+    ck_assert(!ah_varint_get(&p, bad + sizeof bad, &v));
+    bad[9] = 0x02;
+    p = bad;
+    ck_assert(!ah_varint_get(&p, bad + sizeof bad, &v));
+    p = bad;
+    ck_assert(!ah_varint_get(&p, bad + 10, &v));
+}
+END_TEST
+
 /* ------------------------------------------------------------ real data */
 
 /* Builds a dataset with the real CLI and checks it against the oracle. */
@@ -427,6 +464,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_single_entry);
     tcase_add_test(tc, test_long_keys);
     tcase_add_test(tc, test_deep_chain);
+    tcase_add_test(tc, test_varints);
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_concurrent_lookups);
     suite_add_tcase(s, tc);
