@@ -181,8 +181,10 @@
  *   that answers it, so that popular prefixes skip the descent. A prefix of
  *   length L answers from node v when v's parent's path is shorter than L
  *   and v's path is at least L long; every such (prefix, hot node) pair has
- *   a slot. The table has a power-of-two number of 8-byte slots (possibly
- *   none), at least one of them empty:
+ *   a slot. The table has a power-of-two number of 8-byte slots (none, or
+ *   up to AH_HOT_MAX_SLOTS), at least one of them empty. The builder enters
+ *   the prefixes of the 2,048 hottest nodes only, so the table stays in the
+ *   CPU's caches and a prefix that misses it loses little:
  *        0    4 node record offset in NODES; 0xffffffff: empty slot
  *        4    4 bits 0-11: L (0..2048); bits 12-31: offset in HOT_PATHS of
  *               a path whose first L bytes are the prefix
@@ -243,6 +245,7 @@
 #define AH_HOT_LEN_BITS   12
 #define AH_HOT_LEN_MASK   0xfffu
 #define AH_HOT_MAX_PATHS  (1u << 20) /* HOT_PATHS bytes a slot can address */
+#define AH_HOT_MAX_SLOTS  (1u << 16) /* slots a table may have */
 
 /* Key bucket flags. */
 #define AH_BUCKET_WIDE        0x01

@@ -110,9 +110,20 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
     if (ix->sec[AH_SEC_KEYS].len > UINT32_MAX || ix->sec[AH_SEC_NODES].len > UINT32_MAX)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "keys or nodes section over 4 GiB");
     uint64_t slots = ix->sec[AH_SEC_HOT_SLOTS].len / AH_HOT_SLOT_SIZE;
-    if (ix->sec[AH_SEC_HOT_SLOTS].len % AH_HOT_SLOT_SIZE || (slots & (slots - 1)) != 0)
+    if (ix->sec[AH_SEC_HOT_SLOTS].len % AH_HOT_SLOT_SIZE || (slots & (slots - 1)) != 0 ||
+        slots > AH_HOT_MAX_SLOTS)
         return ah_index__fail(err, errlen, AH_ECORRUPT,
-                              "hot prefix table is not a power of two of slots");
+                              "hot prefix table is not a power of two of slots, up to %u",
+                              AH_HOT_MAX_SLOTS);
+    /* The longest prefix in the table: longer ones skip the probe. The table
+     * is bounded (AH_HOT_MAX_SLOTS), so this stays constant work. */
+    ix->hot_max_len = 0;
+    for (uint64_t i = 0; i < slots; i++) {
+        const unsigned char *slot = ix->sec[AH_SEC_HOT_SLOTS].data + i * AH_HOT_SLOT_SIZE;
+        uint32_t l = ah_load_u32(slot + 4) & AH_HOT_LEN_MASK;
+        if (ah_load_u32(slot) != AH_HOT_SLOT_EMPTY && l > ix->hot_max_len)
+            ix->hot_max_len = l;
+    }
     if (ix->root >= ix->sec[AH_SEC_NODES].len)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "root offset %u outside the trie",
                               ix->root);
@@ -728,7 +739,7 @@ int ah_index__hot_lookup(const ah_index_t *ix, const char *key, size_t len, uint
 {
     const ah_section_t *slots = &ix->sec[AH_SEC_HOT_SLOTS], *paths = &ix->sec[AH_SEC_HOT_PATHS];
     uint64_t n = slots->len / AH_HOT_SLOT_SIZE;
-    if (n == 0)
+    if (n == 0 || len > ix->hot_max_len)
         return 0;
     uint64_t mask = n - 1, at = ah_hash64(0, key, len) & mask;
     /* Open addressing: every probe sequence ends at an empty slot, or after n. */

@@ -36,6 +36,7 @@ struct ah_index {
     uint32_t class_bits;
     uint32_t n_scores;
     uint32_t root;
+    uint32_t hot_max_len; /* longest prefix in the hot prefix table */
     uint64_t content_id;
     uint64_t total_score;
     ah_section_t sec[AH_SECTION_COUNT + 1]; /* indexed by section id */
