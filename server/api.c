@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <time.h>
 
+#include "checksum.h" /* ah_hash64: the library's content hash */
 #include "http_util.h"
 #include "registry.h"
 #include "worker.h"
@@ -204,9 +205,9 @@ static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *
     unsigned char tail[5] = {(unsigned char)p->k, (unsigned char)(p->k >> 8),
                              (unsigned char)(p->k >> 16), (unsigned char)(p->k >> 24),
                              (unsigned char)p->opensearch};
-    uint64_t h = ah_http_hash64(AH_HTTP_HASH64_INIT, index_name, strlen(index_name) + 1);
-    h = ah_http_hash64(h, p->q, p->qlen);
-    h = ah_http_hash64(h, tail, sizeof(tail));
+    uint64_t h = ah_hash64(0, index_name, strlen(index_name) + 1);
+    h = ah_hash64(h, p->q, p->qlen);
+    h = ah_hash64(h, tail, sizeof(tail));
     *hash = h;
 
     char *e = h2o_mem_alloc_pool(&req->pool, 35);

@@ -110,16 +110,6 @@ int ah_utf8_valid(const char *str, size_t len)
     return 1;
 }
 
-uint64_t ah_http_hash64(uint64_t h, const void *p, size_t len)
-{
-    const unsigned char *s = p;
-    for (size_t i = 0; i < len; i++) {
-        h ^= s[i];
-        h *= 0x100000001b3ull;
-    }
-    return h;
-}
-
 /* Matches one If-None-Match value: a comma-separated list of entity tags or "*". */
 static int etag_list_matches(const char *p, const char *end, const char *etag, size_t len)
 {

@@ -51,10 +51,6 @@ int ah_percent_decode(const char *in, size_t len, char *out, size_t *out_len);
 /* ah_utf8_valid: 1 when s/len is well-formed UTF-8 without NUL or surrogates. */
 int ah_utf8_valid(const char *s, size_t len);
 
-/* ah_http_hash64: FNV-1a over len bytes, chained from h (start with AH_HTTP_HASH64_INIT). */
-#define AH_HTTP_HASH64_INIT 0xcbf29ce484222325ull
-uint64_t ah_http_hash64(uint64_t h, const void *p, size_t len);
-
 /*
  * ah_etag_matches: 1 when an If-None-Match header of req lists etag (a
  * quoted entity tag such as "\"abc\"") or "*"; weak comparison (W/ ignored).
