@@ -316,13 +316,14 @@ static inline void copy_short(char *dst, const unsigned char *src, uint32_t n)
         dst[i] = (char)src[i];
 }
 
-int ah_index__key_at(const ah_index_t *ix, uint32_t id, char *key, uint32_t *len, uint64_t *display)
+/*
+ * Decodes key j of a parsed bucket (see ah_index__key_at). *end receives
+ * where its added bytes end, which is where key j+1's begin.
+ */
+static int key_in_bucket(const ah_index_t *ix, const ah_bucket_t *b, uint32_t j, char *key,
+                         uint32_t *len, uint64_t *display, uint32_t *end)
 {
-    ah_bucket_t bk;
-    uint32_t j = id & (ix->bucket - 1);
-    int rc = ah_index__bucket(ix, id >> ix->bucket_shift, &bk);
-    if (rc)
-        return rc;
+    const ah_bucket_t bk = *b;
     uint64_t start = 0;
     if (bk.w == 1) { /* the common case, kept free of per-byte width tests */
         for (uint32_t i = 0; i < j; i++)
@@ -335,6 +336,7 @@ int ah_index__key_at(const ah_index_t *ix, uint32_t id, char *key, uint32_t *len
     if (start + add > bk.bytes_len || sh + add == 0 || sh + add > ix->max_key)
         return AH_ECORRUPT;
     copy_short(key + sh, bk.bytes + start, add);
+    uint64_t start_end = start + add;
     /* Walk back: key i supplies bytes [S[i], need) that later keys kept. */
     uint32_t need = sh;
     for (uint32_t i = j; need > 0;) {
@@ -353,7 +355,16 @@ int ah_index__key_at(const ah_index_t *ix, uint32_t id, char *key, uint32_t *len
     }
     *len = ah_bucket_shared(&bk, j) + ah_bucket_added(&bk, j);
     *display = ah_index__bucket_display(&bk, j);
+    *end = (uint32_t)start_end;
     return 0;
+}
+
+int ah_index__key_at(const ah_index_t *ix, uint32_t id, char *key, uint32_t *len, uint64_t *display)
+{
+    ah_bucket_t bk;
+    uint32_t end;
+    int rc = ah_index__bucket(ix, id >> ix->bucket_shift, &bk);
+    return rc ? rc : key_in_bucket(ix, &bk, id & (ix->bucket - 1), key, len, display, &end);
 }
 
 /* Makes key c->j of the current bucket from the previous one (or from nothing, j = 0). */
@@ -385,15 +396,9 @@ int ah_index__cursor_seek(ah_key_cursor_t *c, const ah_index_t *ix, uint32_t id)
 {
     c->ix = ix;
     c->id = id;
-    int rc = ah_index__key_at(ix, id, c->key, &c->len, &c->display);
-    if (rc)
-        return rc;
-    rc = ah_index__bucket(ix, id >> ix->bucket_shift, &c->bk);
     c->j = id & (ix->bucket - 1);
-    c->pos = 0;
-    for (uint32_t i = 0; i <= c->j; i++)
-        c->pos += ah_bucket_added(&c->bk, i);
-    return rc;
+    int rc = ah_index__bucket(ix, id >> ix->bucket_shift, &c->bk);
+    return rc ? rc : key_in_bucket(ix, &c->bk, c->j, c->key, &c->len, &c->display, &c->pos);
 }
 
 int ah_index__cursor_next(ah_key_cursor_t *c)
