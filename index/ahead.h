@@ -138,6 +138,32 @@ typedef struct ah_index_stats {
 int ah_index_open(const char *path, ah_index_t **out, char *err, size_t errlen);
 
 /*
+ * ah_index_open_fd: as ah_index_open(), on a regular file the caller opened
+ * read-only. The descriptor stays the caller's: the mapping does not need it
+ * once this returns, but a caller may keep it to hold a lease on the file
+ * (see ah_index_detach). name is used in messages only.
+ */
+int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size_t errlen);
+
+/*
+ * ah_index_detach: copies the snapshot out of its file into anonymous
+ * memory at the same address, after which the file may be rewritten or
+ * truncated without affecting the open snapshot.
+ *
+ * A snapshot is mapped from its file, so a file rewritten in place (cp onto
+ * it, truncate) changes or removes the pages lookups read, and reading a
+ * page past a new end of file kills the process with SIGBUS. Replacing a
+ * snapshot by rename never does that; a caller that cannot rule out writes
+ * in place takes a read lease on the file and detaches when it is broken.
+ *
+ * Lookups may run on other threads meanwhile. Costs the file's size in
+ * memory, and the file must not be changing while it is copied. Returns 0,
+ * or AH_ENOMEM with a message (the snapshot is then still mapped from its
+ * file).
+ */
+int ah_index_detach(ah_index_t *idx, char *err, size_t errlen);
+
+/*
  * ah_index_verify: deep check of an open snapshot: the whole-file checksum,
  * every section's checksum and the content id, then a walk over every key,
  * trie node and list, checking order, ranges and that each list really is

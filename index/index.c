@@ -174,29 +174,19 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
     return rc ? rc : check_sizes(ix, err, errlen);
 }
 
-int ah_index_open(const char *path, ah_index_t **out, char *err, size_t errlen)
+int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size_t errlen)
 {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return ah_index__fail(err, errlen, AH_EIO, "%s: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return ah_index__fail(err, errlen, AH_EIO, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size < AH_HEADER_SIZE) {
-        close(fd);
-        return ah_index__fail(err, errlen, AH_ECORRUPT, "%s: %s", path,
+    if (fstat(fd, &st) != 0)
+        return ah_index__fail(err, errlen, AH_EIO, "%s: %s", name, strerror(errno));
+    if (!S_ISREG(st.st_mode) || st.st_size < AH_HEADER_SIZE)
+        return ah_index__fail(err, errlen, AH_ECORRUPT, "%s: %s", name,
                               S_ISREG(st.st_mode) ? "too short to be a snapshot"
                                                   : "not a regular file");
-    }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-    int map_errno = errno;
-    close(fd);
     if (map == MAP_FAILED)
-        return ah_index__fail(err, errlen, AH_EIO, "%s: mmap: %s", path, strerror(map_errno));
+        return ah_index__fail(err, errlen, AH_EIO, "%s: mmap: %s", name, strerror(errno));
     ah_index_t *ix = calloc(1, sizeof *ix);
     if (!ix) {
         munmap(map, (size_t)st.st_size);
@@ -210,6 +200,39 @@ int ah_index_open(const char *path, ah_index_t **out, char *err, size_t errlen)
         return rc;
     }
     *out = ix;
+    return 0;
+}
+
+int ah_index_open(const char *path, ah_index_t **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ah_index__fail(err, errlen, AH_EIO, "%s: %s", path, strerror(errno));
+    int rc = ah_index_open_fd(fd, path, out, err, errlen);
+    close(fd); /* the mapping keeps the file */
+    return rc;
+}
+
+int ah_index_detach(ah_index_t *ix, char *err, size_t errlen)
+{
+    size_t len = (size_t)ix->size;
+    void *copy = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED)
+        return ah_index__fail(err, errlen, AH_ENOMEM, "detach: %s", strerror(errno));
+    memcpy(copy, ix->map, len);
+    /*
+     * mremap moves the copy's pages over the file mapping in one step under
+     * the kernel's address-space lock: a concurrent lookup reads either the
+     * file's page or the copy's, which hold the same bytes, and every
+     * pointer into the snapshot stays valid.
+     */
+    if (mprotect(copy, len, PROT_READ) != 0 ||
+        mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)ix->map) == MAP_FAILED) {
+        int e = errno;
+        munmap(copy, len);
+        return ah_index__fail(err, errlen, AH_ENOMEM, "detach: %s", strerror(e));
+    }
     return 0;
 }
 

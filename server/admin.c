@@ -187,6 +187,7 @@ static cJSON *describe(ah_server_t *srv, size_t i)
     cJSON_AddNumberToObject(r, "ok", (double)reg->entries[i].reloads_ok);
     cJSON_AddNumberToObject(r, "unchanged", (double)reg->entries[i].reloads_unchanged);
     cJSON_AddNumberToObject(r, "failed", (double)reg->entries[i].reloads_failed);
+    cJSON_AddNumberToObject(o, "detaches", (double)reg->entries[i].detaches);
     if (reg->entries[i].last_error[0] != '\0')
         cJSON_AddStringToObject(o, "last_error", reg->entries[i].last_error);
     pthread_mutex_unlock(&reg->lock);

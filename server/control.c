@@ -27,6 +27,8 @@ int ah_control_reload(ah_server_t *srv, size_t i, const char *trigger, ah_reload
     const ah_registry_entry_t *e = &srv->reg.entries[i];
     int rc = ah_registry_reload(&srv->reg, i, res);
 
+    if (res->warning[0] != '\0')
+        ah_log("index %s: warning: %s", e->name, res->warning);
     if (rc != 0) {
         if (res->old_id[0] != '\0')
             ah_log("index %s: reload (%s) failed, still serving snapshot %s: %s", e->name, trigger,

@@ -3,8 +3,8 @@
  * main.c: ahead-serve's lifecycle. The order matters and is:
  *
  *   1. parse options; a bad one is one line on stderr and exit 2;
- *   2. block SIGTERM, SIGINT and SIGHUP in every thread (they are taken by
- *      sigwait() here), ignore SIGPIPE;
+ *   2. block SIGTERM, SIGINT, SIGHUP and the lease signal in every thread
+ *      (they are taken by sigwaitinfo() here), ignore SIGPIPE;
  *   3. configure libh2o (public and admin hosts, handlers, access log);
  *   4. bind every socket: a port in use is one line and exit 1, before any
  *      thread exists;
@@ -13,7 +13,9 @@
  *   6. every index is loaded and verified; one that fails is one line and
  *      exit 1; then /readyz turns 200;
  *   7. wait for signals: SIGHUP asks the control thread to reload all
- *      indexes; SIGTERM or SIGINT drains every loop (worker.c) and exits 0.
+ *      indexes; the lease signal means a snapshot file is being written in
+ *      place (registry.h); SIGTERM or SIGINT drains every loop (worker.c)
+ *      and exits 0.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -36,13 +38,14 @@
 /* The largest request body accepted (and ignored); see register_root(). */
 #define AH_MAX_REQUEST_BODY 4096
 
-/* The signals main() takes with sigwait(); blocked in every thread. */
+/* The signals main() takes with sigwaitinfo(); blocked in every thread. */
 static void signal_set(sigset_t *set)
 {
     sigemptyset(set);
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGHUP);
+    sigaddset(set, ah_lease_signal());
 }
 
 static h2o_pathconf_t *register_root(h2o_globalconf_t *conf)
@@ -165,9 +168,16 @@ static int load_all(ah_server_t *srv)
 static void wait_for_signals(ah_server_t *srv, const sigset_t *set)
 {
     for (;;) {
-        int sig = 0;
-        if (sigwait(set, &sig) != 0)
+        siginfo_t info;
+        int sig = sigwaitinfo(set, &info);
+        if (sig < 0)
             continue;
+        if (sig == ah_lease_signal()) {
+            char msg[512];
+            if (ah_registry_lease_broken(&srv->reg, info.si_fd, msg, sizeof(msg)))
+                ah_log("%s", msg);
+            continue;
+        }
         if (sig == SIGHUP) {
             ah_log("SIGHUP: reloading every index");
             ah_control_request(srv->control, AH_CONTROL_RELOAD_ALL);

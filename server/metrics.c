@@ -227,6 +227,17 @@ static void render_reloads(ah_strbuf_t *out, ah_registry_t *reg)
             ah_strbuf_printf(out, "\",result=\"%s\"} %llu\n", results[r], (unsigned long long)v[r]);
         }
     }
+    ah_strbuf_printf(out, "# HELP ahead_snapshot_detaches_total Snapshots copied into memory "
+                          "because their file was being written in place.\n"
+                          "# TYPE ahead_snapshot_detaches_total counter\n");
+    for (size_t i = 0; i < reg->n; i++) {
+        pthread_mutex_lock(&reg->lock);
+        uint64_t v = reg->entries[i].detaches;
+        pthread_mutex_unlock(&reg->lock);
+        ah_strbuf_printf(out, "ahead_snapshot_detaches_total{index=\"");
+        put_label(out, reg->entries[i].name);
+        ah_strbuf_printf(out, "\"} %llu\n", (unsigned long long)v);
+    }
 }
 
 void ah_metrics_render(ah_strbuf_t *out, ah_registry_t *reg, ah_worker_metrics_t *const *workers,

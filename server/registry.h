@@ -31,11 +31,25 @@
  * Memory: before mapping a new file for an entry, a reload waits (briefly)
  * until the entry's previous old snapshot is gone, so an index never has
  * more than two snapshots mapped.
+ *
+ * Files rewritten in place: a snapshot is mapped from its file, so writing
+ * into that file (cp onto it, a truncate) would change the bytes lookups
+ * read, or kill the process with SIGBUS. Every snapshot therefore holds a
+ * read lease on its file (fcntl F_SETLEASE): a process that opens the file
+ * for writing or truncates it is held by the kernel, and the lease holder
+ * gets ah_lease_signal() naming the descriptor. The main thread then calls
+ * ah_registry_lease_broken(), which copies the current snapshot into
+ * anonymous memory (ah_index_detach) and only then lets the lease go, so
+ * the writer proceeds against a file nobody reads any more. An old
+ * snapshot (already swapped out) is not copied: it keeps its lease until it
+ * is unmapped, at most one event loop iteration later, and the writer waits
+ * that long. A file that is open for writing when it is loaded is refused.
  */
 #ifndef AH_SERVER_REGISTRY_H
 #define AH_SERVER_REGISTRY_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -53,6 +67,7 @@ typedef struct ah_snap {
     time_t loaded_at; /* wall clock, seconds */
     atomic_uint refs;
     struct ah_registry_entry *entry; /* the name it was loaded for */
+    int lease_fd; /* the file, open with a read lease; -1 without one (see the top comment) */
 } ah_snap_t;
 
 /* One served name. Fields below the lock line are guarded by the registry lock. */
@@ -63,6 +78,7 @@ typedef struct ah_registry_entry {
     /* ---- guarded by ah_registry_t.lock */
     ah_snap_t *snap; /* current snapshot, NULL before the first load */
     uint64_t reloads_ok, reloads_unchanged, reloads_failed;
+    uint64_t detaches;    /* snapshots copied to memory because their file was written */
     char last_error[256]; /* the last failed reload's message, "" if none */
 } ah_registry_entry_t;
 
@@ -78,13 +94,14 @@ typedef struct ah_registry {
 
 /* The outcome of one reload, for the log and the admin answer. */
 typedef struct ah_reload_result {
-    int rc;           /* 0 or the AH_E* code that made it fail */
-    int changed;      /* 1 when a new snapshot went live; 0 when the content was the same */
-    char old_id[17];  /* "" when there was none */
-    char new_id[17];  /* the snapshot serving after the reload */
-    uint64_t entries; /* of the snapshot serving after the reload */
-    uint64_t bytes;   /* of the snapshot serving after the reload */
-    char err[256];    /* one line, when rc != 0 */
+    int rc;            /* 0 or the AH_E* code that made it fail */
+    int changed;       /* 1 when a new snapshot went live; 0 when the content was the same */
+    char old_id[17];   /* "" when there was none */
+    char new_id[17];   /* the snapshot serving after the reload */
+    uint64_t entries;  /* of the snapshot serving after the reload */
+    uint64_t bytes;    /* of the snapshot serving after the reload */
+    char err[256];     /* one line, when rc != 0 */
+    char warning[256]; /* one line worth logging even though the reload worked, or "" */
 } ah_reload_result_t;
 
 /* A worker's references: one per index, read without locking by its own thread. */
@@ -112,6 +129,21 @@ int ah_registry_find(const ah_registry_t *reg, const char *name, size_t len);
  * Returns res->rc.
  */
 int ah_registry_reload(ah_registry_t *reg, size_t i, ah_reload_result_t *res);
+
+/* The signal that reports a broken lease (a realtime one: they queue, one per file). */
+static inline int ah_lease_signal(void)
+{
+    return SIGRTMIN + 1;
+}
+
+/*
+ * ah_registry_lease_broken: the file held open as fd is being opened for
+ * writing or truncated by another process (see the top comment). If fd is
+ * a current snapshot's, copies that snapshot to memory and releases the
+ * lease. Writes what happened into msg (for the log) and returns 1; returns
+ * 0 with msg empty when fd is no current snapshot's.
+ */
+int ah_registry_lease_broken(ah_registry_t *reg, int fd, char *msg, size_t len);
 
 /* ah_registry_acquire: entry i's current snapshot with a reference taken, or NULL. */
 ah_snap_t *ah_registry_acquire(ah_registry_t *reg, size_t i);

@@ -455,6 +455,36 @@ START_TEST(test_concurrent_lookups)
 }
 END_TEST
 
+/*
+ * A detached snapshot no longer depends on its file: lookups running during
+ * the detach, and after the file is truncated to nothing (which would fault
+ * a mapped file), still give the oracle's answers.
+ */
+START_TEST(test_detach)
+{
+    oracle_t o;
+    char path[512], err[256];
+    random_oracle(&o, 11, 3000, 1);
+    ah_index_t *ix = build_and_open(&o, 10, 8, 50, "detach.snap");
+    pthread_t t[2];
+    worker_t w[2];
+    for (int i = 0; i < 2; i++) {
+        w[i] = (worker_t){.ix = ix, .o = &o};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, lookup_worker, &w[i]), 0);
+    }
+    ck_assert_int_eq(ah_index_detach(ix, err, sizeof err), 0);
+    ck_assert_int_eq(truncate(scratch_path(path, sizeof path, "detach.snap"), 0), 0);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(w[i].failures, 0);
+    }
+    check_all_prefixes(&o, ix, 10, 7);
+    ck_assert_int_eq(ah_index_verify(ix, err, sizeof err), 0);
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+END_TEST
+
 static Suite *index_suite(void)
 {
     Suite *s = suite_create("index");
@@ -467,6 +497,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_varints);
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_concurrent_lookups);
+    tcase_add_test(tc, test_detach);
     suite_add_tcase(s, tc);
     tcase_set_timeout(tc, 300);
     TCase *real = tcase_create("real data");
