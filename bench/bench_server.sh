@@ -10,9 +10,9 @@
 #             keystroke prefix file (bench/make_prefixes.py) through
 #             bench/prefixes.lua, k=10;
 #   static    the stock h2o binary serving one static file whose size is the
-#             median ahead-serve response body for those prefixes: the cost
-#             of HTTP alone on this machine, the ceiling a lookup server can
-#             approach;
+#             median ahead-serve response body for those prefixes, asked
+#             with the same requests: the cost of HTTP alone on this
+#             machine, the ceiling a lookup server can approach;
 #   hotswap   ahead, while the snapshot is replaced and reloaded every
 #             SWAP_MS (two snapshots alternating, POST /admin/reload).
 #
@@ -20,10 +20,24 @@
 # ahead/static ratio and the throughput lost under hot swaps. Targets (issue
 # 3): ratio >= 0.9, ahead p99 < 1 ms, zero errors, hot-swap loss < 10%.
 #
+# With two or more CPUs, wrk runs on CPU 0 and the server under test, all its
+# threads, on CPU 1 (PIN=1), so that neither is scheduled onto the other's
+# core mid-run, and a reload's work comes out of the server's CPU, not out of
+# the client's (which would count as lost throughput what is wrk's); each
+# run also prints how busy each CPU was (from /proc/stat), which shows when
+# the client, not the server, is the limit. Every run prints the mean
+# latency that Little's law imposes on CONNS requests always in flight at
+# the measured rate (CONNS / requests per second): no server can have a p99
+# below that mean at that rate. The CPU column also shows the hypervisor's
+# steal: time the virtual CPU did not run at all, in slices of milliseconds,
+# which sets a floor under any p99 once it reaches 1%. A last pair of runs
+# uses LOW_CONNS connections, where requests hardly queue behind each other.
+#
 # Usage: bench/bench_server.sh            (after cmake --build build)
 # Environment (defaults in brackets):
 #   BUILD [build]  DATA [../shared/data]  OUT [bench/out]  REPS [3]
 #   DURATION [10s]  CONNS [64]  SERVER_THREADS [1]  SWAP_MS [500]
+#   PIN [1 with 2+ CPUs]  LOW_CONNS [4]
 #   VERIFY [checksums]: ahead-serve --verify for the hot-swap run (full also
 #                  walks every structure, about a second of CPU per npm reload)
 set -euo pipefail
@@ -38,6 +52,14 @@ CONNS=${CONNS:-64}
 SERVER_THREADS=${SERVER_THREADS:-1}
 SWAP_MS=${SWAP_MS:-500}
 VERIFY=${VERIFY:-checksums}
+LOW_CONNS=${LOW_CONNS:-4}
+if [ "$(nproc)" -ge 2 ]; then PIN=${PIN:-1}; else PIN=0; fi
+# Commands prefixed to the load generator and to the servers.
+CLIENT_CPU=() SERVER_CPU=()
+if [ "$PIN" = 1 ]; then
+    command -v taskset >/dev/null || { echo "bench_server.sh: taskset not found (PIN=0 to skip)" >&2; exit 1; }
+    CLIENT_CPU=(taskset -c 0) SERVER_CPU=(taskset -c 1)
+fi
 
 SERVE=$BUILD/ahead-serve
 BUILDER=$BUILD/ahead-build
@@ -80,7 +102,7 @@ ln "$WORK/a.snap" "$WORK/live/npm.snap"
 
 # ---- ahead-serve on free ports (it logs the ports it got)
 start_ahead() {
-    "$SERVE" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --threads "$SERVER_THREADS" \
+    "${SERVER_CPU[@]}" "$SERVE" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --threads "$SERVER_THREADS" \
         --verify "$VERIFY" "$WORK/live/npm.snap" 2>"$WORK/ahead.log" &
     SERVE_PID=$!
     for _ in $(seq 200); do
@@ -130,20 +152,41 @@ H2O_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0))
     echo "      /:"
     echo "        file.dir: $WORK/static"
 } >"$WORK/h2o.conf"
-h2o -c "$WORK/h2o.conf" >"$WORK/h2o.out" 2>&1 &
+"${SERVER_CPU[@]}" h2o -c "$WORK/h2o.conf" >"$WORK/h2o.out" 2>&1 &
 H2O_PID=$!
 for _ in $(seq 100); do
     curl -sf "http://127.0.0.1:$H2O_PORT/median.json" -o /dev/null && break
     kill -0 "$H2O_PID" || { cat "$WORK/h2o.out" "$WORK/h2o-error.log" >&2; exit 1; }
     sleep 0.1
 done
-STATIC=http://127.0.0.1:$H2O_PORT/median.json
+# The same wrk script as for ahead, so both get the same requests (h2o's
+# file handler ignores the query) and wrk spends the same per request.
+STATIC_BASE=http://127.0.0.1:$H2O_PORT
 echo "servers: ahead-serve :$AHEAD_PORT, h2o :$H2O_PORT (static $MEDIAN_BYTES bytes), $SERVER_THREADS loop(s) each; wrk -t1 -c$CONNS -d$DURATION" >&2
+[ "$PIN" = 1 ] && echo "pinned: wrk on CPU 0, servers on CPU 1" >&2
 
 # ---- wrk runs; each prints "req/s p50_us p99_us errors"
 to_us() { # 812.00us | 1.24ms | 2.00s -> microseconds
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) m = 1; else if (v ~ /ms$/) m = 1000;
                            else if (v ~ /s$/) m = 1000000; else m = 1; printf "%.0f", n * m }'
+}
+# Per-CPU times from /proc/stat, in jiffies: "busy steal total" for each CPU.
+cpu_sample() {
+    awk '/^cpu[0-9]/ { busy = $2 + $3 + $4 + $7 + $8; total = 0
+                       for (f = 2; f <= 9; f++) total += $f
+                       printf "%d %d %d ", busy, $9, total }' /proc/stat
+}
+# How busy CPUs 0 and 1 were between two samples, "c0/c1" in percent; the
+# hypervisor's steal, when any, in brackets.
+cpu_busy() {
+    awk -v a="$1" -v b="$2" 'BEGIN {
+        n = split(a, x, " "); split(b, y, " "); out = ""
+        for (i = 1; i + 2 <= n && i < 7; i += 3) {
+            t = y[i + 2] - x[i + 2]; if (t <= 0) t = 1
+            busy = 100 * (y[i] - x[i]) / t; steal = 100 * (y[i + 1] - x[i + 1]) / t
+            out = out (out == "" ? "" : "/") sprintf("%.0f", busy) (steal >= 1 ? sprintf("(st%.0f)", steal) : "")
+        }
+        print out }'
 }
 parse_wrk() {
     local f=$1 rps p50 p99 errs non2xx
@@ -154,23 +197,35 @@ parse_wrk() {
     non2xx=$(awk '/Non-2xx or 3xx responses:/ { print $5 }' "$f")
     echo "$rps $p50 $p99 $(( ${errs:-0} + ${non2xx:-0} ))"
 }
+# run_ahead OUT [CONNS], run_static OUT [CONNS]: one wrk run each; CPU_BUSY
+# gets the CPUs' busy percentages during it.
 run_ahead() {
-    wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$ROOT/bench/prefixes.lua" "$AHEAD" \
-        -- "$PREFIXES" /v1/complete 10 >"$1"
+    local before; before=$(cpu_sample)
+    "${CLIENT_CPU[@]}" wrk -t1 -c"${2:-$CONNS}" -d"$DURATION" --latency -s "$ROOT/bench/prefixes.lua" \
+        "$AHEAD" -- "$PREFIXES" /v1/complete 10 >"$1"
+    CPU_BUSY=$(cpu_busy "$before" "$(cpu_sample)")
 }
 run_static() {
-    wrk -t1 -c"$CONNS" -d"$DURATION" --latency "$STATIC" >"$1"
+    local before; before=$(cpu_sample)
+    "${CLIENT_CPU[@]}" wrk -t1 -c"${2:-$CONNS}" -d"$DURATION" --latency -s "$ROOT/bench/prefixes.lua" \
+        "$STATIC_BASE" -- "$PREFIXES" /median.json 10 >"$1"
+    CPU_BUSY=$(cpu_busy "$before" "$(cpu_sample)")
 }
+# The mean latency in microseconds of CONNS requests always in flight at rps.
+floor_us() { awk -v c="$1" -v r="$2" 'BEGIN { printf "%.0f", 1e6 * c / r }'; }
 
 # ahead while the snapshot is replaced and reloaded every SWAP_MS; sets
 # SWAPS and NOT_SWAPPED. The live file starts as a.snap (WHICH=0).
 WHICH=0
 run_hotswap() {
+    local before; before=$(cpu_sample)
     run_ahead "$1" &
     local wrk_pid=$!
     SWAPS=0 NOT_SWAPPED=0
     sleep 0.2
+    local next=$(($(date +%s%N) / 1000000))
     while kill -0 "$wrk_pid" 2>/dev/null; do
+        next=$((next + SWAP_MS))
         # Alternate across runs too: the file swapped in is never the live one.
         WHICH=$((1 - WHICH))
         local src=$WORK/a.snap
@@ -183,29 +238,46 @@ run_hotswap() {
         else
             NOT_SWAPPED=$((NOT_SWAPPED + 1))
         fi
-        sleep "$(awk -v ms="$SWAP_MS" 'BEGIN { print ms / 1000 }')"
+        # A swap every SWAP_MS by the clock, however long the reload took.
+        local left=$((next - $(date +%s%N) / 1000000))
+        [ "$left" -gt 0 ] && sleep "$(awk -v ms="$left" 'BEGIN { print ms / 1000 }')"
     done
     wait "$wrk_pid"
+    CPU_BUSY=$(cpu_busy "$before" "$(cpu_sample)")
 }
 
 # The three runs alternate within each repetition, so that the machine's
-# drift touches them alike; the ratios are of medians.
-printf '%-8s %4s %12s %9s %9s %7s\n' run rep "req/s" "p50 us" "p99 us" errors
-declare -a A_RPS S_RPS H_RPS A_P50 A_P99 S_P50 S_P99
+# drift touches them alike; the ratios are of medians. "floor" is the
+# Little's-law mean latency at the run's rate; "cpu%" the busy share of
+# CPUs 0/1 (wrk/server when pinned).
+row() { printf '%-8s %4s %10s %8s %8s %8s %9s %6s %s\n' "$@"; }
+row run rep "req/s" "p50 us" "p99 us" "floor us" "cpu%" errors ""
+declare -a A_RPS S_RPS H_RPS A_P50 A_P99 S_P50 S_P99 L_A_P50 L_A_P99 L_S_P50 L_S_P99
 for rep in $(seq "$REPS"); do
     run_ahead "$WORK/ahead-$rep.txt"
     read -r rps p50 p99 errs < <(parse_wrk "$WORK/ahead-$rep.txt")
     A_RPS+=("$rps"); A_P50+=("$p50"); A_P99+=("$p99")
-    printf '%-8s %4s %12s %9s %9s %7s\n' ahead "$rep" "$rps" "$p50" "$p99" "$errs"
+    row ahead "$rep" "$rps" "$p50" "$p99" "$(floor_us "$CONNS" "$rps")" "$CPU_BUSY" "$errs"
     run_static "$WORK/static-$rep.txt"
     read -r rps p50 p99 errs < <(parse_wrk "$WORK/static-$rep.txt")
     S_RPS+=("$rps"); S_P50+=("$p50"); S_P99+=("$p99")
-    printf '%-8s %4s %12s %9s %9s %7s\n' static "$rep" "$rps" "$p50" "$p99" "$errs"
+    row static "$rep" "$rps" "$p50" "$p99" "$(floor_us "$CONNS" "$rps")" "$CPU_BUSY" "$errs"
     run_hotswap "$WORK/hotswap-$rep.txt"
     read -r rps p50 p99 errs < <(parse_wrk "$WORK/hotswap-$rep.txt")
     H_RPS+=("$rps")
-    printf '%-8s %4s %12s %9s %9s %7s   (%d swaps, %d not swapped, --verify %s)\n' \
-        hotswap "$rep" "$rps" "$p50" "$p99" "$errs" "$SWAPS" "$NOT_SWAPPED" "$VERIFY"
+    row hotswap "$rep" "$rps" "$p50" "$p99" "$(floor_us "$CONNS" "$rps")" "$CPU_BUSY" "$errs" \
+        "($SWAPS swaps, $NOT_SWAPPED not swapped, --verify $VERIFY)"
+done
+# Latency with little queueing: LOW_CONNS connections, same alternation.
+for rep in $(seq "$REPS"); do
+    run_ahead "$WORK/ahead-low-$rep.txt" "$LOW_CONNS"
+    read -r rps p50 p99 errs < <(parse_wrk "$WORK/ahead-low-$rep.txt")
+    L_A_P50+=("$p50"); L_A_P99+=("$p99")
+    row "ahead" "$rep" "$rps" "$p50" "$p99" "$(floor_us "$LOW_CONNS" "$rps")" "$CPU_BUSY" "$errs" "(-c$LOW_CONNS)"
+    run_static "$WORK/static-low-$rep.txt" "$LOW_CONNS"
+    read -r rps p50 p99 errs < <(parse_wrk "$WORK/static-low-$rep.txt")
+    L_S_P50+=("$p50"); L_S_P99+=("$p99")
+    row "static" "$rep" "$rps" "$p50" "$p99" "$(floor_us "$LOW_CONNS" "$rps")" "$CPU_BUSY" "$errs" "(-c$LOW_CONNS)"
 done
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
@@ -213,6 +285,9 @@ a=$(median "${A_RPS[@]}") s=$(median "${S_RPS[@]}") h=$(median "${H_RPS[@]}")
 echo
 printf 'median   ahead  %s req/s  p50 %s us  p99 %s us\n' "$a" "$(median "${A_P50[@]}")" "$(median "${A_P99[@]}")"
 printf 'median   static %s req/s  p50 %s us  p99 %s us  (%s-byte file)\n' "$s" "$(median "${S_P50[@]}")" "$(median "${S_P99[@]}")" "$MEDIAN_BYTES"
+printf 'floor    %s us mean latency for %s connections at the ahead median rate (Little'"'"'s law)\n' "$(floor_us "$CONNS" "$a")" "$CONNS"
+printf 'median   ahead  -c%s  p50 %s us  p99 %s us\n' "$LOW_CONNS" "$(median "${L_A_P50[@]}")" "$(median "${L_A_P99[@]}")"
+printf 'median   static -c%s  p50 %s us  p99 %s us\n' "$LOW_CONNS" "$(median "${L_S_P50[@]}")" "$(median "${L_S_P99[@]}")"
 # Also the median of the ratios within each repetition (runs seconds apart),
 # which the machine's drift between repetitions does not move.
 declare -a PAIRED_R PAIRED_H

@@ -174,9 +174,10 @@ int ah_index_verify(const ah_index_t *idx, char *err, size_t errlen);
 
 /*
  * ah_index_verify_checksums: the first part of ah_index_verify() alone: the
- * whole-file and per-section CRC-32s and the content id. Catches a damaged
- * or half-copied file at memory speed (tens of milliseconds for 60 MB),
- * without the structure walk. Returns 0 or AH_ECORRUPT with a message.
+ * whole-file and per-section CRC-32s. Catches a damaged or half-copied file
+ * at memory speed (tens of milliseconds for 60 MB), without recomputing the
+ * content id or walking the structures. Returns 0 or AH_ECORRUPT with a
+ * message.
  */
 int ah_index_verify_checksums(const ah_index_t *idx, char *err, size_t errlen);
 

@@ -21,6 +21,11 @@ uint32_t ah_crc32(uint32_t crc, const void *data, size_t len)
     return crc;
 }
 
+uint32_t ah_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b)
+{
+    return (uint32_t)crc32_combine(crc_a, crc_b, (z_off_t)len_b);
+}
+
 static uint64_t avalanche(uint64_t x)
 {
     x ^= x >> 30;

@@ -13,6 +13,9 @@
 /* CRC-32 (the zlib/PNG polynomial) of len bytes, continuing from crc (0 to start). */
 uint32_t ah_crc32(uint32_t crc, const void *data, size_t len);
 
+/* The CRC-32 of A followed by B, from crc_a, crc_b and B's length, without reading either. */
+uint32_t ah_crc32_combine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
 /* A 64-bit hash of len bytes, chained: pass the previous result as seed. */
 uint64_t ah_hash64(uint64_t seed, const void *data, size_t len);
 

@@ -22,20 +22,44 @@
 
 #define FAIL(...) ah_index__fail(err, errlen, AH_ECORRUPT, __VA_ARGS__)
 
+/*
+ * Each byte is read by the CRC once: the body's CRC is assembled in file
+ * order from the CRCs of the section table, the gaps and the sections (each
+ * of which is checked against its own on the way) with ah_crc32_combine.
+ * Reading the sections twice cost a reload of a 63 MB snapshot 30 ms more.
+ */
 int ah_index_verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
 {
     const unsigned char *h = ix->map;
-    if (ah_crc32(0, h + AH_HEADER_SIZE, ix->size - AH_HEADER_SIZE) !=
-        ah_load_u32(h + AH_HDR_BODY_CRC))
-        return FAIL("file checksum mismatch");
-    uint64_t id = ah_hash64(ix->topk, &ix->bucket, sizeof ix->bucket);
+    uint64_t pos = AH_HEADER_SIZE; /* the body's bytes before pos are in body_crc */
+    uint32_t body_crc = 0;
+    /* Sections lie in table order, without overlap (checked at open). */
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         const ah_section_t *sec = &ix->sec[s];
         uint64_t full = sec->len + AH_SECTION_PAD;
-        if (ah_crc32(0, sec->data, full) != sec->crc)
+        body_crc = ah_crc32(body_crc, h + pos, sec->file_off - pos);
+        uint32_t crc = ah_crc32(0, sec->data, full);
+        if (crc != sec->crc)
             return FAIL("section %u checksum mismatch", s);
-        id = ah_hash64(id, sec->data, full);
+        body_crc = ah_crc32_combine(body_crc, crc, full);
+        pos = sec->file_off + full;
     }
+    body_crc = ah_crc32(body_crc, h + pos, ix->size - pos);
+    if (body_crc != ah_load_u32(h + AH_HDR_BODY_CRC))
+        return FAIL("file checksum mismatch");
+    return 0;
+}
+
+/*
+ * The content id recomputed from the sections. Once the CRCs hold, a
+ * mismatch means a writer bug or a forged file, not damage, so this is part
+ * of the full check only: it costs as much as the CRCs themselves.
+ */
+static int verify_content_id(const ah_index_t *ix, char *err, size_t errlen)
+{
+    uint64_t id = ah_hash64(ix->topk, &ix->bucket, sizeof ix->bucket);
+    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
+        id = ah_hash64(id, ix->sec[s].data, ix->sec[s].len + AH_SECTION_PAD);
     if (id != ix->content_id)
         return FAIL("content id does not match the content");
     return 0;
@@ -244,6 +268,8 @@ static int verify_hot_table(const ah_index_t *ix, char *err, size_t errlen)
 int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
 {
     int rc = ah_index_verify_checksums(ix, err, errlen);
+    if (!rc)
+        rc = verify_content_id(ix, err, errlen);
     if (!rc)
         rc = verify_keys(ix, err, errlen);
     walk_t w = {.ix = ix, .err = err, .errlen = errlen};

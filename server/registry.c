@@ -198,7 +198,7 @@ static int open_leased(const char *path, int *leased, ah_reload_result_t *res)
  * ah_index_open_fd() checks the header, the section table and every
  * section's bounds; the checksums (the default) add CRC-32s of every byte,
  * at memory speed (tens of milliseconds for the 63 MB npm-downloads
- * snapshot); ah_index_verify() adds a walk of every structure (about a
+ * snapshot); ah_index_verify() adds the content id and a walk of every structure (about a
  * second there). Lookups are bounds-checked whatever the level, so a lower
  * level trades detecting a damaged file early for fast reloads, never
  * safety.

@@ -193,6 +193,9 @@ static void *worker_main(void *arg)
 {
     ah_worker_t *w = arg;
     ah_server_t *srv = w->srv;
+    char name[16]; /* what top -H, perf and taskset users see */
+    snprintf(name, sizeof(name), "ahead-loop-%zu", w->id);
+    pthread_setname_np(pthread_self(), name);
 
     for (size_t i = 0; i < w->n_fds; i++) {
         w->listeners[i] = h2o_evloop_socket_create(w->loop, w->fds[i], H2O_SOCKET_FLAG_DONT_READ);

@@ -409,6 +409,19 @@ static void wait_serving(ts_server_t *s, int which)
     ck_assert_str_eq(top, g_top[which]);
 }
 
+/* 1 when this file system grants read leases (the server then relies on them). */
+static int leases_work(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    int ok = fcntl(fd, F_SETLEASE, F_RDLCK) == 0;
+    if (!ok)
+        fprintf(stderr, "writes in place: not tested, no read lease on %s: %s\n", path,
+                strerror(errno));
+    close(fd);
+    return ok;
+}
+
 START_TEST(test_write_in_place)
 {
     enum { ROUNDS = 8 };
@@ -420,6 +433,8 @@ START_TEST(test_write_in_place)
     ck_assert_int_eq(mkdir(sub, 0755), 0);
     snprintf(live, sizeof(live), "%s/live.snap", sub);
     ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    if (!leases_work(live))
+        return; /* the server warns at load in that case; nothing more to test */
     const char *args[] = {"--threads", "2", "--watch", live, NULL};
     ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
     ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
