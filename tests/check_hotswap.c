@@ -84,26 +84,33 @@ static void write_bytes(const char *path, const void *p, size_t len)
     fclose(f);
 }
 
-static void make_corrupt(const char *good)
+static unsigned char *read_file(const char *path, size_t *len)
 {
-    FILE *f = fopen(good, "rb");
+    FILE *f = fopen(path, "rb");
     ck_assert_ptr_nonnull(f);
     fseek(f, 0, SEEK_END);
-    long size = ftell(f);
+    *len = (size_t)ftell(f);
     fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc((size_t)size);
-    ck_assert(fread(buf, 1, (size_t)size, f) == (size_t)size);
+    unsigned char *buf = malloc(*len);
+    ck_assert(buf != NULL && fread(buf, 1, *len, f) == *len);
     fclose(f);
+    return buf;
+}
+
+static void make_corrupt(const char *good)
+{
+    size_t size;
+    unsigned char *buf = read_file(good, &size);
     for (int i = 0; i < 5; i++)
         snprintf(g_corrupt[i], sizeof(g_corrupt[i]), "%s/corrupt-%d.snap", g_dir, i);
-    write_bytes(g_corrupt[0], buf, (size_t)size / 2);
+    write_bytes(g_corrupt[0], buf, size / 2);
     buf[size / 2] ^= 0x5a;
-    write_bytes(g_corrupt[1], buf, (size_t)size);
+    write_bytes(g_corrupt[1], buf, size);
     buf[size / 2] ^= 0x5a;
     write_bytes(g_corrupt[2], buf, 0);
     write_bytes(g_corrupt[3], "AHEADIDX\x01\x00\x00\x00 not really", 22);
     buf[8] = 99; /* the format version field */
-    write_bytes(g_corrupt[4], buf, (size_t)size);
+    write_bytes(g_corrupt[4], buf, size);
     free(buf);
 }
 
@@ -355,19 +362,6 @@ START_TEST(test_hot_swap_watch)
 END_TEST
 
 /* --------------------------------------------------------- writes in place */
-
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(*len);
-    ck_assert(buf != NULL && fread(buf, 1, *len, f) == *len);
-    fclose(f);
-    return buf;
-}
 
 /* Opens live for writing as cp does (O_TRUNC) and writes src's bytes; returns the open fd. */
 static int rewrite_open(const char *src, const char *live)
