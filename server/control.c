@@ -6,6 +6,7 @@
  */
 #include "control.h"
 
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,7 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     h2o_accept(&c->accept_ctx, sock);
 }
 
-/* How much lower than the event loops the control thread runs (nice units). */
+/* The control thread's nice value where SCHED_IDLE is refused. */
 #define CONTROL_NICE 10
 
 static void *control_main(void *arg)
@@ -103,13 +104,22 @@ static void *control_main(void *arg)
     /*
      * Reloads map and checksum whole snapshots (30 ms of CPU for 63 MB):
      * on a machine with few cores that work must yield to the event loops
-     * that answer users, not compete with them. Linux applies nice per
-     * thread; failing to lower it only costs some throughput during swaps.
+     * that answer users, not compete with them. Under SCHED_IDLE this thread
+     * runs only on CPU time the loops leave, and a loop that wakes preempts
+     * it at once; nice 10 alone still took time slices of milliseconds from
+     * a busy loop, a few requests' worth of latency per reload. Linux
+     * applies both per thread. The cost: on cores the loops keep saturated,
+     * a reload or an admin request waits for them.
      */
-    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CONTROL_NICE);
+    struct sched_param idle = {.sched_priority = 0};
+    if (sched_setscheduler(0, SCHED_IDLE, &idle) != 0)
+        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CONTROL_NICE);
 
-    while (!atomic_load(&c->stop))
-        h2o_evloop_run(c->loop, 1000);
+    /* Wakes at least every 100 ms to unmap what the event loops retired. */
+    while (!atomic_load(&c->stop)) {
+        h2o_evloop_run(c->loop, 100);
+        ah_registry_reap(&c->srv->reg);
+    }
 
     ah_watch_stop(&c->watch);
     h2o_socket_t *listeners[1] = {c->listener};

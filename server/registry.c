@@ -44,6 +44,7 @@ int ah_registry_init(ah_registry_t *reg, const ah_config_t *cfg)
 
 void ah_registry_dispose(ah_registry_t *reg)
 {
+    ah_registry_reap(reg);
     for (size_t i = 0; i < reg->n; i++) {
         pthread_mutex_lock(&reg->lock);
         ah_snap_t *s = reg->entries[i].snap;
@@ -92,6 +93,30 @@ void ah_snap_release(ah_snap_t *s)
         snap_destroy(s);
 }
 
+/* ah_snap_release for the event loops: the last reference retires, not unmaps. */
+static void snap_release_from_loop(ah_registry_t *reg, ah_snap_t *s)
+{
+    if (atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    pthread_mutex_lock(&reg->lock);
+    s->next_retired = reg->retired;
+    reg->retired = s;
+    pthread_mutex_unlock(&reg->lock);
+}
+
+void ah_registry_reap(ah_registry_t *reg)
+{
+    pthread_mutex_lock(&reg->lock);
+    ah_snap_t *s = reg->retired;
+    reg->retired = NULL;
+    pthread_mutex_unlock(&reg->lock);
+    while (s != NULL) {
+        ah_snap_t *next = s->next_retired;
+        snap_destroy(s);
+        s = next;
+    }
+}
+
 /* Takes a reference; the caller holds the registry lock and s is some entry's current. */
 static ah_snap_t *snap_ref_locked(ah_snap_t *s)
 {
@@ -122,9 +147,10 @@ unsigned ah_registry_mapped(ah_registry_t *reg)
  * event loop iteration (at most ~100 ms when idle), so this is short; if a
  * worker is stuck we go on rather than refuse the reload.
  */
-static void wait_for_retired(ah_registry_entry_t *e)
+static void wait_for_retired(ah_registry_t *reg, ah_registry_entry_t *e)
 {
     for (int waited = 0; waited < RETIRE_WAIT_MS; waited++) {
+        ah_registry_reap(reg);
         if (atomic_load_explicit(&e->live, memory_order_acquire) <= 1)
             return;
         usleep(1000);
@@ -241,7 +267,7 @@ int ah_registry_reload(ah_registry_t *reg, size_t i, ah_reload_result_t *res)
 
     memset(res, 0, sizeof(*res));
     pthread_mutex_lock(&reg->reload_lock);
-    wait_for_retired(e);
+    wait_for_retired(reg, e);
     if (open_verified(e->path, reg->verify, &idx, &lease_fd, res) != 0) {
         record_failure(reg, e, res);
         pthread_mutex_unlock(&reg->reload_lock);
@@ -311,7 +337,7 @@ int ah_view_init(ah_view_t *v, const ah_registry_t *reg)
 
 void ah_view_refresh(ah_view_t *v, ah_registry_t *reg)
 {
-    /* At most one old reference per index is dropped; collect them to unmap outside the lock. */
+    /* At most one old reference per index is dropped; collect them to release outside the lock. */
     ah_snap_t *drop[16];
     size_t ndrop = 0;
 
@@ -336,7 +362,7 @@ void ah_view_refresh(ah_view_t *v, ah_registry_t *reg)
         }
         pthread_mutex_unlock(&reg->lock);
         for (size_t j = 0; j < ndrop; j++)
-            ah_snap_release(drop[j]);
+            snap_release_from_loop(reg, drop[j]);
         ndrop = 0;
     }
 }

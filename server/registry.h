@@ -24,9 +24,12 @@
  * when it changed, they take references to the new snapshots and drop the
  * old ones under the lock. A request runs start to finish inside one handler
  * call, so it always finishes on the snapshot it started with. The last
- * reference dropped unmaps the file. Taking a reference happens only under
- * the lock, from the entry's pointer, which itself holds a reference; so a
- * snapshot is never revived after its count reached zero.
+ * reference dropped unmaps the file; when an event loop drops it, the
+ * snapshot goes on a retired list instead, and the control thread unmaps it
+ * (ah_registry_reap, within 100 ms): unmapping 63 MB takes milliseconds,
+ * which a loop answering users would add to every request waiting on it. Taking a reference happens
+ * only under the lock, from the entry's pointer, which itself holds a reference; so a snapshot is
+ * never revived after its count reached zero.
  *
  * Memory: before mapping a new file for an entry, a reload waits (briefly)
  * until the entry's previous old snapshot is gone, so an index never has
@@ -68,6 +71,7 @@ typedef struct ah_snap {
     atomic_uint refs;
     struct ah_registry_entry *entry; /* the name it was loaded for */
     int lease_fd; /* the file, open with a read lease; -1 without one (see the top comment) */
+    struct ah_snap *next_retired; /* on the registry's retired list, guarded by its lock */
 } ah_snap_t;
 
 /* One served name. Fields below the lock line are guarded by the registry lock. */
@@ -87,6 +91,7 @@ typedef struct ah_registry {
     pthread_mutex_t reload_lock; /* serializes reloads (startup, admin, SIGHUP, watch) */
     ah_registry_entry_t *entries;
     size_t n;
+    ah_snap_t *retired; /* dropped by event loops, waiting for ah_registry_reap; under lock */
     atomic_uint_fast64_t generation; /* bumped on every swap */
     atomic_int ready;                /* 1 once every index has loaded */
     ah_verify_level_t verify;        /* the check every load runs (--verify) */
@@ -150,6 +155,9 @@ ah_snap_t *ah_registry_acquire(ah_registry_t *reg, size_t i);
 
 /* ah_snap_release: drops a reference; the last one unmaps. NULL is ignored. */
 void ah_snap_release(ah_snap_t *s);
+
+/* ah_registry_reap: unmaps the snapshots the event loops retired (see the top comment). */
+void ah_registry_reap(ah_registry_t *reg);
 
 /* ah_registry_mapped: how many snapshots are mapped right now, all entries together. */
 unsigned ah_registry_mapped(ah_registry_t *reg);
