@@ -78,7 +78,8 @@ awk -v swap_ms="$SWAP_MS" '
     $1 == "99%" { p99 = $2 }
     /^ahead_request_duration_seconds_bucket/ { split($0, a, "le=\""); split(a[2], b, "\""); v[b[1]] = $NF }
     /^ahead_reloads_total/ && /result="ok"/ { reloads = $NF }
-    END { printf "%s: %d requests, %d over 1 ms, %d over 2.5 ms, %d reloads; wrk %.0f req/s, p99 %s\n",
-                 swap_ms > 0 ? "swap every " swap_ms " ms" : "no swaps", v["+Inf"], v["+Inf"] - v["0.001"],
+    END { what = "no swaps"; if (swap_ms > 0) what = "swap every " swap_ms " ms"
+          printf "%s: %d requests, %d over 1 ms, %d over 2.5 ms, %d reloads; wrk %.0f req/s, p99 %s\n",
+                 what, v["+Inf"], v["+Inf"] - v["0.001"],
                  v["+Inf"] - v["0.0025"], reloads - 1, rps, p99 }
 ' "$WORK/wrk.txt" "$WORK/metrics.txt"
