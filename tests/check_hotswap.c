@@ -84,23 +84,11 @@ static void write_bytes(const char *path, const void *p, size_t len)
     fclose(f);
 }
 
-static unsigned char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    ck_assert_ptr_nonnull(f);
-    fseek(f, 0, SEEK_END);
-    *len = (size_t)ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *buf = malloc(*len);
-    ck_assert(buf != NULL && fread(buf, 1, *len, f) == *len);
-    fclose(f);
-    return buf;
-}
-
 static void make_corrupt(const char *good)
 {
     size_t size;
-    unsigned char *buf = read_file(good, &size);
+    char *buf = ts_read_file(good, &size);
+    ck_assert_ptr_nonnull(buf);
     for (int i = 0; i < 5; i++)
         snprintf(g_corrupt[i], sizeof(g_corrupt[i]), "%s/corrupt-%d.snap", g_dir, i);
     write_bytes(g_corrupt[0], buf, size / 2);
@@ -251,35 +239,47 @@ static void trigger(ts_server_t *s, int how, int expect_ok)
     }
 }
 
-/* Installs snapshot `which` and waits until the server answers from it. */
-static void swap_good(ts_server_t *s, const char *live, int how, int which)
+/* The server still answers from snapshot `which`. */
+static void assert_serving(ts_server_t *s, int which)
 {
     char id[17], top[256];
-    ck_assert_int_eq(ts_install(g_snap[which], live), 0);
-    trigger(s, how, 1);
+    ck_assert(current(s, id, top, sizeof(top)));
+    ck_assert_str_eq(id, g_id[which]);
+    ck_assert_str_eq(top, g_top[which]);
+}
+
+/* Waits until the server answers from snapshot `which`. */
+static void wait_serving(ts_server_t *s, int which)
+{
+    char id[17], top[256];
     for (double t0 = ts_now_ms();; ts_sleep_ms(2)) {
         ck_assert(current(s, id, top, sizeof(top)));
         if (strcmp(id, g_id[which]) == 0)
             break;
-        ck_assert_msg(ts_now_ms() - t0 < 5000, "swap to %s not visible after 5 s", g_id[which]);
+        ck_assert_msg(ts_now_ms() - t0 < 5000, "%s not serving after 5 s (server log %s)",
+                      g_id[which], s->log);
     }
-    /* The answers switched with the id. */
     ck_assert_str_eq(top, g_top[which]);
+}
+
+/* Installs snapshot `which` and waits until the server answers from it. */
+static void swap_good(ts_server_t *s, const char *live, int how, int which)
+{
+    ck_assert_int_eq(ts_install(g_snap[which], live), 0);
+    trigger(s, how, 1);
+    wait_serving(s, which);
 }
 
 /* Installs a corrupt file; the reload must fail and the old snapshot keep serving. */
 static void swap_corrupt(ts_server_t *s, const char *live, int how, int kind, int serving)
 {
-    char id[17], top[256];
     double before = failed_reloads(s);
     ck_assert_int_eq(ts_install(g_corrupt[kind], live), 0);
     trigger(s, how, 0);
     for (double t0 = ts_now_ms(); failed_reloads(s) <= before; ts_sleep_ms(2))
         ck_assert_msg(ts_now_ms() - t0 < 5000, "failed reload of a %s file not counted",
                       g_corrupt_kind[kind]);
-    ck_assert(current(s, id, top, sizeof(top)));
-    ck_assert_str_eq(id, g_id[serving]);
-    ck_assert_str_eq(top, g_top[serving]);
+    assert_serving(s, serving);
 }
 
 static void hot_swap_under_load(int how)
@@ -367,7 +367,8 @@ END_TEST
 static int rewrite_open(const char *src, const char *live)
 {
     size_t len;
-    unsigned char *buf = read_file(src, &len);
+    char *buf = ts_read_file(src, &len);
+    ck_assert_ptr_nonnull(buf);
     int fd = open(live, O_WRONLY | O_TRUNC);
     ck_assert_msg(fd >= 0, "open %s: %s", live, strerror(errno));
     ck_assert(write(fd, buf, len) == (ssize_t)len);
@@ -378,29 +379,6 @@ static int rewrite_open(const char *src, const char *live)
 static double detaches(ts_server_t *s)
 {
     return ts_metric(s, "ahead_snapshot_detaches_total{index=\"default\"}");
-}
-
-/* The server still answers from snapshot `which`. */
-static void assert_serving(ts_server_t *s, int which)
-{
-    char id[17], top[256];
-    ck_assert(current(s, id, top, sizeof(top)));
-    ck_assert_str_eq(id, g_id[which]);
-    ck_assert_str_eq(top, g_top[which]);
-}
-
-/* Waits until the server answers from snapshot `which`. */
-static void wait_serving(ts_server_t *s, int which)
-{
-    char id[17], top[256];
-    for (double t0 = ts_now_ms();; ts_sleep_ms(2)) {
-        ck_assert(current(s, id, top, sizeof(top)));
-        if (strcmp(id, g_id[which]) == 0)
-            break;
-        ck_assert_msg(ts_now_ms() - t0 < 5000, "%s not serving after 5 s (server log %s)",
-                      g_id[which], s->log);
-    }
-    ck_assert_str_eq(top, g_top[which]);
 }
 
 /* 1 when this file system grants read leases (the server then relies on them). */

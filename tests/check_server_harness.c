@@ -149,7 +149,7 @@ int ts_install(const char *src, const char *dst)
     return rename(tmp, dst);
 }
 
-static char *read_file(const char *path, size_t *len)
+char *ts_read_file(const char *path, size_t *len)
 {
     FILE *f = fopen(path, "rb");
     if (f == NULL)
@@ -188,7 +188,7 @@ static void child_exec(const char *const *argv, int outfd)
 
 int ts_log_contains(const ts_server_t *s, const char *text)
 {
-    char *log = read_file(s->log, NULL);
+    char *log = ts_read_file(s->log, NULL);
     int found = log != NULL && strstr(log, text) != NULL;
     free(log);
     return found;
@@ -248,7 +248,7 @@ int ts_server_spawn(ts_server_t *s, const char *const *args, const char *wait_fo
             s->pid = 0;
             return -1;
         }
-        char *log = read_file(s->log, NULL);
+        char *log = ts_read_file(s->log, NULL);
         if (log != NULL && strstr(log, wait_for) != NULL) {
             s->port = parse_port(log, "ahead-serve: listening on ");
             s->admin_port = parse_port(log, "ahead-serve: admin listening on ");
@@ -318,7 +318,7 @@ int ts_run_server_expect_exit(const char *const *args, char *err, size_t errlen,
         kill(pid, SIGKILL);
         waitpid(pid, &st, 0);
     }
-    char *text = read_file(log, NULL);
+    char *text = ts_read_file(log, NULL);
     snprintf(err, errlen, "%s", text != NULL ? text : "");
     free(text);
     unlink(log);

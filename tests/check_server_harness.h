@@ -70,6 +70,10 @@ int ts_copy(const char *src, const char *dst);
 /* ts_install: copies src to dir/.tmp-NAME and renames it over dst (an atomic replace). */
 int ts_install(const char *src, const char *dst);
 
+/* ts_read_file: the whole file, NUL-terminated, in malloc'd memory (len may be NULL); NULL on
+ * error. */
+char *ts_read_file(const char *path, size_t *len);
+
 /*
  * ts_server_start: starts ahead-serve with args (NULL-terminated; the
  * harness adds --listen and, unless args has one, --admin-listen) and waits
