@@ -101,19 +101,9 @@ cp "$OUT/npm-b.snap" "$WORK/b.snap"
 ln "$WORK/a.snap" "$WORK/live/npm.snap"
 
 # ---- ahead-serve on free ports (it logs the ports it got)
-start_ahead() {
-    "${SERVER_CPU[@]}" "$SERVE" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --threads "$SERVER_THREADS" \
-        --verify "$VERIFY" "$WORK/live/npm.snap" 2>"$WORK/ahead.log" &
-    SERVE_PID=$!
-    for _ in $(seq 200); do
-        grep -q "ahead-serve: ready" "$WORK/ahead.log" && break
-        kill -0 "$SERVE_PID" || { cat "$WORK/ahead.log" >&2; exit 1; }
-        sleep 0.1
-    done
-    AHEAD_PORT=$(sed -n 's/^ahead-serve: listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/ahead.log")
-    ADMIN_PORT=$(sed -n 's/^ahead-serve: admin listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/ahead.log")
-}
-start_ahead
+# shellcheck source=bench/swap_common.sh
+. "$ROOT/bench/swap_common.sh"
+start_ahead --threads "$SERVER_THREADS" --verify "$VERIFY"
 AHEAD=http://127.0.0.1:$AHEAD_PORT
 
 # ---- the median response body, over a sample of 2,000 prefixes
@@ -214,34 +204,14 @@ run_static() {
 # The mean latency in microseconds of CONNS requests always in flight at rps.
 floor_us() { awk -v c="$1" -v r="$2" 'BEGIN { printf "%.0f", 1e6 * c / r }'; }
 
-# ahead while the snapshot is replaced and reloaded every SWAP_MS; sets
-# SWAPS and NOT_SWAPPED. The live file starts as a.snap (WHICH=0).
-WHICH=0
+# ahead while the snapshot is replaced and reloaded every SWAP_MS (swap_while
+# sets SWAPS and NOT_SWAPPED).
 run_hotswap() {
     local before; before=$(cpu_sample)
     run_ahead "$1" &
     local wrk_pid=$!
-    SWAPS=0 NOT_SWAPPED=0
     sleep 0.2
-    local next=$(($(date +%s%N) / 1000000))
-    while kill -0 "$wrk_pid" 2>/dev/null; do
-        next=$((next + SWAP_MS))
-        # Alternate across runs too: the file swapped in is never the live one.
-        WHICH=$((1 - WHICH))
-        local src=$WORK/a.snap
-        [ "$WHICH" = 1 ] && src=$WORK/b.snap
-        # A hard link and a rename: the swap as a deployment does it, without
-        # the benchmark itself copying 63 MB every SWAP_MS on a 2-core machine.
-        ln -f "$src" "$WORK/live/.npm.snap.tmp" && mv "$WORK/live/.npm.snap.tmp" "$WORK/live/npm.snap"
-        if curl -sf -X POST "http://127.0.0.1:$ADMIN_PORT/admin/reload" | grep -q '"changed":true'; then
-            SWAPS=$((SWAPS + 1))
-        else
-            NOT_SWAPPED=$((NOT_SWAPPED + 1))
-        fi
-        # A swap every SWAP_MS by the clock, however long the reload took.
-        local left=$((next - $(date +%s%N) / 1000000))
-        [ "$left" -gt 0 ] && sleep "$(awk -v ms="$left" 'BEGIN { print ms / 1000 }')"
-    done
+    swap_while "$wrk_pid"
     wait "$wrk_pid"
     CPU_BUSY=$(cpu_busy "$before" "$(cpu_sample)")
 }

@@ -28,10 +28,8 @@ for f in npm.snap npm-b.snap prefixes-npm.txt; do
 done
 
 WORK=$(mktemp -d /tmp/ahead-stalls-XXXXXX)
-SERVE_PID='' SWAPPER=''
+SERVE_PID=''
 cleanup() {
-    rm -f "$WORK/go"
-    [ -n "$SWAPPER" ] && wait "$SWAPPER" 2>/dev/null
     [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null && wait "$SERVE_PID" 2>/dev/null
     rm -rf "$WORK"
 }
@@ -41,38 +39,16 @@ cp "$OUT/npm.snap" "$WORK/a.snap"
 cp "$OUT/npm-b.snap" "$WORK/b.snap"
 ln "$WORK/a.snap" "$WORK/live/npm.snap"
 
-taskset -c 1 "$SERVE" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --threads 1 \
-    "$WORK/live/npm.snap" 2>"$WORK/log" &
-SERVE_PID=$!
-for _ in $(seq 200); do
-    grep -q "ahead-serve: ready" "$WORK/log" && break
-    sleep 0.1
-done
-PORT=$(sed -n 's/^ahead-serve: listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/log")
-ADMIN=$(sed -n 's/^ahead-serve: admin listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/log")
-
-if [ "$SWAP_MS" -gt 0 ]; then
-    touch "$WORK/go"
-    (
-        which=0 next=$(($(date +%s%N) / 1000000))
-        while [ -e "$WORK/go" ]; do
-            next=$((next + SWAP_MS)) which=$((1 - which))
-            src=$WORK/a.snap
-            [ "$which" = 1 ] && src=$WORK/b.snap
-            ln -f "$src" "$WORK/live/.tmp" && mv "$WORK/live/.tmp" "$WORK/live/npm.snap"
-            curl -sf -X POST "http://127.0.0.1:$ADMIN/admin/reload" >/dev/null || true
-            left=$((next - $(date +%s%N) / 1000000))
-            if [ "$left" -gt 0 ]; then sleep "$(awk -v ms="$left" 'BEGIN { print ms / 1000 }')"; fi
-        done
-    ) &
-    SWAPPER=$!
-fi
+SERVER_CPU=(taskset -c 1)
+# shellcheck source=bench/swap_common.sh
+. "$ROOT/bench/swap_common.sh"
+start_ahead --threads 1
 taskset -c 0 wrk -t1 -c64 -d"$DURATION" --latency -s "$ROOT/bench/prefixes.lua" \
-    "http://127.0.0.1:$PORT" -- "$OUT/prefixes-npm.txt" /v1/complete 10 >"$WORK/wrk.txt"
-rm -f "$WORK/go"
-[ -n "$SWAPPER" ] && wait "$SWAPPER"
-SWAPPER=''
-curl -s "http://127.0.0.1:$ADMIN/metrics" >"$WORK/metrics.txt"
+    "http://127.0.0.1:$AHEAD_PORT" -- "$OUT/prefixes-npm.txt" /v1/complete 10 >"$WORK/wrk.txt" &
+WRK_PID=$!
+if [ "$SWAP_MS" -gt 0 ]; then swap_while "$WRK_PID"; fi
+wait "$WRK_PID"
+curl -s "http://127.0.0.1:$ADMIN_PORT/metrics" >"$WORK/metrics.txt"
 awk -v swap_ms="$SWAP_MS" '
     /^Requests\/sec:/ { rps = $2 }
     $1 == "99%" { p99 = $2 }
