@@ -33,6 +33,8 @@ typedef struct options {
     unsigned bucket_size;
     unsigned hot_nodes;
     int hot_nodes_set;
+    int no_infix;
+    unsigned word_leaf;
     const char *blocklist;
     const char *out;
     int strict, quiet;
@@ -64,11 +66,17 @@ static void usage(FILE *f)
             "      --hot-nodes N    trie nodes, the most typed-through first, whose answers\n"
             "                       are stored inline for speed (default: 1 per 256\n"
             "                       completions)\n"
+            "      --no-infix       leave out the word-start index: matches only at the start\n"
+            "                       of a text (\"york\" no longer finds \"new york\"), and a\n"
+            "                       smaller snapshot\n"
+            "      --word-leaf N    word starts per leaf of that index, 1..%d (default %d):\n"
+            "                       smaller is faster, larger is smaller\n"
             "      --strict         stop at the first bad line (exit 1)\n"
             "  -q, --quiet          print only errors\n"
             "  -h, --help           this text\n"
             "  -V, --version        the version\n",
-            AH_MAX_TOPK, AH_MAX_TEXT_BYTES, AH_MAX_BUCKET, AH_DEFAULT_BUCKET);
+            AH_MAX_TOPK, AH_MAX_TEXT_BYTES, AH_MAX_BUCKET, AH_DEFAULT_BUCKET, AH_MAX_WORD_LEAF,
+            AH_DEFAULT_WORD_LEAF);
 }
 
 static double now(void)
@@ -169,7 +177,8 @@ static void parse_options(int argc, char **argv, options_t *o)
         {"blocklist", required_argument, NULL, 'B'}, {"bucket-size", required_argument, NULL, 'z'},
         {"hot-nodes", required_argument, NULL, 'H'}, {"strict", no_argument, NULL, 's'},
         {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0}};
+        {"version", no_argument, NULL, 'V'},         {"no-infix", no_argument, NULL, 'I'},
+        {"word-leaf", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
     *o =
         (options_t){.topk = 10, .min_count = 1, .max_bytes = 256, .bucket_size = AH_DEFAULT_BUCKET};
     int c;
@@ -203,6 +212,12 @@ static void parse_options(int argc, char **argv, options_t *o)
             break;
         case 's':
             o->strict = 1;
+            break;
+        case 'I':
+            o->no_infix = 1;
+            break;
+        case 'L':
+            o->word_leaf = (unsigned)parse_number("--word-leaf", optarg, 1, AH_MAX_WORD_LEAF);
             break;
         case 'q':
             o->quiet = 1;
@@ -271,7 +286,9 @@ int main(int argc, char **argv)
                                  .bucket_size = o.bucket_size,
                                  .max_text_bytes = o.max_bytes,
                                  .hot_nodes =
-                                     o.hot_nodes_set ? o.hot_nodes : (unsigned)(n / 256 + 16)};
+                                     o.hot_nodes_set ? o.hot_nodes : (unsigned)(n / 256 + 16),
+                                 .no_words = o.no_infix,
+                                 .word_leaf = o.word_leaf};
         if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {
             fprintf(stderr, "%sahead-build: %s\n", prog.enabled ? "\r\033[K" : "", err);
             status = 1;

@@ -2,10 +2,14 @@
 /*
  * query.c: ahead-query, a look into a snapshot from the shell and scripts.
  *
- *   ahead-query SNAPSHOT [-k K] PREFIX...   text<TAB>score lines per prefix,
- *                                           a blank line between prefixes
+ *   ahead-query SNAPSHOT [-k K] PREFIX...   text<TAB>score lines per prefix
+ *                                           (--details: also typos and the
+ *                                           highlight start-end), a blank
+ *                                           line between prefixes
  *   ahead-query SNAPSHOT --batch [-k K]     one prefix per stdin line, one
  *                                           JSON object per output line
+ *   --typos auto|0|1|2, --match prefix|words  the matching (README,
+ *                                           "Matching"; defaults auto, words)
  *   ahead-query SNAPSHOT --stats            the header's facts as JSON
  *   ahead-query SNAPSHOT --verify           deep check; exit 1 if corrupt
  *
@@ -22,10 +26,16 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ahead-query SNAPSHOT [-k K] PREFIX...\n"
-               "       ahead-query SNAPSHOT --batch [-k K]   (prefixes on stdin, JSON lines out)\n"
+    fprintf(f, "usage: ahead-query SNAPSHOT [-k K] [MATCHING] [--details] PREFIX...\n"
+               "       ahead-query SNAPSHOT --batch [-k K] [MATCHING]  (prefixes on stdin, JSON "
+               "lines out)\n"
                "       ahead-query SNAPSHOT --stats\n"
-               "       ahead-query SNAPSHOT --verify\n");
+               "       ahead-query SNAPSHOT --verify\n"
+               "MATCHING: --typos auto|0|1|2 (default auto: none below 4 characters, one\n"
+               "          below 8, then two), --match prefix|words (default words: also at\n"
+               "          word starts inside the text)\n"
+               "--details adds to each text and score its typos and the highlighted code\n"
+               "points start-end; --batch always gives them.\n");
 }
 
 /* Writes s as a JSON string; bytes that are not valid UTF-8 become U+FFFD. */
@@ -75,12 +85,16 @@ static int print_stats(const ah_index_t *ix)
     printf("{\"format_version\":%" PRIu32 ",\"id\":\"%s\",\"entries\":%" PRIu64
            ",\"file_bytes\":%" PRIu64 ",\"bytes_per_entry\":%.2f,\"topk\":%" PRIu32
            ",\"bucket_size\":%" PRIu32 ",\"inner_nodes\":%" PRIu32 ",\"max_text_bytes\":%" PRIu32
-           ",\"max_key_bytes\":%" PRIu32 ",\"total_score\":%" PRIu64 ",\"sections\":{",
+           ",\"max_key_bytes\":%" PRIu32 ",\"total_score\":%" PRIu64 ",",
            st.format_version, st.id_hex, st.entries, st.file_bytes,
            (double)st.file_bytes / (double)st.entries, st.topk, st.bucket_size, st.inner_nodes,
            st.max_text_bytes, st.max_key_bytes, st.total_score);
-    static const char *const names[] = {"",      "keys",    "key_index", "scores",    "classes",
-                                        "nodes", "display", "hot_texts", "hot_paths", "hot_slots"};
+    printf("\"infix\":%s,\"word_entries\":%" PRIu32 ",\"word_nodes\":%" PRIu32
+           ",\"word_leaf\":%" PRIu32 ",\"sections\":{",
+           st.has_words ? "true" : "false", st.word_entries, st.word_nodes, st.word_leaf);
+    static const char *const names[] = {"",          "keys",      "key_index",  "scores",
+                                        "classes",   "nodes",     "display",    "hot_texts",
+                                        "hot_paths", "hot_slots", "word_nodes", "word_entries"};
     for (unsigned i = 1; i < sizeof names / sizeof names[0]; i++)
         printf("%s\"%s\":%" PRIu64, i > 1 ? "," : "", names[i], st.section_bytes[i]);
     printf("}}\n");
@@ -88,12 +102,14 @@ static int print_stats(const ah_index_t *ix)
 }
 
 /* One lookup; results or the error go to stdout in the chosen form. Returns 0 or 1. */
-static int lookup(const ah_index_t *ix, const char *q, size_t len, unsigned k, int json)
+static int lookup(const ah_index_t *ix, const char *q, size_t len, const ah_lookup_options_t *opt,
+                  int json, int details)
 {
     ah_completion_t out[AH_MAX_K];
     static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
     size_t n;
-    int rc = ah_index_complete(ix, q, len, k, out, text, sizeof text, &n);
+    int complete;
+    int rc = ah_index_lookup(ix, q, len, opt, out, text, sizeof text, &n, &complete);
     if (json) {
         fputs("{\"q\":", stdout);
         json_string(stdout, q, len);
@@ -101,11 +117,12 @@ static int lookup(const ah_index_t *ix, const char *q, size_t len, unsigned k, i
             printf(",\"error\":\"%s\"}\n", ah_strerror(rc));
             return rc == AH_ECORRUPT;
         }
-        fputs(",\"completions\":[", stdout);
+        printf(",\"complete\":%s,\"completions\":[", complete ? "true" : "false");
         for (size_t i = 0; i < n; i++) {
             fputs(i ? ",[" : "[", stdout);
             json_string(stdout, out[i].text, out[i].text_len);
-            printf(",%" PRIu64 "]", out[i].score);
+            printf(",%" PRIu64 ",%u,[%" PRIu32 ",%" PRIu32 "]]", out[i].score, out[i].typos,
+                   out[i].span_start, out[i].span_end);
         }
         fputs("]}\n", stdout);
         return 0;
@@ -114,19 +131,34 @@ static int lookup(const ah_index_t *ix, const char *q, size_t len, unsigned k, i
         fprintf(stderr, "ahead-query: '%.*s': %s\n", (int)len, q, ah_strerror(rc));
         return 1;
     }
-    for (size_t i = 0; i < n; i++)
-        printf("%.*s\t%" PRIu64 "\n", (int)out[i].text_len, out[i].text, out[i].score);
+    for (size_t i = 0; i < n; i++) {
+        printf("%.*s\t%" PRIu64, (int)out[i].text_len, out[i].text, out[i].score);
+        if (details)
+            printf("\t%u\t%" PRIu32 "-%" PRIu32, out[i].typos, out[i].span_start, out[i].span_end);
+        putchar('\n');
+    }
+    if (!complete)
+        fprintf(stderr,
+                "ahead-query: '%.*s': the typo search stopped at its work bound; the answer "
+                "may miss matches\n",
+                (int)len, q);
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"batch", no_argument, NULL, 'b'},   {"stats", no_argument, NULL, 's'},
-        {"verify", no_argument, NULL, 'v'},  {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
-    int batch = 0, stats = 0, verify = 0, c;
+    static const struct option longopts[] = {{"batch", no_argument, NULL, 'b'},
+                                             {"stats", no_argument, NULL, 's'},
+                                             {"verify", no_argument, NULL, 'v'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"typos", required_argument, NULL, 't'},
+                                             {"match", required_argument, NULL, 'm'},
+                                             {"details", no_argument, NULL, 'd'},
+                                             {NULL, 0, NULL, 0}};
+    int batch = 0, stats = 0, verify = 0, details = 0, c;
     long k = 10;
+    ah_lookup_options_t opt = {.typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
     while ((c = getopt_long(argc, argv, "k:hV", longopts, NULL)) != -1) {
         switch (c) {
         case 'k': {
@@ -138,8 +170,29 @@ int main(int argc, char **argv)
             }
             break;
         }
+        case 't':
+            if (strcmp(optarg, "auto") == 0) {
+                opt.typos = AH_TYPOS_AUTO;
+            } else if (optarg[0] >= '0' && optarg[0] <= '2' && optarg[1] == 0) {
+                opt.typos = optarg[0] - '0';
+            } else {
+                fprintf(stderr, "ahead-query: --typos must be auto, 0, 1 or 2\n");
+                return 2;
+            }
+            break;
+        case 'm':
+            if (strcmp(optarg, "prefix") == 0 || strcmp(optarg, "words") == 0) {
+                opt.match = optarg[0] == 'p' ? AH_MATCH_PREFIX : AH_MATCH_WORDS;
+            } else {
+                fprintf(stderr, "ahead-query: --match must be prefix or words\n");
+                return 2;
+            }
+            break;
         case 'b':
             batch = 1;
+            break;
+        case 'd':
+            details = 1;
             break;
         case 's':
             stats = 1;
@@ -177,6 +230,7 @@ int main(int argc, char **argv)
         return 2;
     }
     int status = 0;
+    opt.k = (unsigned)k;
     if (stats) {
         status = print_stats(ix);
     } else if (verify) {
@@ -197,14 +251,14 @@ int main(int argc, char **argv)
                 len--;
             if (len > 0 && line[len - 1] == '\r')
                 len--;
-            status |= lookup(ix, line, len, (unsigned)k, 1);
+            status |= lookup(ix, line, len, &opt, 1, 0);
         }
         free(line);
     } else {
         for (int i = optind + 1; i < argc; i++) {
             if (i > optind + 1)
                 putchar('\n');
-            status |= lookup(ix, argv[i], strlen(argv[i]), (unsigned)k, 0);
+            status |= lookup(ix, argv[i], strlen(argv[i]), &opt, 0, details);
         }
     }
     ah_index_close(ix);

@@ -92,12 +92,30 @@ int ah_normalize_surface(const char *in, size_t len, char *out, size_t cap, size
 
 typedef struct ah_index ah_index_t;
 
-/* One completion returned by ah_index_complete(). */
+/* One completion returned by ah_index_lookup() or ah_index_complete(). */
 typedef struct ah_completion {
     const char *text; /* UTF-8 display text; points into the caller's text buffer */
     uint32_t text_len;
     uint64_t score; /* summed count, exact */
+    uint8_t typos;  /* edit distance of the match (0..2) */
+    uint8_t mid;    /* 1: matched at a word start after the first ("york" in "new york") */
+    /* The highlight: code points [span_start, span_end) of text matched the prefix. */
+    uint32_t span_start, span_end;
 } ah_completion_t;
+
+/* Where a prefix may match (ah_lookup_options_t.match). */
+typedef enum ah_match_mode {
+    AH_MATCH_PREFIX = 0, /* at the start of the text only */
+    AH_MATCH_WORDS = 1   /* at any word start (the default) */
+} ah_match_mode_t;
+
+#define AH_TYPOS_AUTO (-1) /* 0 typos below 4 code points, 1 below 8, then 2 */
+
+typedef struct ah_lookup_options {
+    unsigned k;            /* 1..topk */
+    int typos;             /* AH_TYPOS_AUTO, or 0..2: at most that many, and never more than auto */
+    ah_match_mode_t match; /* AH_MATCH_WORDS needs the word-start index; without it, PREFIX */
+} ah_lookup_options_t;
 
 /* Facts about an open snapshot, all read from its header. */
 typedef struct ah_index_stats {
@@ -111,6 +129,10 @@ typedef struct ah_index_stats {
     uint32_t max_key_bytes;  /* longest key stored */
     uint32_t inner_nodes;    /* trie nodes that carry a top-k list */
     uint32_t bucket_size;    /* keys per front-coded bucket */
+    int has_words;           /* the word-start index was built (ahead-build without --no-infix) */
+    uint32_t word_entries;   /* word starts after the first, indexed */
+    uint32_t word_nodes;     /* inner nodes of the word-start trie */
+    uint32_t word_leaf;      /* most entries per word-start leaf */
     uint64_t total_score;    /* sum of all scores (saturating) */
     /* Bytes of each section, by id (format.h), padding included; [0] unused. */
     uint64_t section_bytes[16];
@@ -182,22 +204,49 @@ int ah_index_verify(const ah_index_t *idx, char *err, size_t errlen);
 int ah_index_verify_checksums(const ah_index_t *idx, char *err, size_t errlen);
 
 /*
- * ah_index_complete: the k best completions of a prefix.
+ * ah_index_lookup: the k best matches of a typed prefix, typos and word
+ * starts allowed as the options say (README, "Matching", is the contract):
+ * matches are ranked by (typos, mid-phrase, score descending, key bytes
+ * ascending), so every exact prefix match comes first, then every exact
+ * match at a later word start, then the one-typo matches, and so on.
  *
  * prefix/len: the typed prefix, UTF-8, not normalized (this function
  *             normalizes it, keeping one trailing space if it ended in one).
- * k:          1..topk (see ah_index_stats); more is AH_EINVAL.
- * out:        caller storage for at least k completions, best first: score
- *             descending, ties by key bytes ascending.
+ * opt:        k (1..topk), typos, match mode.
+ * out:        caller storage for at least k completions, best first.
  * text/cap:   caller storage for their texts; AH_COMPLETE_TEXT_BYTES(k) is
  *             always enough. out[i].text points into it.
  * n_out:      receives how many completions were written (0..k).
+ * complete:   receives 1, or 0 when the search for typo matches stopped at
+ *             its work bound (AH_LOOKUP_MAX_WORK nodes and keys visited, or a
+ *             full frontier): the answer is then the best found, not
+ *             necessarily the contract's. Exact prefix matches are always
+ *             complete.
  *
- * Allocates nothing and is safe to call from many threads on one snapshot.
- * Returns 0, AH_EINVAL, AH_EUTF8 (prefix not valid UTF-8), AH_ETOOLONG
+ * Allocates nothing (its scratch, about 100 KB, is on the stack) and is safe
+ * to call from many threads on one snapshot. Returns 0, AH_EINVAL (k or an
+ * option out of range), AH_EUTF8 (prefix not valid UTF-8), AH_ETOOLONG
  * (normalized prefix longer than AH_MAX_KEY_BYTES), AH_ENOSPC (text buffer
  * too small) or AH_ECORRUPT (the walk met a structure that fails its bounds
  * checks: the file is damaged; nothing out of bounds was read).
+ */
+int ah_index_lookup(const ah_index_t *idx, const char *prefix, size_t len,
+                    const ah_lookup_options_t *opt, ah_completion_t *out, char *text, size_t cap,
+                    size_t *n_out, int *complete);
+
+/* ah_index_lookup_key: as ah_index_lookup() for an already normalized key prefix. */
+int ah_index_lookup_key(const ah_index_t *idx, const char *key, size_t len,
+                        const ah_lookup_options_t *opt, ah_completion_t *out, char *text,
+                        size_t cap, size_t *n_out, int *complete);
+
+/* How many trie nodes and keys one lookup's typo search may visit before it gives up. */
+#define AH_LOOKUP_MAX_WORK 100000
+
+/*
+ * ah_index_complete: the k best exact prefix completions: ah_index_lookup()
+ * with typos 0 and match prefix, which is always complete. Ordered by score
+ * descending, ties by key bytes ascending. The empty prefix gives the
+ * overall top k.
  */
 int ah_index_complete(const ah_index_t *idx, const char *prefix, size_t len, unsigned k,
                       ah_completion_t *out, char *text, size_t cap, size_t *n_out);

@@ -49,6 +49,13 @@
  *   HOT_PATHS / HOT_SLOTS
  *               a hash table from the prefixes that hot nodes answer to the
  *               nodes: the popular prefixes skip the trie descent.
+ *   WORD_NODES / WORD_ENTRIES
+ *               the word-start index, for matches in the middle of a text
+ *               ("york" finds "new york"): a second compacted trie, over
+ *               every suffix of every key that begins at a word start after
+ *               the first (match.h defines word starts). Its leaves list
+ *               lex ids, best-ranked first; the suffixes themselves are not
+ *               stored, they are read from KEYS. Left out by --no-infix.
  *
  * Why this shape. Hsu & Ottaviano (WWW 2013) compare completion tries that
  * keep a max score per node and search with a heap (small, but a top-k costs
@@ -68,6 +75,19 @@
  * the file built from the data itself. List entries and child ranges are stored relative to
  * their node's lex range, in the fewest whole bytes that hold that range, so
  * the many small nodes pay one byte per entry.
+ *
+ * Typo-tolerant lookups walk the same trie: inner nodes are enumerable and
+ * light ranges are read from KEYS in order, so the edit distance can be
+ * carried down edges (match.h), and a node's list, whose first entry is
+ * its subtree's best completion, bounds what a subtree can still offer.
+ * The word-start index is the one structure matching adds. npm-downloads
+ * has 8.4M word starts after the first in 3.7M names (2.3 per name), and
+ * their suffixes, front-coded on their own, would take more room than all
+ * the keys (39 MB against 32 MB), so the index stores only which key each
+ * suffix belongs to (one packed lex id, 22 bits on npm) and finds the word
+ * start again in the key when it needs the text. Leaves hold up to
+ * leaf-size entries (64 by default) in rank order, so a leaf's best
+ * entries come first and a scan stops as soon as the rest cannot rank.
  *
  * FILE LAYOUT
  * -----------
@@ -97,7 +117,18 @@
  *       72    4 section count (AH_SECTION_COUNT)
  *       76    4 crc32 of bytes [128, file size): section table and sections
  *       80    4 distinct scores: entries in SCORES (1..n)
- *       84   40 reserved, zero
+ *       84    4 flags: bit 0 (AH_FLAG_WORDS): the word-start index was
+ *               built (it may still be empty); other bits zero
+ *       88    4 word-start entries: word starts after the first, over all
+ *               keys; the length of WORD_ENTRIES (0 without the index)
+ *       92    4 word-start inner nodes: records in WORD_NODES
+ *       96    4 word-start root: offset of its root record in WORD_NODES
+ *               (0 and meaningless when there are no entries)
+ *      100    4 leaf size T: the most entries a leaf of the word-start trie
+ *               holds, except a leaf of equal suffixes (1..65535)
+ *      104    4 id bits: width of WORD_ENTRIES values, bits needed for n - 1,
+ *               at least 1
+ *      108   16 reserved, zero
  *      124    4 crc32 of header bytes [0, 124)
  *
  * SECTION TABLE (offset 128), one 24-byte entry per section, in id order:
@@ -191,6 +222,31 @@
  *   A prefix P is looked up from slot ah_hash64(0, P, L) & (slots - 1),
  *   probing linearly to the first empty slot; a slot matches when its L and
  *   bytes equal P's. A lookup that finds nothing descends the trie.
+ *
+ * WORD_ENTRIES: packed array of (word-start entries) values of width id
+ *   bits: one lex id (< n) per word start after the first of each key. Its
+ *   order is the word-start trie's: entries of a node's subtree are a
+ *   contiguous range [lo, lo + count), children in edge byte order, and the
+ *   entries of a leaf ordered by (score class, lex id), best first. A key
+ *   with several word starts in one leaf is there once per word start.
+ *
+ * WORD_NODES: the inner nodes of a compacted trie over the suffixes
+ *   key[i..] of every key at each word start i > 0, in post-order, records
+ *   laid out as in NODES, with these differences:
+ *     - count is the number of entries (word starts) in the subtree, more
+ *       than leaf size T except at the root; lo is relative to the node's
+ *       own range in WORD_ENTRIES;
+ *     - the edge byte 0x00 (never in a key) is the child of the suffixes
+ *       that end at the node's path, sorted first; it never has a record;
+ *     - a child pointer of 0 is a leaf: up to T entries (any number under
+ *       the 0x00 edge), in rank order;
+ *     - the list holds l = min(K, distinct keys in the subtree) entries:
+ *       the best-ranked distinct keys, each as the position of one of its
+ *       entries relative to the node's lo, best first;
+ *     - bit 4 of widths (hot) is zero: there are no inline answers.
+ *   The node's path is a prefix of key[i..] for every entry (key, i) below
+ *   it; the suffix's word start i is not stored, and a reader finds it
+ *   again by matching the path against the key's word starts.
  */
 #ifndef AH_FORMAT_H
 #define AH_FORMAT_H
@@ -199,7 +255,7 @@
 
 #define AH_MAGIC              "AHEADIDX"
 #define AH_MAGIC_LEN          8
-#define AH_FORMAT_VERSION     1
+#define AH_FORMAT_VERSION     2
 #define AH_HEADER_SIZE        128
 #define AH_SECTION_ENTRY_SIZE 24
 #define AH_SECTION_PAD        16  /* zero bytes at the end of every section */
@@ -224,6 +280,12 @@
 #define AH_HDR_SECTION_COUNT 72
 #define AH_HDR_BODY_CRC      76
 #define AH_HDR_SCORE_COUNT   80
+#define AH_HDR_FLAGS         84
+#define AH_HDR_WORD_ENTRIES  88
+#define AH_HDR_WORD_NODES    92
+#define AH_HDR_WORD_ROOT     96
+#define AH_HDR_WORD_LEAF     100
+#define AH_HDR_ID_BITS       104
 #define AH_HDR_HEADER_CRC    124
 
 /* Section table entry field offsets. */
@@ -247,6 +309,15 @@
 #define AH_HOT_MAX_PATHS  (1u << 20) /* HOT_PATHS bytes a slot can address */
 #define AH_HOT_MAX_SLOTS  (1u << 16) /* slots a table may have */
 
+/* Header flags. */
+#define AH_FLAG_WORDS    0x1u /* the word-start index was built */
+#define AH_FLAGS_DEFINED 0x1u
+
+/* Word-start trie. */
+#define AH_WORD_END_EDGE     0x00 /* the child of the suffixes that end at the node */
+#define AH_DEFAULT_WORD_LEAF 64
+#define AH_MAX_WORD_LEAF     65535
+
 /* Key bucket flags. */
 #define AH_BUCKET_WIDE        0x01
 #define AH_BUCKET_HAS_DISPLAY 0x02
@@ -262,7 +333,9 @@ enum ah_section_id {
     AH_SEC_HOT_TEXTS = 7,
     AH_SEC_HOT_PATHS = 8,
     AH_SEC_HOT_SLOTS = 9,
-    AH_SECTION_COUNT = 9
+    AH_SEC_WORD_NODES = 10,
+    AH_SEC_WORD_ENTRIES = 11,
+    AH_SECTION_COUNT = 11
 };
 
 #endif /* AH_FORMAT_H */

@@ -101,14 +101,20 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
         {AH_SEC_KEY_INDEX, ((uint64_t)ix->n_buckets + 1) * 4, "key index"},
         {AH_SEC_SCORES, (uint64_t)ix->n_scores * 8, "scores"},
         {AH_SEC_CLASSES, div_ceil(n * ix->class_bits, 8), "classes"},
+        {AH_SEC_WORD_ENTRIES, div_ceil((uint64_t)ix->word_entries * ix->id_bits, 8),
+         "word-start entries"},
     };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         if (ix->sec[need[i].id].len < need[i].need || ix->sec[need[i].id].len >= need[i].need + 8)
             return ah_index__fail(
                 err, errlen, AH_ECORRUPT, "%s section is %llu bytes, expected %llu", need[i].what,
                 (unsigned long long)ix->sec[need[i].id].len, (unsigned long long)need[i].need);
-    if (ix->sec[AH_SEC_KEYS].len > UINT32_MAX || ix->sec[AH_SEC_NODES].len > UINT32_MAX)
+    if (ix->sec[AH_SEC_KEYS].len > UINT32_MAX || ix->sec[AH_SEC_NODES].len > UINT32_MAX ||
+        ix->sec[AH_SEC_WORD_NODES].len > UINT32_MAX)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "keys or nodes section over 4 GiB");
+    if (ix->word_entries > 0 && ix->word_root >= ix->sec[AH_SEC_WORD_NODES].len)
+        return ah_index__fail(err, errlen, AH_ECORRUPT,
+                              "word-start root offset %u outside its trie", ix->word_root);
     uint64_t slots = ix->sec[AH_SEC_HOT_SLOTS].len / AH_HOT_SLOT_SIZE;
     if (ix->sec[AH_SEC_HOT_SLOTS].len % AH_HOT_SLOT_SIZE || (slots & (slots - 1)) != 0 ||
         slots > AH_HOT_MAX_SLOTS)
@@ -139,8 +145,9 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
     uint32_t version = ah_load_u32(h + AH_HDR_VERSION);
     if (version != AH_FORMAT_VERSION)
         return ah_index__fail(err, errlen, AH_EVERSION,
-                              "snapshot format version %u, this build reads version %u", version,
-                              AH_FORMAT_VERSION);
+                              "snapshot format version %u, this build reads version %u: "
+                              "rebuild the snapshot with this version's ahead-build",
+                              version, AH_FORMAT_VERSION);
     if (ah_crc32(0, h, AH_HDR_HEADER_CRC) != ah_load_u32(h + AH_HDR_HEADER_CRC))
         return ah_index__fail(err, errlen, AH_ECORRUPT, "header checksum mismatch");
     if (ah_load_u32(h + AH_HDR_HEADER_SIZE) != AH_HEADER_SIZE ||
@@ -162,11 +169,26 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
     ix->n_scores = ah_load_u32(h + AH_HDR_SCORE_COUNT);
     ix->root = ah_load_u32(h + AH_HDR_ROOT);
     ix->total_score = ah_load_u64(h + AH_HDR_TOTAL_SCORE);
+    ix->flags = ah_load_u32(h + AH_HDR_FLAGS);
+    ix->word_entries = ah_load_u32(h + AH_HDR_WORD_ENTRIES);
+    ix->word_nodes = ah_load_u32(h + AH_HDR_WORD_NODES);
+    ix->word_root = ah_load_u32(h + AH_HDR_WORD_ROOT);
+    ix->word_leaf = ah_load_u32(h + AH_HDR_WORD_LEAF);
+    ix->id_bits = ah_load_u32(h + AH_HDR_ID_BITS);
+    for (unsigned at = AH_HDR_ID_BITS + 4; at < AH_HDR_HEADER_CRC; at++)
+        if (h[at] != 0)
+            return ah_index__fail(err, errlen, AH_ECORRUPT, "reserved header bytes are not zero");
+    if ((ix->flags & ~AH_FLAGS_DEFINED) != 0 ||
+        (!(ix->flags & AH_FLAG_WORDS) && (ix->word_entries != 0 || ix->word_nodes != 0)) ||
+        (ix->word_entries == 0) != (ix->word_nodes == 0) || ix->word_leaf == 0 ||
+        ix->word_leaf > AH_MAX_WORD_LEAF)
+        return ah_index__fail(err, errlen, AH_ECORRUPT, "word-start index fields out of range");
     if (ix->n == 0 || ix->topk == 0 || ix->topk > AH_MAX_TOPK || ix->bucket == 0 ||
         ix->bucket > AH_MAX_BUCKET || ix->max_text == 0 || ix->max_text > AH_MAX_TEXT_BYTES ||
         ix->max_key == 0 || ix->max_key > AH_MAX_KEY_BYTES || ix->inner_nodes == 0 ||
         ix->n_scores == 0 || ix->n_scores > ix->n || ix->class_bits == 0 || ix->class_bits > 32 ||
-        ix->class_bits < ah_bits_for(ix->n_scores - 1) || (ix->bucket & (ix->bucket - 1)) != 0)
+        ix->class_bits < ah_bits_for(ix->n_scores - 1) || (ix->bucket & (ix->bucket - 1)) != 0 ||
+        ix->id_bits > 32 || ix->id_bits < ah_bits_for(ix->n - 1) || ix->id_bits == 0)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "header parameters out of range");
     ix->n_buckets = (uint32_t)div_ceil(ix->n, ix->bucket);
     ix->bucket_shift = (unsigned)__builtin_ctz(ix->bucket);
@@ -258,6 +280,10 @@ void ah_index_stats(const ah_index_t *ix, ah_index_stats_t *st)
     st->inner_nodes = ix->inner_nodes;
     st->bucket_size = ix->bucket;
     st->total_score = ix->total_score;
+    st->has_words = (ix->flags & AH_FLAG_WORDS) != 0;
+    st->word_entries = ix->word_entries;
+    st->word_nodes = ix->word_nodes;
+    st->word_leaf = ix->word_leaf;
     for (unsigned i = 1; i <= AH_SECTION_COUNT && i < sizeof st->section_bytes / 8; i++)
         st->section_bytes[i] = ix->sec[i].len + AH_SECTION_PAD;
 }
@@ -471,11 +497,16 @@ int ah_index__display(const ah_index_t *ix, uint64_t display, const char *key, u
 
 /* ---------------------------------------------------------------- nodes */
 
-/* The parser itself, inlined into the lookup loop; see ah_index__node_parse(). */
-static inline __attribute__((always_inline)) int node_parse(const ah_index_t *ix, uint32_t off,
-                                                            ah_node_t *nd)
+/*
+ * The parser itself, inlined into the lookup loops; see ah_index__node_parse()
+ * and ah_index__word_node_parse(). A word-start node (words != 0) counts
+ * entries rather than keys, lists at most min(K, count) distinct keys and
+ * has no inline answers.
+ */
+static inline __attribute__((always_inline)) int parse_record(const ah_index_t *ix, uint32_t off,
+                                                              ah_node_t *nd, int words)
 {
-    const ah_section_t *s = &ix->sec[AH_SEC_NODES];
+    const ah_section_t *s = &ix->sec[words ? AH_SEC_WORD_NODES : AH_SEC_NODES];
     const unsigned char *p = s->data + off, *end = s->data + s->len;
     uint64_t label_len, count, m;
     if (off >= s->len || !ah_varint_get(&p, end, &label_len) || label_len > (uint64_t)(end - p) ||
@@ -486,10 +517,10 @@ static inline __attribute__((always_inline)) int node_parse(const ah_index_t *ix
     nd->label_len = (uint32_t)label_len;
     p += label_len;
     if (!ah_varint_get(&p, end, &count) || !ah_varint_get(&p, end, &m) || count == 0 ||
-        count > ix->n || m > 256 || p >= end)
+        count > (words ? ix->word_entries : ix->n) || m > 256 || p >= end)
         return AH_ECORRUPT;
     unsigned widths = *p++;
-    if (widths & AH_NODE_WIDTHS_RESERVED)
+    if (widths & (words ? AH_NODE_WIDTHS_RESERVED | AH_NODE_INLINE : AH_NODE_WIDTHS_RESERVED))
         return AH_ECORRUPT;
     nd->count = (uint32_t)count;
     nd->n_children = (uint32_t)m;
@@ -506,16 +537,28 @@ static inline __attribute__((always_inline)) int node_parse(const ah_index_t *ix
     nd->list_len = *p++;
     nd->list = p;
     uint32_t want = count < ix->topk ? (uint32_t)count : ix->topk;
-    if (nd->list_len != want || (uint64_t)nd->list_len * nd->wr > (uint64_t)(end - p))
+    if ((words ? nd->list_len == 0 || nd->list_len > want : nd->list_len != want) ||
+        (uint64_t)nd->list_len * nd->wr > (uint64_t)(end - p))
         return AH_ECORRUPT;
-    if (m == 0 && count != 1)
+    if (m == 0 && (words || count != 1))
         return AH_ECORRUPT;
     return 0;
 }
 
+static inline __attribute__((always_inline)) int node_parse(const ah_index_t *ix, uint32_t off,
+                                                            ah_node_t *nd)
+{
+    return parse_record(ix, off, nd, 0);
+}
+
 int ah_index__node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *nd)
 {
-    return node_parse(ix, off, nd);
+    return parse_record(ix, off, nd, 0);
+}
+
+int ah_index__word_node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *nd)
+{
+    return parse_record(ix, off, nd, 1);
 }
 
 int ah_index__node_child(const ah_node_t *nd, uint32_t j, uint32_t *lo, uint32_t *hi,
@@ -618,21 +661,26 @@ static int emit_all(const ah_index_t *ix, const uint32_t *ids, size_t n, ah_comp
     return 0;
 }
 
-/* The answer is a node's precomputed list. */
+/* The answer is a node's precomputed list (ids: see ah_index__exact). */
 static int answer_from_list(const ah_index_t *ix, const ah_node_t *nd, uint32_t lo, unsigned k,
-                            ah_completion_t *out, char *text, size_t cap, size_t *n_out)
+                            ah_completion_t *out, char *text, size_t cap, size_t *n_out,
+                            uint32_t *ids)
 {
-    uint32_t ids[AH_MAX_TOPK];
+    uint32_t own[AH_MAX_TOPK];
     size_t n = k < nd->list_len ? k : nd->list_len;
+    if (!ids)
+        ids = own;
     if (nd->hot) {
         const unsigned char *p = nd->list + nd->list_len * nd->wr;
         size_t used = 0;
         for (size_t i = 0; i < n; i++) {
             const char *t;
-            uint32_t len;
+            uint32_t len, rel;
             int rc = node_inline(ix, &p, &out[i].score, &t, &len);
-            if (rc || (rc = put_text(&out[i], text, cap, &used, t, len)) != 0)
+            if (rc || (rc = put_text(&out[i], text, cap, &used, t, len)) != 0 ||
+                (n < k && (rc = ah_index__node_list(nd, (uint32_t)i, &rel)) != 0))
                 return rc;
+            ids[i] = n < k ? lo + rel : UINT32_MAX;
         }
         *n_out = n;
         return 0;
@@ -660,7 +708,7 @@ static int answer_from_list(const ah_index_t *ix, const ah_node_t *nd, uint32_t 
  */
 static int answer_from_scan(const ah_index_t *ix, uint32_t a, uint32_t b, const char *key,
                             size_t len, unsigned k, ah_completion_t *out, char *text, size_t cap,
-                            size_t *n_out)
+                            size_t *n_out, uint32_t *ids)
 {
     uint64_t rank[AH_MAX_TOPK]; /* class << 32 | lex id: ascending is best first */
     uint32_t toff[AH_MAX_TOPK], tlen[AH_MAX_TOPK];
@@ -701,6 +749,8 @@ static int answer_from_scan(const ah_index_t *ix, uint32_t a, uint32_t b, const 
     if (rc)
         return rc;
     size_t m = n < k ? n : k, at = 0;
+    for (size_t i = 0; i < m && ids; i++)
+        ids[i] = (uint32_t)rank[i];
     for (size_t i = 0; i < m && !rc; i++) {
         if (toff[i] == UINT32_MAX) { /* did not fit while scanning */
             uint32_t id = (uint32_t)rank[i];
@@ -786,36 +836,22 @@ int ah_index__hot_lookup(const ah_index_t *ix, const char *key, size_t len, uint
     return 0;
 }
 
-int ah_index_complete_key(const ah_index_t *ix, const char *key, size_t len, unsigned k,
-                          ah_completion_t *out, char *text, size_t cap, size_t *n_out)
+int ah_index__exact(const ah_index_t *ix, const char *key, size_t len, unsigned k,
+                    ah_completion_t *out, char *text, size_t cap, size_t *n_out, uint32_t *ids)
 {
     *n_out = 0;
-    if (k == 0 || k > ix->topk)
-        return AH_EINVAL;
-    if (len > AH_MAX_KEY_BYTES)
-        return AH_ETOOLONG;
     /* A popular prefix: its hot node, found in one probe, answers inline. */
     uint32_t hot;
     ah_locus_t at;
     if (ah_index__hot_lookup(ix, key, len, &hot) && node_parse(ix, hot, &at.node) == 0 &&
-        at.node.hot)
-        return answer_from_list(ix, &at.node, 0, k, out, text, cap, n_out);
+        at.node.hot) {
+        /* Fewer than k answers only from the root, whose range starts at 0. */
+        return answer_from_list(ix, &at.node, 0, k, out, text, cap, n_out, ids);
+    }
     int rc = ah_index__locate(ix, key, len, &at);
     if (rc || at.kind == AH_LOCUS_NONE)
         return rc;
     if (at.kind == AH_LOCUS_NODE)
-        return answer_from_list(ix, &at.node, at.lo, k, out, text, cap, n_out);
-    return answer_from_scan(ix, at.lo, at.hi, key, len, k, out, text, cap, n_out);
-}
-
-int ah_index_complete(const ah_index_t *ix, const char *prefix, size_t len, unsigned k,
-                      ah_completion_t *out, char *text, size_t cap, size_t *n_out)
-{
-    char key[AH_MAX_KEY_BYTES];
-    size_t key_len;
-    *n_out = 0;
-    int rc = ah_normalize_key(prefix, len, key, sizeof key, &key_len, 1);
-    if (rc)
-        return rc;
-    return ah_index_complete_key(ix, key, key_len, k, out, text, cap, n_out);
+        return answer_from_list(ix, &at.node, at.lo, k, out, text, cap, n_out, ids);
+    return answer_from_scan(ix, at.lo, at.hi, key, len, k, out, text, cap, n_out, ids);
 }

@@ -10,6 +10,7 @@
 #define AH_INDEX_INTERNAL_H
 
 #include "ahead.h"
+#include "bits.h"
 #include "format.h"
 
 #include <stdint.h>
@@ -39,6 +40,9 @@ struct ah_index {
     uint32_t hot_max_len; /* longest prefix in the hot prefix table */
     uint64_t content_id;
     uint64_t total_score;
+    uint32_t flags;
+    uint32_t word_entries, word_nodes, word_root, word_leaf;
+    uint32_t id_bits;                       /* width of WORD_ENTRIES values */
     ah_section_t sec[AH_SECTION_COUNT + 1]; /* indexed by section id */
 };
 
@@ -143,6 +147,21 @@ typedef struct ah_node {
 int ah_index__node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *node);
 
 /*
+ * Parses a record of the word-start trie (format.h, WORD_NODES) at offset
+ * off, with the same checks adapted: count in entries, a list of 1 to
+ * min(topk, count) entries, no inline answers. Returns 0 or AH_ECORRUPT.
+ */
+int ah_index__word_node_parse(const ah_index_t *ix, uint32_t off, ah_node_t *node);
+
+/* The lex id of word-start entry pos (< word_entries); AH_ECORRUPT when it is not below n. */
+static inline int ah_index__word_entry(const ah_index_t *ix, uint32_t pos, uint32_t *id)
+{
+    *id = (uint32_t)ah_bits_get(ix->sec[AH_SEC_WORD_ENTRIES].data, (uint64_t)pos * ix->id_bits,
+                                ix->id_bits);
+    return *id < ix->n ? 0 : AH_ECORRUPT;
+}
+
+/*
  * Child j's range [*lo, *hi) relative to its parent, and its record offset
  * (UINT32_MAX for a light child, which has no record). Checks that the range
  * is non-empty and inside the node and that the pointer goes backwards.
@@ -182,6 +201,16 @@ int ah_index__locate(const ah_index_t *ix, const char *key, size_t len, ah_locus
  * 0 when the table has no such prefix.
  */
 int ah_index__hot_lookup(const ah_index_t *ix, const char *key, size_t len, uint32_t *node_off);
+
+/*
+ * The exact prefix answer (today's lookup, the first tier of every lookup):
+ * up to k completions of a normalized key prefix into out, texts into text,
+ * scores set (nothing else). When fewer than k are found and ids is not
+ * NULL, ids[0..*n_out) receives their lex ids. Returns 0, AH_ENOSPC or
+ * AH_ECORRUPT.
+ */
+int ah_index__exact(const ah_index_t *ix, const char *key, size_t len, unsigned k,
+                    ah_completion_t *out, char *text, size_t cap, size_t *n_out, uint32_t *ids);
 
 /* Writes a one-line message into err (if any) and returns code. */
 int ah_index__fail(char *err, size_t errlen, int code, const char *fmt, ...)

@@ -6,7 +6,8 @@
  * Order of work: score classes (the distinct scores, sorted), keys (front
  * coding), the trie's inner nodes (one recursive pass over the sorted keys,
  * children before parents, each node's top-K merged from its children's),
- * then the header with its checksums and content id. Everything is a pure
+ * the word-start index (writer_words.c), then the header with its
+ * checksums and content id. Everything is a pure
  * function of the entries and options, so equal input gives equal bytes.
  */
 #include "writer.h"
@@ -15,6 +16,7 @@
 #include "bits.h"
 #include "checksum.h"
 #include "index_internal.h"
+#include "writer_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -24,65 +26,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-/* -------------------------------------------------------------- buffers */
-
-/* A growable byte buffer; an allocation failure sticks in `failed`. */
-typedef struct buf {
-    unsigned char *data;
-    size_t len, cap;
-    int failed;
-} buf_t;
-
-static unsigned char *buf_grow(buf_t *b, size_t extra)
-{
-    if (b->failed)
-        return NULL;
-    if (b->len + extra > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + extra)
-            cap *= 2;
-        unsigned char *d = realloc(b->data, cap);
-        if (!d) {
-            b->failed = 1;
-            return NULL;
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-    unsigned char *p = b->data + b->len;
-    b->len += extra;
-    return p;
-}
-
-static void buf_put(buf_t *b, const void *src, size_t n)
-{
-    unsigned char *p = buf_grow(b, n);
-    if (p && n)
-        memcpy(p, src, n);
-}
-
-static void buf_varint(buf_t *b, uint64_t v)
-{
-    unsigned char tmp[10];
-    buf_put(b, tmp, ah_varint_put(tmp, v));
-}
-
-static void buf_uw(buf_t *b, uint32_t v, unsigned w)
-{
-    unsigned char *p = buf_grow(b, w);
-    if (p)
-        ah_store_uw(p, v, w);
-}
-
-/* Appends the section padding: AH_SECTION_PAD zeros, and up to 7 more for alignment. */
-static void buf_pad(buf_t *b)
-{
-    size_t n = AH_SECTION_PAD + (8 - (b->len + AH_SECTION_PAD) % 8) % 8;
-    unsigned char *p = buf_grow(b, n);
-    if (p)
-        memset(p, 0, n);
-}
 
 /* Errors are reported the reader's way. */
 #define fail ah_index__fail
@@ -653,8 +596,16 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned class_bits,
-                        uint32_t root, uint64_t total, unsigned max_text)
+                        uint32_t root, uint64_t total, const ah_write_options_t *opt,
+                        const ah_words_info_t *words)
 {
+    unsigned max_text = opt->max_text_bytes;
+    ah_store_u32(head + AH_HDR_FLAGS, opt->no_words ? 0 : AH_FLAG_WORDS);
+    ah_store_u32(head + AH_HDR_WORD_ENTRIES, words->entries);
+    ah_store_u32(head + AH_HDR_WORD_NODES, words->inner_nodes);
+    ah_store_u32(head + AH_HDR_WORD_ROOT, words->root);
+    ah_store_u32(head + AH_HDR_WORD_LEAF, opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF);
+    ah_store_u32(head + AH_HDR_ID_BITS, words->id_bits);
     ah_store_u32(head + AH_HDR_MAX_TEXT, max_text);
     memcpy(head + AH_HDR_MAGIC, AH_MAGIC, AH_MAGIC_LEN);
     ah_store_u32(head + AH_HDR_VERSION, AH_FORMAT_VERSION);
@@ -736,7 +687,7 @@ static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *
         return fail(err, errlen, AH_EINVAL, "too many completions (%zu)", n);
     if (opt->topk < 1 || opt->topk > AH_MAX_TOPK || opt->bucket_size > AH_MAX_BUCKET ||
         (opt->bucket_size & (opt->bucket_size - 1)) != 0 || opt->max_text_bytes < 1 ||
-        opt->max_text_bytes > AH_MAX_TEXT_BYTES)
+        opt->max_text_bytes > AH_MAX_TEXT_BYTES || opt->word_leaf > AH_MAX_WORD_LEAF)
         return fail(err, errlen, AH_EINVAL, "option out of range");
     for (size_t i = 0; i < n; i++) {
         if (e[i].key_len == 0 || e[i].key_len > AH_MAX_KEY_BYTES || e[i].text_len == 0 ||
@@ -784,6 +735,11 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     if (!rc)
         root = encode_hot_nodes(&w);
     free_hot_nodes(&w);
+    ah_words_info_t words = {.id_bits = ah_bits_for(w.n - 1) ? ah_bits_for(w.n - 1) : 1};
+    if (!rc && !opt->no_words)
+        rc = ah_writer__words(entries, w.n, w.class_of, w.topk,
+                              opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF,
+                              &w.sec[AH_SEC_WORD_NODES], &w.sec[AH_SEC_WORD_ENTRIES], &words);
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         buf_pad(&w.sec[s]);
         if (w.sec[s].failed && !rc)
@@ -799,7 +755,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         uint64_t size = head_len;
         for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
             size += w.sec[s].len;
-        fill_header(&w, head, size, class_bits, root, total, opt->max_text_bytes);
+        fill_header(&w, head, size, class_bits, root, total, opt, &words);
         /* Body CRC: the table, then the sections, in file order. */
         uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, head_len - AH_HEADER_SIZE);
         for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
@@ -812,6 +768,8 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
             info->file_bytes = size;
             info->content_id = ah_load_u64(head + AH_HDR_CONTENT_ID);
             info->inner_nodes = w.inner_nodes;
+            info->word_entries = words.entries;
+            info->word_inner_nodes = words.inner_nodes;
             for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
                 info->section_bytes[s] = w.sec[s].len;
         }

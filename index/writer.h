@@ -27,6 +27,8 @@ typedef struct ah_write_options {
     unsigned bucket_size;    /* 1..AH_MAX_BUCKET; 0 picks the default */
     unsigned max_text_bytes; /* 1..AH_MAX_TEXT_BYTES: recorded, and enforced */
     unsigned hot_nodes;      /* inner nodes that get inline answers (0: none but the root) */
+    int no_words;            /* leave the word-start index out (ahead-build --no-infix) */
+    unsigned word_leaf;      /* most entries per word-start leaf, 1..AH_MAX_WORD_LEAF; 0: default */
 } ah_write_options_t;
 
 #define AH_DEFAULT_BUCKET 16
@@ -36,6 +38,8 @@ typedef struct ah_write_info {
     uint64_t file_bytes;
     uint64_t content_id;
     uint32_t inner_nodes;
+    uint32_t word_entries;                        /* word starts after the first, indexed */
+    uint32_t word_inner_nodes;                    /* records of the word-start trie */
     uint64_t section_bytes[AH_SECTION_COUNT + 1]; /* by section id, padding included */
 } ah_write_info_t;
 

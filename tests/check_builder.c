@@ -325,6 +325,38 @@ START_TEST(test_query_cli)
     out = query(snap, "5", "zu");
     ck_assert_str_eq(out, "Zürich\t5\nzurich airport\t3\n");
     free(out);
+    /* A typo (four letters or more), and a match at a later word start; --details adds the
+     * typos and the highlighted code points. */
+    out = query(snap, "5", "zurch");
+    ck_assert_str_eq(out, "Zürich\t5\nzurich airport\t3\n");
+    free(out);
+    ck_assert_int_eq(run_cmd((char *[]){AH_QUERY_BIN, snap, "-k", "5", "--details", "zurch",
+                                        "airport", "zu", NULL},
+                             NULL, &out, &err),
+                     0);
+    ck_assert_str_eq(out, "Zürich\t5\t1\t0-6\nzurich airport\t3\t1\t0-6\n\n"
+                          "zurich airport\t3\t0\t7-14\n\n"
+                          "Zürich\t5\t0\t0-2\nzurich airport\t3\t0\t0-2\n");
+    free(out);
+    free(err);
+    ck_assert_int_eq(run_cmd((char *[]){AH_QUERY_BIN, snap, "-k", "5", "--match", "prefix",
+                                        "--typos", "0", "zurch", "airport", NULL},
+                             NULL, &out, &err),
+                     0);
+    ck_assert_str_eq(out, "\n");
+    free(out);
+    free(err);
+    ck_assert_int_eq(
+        run_cmd((char *[]){AH_QUERY_BIN, snap, "--typos", "3", "zu", NULL}, NULL, &out, &err), 2);
+    ck_assert(strstr(err, "--typos") != NULL);
+    free(out);
+    free(err);
+    ck_assert_int_eq(
+        run_cmd((char *[]){AH_QUERY_BIN, snap, "--match", "infix", "zu", NULL}, NULL, &out, &err),
+        2);
+    ck_assert(strstr(err, "--match") != NULL);
+    free(out);
+    free(err);
     /* Two prefixes: a blank line between them. */
     ck_assert_int_eq(
         run_cmd((char *[]){AH_QUERY_BIN, snap, "-k", "1", "zu", "\"", NULL}, NULL, &out, &err), 0);
@@ -332,14 +364,19 @@ START_TEST(test_query_cli)
     free(out);
     free(err);
     /* --batch: JSON lines, exact scores, escaping, errors per line. */
-    char *prefixes = scratch_file("batch.txt", "ZU\n\"\nnothing\n\xff\n");
+    char *prefixes = scratch_file("batch.txt", "ZU\n\"\nnothing\n\xff\nzurch\n");
     ck_assert_int_eq(
         run_cmd((char *[]){AH_QUERY_BIN, snap, "--batch", "-k", "2", NULL}, prefixes, &out, &err),
         0);
-    ck_assert_str_eq(out, "{\"q\":\"ZU\",\"completions\":[[\"Zürich\",5],[\"zurich airport\",3]]}\n"
-                          "{\"q\":\"\\\"\",\"completions\":[[\"\\\"quoted\\\"\\\\\",2]]}\n"
-                          "{\"q\":\"nothing\",\"completions\":[]}\n"
-                          "{\"q\":\"\\ufffd\",\"error\":\"invalid UTF-8\"}\n");
+    ck_assert_str_eq(
+        out, "{\"q\":\"ZU\",\"complete\":true,\"completions\":[[\"Zürich\",5,0,[0,2]],"
+             "[\"zurich airport\",3,0,[0,2]]]}\n"
+             "{\"q\":\"\\\"\",\"complete\":true,\"completions\":[[\"\\\"quoted\\\"\\\\\",2,0,"
+             "[0,1]]]}\n"
+             "{\"q\":\"nothing\",\"complete\":true,\"completions\":[]}\n"
+             "{\"q\":\"\\ufffd\",\"error\":\"invalid UTF-8\"}\n"
+             "{\"q\":\"zurch\",\"complete\":true,\"completions\":[[\"Zürich\",5,1,[0,6]],"
+             "[\"zurich airport\",3,1,[0,6]]]}\n");
     free(out);
     free(err);
     ck_assert_int_eq(run_cmd((char *[]){AH_QUERY_BIN, snap, "--stats", NULL}, NULL, &out, &err), 0);

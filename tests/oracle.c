@@ -44,6 +44,7 @@ static void fold(oracle_t *o, rec_t *r, size_t n)
         qsort(r, n, sizeof *r, by_key_surface);
     o->e = calloc(n ? n : 1, sizeof *o->e);
     o->n = 0;
+    o->cps = NULL;
     for (size_t i = 0; i < n;) {
         size_t j = i;
         uint64_t total = 0, best_count = 0;
@@ -224,6 +225,8 @@ void oracle_free(oracle_t *o)
         free(o->e[i].text);
     }
     free(o->e);
+    oracle_free_cps(o->cps);
+    o->cps = NULL;
     o->e = NULL;
     o->n = 0;
 }

@@ -28,6 +28,7 @@ typedef struct oracle_entry {
 typedef struct oracle {
     oracle_entry_t *e; /* sorted by key bytes */
     size_t n;
+    struct oracle_cps *cps; /* the keys as code points, made by the first oracle_lookup() */
 } oracle_t;
 
 /*
@@ -52,6 +53,44 @@ ah_entry_t *oracle_entries(const oracle_t *o);
 size_t oracle_topk(const oracle_t *o, const char *prefix, size_t len, unsigned k, size_t *out);
 
 void oracle_free(oracle_t *o);
+
+/* ------------------------------------------------ the matching contract (oracle_match.c) */
+
+/* One answer of the contract: an entry, its distance, and its highlight. */
+typedef struct oracle_match {
+    size_t entry; /* index into o->e */
+    unsigned typos;
+    int mid;
+    uint32_t span_start, span_end; /* code points of the display text */
+} oracle_match_t;
+
+/* The contract, or one deliberately broken, to show that a test notices. */
+enum { ORACLE_EXACT, ORACLE_NO_FIRST_LETTER_RULE, ORACLE_WORDS_BEFORE_TYPOS };
+
+/*
+ * The k best matches of a normalized key prefix by the contract, with
+ * typos (-1 for auto, or 0..2) and words (0: prefix only; 1: every word
+ * start), each key tried at every word start with a full distance table.
+ * Returns how many.
+ */
+size_t oracle_lookup(const oracle_t *o, const char *q, size_t len, unsigned k, int typos, int words,
+                     int mutation, oracle_match_t *out);
+
+/*
+ * Compares ah_index_lookup_key() with oracle_lookup(), text, score, typos,
+ * mid-phrase flag and span of every answer; fails the current test on a
+ * difference. Returns 1 when compared, 0 when the lookup said it was not
+ * complete (then it is not held to the contract).
+ */
+int oracle_check_lookup(const oracle_t *o, const ah_index_t *ix, const char *q, size_t len,
+                        unsigned k, int typos, int words);
+
+/* 1 when the lookup's answer differs from the mutated contract's (texts, typos, flags). */
+int oracle_lookup_differs(const oracle_t *o, const ah_index_t *ix, const char *q, size_t len,
+                          unsigned k, int typos, int words, int mutation);
+
+/* Frees what oracle_lookup() cached; oracle_free() calls it. */
+void oracle_free_cps(struct oracle_cps *c);
 
 /*
  * Compares ah_index_complete_key(ix, prefix) with the oracle; on a

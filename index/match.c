@@ -1,0 +1,213 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * match.c: word starts, the typo budget, the banded prefix edit distance
+ * and highlight spans (see match.h for the rules and the band's drawing).
+ */
+#include "match.h"
+
+#include "ahead.h"
+
+#include <string.h>
+#include <utf8proc.h>
+
+size_t ah_match_decode(const char *s, size_t len, uint32_t *cps, size_t cap)
+{
+    ah_utf8_t u = {0, 0};
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t c;
+        if (ah_utf8_feed(&u, (unsigned char)s[i], &c)) {
+            if (n < cap)
+                cps[n] = c;
+            n++;
+        }
+    }
+    return n;
+}
+
+unsigned ah_match_budget(size_t n, int typos)
+{
+    unsigned automatic = n < 4 ? 0 : n < 8 ? 1 : 2;
+    if (typos < 0 || (unsigned)typos > automatic)
+        return automatic;
+    return (unsigned)typos;
+}
+
+int ah_match_is_word_cp(uint32_t c)
+{
+    if (c < 0x80)
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (c > 0x10ffff)
+        return 0;
+    utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
+    return (cat >= UTF8PROC_CATEGORY_LU && cat <= UTF8PROC_CATEGORY_LO) ||
+           (cat >= UTF8PROC_CATEGORY_ND && cat <= UTF8PROC_CATEGORY_NO);
+}
+
+size_t ah_match_word_starts(const char *key, size_t len, uint32_t *offs, size_t cap)
+{
+    ah_utf8_t u = {0, 0};
+    size_t n = 0, start = 0;
+    int prev_word = 1; /* position 0 is not reported */
+    for (size_t i = 0; i < len; i++) {
+        uint32_t c;
+        if (u.need == 0)
+            start = i; /* the first byte of a code point */
+        if (!ah_utf8_feed(&u, (unsigned char)key[i], &c))
+            continue;
+        int word = ah_match_is_word_cp(c);
+        if (word && !prev_word) {
+            if (n < cap)
+                offs[n] = (uint32_t)start;
+            n++;
+        }
+        prev_word = word;
+    }
+    return n;
+}
+
+void ah_match_pattern(const char *key, size_t len, uint32_t *buf, ah_pattern_t *p)
+{
+    uint32_t *q = buf + AH_PATTERN_PAD;
+    size_t n = ah_match_decode(key, len, q, len);
+    for (size_t i = 0; i < AH_PATTERN_PAD; i++)
+        buf[i] = q[n + i] = AH_CP_NONE;
+    p->q = q;
+    p->n = (uint32_t)n;
+    p->d = 0;
+}
+
+void ah_osa_init(const ah_pattern_t *p, ah_osa_t *s)
+{
+    unsigned d = p->d;
+    uint64_t row = (uint64_t)(d + 1) * AH_LANES_1;
+    for (unsigned x = 0; x <= d && x <= p->n; x++) {
+        /* Row 0: OSA(Q[0:x], "") = x, in lane x + d. */
+        unsigned lane = x + d;
+        row = (row & ~(0xffull << (8 * lane))) | (uint64_t)x << (8 * lane);
+    }
+    s->row = row;
+    s->prev = (uint64_t)(d + 1) * AH_LANES_1;
+    s->eq = 0;
+    s->j = 0;
+}
+
+int ah_match_within(const ah_pattern_t *p, const char *text, size_t len)
+{
+    ah_osa_t s;
+    ah_utf8_t u = {0, 0};
+    ah_osa_init(p, &s);
+    if (p->n == 0)
+        return 1; /* the empty prefix is within any distance of anything */
+    for (size_t i = 0; i < len; i++) {
+        uint32_t c;
+        if (!ah_utf8_feed(&u, (unsigned char)text[i], &c))
+            continue;
+        int r = ah_osa_step(p, &s, c);
+        if (r == AH_OSA_DEAD)
+            return 0;
+        if (r >= 0)
+            return 1;
+    }
+    return 0;
+}
+
+int ah_match_span_len(const ah_pattern_t *p, const char *text, size_t len)
+{
+    ah_osa_t s;
+    ah_utf8_t u = {0, 0};
+    ah_osa_init(p, &s);
+    int best = p->n == p->d ? 0 : AH_OSA_DEAD; /* L = 0: OSA(Q, "") = n */
+    for (size_t i = 0; i < len; i++) {
+        uint32_t c;
+        if (!ah_utf8_feed(&u, (unsigned char)text[i], &c))
+            continue;
+        int r = ah_osa_step(p, &s, c);
+        if (r == AH_OSA_DEAD)
+            break;
+        if (r == (int)p->d)
+            best = (int)s.j;
+    }
+    return best;
+}
+
+/* ------------------------------------------------------------ display spans */
+
+/* Code points in the key of the display text's first `bytes` bytes. */
+static uint32_t key_cps_of_prefix(const char *text, size_t bytes)
+{
+    char key[AH_MAX_KEY_BYTES + 8];
+    size_t klen = 0;
+    if (ah_normalize_key(text, bytes, key, sizeof key, &klen, 1) != 0)
+        return UINT32_MAX;
+    uint32_t n = 0;
+    for (size_t i = 0; i < klen; i++)
+        n += ((unsigned char)key[i] & 0xc0) != 0x80;
+    return n;
+}
+
+static int is_mark(uint32_t c)
+{
+    if (c < 0x300 || c > 0x10ffff)
+        return 0;
+    utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);
+    return cat == UTF8PROC_CATEGORY_MN || cat == UTF8PROC_CATEGORY_MC ||
+           cat == UTF8PROC_CATEGORY_ME;
+}
+
+void ah_match_display_span(const char *text, size_t len, uint32_t a, uint32_t b, uint32_t *start,
+                           uint32_t *end)
+{
+    size_t i = 0;
+    while (i < len && (unsigned char)text[i] < 0x80)
+        i++;
+    if (i == len) { /* ASCII: the key is the text, lowercased, code point for code point */
+        *start = a < len ? a : (uint32_t)len;
+        *end = b < len ? b : (uint32_t)len;
+        if (*end < *start)
+            *end = *start;
+        return;
+    }
+    /* Byte offset of each code point, and the code points themselves. */
+    uint16_t off[AH_MAX_TEXT_BYTES + 1];
+    uint32_t cps[AH_MAX_TEXT_BYTES];
+    uint32_t n = 0;
+    ah_utf8_t u = {0, 0};
+    size_t from = 0;
+    for (i = 0; i < len && i < AH_MAX_TEXT_BYTES; i++) {
+        uint32_t c;
+        if (ah_utf8_feed(&u, (unsigned char)text[i], &c)) {
+            off[n] = (uint16_t)from;
+            cps[n++] = c;
+            from = i + 1;
+        }
+    }
+    off[n] = (uint16_t)from;
+    /*
+     * f(c), the key code points of the first c display code points, never
+     * decreases as c grows: binary searches find the last c with f(c) <= a
+     * and the first with f(c) >= b.
+     */
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) { /* the last c with f(c) <= a; f(0) = 0 */
+        uint32_t mid = lo + (hi - lo + 1) / 2;
+        if (key_cps_of_prefix(text, off[mid]) <= a)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    *start = lo;
+    lo = *start;
+    hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (key_cps_of_prefix(text, off[mid]) >= b)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    uint32_t e = lo;
+    while (e < n && e > *start && is_mark(cps[e]))
+        e++;
+    *end = e;
+}

@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer_internal.h: what the snapshot writer's files share: a growable
+ * byte buffer whose allocation failure sticks (so encoders need not check
+ * every append), and the word-start trie builder (writer_words.c) that
+ * writer.c calls.
+ */
+#ifndef AH_WRITER_INTERNAL_H
+#define AH_WRITER_INTERNAL_H
+
+#include "bits.h"
+#include "format.h"
+#include "writer.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A growable byte buffer; an allocation failure sticks in `failed`. */
+typedef struct buf {
+    unsigned char *data;
+    size_t len, cap;
+    int failed;
+} buf_t;
+
+static inline unsigned char *buf_grow(buf_t *b, size_t extra)
+{
+    if (b->failed)
+        return NULL;
+    if (b->len + extra > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + extra)
+            cap *= 2;
+        unsigned char *d = realloc(b->data, cap);
+        if (!d) {
+            b->failed = 1;
+            return NULL;
+        }
+        b->data = d;
+        b->cap = cap;
+    }
+    unsigned char *p = b->data + b->len;
+    b->len += extra;
+    return p;
+}
+
+static inline void buf_put(buf_t *b, const void *src, size_t n)
+{
+    unsigned char *p = buf_grow(b, n);
+    if (p && n)
+        memcpy(p, src, n);
+}
+
+static inline void buf_varint(buf_t *b, uint64_t v)
+{
+    unsigned char tmp[10];
+    buf_put(b, tmp, ah_varint_put(tmp, v));
+}
+
+static inline void buf_uw(buf_t *b, uint32_t v, unsigned w)
+{
+    unsigned char *p = buf_grow(b, w);
+    if (p)
+        ah_store_uw(p, v, w);
+}
+
+/* Appends the section padding: AH_SECTION_PAD zeros, and up to 7 more for alignment. */
+static inline void buf_pad(buf_t *b)
+{
+    size_t n = AH_SECTION_PAD + (8 - (b->len + AH_SECTION_PAD) % 8) % 8;
+    unsigned char *p = buf_grow(b, n);
+    if (p)
+        memset(p, 0, n);
+}
+
+/* What the word-start trie builder reports. */
+typedef struct ah_words_info {
+    uint32_t entries;     /* word starts indexed */
+    uint32_t inner_nodes; /* records in WORD_NODES */
+    uint32_t root;        /* the root record's offset (0 when there are no entries) */
+    unsigned id_bits;     /* width of WORD_ENTRIES values */
+} ah_words_info_t;
+
+/*
+ * Builds the word-start trie (format.h, WORD_NODES and WORD_ENTRIES) over
+ * the n sorted entries e, whose score classes are class_of (lex id -> class),
+ * with top-k lists of topk and leaves of at most leaf entries. Appends to
+ * nodes and entries; returns 0, AH_ENOMEM or AH_EINVAL (too large).
+ */
+int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
+                     unsigned leaf, buf_t *nodes, buf_t *entries, ah_words_info_t *info);
+
+#endif /* AH_WRITER_INTERNAL_H */

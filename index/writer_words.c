@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * writer_words.c: builds the word-start index (format.h, WORD_NODES and
+ * WORD_ENTRIES): a compacted trie over the suffix of every key at each of
+ * its word starts after the first.
+ *
+ *   keys          suffixes at word starts, sorted    trie (leaf size 2)
+ *   new york      "orleans"        (new orleans)     root --o-> leaf {new orleans}
+ *   new orleans   "york"           (new york)             --y-> "ork" --0x00-> leaf
+ *   york          "york city"      (york city)                        {new york}
+ *   york city                                                  --' '-> leaf
+ *                                                                 {york city}
+ *
+ * Suffixes are referred to as (lex id, byte offset) and never copied. They
+ * are sorted eight bytes at a time: each round loads the next eight bytes
+ * of every suffix in a range as one big-endian integer, so the comparison
+ * sort runs on integers in one array rather than chasing key pointers, and
+ * only ranges still equal go to the next round. Then one recursive pass
+ * cuts the sorted suffixes into nodes (post-order, as writer.c does for the
+ * keys), sorts each leaf by rank and merges the children's best into each
+ * node's list. Every step is a function of the keys and scores, so equal
+ * input gives equal bytes.
+ */
+#include "writer_internal.h"
+
+#include "ahead.h"
+#include "match.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A suffix: key `id` from byte `off` on; `pre` is the sort's current eight bytes. */
+typedef struct sref {
+    uint64_t pre;
+    uint32_t id, off;
+} sref_t;
+
+typedef struct words {
+    const ah_entry_t *e;
+    const uint32_t *class_of;
+    unsigned topk, leaf;
+    sref_t *s;
+    uint32_t n;
+    buf_t *nodes;
+    uint32_t inner;
+} words_t;
+
+/* A list candidate: a key's rank, and the position of one of its entries. */
+typedef struct cand {
+    uint64_t rank;
+    uint32_t pos;
+} cand_t;
+
+static uint32_t suffix_len(const words_t *w, const sref_t *r)
+{
+    return w->e[r->id].key_len - r->off;
+}
+
+static const unsigned char *suffix(const words_t *w, const sref_t *r)
+{
+    return (const unsigned char *)w->e[r->id].key + r->off;
+}
+
+static uint64_t rank_of(const words_t *w, uint32_t id)
+{
+    return (uint64_t)w->class_of[id] << 32 | id;
+}
+
+/* ---------------------------------------------------------------- sorting */
+
+static int by_pre(const void *a, const void *b)
+{
+    uint64_t x = ((const sref_t *)a)->pre, y = ((const sref_t *)b)->pre;
+    return x < y ? -1 : x > y;
+}
+
+static int by_rank(const void *a, const void *b, void *ctx)
+{
+    const words_t *w = ctx;
+    uint64_t x = rank_of(w, ((const sref_t *)a)->id), y = rank_of(w, ((const sref_t *)b)->id);
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * Sorts s[lo, hi), whose suffixes agree on their first `depth` bytes, by
+ * their bytes from depth on. Keys hold no NUL, so zero padding past a
+ * suffix's end sorts it before its extensions; a range whose eight bytes
+ * are equal goes on to the next eight unless every suffix in it has ended
+ * (then they are equal).
+ */
+static void sort_suffixes(words_t *w, uint32_t lo, uint32_t hi, uint32_t depth)
+{
+    for (uint32_t i = lo; i < hi; i++) {
+        uint32_t len = suffix_len(w, &w->s[i]);
+        const unsigned char *p = suffix(w, &w->s[i]) + depth;
+        uint64_t v = 0;
+        for (uint32_t b = 0; b < 8; b++)
+            v = v << 8 | (depth + b < len ? p[b] : 0);
+        w->s[i].pre = v;
+    }
+    qsort(w->s + lo, hi - lo, sizeof *w->s, by_pre);
+    for (uint32_t i = lo; i < hi;) {
+        uint32_t j = i + 1, longer = suffix_len(w, &w->s[i]) > depth + 8;
+        for (; j < hi && w->s[j].pre == w->s[i].pre; j++)
+            longer |= suffix_len(w, &w->s[j]) > depth + 8;
+        if (j - i > 1 && longer)
+            sort_suffixes(w, i, j, depth + 8);
+        i = j;
+    }
+}
+
+/* ------------------------------------------------------------------- trie */
+
+typedef struct kid {
+    unsigned char byte;
+    uint32_t lo, hi; /* positions in s */
+    uint32_t ref;    /* record offset, or LEAF */
+} kid_t;
+
+#define LEAF UINT32_MAX
+
+/*
+ * Near the root a two-typo walk reaches almost every node (two
+ * substitutions make any three letters match), so leaves there are kept
+ * tiny and the distance prunes on node records instead of on keys read one
+ * by one. Deeper, the walk reaches few leaves and larger ones save room.
+ */
+#define FINE_DEPTH 4 /* bytes of path */
+#define FINE_LEAF  4
+
+static unsigned leaf_limit(const words_t *w, uint32_t depth)
+{
+    return depth <= FINE_DEPTH && w->leaf > FINE_LEAF ? FINE_LEAF : w->leaf;
+}
+
+/* First position in [i, hi) whose suffix's byte at depth is greater than c. */
+static uint32_t run_end(const words_t *w, uint32_t i, uint32_t hi, uint32_t depth, unsigned char c)
+{
+    uint32_t a = i + 1, b = hi;
+    while (a < b) {
+        uint32_t mid = a + (b - a) / 2;
+        if (suffix(w, &w->s[mid])[depth] > c)
+            b = mid;
+        else
+            a = mid + 1;
+    }
+    return a;
+}
+
+static int by_cand(const void *a, const void *b)
+{
+    uint64_t x = ((const cand_t *)a)->rank, y = ((const cand_t *)b)->rank;
+    return x < y ? -1 : x > y;
+}
+
+/* Appends the record of the node over [lo, hi) with label [d, depth) (format.h, WORD_NODES). */
+static void encode(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t depth,
+                   const kid_t *kids, uint32_t nk, const cand_t *top, uint32_t ntop)
+{
+    buf_t *b = w->nodes;
+    uint32_t off = (uint32_t)b->len, max_ptr = 0, count = hi - lo;
+    for (uint32_t j = 0; j < nk; j++)
+        if (kids[j].ref != LEAF && off - kids[j].ref > max_ptr)
+            max_ptr = off - kids[j].ref;
+    unsigned wr = ah_bytes_for(count), wp = ah_bytes_for(max_ptr);
+    buf_varint(b, depth - d);
+    buf_put(b, suffix(w, &w->s[lo]) + d, depth - d);
+    buf_varint(b, count);
+    buf_varint(b, nk);
+    unsigned char widths = (unsigned char)((wr - 1) | (wp - 1) << AH_NODE_WP_SHIFT);
+    buf_put(b, &widths, 1);
+    for (uint32_t j = 0; j < nk; j++)
+        buf_put(b, &kids[j].byte, 1);
+    for (uint32_t j = 0; j < nk; j++)
+        buf_uw(b, kids[j].lo - lo, wr);
+    for (uint32_t j = 0; j < nk; j++)
+        buf_uw(b, kids[j].ref == LEAF ? 0 : off - kids[j].ref, wp);
+    unsigned char list_len = (unsigned char)ntop;
+    buf_put(b, &list_len, 1);
+    for (uint32_t j = 0; j < ntop; j++)
+        buf_uw(b, top[j].pos - lo, wr);
+    if (b->len > UINT32_MAX)
+        b->failed = 1;
+    w->inner++;
+}
+
+/* A leaf's best distinct keys, in rank order (the leaf is sorted by rank). */
+static uint32_t leaf_best(const words_t *w, uint32_t lo, uint32_t hi, cand_t *out)
+{
+    uint32_t n = 0;
+    for (uint32_t i = lo; i < hi && n < w->topk; i++)
+        if (n == 0 || w->s[i].id != w->s[out[n - 1].pos].id)
+            out[n++] = (cand_t){rank_of(w, w->s[i].id), i};
+    return n;
+}
+
+/*
+ * Builds the node over s[lo, hi) whose label starts at depth d, after its
+ * inner descendants; stores its record offset in *ref and its best distinct
+ * keys (up to topk) in top.
+ */
+static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref, cand_t *top,
+                 uint32_t *ntop)
+{
+    /* On the heap: nested suffixes recurse once per byte, up to a key's length. */
+    kid_t *kids = malloc(257 * sizeof *kids);
+    cand_t *cand = malloc(((size_t)257 * w->topk + 1) * sizeof *cand);
+    if (!kids || !cand) {
+        free(kids);
+        free(cand);
+        return AH_ENOMEM;
+    }
+    const sref_t *first = &w->s[lo], *last = &w->s[hi - 1];
+    uint32_t depth = d, flen = suffix_len(w, first), llen = suffix_len(w, last);
+    uint32_t m = flen < llen ? flen : llen;
+    while (depth < m && suffix(w, first)[depth] == suffix(w, last)[depth])
+        depth++;
+    uint32_t nk = 0, i = lo;
+    if (flen == depth) { /* the suffixes that end here: edge 0x00, sorted first */
+        uint32_t j = i;
+        while (j < hi && suffix_len(w, &w->s[j]) == depth)
+            j++;
+        kids[nk++] = (kid_t){AH_WORD_END_EDGE, i, j, LEAF};
+        i = j;
+    }
+    while (i < hi) {
+        unsigned char c = suffix(w, &w->s[i])[depth];
+        uint32_t j = run_end(w, i, hi, depth, c);
+        kids[nk++] = (kid_t){c, i, j, LEAF};
+        i = j;
+    }
+    uint32_t nc = 0;
+    int rc = 0;
+    for (uint32_t j = 0; j < nk && !rc; j++) {
+        kid_t *k = &kids[j];
+        uint32_t got = 0;
+        if (k->byte != AH_WORD_END_EDGE && k->hi - k->lo > leaf_limit(w, depth + 1)) {
+            rc = build(w, k->lo, k->hi, depth + 1, &k->ref, cand + nc, &got);
+        } else {
+            qsort_r(w->s + k->lo, k->hi - k->lo, sizeof *w->s, by_rank, w);
+            got = leaf_best(w, k->lo, k->hi, cand + nc);
+        }
+        nc += got;
+    }
+    if (!rc) {
+        /* One key may come from several children: keep its best entry once. */
+        qsort(cand, nc, sizeof *cand, by_cand);
+        uint32_t nt = 0;
+        for (uint32_t j = 0; j < nc && nt < w->topk; j++)
+            if (nt == 0 || cand[j].rank != top[nt - 1].rank)
+                top[nt++] = cand[j];
+        *ntop = nt;
+        *ref = (uint32_t)w->nodes->len;
+        encode(w, lo, hi, d, depth, kids, nk, top, nt);
+    }
+    free(kids);
+    free(cand);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ entry */
+
+int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
+                     unsigned leaf, buf_t *nodes, buf_t *entries, ah_words_info_t *info)
+{
+    words_t w = {.e = e, .class_of = class_of, .topk = topk, .leaf = leaf, .nodes = nodes};
+    memset(info, 0, sizeof *info);
+    info->id_bits = ah_bits_for(n - 1) ? ah_bits_for(n - 1) : 1;
+    uint32_t *offs = malloc(AH_MAX_KEY_BYTES * sizeof *offs);
+    uint64_t total = 0;
+    size_t cap = 0;
+    int rc = offs ? 0 : AH_ENOMEM;
+    for (uint32_t id = 0; id < n && !rc; id++) {
+        size_t k = ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES);
+        if (total + k > UINT32_MAX) {
+            rc = AH_EINVAL;
+            break;
+        }
+        if (w.n + k > cap) {
+            cap = cap ? cap * 2 : (size_t)n * 2 + 16;
+            while (cap < w.n + k)
+                cap *= 2;
+            sref_t *p = realloc(w.s, cap * sizeof *p);
+            if (!p) {
+                rc = AH_ENOMEM;
+                break;
+            }
+            w.s = p;
+        }
+        for (size_t j = 0; j < k; j++)
+            w.s[w.n++] = (sref_t){0, id, offs[j]};
+        total += k;
+    }
+    free(offs);
+    if (!rc && w.n > 0) {
+        cand_t *top = malloc(((size_t)topk + 1) * sizeof *top);
+        uint32_t ntop;
+        if (!top)
+            rc = AH_ENOMEM;
+        if (!rc) {
+            sort_suffixes(&w, 0, w.n, 0);
+            rc = build(&w, 0, w.n, 0, &info->root, top, &ntop);
+        }
+        free(top);
+    }
+    if (!rc && w.n > 0) {
+        size_t bytes = ((size_t)w.n * info->id_bits + 7) / 8;
+        unsigned char *p = buf_grow(entries, bytes);
+        if (p) {
+            memset(p, 0, bytes);
+            for (uint32_t i = 0; i < w.n; i++)
+                ah_bits_put(p, (uint64_t)i * info->id_bits, info->id_bits, w.s[i].id);
+        }
+    }
+    info->entries = w.n;
+    info->inner_nodes = w.inner;
+    free(w.s);
+    return rc;
+}

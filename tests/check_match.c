@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * check_match.c: typo-tolerant and word-start lookups (ah_index_lookup)
+ * against the contract's brute-force oracle (oracle_match.c): the README's
+ * examples, randomized corpora of multi-word keys with punctuation,
+ * accents, ß, ligatures, CJK and emoji under every build parameter, queries
+ * with 0, 1 and 2 edits, every k, both match modes and every typo setting,
+ * spans included; the real datasets; snapshots without the word-start
+ * index; and proof that the comparison notices a broken rule (the first
+ * letter, the tier order).
+ */
+#include "oracle.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static ah_index_t *build(const oracle_t *o, const ah_write_options_t *opt, const char *name)
+{
+    char path[512], err[256];
+    ah_entry_t *e = oracle_entries(o);
+    int rc = ah_snapshot_write(scratch_path(path, sizeof path, name), e, o->n, opt, NULL, err,
+                               sizeof err);
+    free(e);
+    ck_assert_msg(rc == 0, "write: %s", err);
+    ah_index_t *ix;
+    ck_assert_msg(ah_index_open(path, &ix, err, sizeof err) == 0, "open: %s", err);
+    ck_assert_msg(ah_index_verify(ix, err, sizeof err) == 0, "verify: %s", err);
+    return ix;
+}
+
+/* One lookup through the public, normalizing call. */
+static size_t lookup(const ah_index_t *ix, const char *q, int typos, int words, unsigned k,
+                     ah_completion_t *out, int *complete)
+{
+    static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
+    ah_lookup_options_t opt = {
+        .k = k, .typos = typos, .match = words ? AH_MATCH_WORDS : AH_MATCH_PREFIX};
+    size_t n;
+    int rc = ah_index_lookup(ix, q, strlen(q), &opt, out, text, sizeof text, &n, complete);
+    ck_assert_msg(rc == 0, "lookup '%s': %s", q, ah_strerror(rc));
+    return n;
+}
+
+static int is_text(const ah_completion_t *c, const char *s)
+{
+    return c->text_len == strlen(s) && memcmp(c->text, s, c->text_len) == 0;
+}
+
+/* ------------------------------------------------------------- examples */
+
+START_TEST(test_readme_examples)
+{
+    const char *texts[] = {
+        "new york",    "newark", "York City", "yorkshire pudding", "python", "pytest", "Straße",
+        "@types/node", "node",   "typhoon",   "ythonic",           "pyton",  "pithon"};
+    uint64_t scores[] = {500, 900, 100, 50, 1000, 800, 70, 300, 2000, 40, 5000, 3, 9000};
+    oracle_t o;
+    oracle_from_pairs(&o, texts, scores, sizeof scores / sizeof *scores);
+    ah_write_options_t opt = {.topk = 10, .max_text_bytes = 256, .hot_nodes = 2};
+    ah_index_t *ix = build(&o, &opt, "examples.snap");
+    ah_completion_t out[10];
+    int complete;
+
+    /* Prefix matches first, then the same prefix at a later word start. */
+    size_t n = lookup(ix, "york", -1, 1, 10, out, &complete);
+    ck_assert(complete);
+    ck_assert_uint_eq(n, 3);
+    ck_assert(is_text(&out[0], "York City") && !out[0].mid && out[0].typos == 0);
+    ck_assert(is_text(&out[1], "yorkshire pudding"));
+    ck_assert(is_text(&out[2], "new york") && out[2].mid && out[2].typos == 0);
+    ck_assert_uint_eq(out[2].span_start, 4);
+    ck_assert_uint_eq(out[2].span_end, 8);
+    /* match=prefix leaves the word starts out. */
+    ck_assert_uint_eq(lookup(ix, "york", -1, 0, 10, out, &complete), 2);
+
+    /* A transposition is one typo; exact matches come first whatever their score. */
+    n = lookup(ix, "pyhton", -1, 1, 10, out, &complete);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(is_text(&out[0], "python") && out[0].typos == 1);
+    ck_assert_uint_eq(out[0].span_end, 6);
+    /* "pyton" is one deletion away, and scores less; "pithon" is two edits away. */
+    ck_assert(is_text(&out[1], "pyton") && out[1].typos == 1);
+    /* The first letter is never a typo: "ython" does not find "python", only "ythonic". */
+    n = lookup(ix, "ython", -1, 1, 10, out, &complete);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(is_text(&out[0], "ythonic") && out[0].typos == 0);
+    /* Under four code points there are no typos: "pyt" finds only what starts with it. */
+    n = lookup(ix, "pyh", -1, 1, 10, out, &complete);
+    ck_assert_uint_eq(n, 0);
+    /* typos=0 is today's behaviour. */
+    ck_assert_uint_eq(lookup(ix, "pyhton", 0, 1, 10, out, &complete), 0);
+
+    /* Word starts after punctuation: "node" is also in "@types/node", after the exact ones. */
+    n = lookup(ix, "node", -1, 1, 10, out, &complete);
+    ck_assert_uint_eq(n, 2);
+    ck_assert(is_text(&out[0], "node") && is_text(&out[1], "@types/node") && out[1].mid);
+    ck_assert_uint_eq(out[1].span_start, 7);
+    ck_assert_uint_eq(out[1].span_end, 11);
+    n = lookup(ix, "types", -1, 1, 10, out, &complete);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(out[0].span_start, 1);
+
+    /* Spans are in code points of the display text: "strass" covers "Straß". */
+    n = lookup(ix, "strass", -1, 1, 10, out, &complete);
+    ck_assert_uint_eq(n, 1);
+    ck_assert(is_text(&out[0], "Straße"));
+    ck_assert_uint_eq(out[0].span_start, 0);
+    ck_assert_uint_eq(out[0].span_end, 5);
+
+    /* Bad options are refused. */
+    ah_lookup_options_t bad = {.k = 11, .typos = -1, .match = AH_MATCH_WORDS};
+    char text[AH_COMPLETE_TEXT_BYTES(10)];
+    ck_assert_int_eq(ah_index_lookup(ix, "a", 1, &bad, out, text, sizeof text, &n, &complete),
+                     AH_EINVAL);
+    bad = (ah_lookup_options_t){.k = 1, .typos = 3, .match = AH_MATCH_WORDS};
+    ck_assert_int_eq(ah_index_lookup(ix, "a", 1, &bad, out, text, sizeof text, &n, &complete),
+                     AH_EINVAL);
+    bad = (ah_lookup_options_t){.k = 1, .typos = -2, .match = AH_MATCH_WORDS};
+    ck_assert_int_eq(ah_index_lookup(ix, "a", 1, &bad, out, text, sizeof text, &n, &complete),
+                     AH_EINVAL);
+    bad = (ah_lookup_options_t){.k = 1, .typos = 0, .match = (ah_match_mode_t)2};
+    ck_assert_int_eq(ah_index_lookup(ix, "a", 1, &bad, out, text, sizeof text, &n, &complete),
+                     AH_EINVAL);
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+END_TEST
+
+/* ---------------------------------------------------- randomized corpora */
+
+/* Pieces of text: letters of several scripts, marks, ligatures, and separators. */
+static const char *const letters[] = {"a",  "b", "c", "e", "é",         "ß", "ü", "中",
+                                      "文", "1", "ﬁ", "Ω", "e\xcc\x81", "ǅ", "Ｂ"};
+static const char *const separators[] = {" ", "-", "/", "@", ".", "😀", "_", " & "};
+
+static void random_text(uint64_t *seed, char *buf, size_t cap)
+{
+    size_t words = 1 + test_rand(seed) % 4, at = 0;
+    buf[0] = 0;
+    if (test_rand(seed) % 6 == 0)
+        at += (size_t)snprintf(buf + at, cap - at, "%s", separators[test_rand(seed) % 8]);
+    for (size_t w = 0; w < words; w++) {
+        if (w > 0)
+            at += (size_t)snprintf(buf + at, cap - at, "%s", separators[test_rand(seed) % 8]);
+        size_t len = 1 + test_rand(seed) % 6;
+        for (size_t j = 0; j < len && at < cap - 8;
+             j++) /* early letters from few: shared prefixes */
+            at += (size_t)snprintf(buf + at, cap - at, "%s",
+                                   letters[test_rand(seed) % (j < 2 ? 4 : 15)]);
+    }
+}
+
+/* The code points of a UTF-8 string, as byte offsets. */
+static size_t cp_offsets(const char *s, size_t len, size_t *off)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            off[n++] = i;
+    off[n] = len;
+    return n;
+}
+
+/*
+ * A query from a key: a prefix from one of its code points (often a word
+ * start), with `edits` random edits after the first code point, normalized
+ * as a typed prefix would be. Written to q; returns its length.
+ */
+static size_t make_query(uint64_t *seed, const char *key, size_t klen, unsigned edits, char *q,
+                         size_t cap)
+{
+    size_t off[AH_MAX_KEY_BYTES + 1];
+    size_t n = cp_offsets(key, klen, off);
+    size_t from = test_rand(seed) % 3 == 0 ? 0 : test_rand(seed) % n;
+    size_t take = 1 + test_rand(seed) % (n - from);
+    /* Work on code point strings: pieces of the key, and letters for edits. */
+    char pieces[64][8];
+    size_t np = 0;
+    for (size_t i = from; i < from + take && np < 60; i++) {
+        size_t w = off[i + 1] - off[i];
+        memcpy(pieces[np], key + off[i], w);
+        pieces[np++][w] = 0;
+    }
+    for (unsigned e = 0; e < edits && np >= 2; e++) {
+        size_t at = 1 + test_rand(seed) % (np - 1);
+        const char *l = letters[test_rand(seed) % 11]; /* one code point each */
+        switch (test_rand(seed) % 4) {
+        case 0: /* substitution */
+            snprintf(pieces[at], sizeof pieces[at], "%s", l);
+            break;
+        case 1: /* insertion */
+            memmove(pieces[at + 1], pieces[at], (np - at) * sizeof pieces[0]);
+            snprintf(pieces[at], sizeof pieces[at], "%s", l);
+            np++;
+            break;
+        case 2: /* deletion */
+            memmove(pieces[at], pieces[at + 1], (np - at - 1) * sizeof pieces[0]);
+            np--;
+            break;
+        default: /* transposition with the next one */
+            if (at + 1 < np) {
+                char tmp[8];
+                memcpy(tmp, pieces[at], 8);
+                memcpy(pieces[at], pieces[at + 1], 8);
+                memcpy(pieces[at + 1], tmp, 8);
+            }
+        }
+    }
+    char raw[1024];
+    size_t rl = 0;
+    for (size_t i = 0; i < np; i++)
+        rl += (size_t)snprintf(raw + rl, sizeof raw - rl, "%s", pieces[i]);
+    size_t len;
+    if (ah_normalize_key(raw, rl, q, cap, &len, 1) != 0)
+        return 0;
+    return len;
+}
+
+/* Every setting of the lookup for one query; returns how many answers were incomplete. */
+static size_t check_query(const oracle_t *o, const ah_index_t *ix, const char *q, size_t len,
+                          unsigned topk, uint64_t *seed, int words_built)
+{
+    static const int typos[] = {-1, 0, 1, 2};
+    size_t incomplete = 0;
+    for (int words = 0; words <= 1; words++)
+        for (size_t t = 0; t < 4; t++) {
+            unsigned k = 1 + (unsigned)(test_rand(seed) % topk);
+            /* Without the index, words matching is prefix matching. */
+            int want_words = words && words_built;
+            if (want_words == words) {
+                incomplete += !oracle_check_lookup(o, ix, q, len, k, typos[t], words);
+                continue;
+            }
+            oracle_match_t want[AH_MAX_K];
+            ah_completion_t got[AH_MAX_K];
+            static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
+            size_t got_n, want_n = oracle_lookup(o, q, len, k, typos[t], 0, ORACLE_EXACT, want);
+            int complete;
+            ah_lookup_options_t opt = {.k = k, .typos = typos[t], .match = AH_MATCH_WORDS};
+            ck_assert(ah_index_lookup_key(ix, q, len, &opt, got, text, sizeof text, &got_n,
+                                          &complete) == 0);
+            ck_assert_uint_eq(got_n, want_n);
+            for (size_t i = 0; i < got_n; i++)
+                ck_assert(got[i].text_len == o->e[want[i].entry].text_len && !got[i].mid &&
+                          got[i].typos == want[i].typos);
+        }
+    return incomplete;
+}
+
+static void random_corpus(oracle_t *o, uint64_t seed, size_t n)
+{
+    char **texts = calloc(n, sizeof *texts);
+    uint64_t *scores = calloc(n, sizeof *scores);
+    for (size_t i = 0; i < n; i++) {
+        char buf[256];
+        random_text(&seed, buf, sizeof buf);
+        texts[i] = strdup(buf);
+        uint64_t r = test_rand(&seed);
+        scores[i] = r % 5 == 0 ? r >> 20 : 1 + r % 6; /* ties, and counts far above 2^32 */
+    }
+    oracle_from_pairs(o, (const char *const *)texts, scores, n);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(scores);
+}
+
+START_TEST(test_random_corpora)
+{
+    static const unsigned topks[] = {1, 2, 3, 5, 10};
+    static const unsigned leaves[] = {1, 2, 3, 8, 64};
+    static const unsigned buckets[] = {1, 4, 16};
+    uint64_t seed = 0x5eed0000u + (uint64_t)_i;
+    oracle_t o;
+    random_corpus(&o, seed, 60 + test_rand(&seed) % 900);
+    ah_write_options_t opt = {.topk = topks[_i % 5],
+                              .bucket_size = buckets[_i % 3],
+                              .max_text_bytes = 256,
+                              .hot_nodes = (unsigned)(test_rand(&seed) % 40),
+                              .word_leaf = leaves[(_i / 2) % 5],
+                              .no_words = _i % 7 == 6};
+    char name[64];
+    snprintf(name, sizeof name, "random-%d.snap", _i);
+    ah_index_t *ix = build(&o, &opt, name);
+    size_t incomplete = 0, queries = 0;
+    char q[AH_MAX_KEY_BYTES];
+    for (size_t i = 0; i < 120; i++) {
+        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
+        size_t len = make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
+        incomplete += check_query(&o, ix, q, len, opt.topk, &seed, !opt.no_words);
+        queries++;
+    }
+    /* Every k for some of them, and a query that matches nothing. */
+    for (size_t i = 0; i < 6; i++) {
+        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
+        size_t len = make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
+        for (unsigned k = 1; k <= opt.topk; k++)
+            incomplete += !oracle_check_lookup(&o, ix, q, len, k, -1, !opt.no_words);
+    }
+    incomplete += !oracle_check_lookup(&o, ix, "zzzz", 4, opt.topk, -1, !opt.no_words);
+    incomplete += !oracle_check_lookup(&o, ix, "", 0, opt.topk, -1, !opt.no_words);
+    /* Small tries never reach the work bound: every answer was held to the contract. */
+    ck_assert_uint_eq(incomplete, 0);
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+END_TEST
+
+/* -------------------------------------------- the test can fail: mutations */
+
+START_TEST(test_broken_rules_are_noticed)
+{
+    uint64_t seed = 4242;
+    oracle_t o;
+    random_corpus(&o, seed, 800);
+    ah_write_options_t opt = {.topk = 10, .max_text_bytes = 256, .hot_nodes = 8, .word_leaf = 4};
+    ah_index_t *ix = build(&o, &opt, "mutations.snap");
+    size_t first_letter = 0, tier_order = 0;
+    char q[AH_MAX_KEY_BYTES];
+    for (size_t i = 0; i < 200; i++) {
+        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
+        size_t len = make_query(&seed, e->key, e->key_len, 1 + (unsigned)(i % 2), q, sizeof q);
+        first_letter +=
+            oracle_lookup_differs(&o, ix, q, len, 10, -1, 1, ORACLE_NO_FIRST_LETTER_RULE);
+        tier_order += oracle_lookup_differs(&o, ix, q, len, 10, -1, 1, ORACLE_WORDS_BEFORE_TYPOS);
+        ck_assert(!oracle_lookup_differs(&o, ix, q, len, 10, -1, 1, ORACLE_EXACT));
+    }
+    /* An implementation without the rule, or with the tiers swapped, would fail above. */
+    ck_assert_msg(first_letter > 0, "no query tells the first-letter rule apart");
+    ck_assert_msg(tier_order > 0, "no query tells the tier order apart");
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+END_TEST
+
+/* ------------------------------------------------------------ datasets */
+
+static const char *dataset(const char *file, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s/data/%s", AH_SOURCE_DIR, file);
+    if (access(buf, R_OK) == 0)
+        return buf;
+    snprintf(buf, cap, "%s/%s", AH_SHARED_DATA, file);
+    if (access(buf, R_OK) == 0)
+        return buf;
+    return NULL;
+}
+
+static void check_dataset(const char *file, size_t max_lines, size_t queries)
+{
+    char path[512];
+    if (!dataset(file, path, sizeof path)) {
+        printf("check_match: %s not found in data/ or ../shared/data: skipped\n", file);
+        return;
+    }
+    oracle_t o;
+    oracle_load(&o, path, max_lines);
+    ah_write_options_t opt = {.topk = 10, .max_text_bytes = 256, .hot_nodes = (unsigned)o.n / 256};
+    ah_index_t *ix = build(&o, &opt, "dataset.snap");
+    uint64_t seed = 77;
+    size_t incomplete = 0;
+    char q[AH_MAX_KEY_BYTES];
+    for (size_t i = 0; i < queries; i++) {
+        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
+        size_t len = make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
+        incomplete += !oracle_check_lookup(&o, ix, q, len, 10, -1, 1);
+        incomplete += !oracle_check_lookup(&o, ix, q, len, 1 + (unsigned)(i % 10), -1, 0);
+    }
+    ck_assert_msg(incomplete * 100 <= queries, "%zu of %zu answers incomplete", incomplete,
+                  2 * queries);
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+
+START_TEST(test_subtlex)
+{
+    check_dataset("subtlex-us.tsv", 0, 150);
+}
+END_TEST
+
+START_TEST(test_es_ngrams)
+{
+    check_dataset("es-ngrams.tsv.gz", 0, 100);
+}
+END_TEST
+
+START_TEST(test_npm_head)
+{
+    check_dataset("npm-downloads.tsv.gz", 300000, 60);
+}
+END_TEST
+
+static Suite *match_suite(void)
+{
+    Suite *s = suite_create("match");
+    TCase *tc = tcase_create("contract");
+    tcase_add_test(tc, test_readme_examples);
+    tcase_add_loop_test(tc, test_random_corpora, 0, 28);
+    tcase_add_test(tc, test_broken_rules_are_noticed);
+    suite_add_tcase(s, tc);
+    TCase *real = tcase_create("datasets");
+    tcase_set_timeout(real, 600);
+    tcase_add_test(real, test_subtlex);
+    tcase_add_test(real, test_es_ngrams);
+    tcase_add_test(real, test_npm_head);
+    suite_add_tcase(s, real);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(match_suite());
+}
