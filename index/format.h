@@ -233,13 +233,16 @@
  * WORD_NODES: the inner nodes of a compacted trie over the suffixes
  *   key[i..] of every key at each word start i > 0, in post-order, records
  *   laid out as in NODES, with these differences:
- *     - count is the number of entries (word starts) in the subtree, more
- *       than leaf size T except at the root; lo is relative to the node's
- *       own range in WORD_ENTRIES;
+ *     - count is the number of entries (word starts) in the subtree; child
+ *       ranges are relative to the node's own range in WORD_ENTRIES;
  *     - the edge byte 0x00 (never in a key) is the child of the suffixes
  *       that end at the node's path, sorted first; it never has a record;
  *     - a child pointer of 0 is a leaf: up to T entries (any number under
- *       the 0x00 edge), in rank order;
+ *       the 0x00 edge), in rank order; a child of more than T entries has
+ *       a record. The builder also gives records to smaller children near
+ *       the root (paths up to 4 bytes, leaves of up to 4), where a typo
+ *       search reaches almost every node and a record prunes more cheaply
+ *       than keys read one by one;
  *     - the list holds l = min(K, distinct keys in the subtree) entries:
  *       the best-ranked distinct keys, each as the position of one of its
  *       entries relative to the node's lo, best first;

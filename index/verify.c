@@ -10,12 +10,17 @@
  * in it and used; every hot prefix slot naming the node a descent finds;
  * every inner node's children partitioning its range
  * under the right edge bytes, light children small, and every list being
- * exactly its node's top-K. It allocates O(n) scratch.
+ * exactly its node's top-K; and the word-start index: every entry standing
+ * for a word start of its key under its leaf's path, as many times as the
+ * key has such word starts, leaves in rank order, lists the top distinct
+ * keys, and the entries adding up to every word start of every key. It
+ * allocates O(n) scratch.
  */
 #include "index_internal.h"
 
 #include "bits.h"
 #include "checksum.h"
+#include "match.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +270,186 @@ static int verify_hot_table(const ah_index_t *ix, char *err, size_t errlen)
     return 0;
 }
 
+/* ------------------------------------------------------ word-start index */
+
+/*
+ * How many word starts (after the first) of key[0..len) begin a suffix that
+ * starts with path[0..plen), or, when exact, equals it.
+ */
+static uint32_t starts_under(const char *key, uint32_t len, const char *path, uint32_t plen,
+                             int exact, uint32_t *offs)
+{
+    size_t n = ah_match_word_starts(key, len, offs, AH_MAX_KEY_BYTES);
+    uint32_t m = 0;
+    for (size_t i = 0; i < n && i < AH_MAX_KEY_BYTES; i++) {
+        uint32_t rest = len - offs[i];
+        if (rest >= plen && (!exact || rest == plen) && memcmp(key + offs[i], path, plen) == 0)
+            m++;
+    }
+    return m;
+}
+
+typedef struct word_walk {
+    walk_t *w;
+    uint32_t *offs;
+    uint64_t entries; /* entries seen in leaves */
+    uint32_t nodes;
+} word_walk_t;
+
+/* A leaf [lo, lo+count) under path[0..plen): rank order, and each key there once per word start. */
+static int verify_word_leaf(word_walk_t *v, uint32_t lo, uint32_t count, uint32_t plen, int exact)
+{
+    walk_t *w = v->w;
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    const ah_index_t *ix = w->ix;
+    uint64_t prev = 0;
+    for (uint32_t i = 0; i < count;) {
+        uint32_t id, len;
+        uint64_t display;
+        if (ah_index__word_entry(ix, lo + i, &id) != 0)
+            return FAIL("word entry %u: lex id out of range", lo + i);
+        uint64_t r = (uint64_t)ah_index__class(ix, id) << 32 | id;
+        if (i > 0 && r <= prev)
+            return FAIL("word entry %u: leaf not in rank order", lo + i);
+        prev = r;
+        uint32_t run = 1, other;
+        while (i + run < count && ah_index__word_entry(ix, lo + i + run, &other) == 0 &&
+               other == id)
+            run++;
+        if (ah_index__key_at(ix, id, w->cur->key, &len, &display) != 0)
+            return FAIL("word entry %u: bad key", lo + i);
+        if (starts_under(w->cur->key, len, w->path, plen, exact, v->offs) != run)
+            return FAIL("word entry %u: key %u has %u entries here, not one per word start", lo + i,
+                        id, run);
+        i += run;
+    }
+    v->entries += count;
+    return 0;
+}
+
+/* The list of a word-start node over entries [lo, lo+count): its top distinct keys. */
+static int verify_word_list(word_walk_t *v, const ah_node_t *nd, uint32_t lo)
+{
+    walk_t *w = v->w;
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    const ah_index_t *ix = w->ix;
+    uint64_t ranks[AH_MAX_TOPK];
+    for (uint32_t i = 0; i < nd->list_len; i++) {
+        uint32_t rel, id;
+        if (ah_index__node_list(nd, i, &rel) != 0 || ah_index__word_entry(ix, lo + rel, &id) != 0)
+            return FAIL("word node at %u: list entry outside the node", nd->offset);
+        ranks[i] = (uint64_t)ah_index__class(ix, id) << 32 | id;
+        if (i > 0 && ranks[i] <= ranks[i - 1])
+            return FAIL("word node at %u: list not in rank order", nd->offset);
+    }
+    /* Every entry ranked at or above the list's last is listed; with a short list, every one. */
+    uint64_t last = ranks[nd->list_len - 1];
+    int all = nd->list_len < ix->topk;
+    for (uint32_t i = lo; i < lo + nd->count; i++) {
+        uint32_t id;
+        if (ah_index__word_entry(ix, i, &id) != 0)
+            return FAIL("word entry %u: lex id out of range", i);
+        uint64_t r = (uint64_t)ah_index__class(ix, id) << 32 | id;
+        if (r > last && !all)
+            continue;
+        uint32_t a = 0, b = nd->list_len;
+        while (a < b) {
+            uint32_t mid = (a + b) / 2;
+            if (ranks[mid] < r)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        if (a == nd->list_len || ranks[a] != r)
+            return FAIL("word node at %u: list is not its best distinct keys", nd->offset);
+    }
+    return 0;
+}
+
+static int verify_word_node(word_walk_t *v, uint32_t off, uint32_t lo, uint32_t count,
+                            uint32_t depth)
+{
+    walk_t *w = v->w;
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    const ah_index_t *ix = w->ix;
+    ah_node_t nd;
+    if (ah_index__word_node_parse(ix, off, &nd) != 0)
+        return FAIL("word node at %u: bad record", off);
+    if (nd.count != count || (uint64_t)lo + count > ix->word_entries)
+        return FAIL("word node at %u: count %u, expected %u", off, nd.count, count);
+    if (depth + nd.label_len + 1 > ix->max_key)
+        return FAIL("word node at %u: path too long", off);
+    memcpy(w->path + depth, nd.label, nd.label_len);
+    depth += nd.label_len;
+    v->nodes++;
+    int rc = verify_word_list(v, &nd, lo);
+    if (rc)
+        return rc;
+    uint32_t expect = 0;
+    for (uint32_t j = 0; j < nd.n_children && !rc; j++) {
+        uint32_t clo, chi, child;
+        unsigned edge = nd.child_bytes[j];
+        if (ah_index__node_child(&nd, j, &clo, &chi, &child) != 0 || clo != expect ||
+            (j > 0 && edge <= nd.child_bytes[j - 1]))
+            return FAIL("word node at %u: child %u range broken", off, j);
+        expect = chi;
+        if (edge == AH_WORD_END_EDGE) {
+            if (child != UINT32_MAX)
+                return FAIL("word node at %u: the suffixes ending here have a record", off);
+            rc = verify_word_leaf(v, lo + clo, chi - clo, depth, 1);
+            continue;
+        }
+        w->path[depth] = (char)edge;
+        if (child == UINT32_MAX) {
+            if (chi - clo > ix->word_leaf)
+                return FAIL("word node at %u: leaf %u larger than %u", off, j, ix->word_leaf);
+            rc = verify_word_leaf(v, lo + clo, chi - clo, depth + 1, 0);
+        } else {
+            rc = verify_word_node(v, child, lo + clo, chi - clo, depth + 1);
+        }
+    }
+    if (!rc && expect != count)
+        return FAIL("word node at %u: children do not cover the node", off);
+    return rc;
+}
+
+/* The whole word-start index, and that it holds every word start of every key once. */
+static int verify_words(walk_t *w)
+{
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    const ah_index_t *ix = w->ix;
+    word_walk_t v = {.w = w, .offs = malloc(AH_MAX_KEY_BYTES * sizeof(uint32_t))};
+    if (!v.offs)
+        return ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
+    int rc = 0;
+    uint64_t total = 0;
+    if (ix->flags & AH_FLAG_WORDS) {
+        for (uint32_t i = 0; i < ix->n && !rc; i++) {
+            if ((i == 0 ? ah_index__cursor_seek(w->cur, ix, 0) : ah_index__cursor_next(w->cur)))
+                rc = FAIL("key %u: bad record", i);
+            else
+                total += ah_match_word_starts(w->cur->key, w->cur->len, v.offs, AH_MAX_KEY_BYTES);
+        }
+    }
+    if (!rc && total != ix->word_entries)
+        rc = FAIL("the keys have %llu word starts, the index %u entries", (unsigned long long)total,
+                  ix->word_entries);
+    if (!rc && ix->word_entries > 0)
+        rc = verify_word_node(&v, ix->word_root, 0, ix->word_entries, 0);
+    if (!rc && v.entries != ix->word_entries)
+        rc = FAIL("word-start leaves hold %llu entries, the header says %u",
+                  (unsigned long long)v.entries, ix->word_entries);
+    if (!rc && v.nodes != ix->word_nodes)
+        rc =
+            FAIL("word-start trie has %u reachable nodes, header says %u", v.nodes, ix->word_nodes);
+    free(v.offs);
+    return rc;
+}
+
 int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
 {
     int rc = ah_index_verify_checksums(ix, err, errlen);
@@ -285,6 +470,8 @@ int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
         rc = FAIL("trie has %u reachable nodes, header says %u", w.visited, ix->inner_nodes);
     if (!rc)
         rc = verify_hot_table(ix, err, errlen);
+    if (!rc)
+        rc = verify_words(&w);
     free(w.cur);
     free(w.path);
     return rc;

@@ -175,6 +175,8 @@ static cJSON *describe(ah_server_t *srv, size_t i)
         cJSON_AddNumberToObject(o, "topk", s->st.topk);
         cJSON_AddNumberToObject(o, "max_text_bytes", s->st.max_text_bytes);
         cJSON_AddNumberToObject(o, "format_version", s->st.format_version);
+        /* Without the word-start index, match=words answers as match=prefix. */
+        cJSON_AddBoolToObject(o, "infix", s->st.has_words);
         format_time(s->loaded_at, when, sizeof(when));
         cJSON_AddStringToObject(o, "loaded_at", when);
         cJSON_AddNumberToObject(o, "loaded_at_unix", (double)s->loaded_at);

@@ -11,12 +11,13 @@
  *      (OPTIONS preflight, 405 for anything but GET/HEAD);
  *   2. refresh the worker's view if a swap happened (one relaxed load);
  *   3. parameters: q percent-decoded into the worker's buffer, checked as
- *      UTF-8 and against the snapshot's maximum text length; k and format;
- *      unknown parameters ignored, the first of a repeated one wins;
- *   4. the ETag, "<snapshot id>-<hash of index, q, k, format>": a matching
- *      If-None-Match is a 304 without a lookup;
+ *      UTF-8 and against the snapshot's maximum text length; k, format,
+ *      typos and match; unknown parameters ignored, the first of a
+ *      repeated one wins;
+ *   4. the ETag, "<snapshot id>-<hash of index, q, k, format, typos,
+ *      match>": a matching If-None-Match is a 304 without a lookup;
  *   5. the worker's response cache (rcache.h): a hit is copied and sent;
- *   6. else ah_index_complete() into the worker's scratch; the JSON is
+ *   6. else ah_index_lookup() into the worker's scratch; the JSON is
  *      written into pool segments (http_util.h), kept in the cache, and
  *      sent with Content-Length.
  *
@@ -44,7 +45,15 @@ typedef struct params {
     size_t qlen;
     unsigned k; /* 0 when not given */
     int opensearch;
+    int typos; /* AH_TYPOS_AUTO or 0..2 */
+    int words; /* match=words (the default) */
 } params_t;
+
+/* What besides q and k shapes an answer, as one small integer (ETag and response cache). */
+static uint32_t variant_of(const params_t *p)
+{
+    return (uint32_t)p->opensearch | (uint32_t)(p->typos + 1) << 1 | (uint32_t)p->words << 3;
+}
 
 #define ALLOW_METHODS    "GET, HEAD, OPTIONS"
 #define CTYPE_OPENSEARCH "application/x-suggestions+json"
@@ -128,7 +137,7 @@ static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, u
 {
     ah_query_iter_t it;
     h2o_iovec_t name, value;
-    int have_q = 0, have_k = 0, have_format = 0;
+    int have_q = 0, have_k = 0, have_format = 0, have_typos = 0, have_match = 0;
     char small[16];
     ssize_t n;
 
@@ -136,6 +145,8 @@ static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, u
     p->qlen = 0;
     p->k = 0;
     p->opensearch = 0;
+    p->typos = AH_TYPOS_AUTO;
+    p->words = 1;
     ah_query_begin(&it, req);
     while (ah_query_next(&it, &name, &value)) {
         if (path_is(name, H2O_STRLIT("q")) && !have_q) {
@@ -175,6 +186,24 @@ static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, u
                 ah_http_send_error(req, 400, "bad_format", "format must be json or opensearch");
                 return 400;
             }
+        } else if (path_is(name, H2O_STRLIT("typos")) && !have_typos) {
+            have_typos = 1;
+            n = decode_small(value, small, sizeof(small));
+            if (n == 1 && small[0] >= '0' && small[0] <= '2') {
+                p->typos = small[0] - '0';
+            } else if (!(n == 4 && memcmp(small, "auto", 4) == 0)) {
+                ah_http_send_error(req, 400, "bad_typos", "typos must be auto, 0, 1 or 2");
+                return 400;
+            }
+        } else if (path_is(name, H2O_STRLIT("match")) && !have_match) {
+            have_match = 1;
+            n = decode_small(value, small, sizeof(small));
+            if (n == 6 && memcmp(small, "prefix", 6) == 0) {
+                p->words = 0;
+            } else if (!(n == 5 && memcmp(small, "words", 5) == 0)) {
+                ah_http_send_error(req, 400, "bad_match", "match must be prefix or words");
+                return 400;
+            }
         }
     }
     if (p->qlen > snap->st.max_text_bytes)
@@ -202,9 +231,10 @@ static const char hexdigits[] = "0123456789abcdef";
 static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *index_name,
                              const params_t *p, uint64_t *hash)
 {
+    uint32_t variant = variant_of(p);
     unsigned char tail[5] = {(unsigned char)p->k, (unsigned char)(p->k >> 8),
                              (unsigned char)(p->k >> 16), (unsigned char)(p->k >> 24),
-                             (unsigned char)p->opensearch};
+                             (unsigned char)variant};
     uint64_t h = ah_hash64(0, index_name, strlen(index_name) + 1);
     h = ah_hash64(h, p->q, p->qlen);
     h = ah_hash64(h, tail, sizeof(tail));
@@ -221,7 +251,7 @@ static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *
 }
 
 static void write_json(ah_out_t *o, const char *index_name, const ah_snap_t *snap,
-                       const params_t *p, const ah_completion_t *c, size_t n)
+                       const params_t *p, const ah_completion_t *c, size_t n, int complete)
 {
     ah_out_lit(o, "{\"q\":");
     ah_out_json_string(o, p->q, p->qlen);
@@ -229,13 +259,22 @@ static void write_json(ah_out_t *o, const char *index_name, const ah_snap_t *sna
     ah_out_json_string(o, index_name, strlen(index_name));
     ah_out_lit(o, ",\"snapshot\":\"");
     ah_out_put(o, snap->st.id_hex, 16);
-    ah_out_lit(o, "\",\"suggestions\":[");
+    if (complete)
+        ah_out_lit(o, "\",\"complete\":true,\"suggestions\":[");
+    else
+        ah_out_lit(o, "\",\"complete\":false,\"suggestions\":[");
     for (size_t i = 0; i < n; i++) {
         ah_out_put(o, i == 0 ? "{\"text\":" : ",{\"text\":", i == 0 ? 8 : 9);
         ah_out_json_string(o, c[i].text, c[i].text_len);
         ah_out_lit(o, ",\"score\":");
         ah_out_u64(o, c[i].score);
-        ah_out_lit(o, "}");
+        ah_out_lit(o, ",\"typos\":");
+        ah_out_u64(o, c[i].typos);
+        ah_out_lit(o, ",\"spans\":[[");
+        ah_out_u64(o, c[i].span_start);
+        ah_out_lit(o, ",");
+        ah_out_u64(o, c[i].span_end);
+        ah_out_lit(o, "]]}");
     }
     ah_out_lit(o, "]}");
 }
@@ -312,7 +351,7 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
                            .snapshot_id = snap->st.content_id,
                            .index = (uint32_t)index,
                            .k = p.k,
-                           .format = (uint32_t)p.opensearch,
+                           .variant = variant_of(&p),
                            .q = p.q,
                            .qlen = p.qlen};
     ah_out_t o;
@@ -328,7 +367,11 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
     }
 
     size_t n = 0;
-    int rc = ah_index_complete(snap->idx, p.q, p.qlen, p.k, w->comp, w->text, w->text_cap, &n);
+    int complete = 1;
+    ah_lookup_options_t opt = {
+        .k = p.k, .typos = p.typos, .match = p.words ? AH_MATCH_WORDS : AH_MATCH_PREFIX};
+    int rc =
+        ah_index_lookup(snap->idx, p.q, p.qlen, &opt, w->comp, w->text, w->text_cap, &n, &complete);
     if (rc != 0)
         return lookup_error(req, rc, snap);
     ah_counter_add(&w->metrics.cache_misses, 1);
@@ -336,7 +379,7 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
     if (p.opensearch)
         write_opensearch(&o, &p, w->comp, n);
     else
-        write_json(&o, name, snap, &p, w->comp, n);
+        write_json(&o, name, snap, &p, w->comp, n, complete);
     size_t total, nsegs = ah_out_finish(&o, &total);
     ah_rcache_put(&w->rcache, &key, o.segs, nsegs, total);
     ah_http_send(req, 200, ctype, &o);

@@ -12,7 +12,7 @@ typedef struct slot_header {
     uint64_t snapshot_id;
     uint32_t index;
     uint32_t k;
-    uint32_t format;
+    uint32_t variant;
     uint16_t qlen;
     uint16_t body_len; /* 0: empty slot */
 } slot_header_t;
@@ -53,7 +53,7 @@ const char *ah_rcache_get(const ah_rcache_t *c, const ah_rcache_key_t *key, size
     const unsigned char *s = slot_of(c, key->hash);
     const slot_header_t *h = (const slot_header_t *)s;
     if (h->body_len == 0 || h->hash != key->hash || h->snapshot_id != key->snapshot_id ||
-        h->index != key->index || h->k != key->k || h->format != key->format ||
+        h->index != key->index || h->k != key->k || h->variant != key->variant ||
         h->qlen != key->qlen || memcmp(s + sizeof(*h), key->q, key->qlen) != 0)
         return NULL;
     *len = h->body_len;
@@ -71,7 +71,7 @@ void ah_rcache_put(ah_rcache_t *c, const ah_rcache_key_t *key, const h2o_iovec_t
                          .snapshot_id = key->snapshot_id,
                          .index = key->index,
                          .k = key->k,
-                         .format = key->format,
+                         .variant = key->variant,
                          .qlen = (uint16_t)key->qlen,
                          .body_len = (uint16_t)total};
     unsigned char *p = s + sizeof(*h);

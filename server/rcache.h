@@ -3,7 +3,8 @@
  * rcache.h: a per-event-loop cache of whole response bodies.
  *
  * A search box sends the same few prefixes over and over ("a", "re",
- * "react"), and an answer depends only on (snapshot, index, q, k, format).
+ * "react"), and an answer depends only on (snapshot, index, q, k, and its
+ * variant: format, typos and match mode).
  * Each worker keeps the bodies of recent answers in a direct-mapped table of
  * fixed-size slots, allocated once at startup: a hit costs a hash already
  * computed for the ETag, one slot compare and one copy into the request's
@@ -13,7 +14,7 @@
  * overwritten as new answers come in.
  *
  *   slot (AH_RCACHE_SLOT bytes):
- *     [header: hash, snapshot id, index, k, format, q length, body length]
+ *     [header: hash, snapshot id, index, k, variant, q length, body length]
  *     [q bytes][body bytes]      bodies that do not fit are not cached
  */
 #ifndef AH_SERVER_RCACHE_H
@@ -28,11 +29,11 @@
 
 /* What identifies an answer. q points to the decoded prefix, as requested. */
 typedef struct ah_rcache_key {
-    uint64_t hash;        /* of index, q, k and format (the ETag's hash) */
+    uint64_t hash;        /* of index, q, k and variant (the ETag's hash) */
     uint64_t snapshot_id; /* the content id of the snapshot answering */
     uint32_t index;
     uint32_t k;
-    uint32_t format;
+    uint32_t variant; /* what else shapes the answer: format, typos, match (api.c) */
     const char *q;
     size_t qlen;
 } ah_rcache_key_t;

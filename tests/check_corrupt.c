@@ -28,9 +28,10 @@ static oracle_t base;
  * children, several buckets, a wide bucket (a key over 255 bytes). */
 static void make_snapshot(void)
 {
-    const char *words[] = {"São Paulo", "sao",         "Straße", "strasse x", "new york",
-                           "newark",    "new orleans", "Zürich", "zurich",    "ab",
-                           "abc",       "abd",         "abe"};
+    const char *words[] = {"São Paulo", "sao",         "Straße",      "strasse x",    "new york",
+                           "newark",    "new orleans", "Zürich",      "zurich",       "ab",
+                           "abc",       "abd",         "abe",         "big new york", "@types/node",
+                           "x-ab-ab",   "a b c d e",   "café au lait"};
     size_t nw = sizeof words / sizeof *words, n = 0;
     char *texts[400];
     uint64_t scores[400];
@@ -63,7 +64,8 @@ static void make_snapshot(void)
     e[at] = (ah_entry_t){
         .key = long_key, .key_len = 299, .text = long_key, .text_len = 299, .score = 5};
     char path[512], err[256];
-    ah_write_options_t opt = {.topk = 4, .bucket_size = 8, .max_text_bytes = 512, .hot_nodes = 6};
+    ah_write_options_t opt = {
+        .topk = 4, .bucket_size = 8, .max_text_bytes = 512, .hot_nodes = 6, .word_leaf = 3};
     if (ah_snapshot_write(scratch_path(path, sizeof path, "base.snap"), e, base.n + 1, &opt, NULL,
                           err, sizeof err) != 0) {
         fprintf(stderr, "check_corrupt: cannot write the base snapshot: %s\n", err);
@@ -128,6 +130,20 @@ static int exercise(const unsigned char *bytes, size_t len, int *verified)
         const oracle_entry_t *e = &queries->e[i];
         int r = ah_index_complete_key(ix, e->key, e->key_len, 4, out, text, sizeof text, &n);
         ck_assert(r == 0 || r == AH_ECORRUPT);
+    }
+    /* Typos and word starts walk both tries and read every new section. */
+    static const char *const typos[] = {"york",     "nwe york", "sao paolo", "strase x", "zurch",
+                                        "abed",     "types",    "node",      "ab-a",     "cafe a",
+                                        "qqqqqqqq", "lait",     "d e",       "bg new y"};
+    ah_lookup_options_t opt = {.k = 4, .typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
+    for (size_t i = 0; i < sizeof typos / sizeof *typos; i++) {
+        int complete;
+        int r = ah_index_lookup(ix, typos[i], strlen(typos[i]), &opt, out, text, sizeof text, &n,
+                                &complete);
+        ck_assert_msg(r == 0 || r == AH_ECORRUPT, "lookup '%s': %d", typos[i], r);
+        for (size_t j = 0; r == 0 && j < n; j++)
+            ck_assert(out[j].text >= text && out[j].text + out[j].text_len <= text + sizeof text &&
+                      out[j].span_start <= out[j].span_end);
     }
     rc = ah_index_verify(ix, err, sizeof err);
     ck_assert_msg(rc == 0 || rc == AH_ECORRUPT, "verify: %d", rc);

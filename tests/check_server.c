@@ -116,14 +116,25 @@ static void expect_error(const char *method, const char *path, long status, cons
     ts_resp_free(&r);
 }
 
-/* The server's suggestions must equal the library's for the same prefix and k. */
-static void expect_same_as_library(ah_index_t *idx, cJSON *suggestions, const char *prefix,
-                                   size_t plen, unsigned k)
+/*
+ * The server's suggestions must equal the library's for the same prefix, k
+ * and matching (typos: AH_TYPOS_AUTO or 0..2; words: match=words), with
+ * every field: text, score, typos and the highlight span.
+ */
+static void expect_same_lookup(ah_index_t *idx, cJSON *answer, const char *prefix, size_t plen,
+                               unsigned k, int typos, int words)
 {
     ah_completion_t out[64];
     static char text[AH_COMPLETE_TEXT_BYTES(64)];
     size_t n = 0;
-    ck_assert_int_eq(ah_index_complete(idx, prefix, plen, k, out, text, sizeof(text), &n), 0);
+    int complete = 0;
+    ah_lookup_options_t opt = {
+        .k = k, .typos = typos, .match = words ? AH_MATCH_WORDS : AH_MATCH_PREFIX};
+    ck_assert_int_eq(
+        ah_index_lookup(idx, prefix, plen, &opt, out, text, sizeof(text), &n, &complete), 0);
+    ck_assert(cJSON_IsBool(cJSON_GetObjectItem(answer, "complete")));
+    ck_assert_int_eq(cJSON_IsTrue(cJSON_GetObjectItem(answer, "complete")), complete);
+    cJSON *suggestions = cJSON_GetObjectItem(answer, "suggestions");
     ck_assert_int_eq(cJSON_GetArraySize(suggestions), (int)n);
     for (size_t i = 0; i < n; i++) {
         cJSON *s = cJSON_GetArrayItem(suggestions, (int)i);
@@ -132,7 +143,21 @@ static void expect_same_as_library(ah_index_t *idx, cJSON *suggestions, const ch
         ck_assert_int_eq(strlen(t), out[i].text_len);
         ck_assert(memcmp(t, out[i].text, out[i].text_len) == 0);
         ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(s, "score")) == (double)out[i].score);
+        ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(s, "typos")) == (double)out[i].typos);
+        cJSON *spans = cJSON_GetObjectItem(s, "spans");
+        ck_assert_int_eq(cJSON_GetArraySize(spans), 1);
+        cJSON *span = cJSON_GetArrayItem(spans, 0);
+        ck_assert_int_eq(cJSON_GetArraySize(span), 2);
+        ck_assert(cJSON_GetNumberValue(cJSON_GetArrayItem(span, 0)) == (double)out[i].span_start);
+        ck_assert(cJSON_GetNumberValue(cJSON_GetArrayItem(span, 1)) == (double)out[i].span_end);
     }
+}
+
+/* The same, with the server's default matching (typos=auto, match=words). */
+static void expect_same_as_library(ah_index_t *idx, cJSON *answer, const char *prefix, size_t plen,
+                                   unsigned k)
+{
+    expect_same_lookup(idx, answer, prefix, plen, k, AH_TYPOS_AUTO, 1);
 }
 
 static const char *snapshot_id(ah_index_t *idx, char *buf)
@@ -156,7 +181,7 @@ START_TEST(test_complete_default)
                      snapshot_id(g_idx_default, id));
     cJSON *s = cJSON_GetObjectItem(j, "suggestions");
     ck_assert_int_eq(cJSON_GetArraySize(s), 10); /* the default k */
-    expect_same_as_library(g_idx_default, s, "th", 2, 10);
+    expect_same_as_library(g_idx_default, j, "th", 2, 10);
     ck_assert(ts_header(&r, "content-type", v, sizeof(v)));
     ck_assert_str_eq(v, "application/json; charset=utf-8");
     ck_assert(ts_header(&r, "content-length", v, sizeof(v)));
@@ -172,7 +197,7 @@ START_TEST(test_k_values)
 {
     ts_resp_t r;
     cJSON *j = get_json("/v1/complete?q=a&k=3", 200, &r);
-    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "a", 1, 3);
+    expect_same_as_library(g_idx_default, j, "a", 1, 3);
     cJSON_Delete(j);
     ts_resp_free(&r);
     j = get_json("/v1/complete?k=1&q=a", 200, &r);
@@ -197,13 +222,13 @@ START_TEST(test_empty_q_is_overall_top)
 {
     ts_resp_t r;
     cJSON *j = get_json("/v1/complete?q=&k=5", 200, &r);
-    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "", 0, 5);
+    expect_same_as_library(g_idx_default, j, "", 0, 5);
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 5);
     cJSON_Delete(j);
     ts_resp_free(&r);
     /* No q at all is the empty prefix too. */
     j = get_json("/v1/complete", 200, &r);
-    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "", 0, 10);
+    expect_same_as_library(g_idx_default, j, "", 0, 10);
     cJSON_Delete(j);
     ts_resp_free(&r);
 }
@@ -237,13 +262,101 @@ START_TEST(test_opensearch)
 }
 END_TEST
 
+/* The matching parameters: typos and match, every combination against the library. */
+START_TEST(test_typos_and_words)
+{
+    static const char *const prefixes[] = {"quijote",    "qujote",       "don qu",
+                                           "panza que",  "dulcinae del", "rocinente y",
+                                           "del toboso", "sancho pza"};
+    static const char *const typos[] = {"auto", "0", "1", "2"};
+    static const int typos_value[] = {AH_TYPOS_AUTO, 0, 1, 2};
+    int saw_mid = 0, saw_typo = 0;
+    for (size_t p = 0; p < sizeof(prefixes) / sizeof(prefixes[0]); p++)
+        for (size_t t = 0; t < 4; t++)
+            for (int words = 0; words <= 1; words++) {
+                ts_resp_t r;
+                char path[256], q[64];
+                snprintf(q, sizeof(q), "%s", prefixes[p]);
+                for (char *c = q; *c; c++)
+                    *c = *c == ' ' ? '+' : *c;
+                snprintf(path, sizeof(path), "/v1/indexes/es/complete?q=%s&k=8&typos=%s&match=%s",
+                         q, typos[t], words ? "words" : "prefix");
+                cJSON *j = get_json(path, 200, &r);
+                expect_same_lookup(g_idx_es, j, prefixes[p], strlen(prefixes[p]), 8, typos_value[t],
+                                   words);
+                cJSON *sug = cJSON_GetObjectItem(j, "suggestions");
+                for (int i = 0; i < cJSON_GetArraySize(sug); i++) {
+                    cJSON *one = cJSON_GetArrayItem(sug, i);
+                    saw_typo |= cJSON_GetNumberValue(cJSON_GetObjectItem(one, "typos")) > 0;
+                    saw_mid |=
+                        cJSON_GetNumberValue(cJSON_GetArrayItem(
+                            cJSON_GetArrayItem(cJSON_GetObjectItem(one, "spans"), 0), 0)) > 0;
+                }
+                cJSON_Delete(j);
+                ts_resp_free(&r);
+            }
+    /* The data does exercise both: matches with typos, and matches inside phrases. */
+    ck_assert(saw_typo && saw_mid);
+    /* Defaults are typos=auto and match=words: the same answer as spelling them out. */
+    ts_resp_t a, b;
+    cJSON *ja = get_json("/v1/indexes/es/complete?q=qujote&k=8", 200, &a);
+    cJSON *jb = get_json("/v1/indexes/es/complete?q=qujote&k=8&typos=auto&match=words", 200, &b);
+    ck_assert_str_eq(a.body, b.body);
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    ts_resp_free(&a);
+    ts_resp_free(&b);
+    /* The first of a repeated parameter counts. */
+    ja = get_json("/v1/indexes/es/complete?q=qujote&k=8&typos=0&typos=2", 200, &a);
+    expect_same_lookup(g_idx_es, ja, "qujote", 6, 8, 0, 1);
+    cJSON_Delete(ja);
+    ts_resp_free(&a);
+    /* Each setting has its own ETag. */
+    char e1[128], e2[128];
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/indexes/es/complete?q=quijote&typos=0", &a), 0);
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/indexes/es/complete?q=quijote&typos=1", &b), 0);
+    ck_assert(ts_header(&a, "etag", e1, sizeof(e1)) && ts_header(&b, "etag", e2, sizeof(e2)));
+    ck_assert_str_ne(e1, e2);
+    ts_resp_free(&a);
+    ts_resp_free(&b);
+    /* The OpenSearch format keeps its shape: the same texts, nothing else. */
+    ck_assert_int_eq(
+        ts_get(g_srv.url, "/v1/indexes/es/complete?q=qujote&k=8&format=opensearch", &a), 0);
+    jb = get_json("/v1/indexes/es/complete?q=qujote&k=8", 200, &b);
+    ja = cJSON_Parse(a.body);
+    ck_assert(cJSON_IsArray(ja) && cJSON_GetArraySize(ja) == 2);
+    cJSON *texts = cJSON_GetArrayItem(ja, 1), *sug = cJSON_GetObjectItem(jb, "suggestions");
+    ck_assert_int_eq(cJSON_GetArraySize(texts), cJSON_GetArraySize(sug));
+    for (int i = 0; i < cJSON_GetArraySize(sug); i++)
+        ck_assert_str_eq(
+            cJSON_GetStringValue(cJSON_GetArrayItem(texts, i)),
+            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(sug, i), "text")));
+    cJSON_Delete(ja);
+    cJSON_Delete(jb);
+    ts_resp_free(&a);
+    ts_resp_free(&b);
+    static const char *const bad_typos[] = {"3", "-1", "x", "", "autox", "1%20", "%41uto"};
+    for (size_t i = 0; i < sizeof(bad_typos) / sizeof(bad_typos[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/complete?q=abcd&typos=%s", bad_typos[i]);
+        expect_error("GET", path, 400, "bad_typos");
+    }
+    static const char *const bad_match[] = {"infix", "", "Prefix", "words2", "%zz"};
+    for (size_t i = 0; i < sizeof(bad_match) / sizeof(bad_match[0]); i++) {
+        char path[128];
+        snprintf(path, sizeof(path), "/v1/complete?q=abcd&match=%s", bad_match[i]);
+        expect_error("GET", path, 400, "bad_match");
+    }
+}
+END_TEST
+
 START_TEST(test_percent_encoding_and_utf8)
 {
     ts_resp_t r;
     /* %74%68 is "th"; '+' is a space. */
     cJSON *j = get_json("/v1/complete?q=%74%68", 200, &r);
     ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "q")), "th");
-    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "th", 2, 10);
+    expect_same_as_library(g_idx_default, j, "th", 2, 10);
     cJSON_Delete(j);
     ts_resp_free(&r);
     j = get_json("/v1/complete?q=i+d", 200, &r);
@@ -301,14 +414,13 @@ START_TEST(test_named_index_and_unicode)
     ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "index")), "es");
     ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j, "snapshot")),
                      snapshot_id(g_idx_es, id));
-    cJSON *s = cJSON_GetObjectItem(j, "suggestions");
-    expect_same_as_library(g_idx_es, s, "Corazón", strlen("Corazón"), 5);
+    expect_same_as_library(g_idx_es, j, "Corazón", strlen("Corazón"), 5);
     cJSON_Delete(j);
     ts_resp_free(&r);
     j = get_json("/v1/indexes/es/complete?q=corazon&k=5", 200, &r);
     cJSON *s2 = cJSON_GetObjectItem(j, "suggestions");
     ck_assert_int_gt(cJSON_GetArraySize(s2), 0);
-    expect_same_as_library(g_idx_es, s2, "corazon", 7, 5);
+    expect_same_as_library(g_idx_es, j, "corazon", 7, 5);
     /* The display text keeps its accent. */
     ck_assert(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(s2, 0), "text")),
                      "ó") != NULL);
@@ -316,7 +428,7 @@ START_TEST(test_named_index_and_unicode)
     ts_resp_free(&r);
     /* The default index is also reachable by name. */
     j = get_json("/v1/indexes/default/complete?q=th&k=2", 200, &r);
-    expect_same_as_library(g_idx_default, cJSON_GetObjectItem(j, "suggestions"), "th", 2, 2);
+    expect_same_as_library(g_idx_default, j, "th", 2, 2);
     cJSON_Delete(j);
     ts_resp_free(&r);
     expect_error("GET", "/v1/indexes/nope/complete?q=a", 404, "unknown_index");
@@ -584,6 +696,7 @@ START_TEST(test_admin_indexes)
     ck_assert_ptr_nonnull(cJSON_GetStringValue(cJSON_GetObjectItem(d, "loaded_at")));
     ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 1), "name")),
                      "es");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(d, "infix")));
     cJSON_Delete(j);
     ts_resp_free(&r);
 }
@@ -941,6 +1054,51 @@ START_TEST(test_not_ready_while_loading)
 }
 END_TEST
 
+/* A snapshot built with --no-infix: match=words answers as prefix, and the admin API says so. */
+START_TEST(test_no_infix_snapshot)
+{
+    char dir[256], tsv[512], snap[512], arg[600];
+    ts_server_t s;
+    ts_resp_t r;
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(tsv, sizeof(tsv), "%s/es.tsv", dir);
+    snprintf(snap, sizeof(snap), "%s/es-noinfix.snap", dir);
+    ck_assert_int_eq(ts_head_tsv(AH_SHARED_DATA "/es-ngrams.tsv.gz", tsv, 30000), 0);
+    ck_assert_int_eq(ts_build_with(tsv, snap, 0, "--no-infix"), 0);
+    snprintf(arg, sizeof(arg), "es=%s", snap);
+    const char *args[] = {"--threads", "1", "--index", arg, NULL};
+    ck_assert_int_eq(ts_server_start(&s, args), 0);
+    ck_assert_int_eq(ts_admin(&s, "GET", "/admin/indexes", &r), 0);
+    cJSON *j = cJSON_Parse(r.body);
+    cJSON *one = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "indexes"), 0);
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItem(one, "infix")));
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    ah_index_t *idx;
+    ck_assert_int_eq(ah_index_open(snap, &idx, NULL, 0), 0);
+    ts_resp_t w, p;
+    ck_assert_int_eq(ts_get(s.url, "/v1/indexes/es/complete?q=panza+que&match=words", &w), 0);
+    ck_assert_int_eq(ts_get(s.url, "/v1/indexes/es/complete?q=panza+que&match=prefix", &p), 0);
+    cJSON *jw = cJSON_Parse(w.body), *jp = cJSON_Parse(p.body);
+    /* The same suggestions, none of them inside a phrase ("sancho panza que"). */
+    char *sw = cJSON_PrintUnformatted(cJSON_GetObjectItem(jw, "suggestions"));
+    char *sp = cJSON_PrintUnformatted(cJSON_GetObjectItem(jp, "suggestions"));
+    ck_assert_str_eq(sw, sp);
+    free(sw);
+    free(sp);
+    expect_same_lookup(idx, jw, "panza que", 9, 10, AH_TYPOS_AUTO, 1);
+    ck_assert_ptr_null(strstr(w.body, "\"sancho panza que\""));
+    cJSON_Delete(jw);
+    cJSON_Delete(jp);
+    ts_resp_free(&w);
+    ts_resp_free(&p);
+    ah_index_close(idx);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+    ts_rmtree(dir);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -951,6 +1109,7 @@ static Suite *server_suite(void)
     tcase_add_test(api, test_k_values);
     tcase_add_test(api, test_empty_q_is_overall_top);
     tcase_add_test(api, test_opensearch);
+    tcase_add_test(api, test_typos_and_words);
     tcase_add_test(api, test_percent_encoding_and_utf8);
     tcase_add_test(api, test_q_too_long);
     tcase_add_test(api, test_named_index_and_unicode);
@@ -973,6 +1132,7 @@ static Suite *server_suite(void)
     tcase_add_test(own, test_admin_token);
     tcase_add_test(own, test_response_cache);
     tcase_add_test(own, test_max_k_and_admin_off);
+    tcase_add_test(own, test_no_infix_snapshot);
     tcase_add_test(own, test_startup_errors);
     tcase_add_test(own, test_not_ready_while_loading);
     suite_add_tcase(s, own);

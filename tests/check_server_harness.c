@@ -97,6 +97,11 @@ const char *ts_sample_tsv(const char *dir, char *buf, size_t len)
 
 int ts_build(const char *input, const char *out, int topk)
 {
+    return ts_build_with(input, out, topk, NULL);
+}
+
+int ts_build_with(const char *input, const char *out, int topk, const char *option)
+{
     char k[16];
     snprintf(k, sizeof(k), "%d", topk);
     char *argv[10];
@@ -107,6 +112,8 @@ int ts_build(const char *input, const char *out, int topk)
         argv[i++] = "--topk";
         argv[i++] = k;
     }
+    if (option)
+        argv[i++] = (char *)option;
     argv[i++] = (char *)input;
     argv[i++] = "-o";
     argv[i++] = (char *)out;

@@ -64,6 +64,9 @@ int ts_head_tsv(const char *src, const char *dst, long n);
 /* ts_build: runs ahead-build --quiet [--topk topk] input -o out; returns its exit status. */
 int ts_build(const char *input, const char *out, int topk);
 
+/* ts_build with one more option for ahead-build (NULL: none), such as "--no-infix". */
+int ts_build_with(const char *input, const char *out, int topk, const char *option);
+
 /* ts_copy: copies a file; returns 0. */
 int ts_copy(const char *src, const char *dst);
 
