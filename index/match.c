@@ -89,6 +89,7 @@ void ah_osa_init(const ah_pattern_t *p, ah_osa_t *s)
     s->row = row;
     s->prev = (uint64_t)(d + 1) * AH_LANES_1;
     s->eq = 0;
+    s->sat = 0;
     s->j = 0;
 }
 

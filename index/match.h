@@ -50,7 +50,7 @@ typedef struct ah_pattern {
     unsigned d; /* 0..AH_MATCH_MAX_TYPOS */
 } ah_pattern_t;
 
-#define AH_PATTERN_PAD 4
+#define AH_PATTERN_PAD 8
 #define AH_CP_NONE     0xffffffffu /* padding of the pattern */
 #define AH_CP_START    0xfffffffeu /* "the code point before the text" */
 
@@ -66,7 +66,8 @@ typedef struct ah_pattern {
 typedef struct ah_osa {
     uint64_t row, prev; /* rows j and j - 1 */
     uint16_t j;
-    uint8_t eq; /* lanes where Q matched the text's last code point (for swaps) */
+    uint8_t eq;  /* lanes where Q matched the text's last code point (for swaps) */
+    uint8_t sat; /* when no edit is left: the lanes at d, which only a match extends; else 0 */
 } ah_osa_t;
 
 /* What a step reports. A distance 0..d means: accepted at that distance. */
@@ -151,8 +152,25 @@ static inline uint64_t ah_osa__min(uint64_t a, uint64_t b)
 /* A 5-bit lane mask spread to one 0x01 per byte lane. */
 static inline uint64_t ah_osa__spread(uint32_t bits)
 {
-    return (uint64_t)(bits & 1) | (uint64_t)(bits >> 1 & 1) << 8 | (uint64_t)(bits >> 2 & 1) << 16 |
-           (uint64_t)(bits >> 3 & 1) << 24 | (uint64_t)(bits >> 4 & 1) << 32;
+    /* Bit i times 2^(7i) lands on bit 8i, and no two products share a bit. */
+    return ((uint64_t)(bits & 0x1f) * 0x10204081ull) & 0x0101010101ull;
+}
+
+/* Bit i set where qx[i] == c, for i in 0..7 (the pattern's padding makes qx[0..7] readable). */
+static inline uint32_t ah_osa__eq(const uint32_t *qx, uint32_t c)
+{
+#ifdef __SSE2__
+    __m128i cv = _mm_set1_epi32((int)c);
+    __m128i lo = _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)qx), cv);
+    __m128i hi = _mm_cmpeq_epi32(_mm_loadu_si128((const __m128i *)(qx + 4)), cv);
+    return (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(lo)) |
+           (uint32_t)_mm_movemask_ps(_mm_castsi128_ps(hi)) << 4;
+#else
+    uint32_t eq = 0;
+    for (unsigned i = 0; i < 8; i++)
+        eq |= (uint32_t)(qx[i] == c) << i;
+    return eq;
+#endif
 }
 
 /*
@@ -176,9 +194,11 @@ static inline __attribute__((always_inline)) int ah_osa__step(const ah_pattern_t
     if (j > p->n + d)
         return AH_OSA_DEAD; /* x = n has left the band without a match (j stays below 2^16) */
     const uint32_t *qx = p->q + ((int)j - (int)d) - 1; /* qx[i] = Q[x - 1] for cell i */
-    uint32_t eq = 0;
-    for (unsigned i = 0; i <= 2 * d; i++)
-        eq |= (uint32_t)(qx[i] == c) << i;
+    uint32_t eq = ah_osa__eq(qx, c) & wmask;
+    if (s->sat && !(eq & s->sat)) {
+        s->j = (uint16_t)j; /* no lane at d goes on with c: every cell passes d */
+        return AH_OSA_DEAD;
+    }
     uint32_t swap = (s->eq >> 1) & (eq << 1) & wmask;
 #ifdef __SSE2__
     const __m128i vinf = _mm_set1_epi8((char)(d + 1)), one = _mm_set1_epi8(1);
@@ -219,6 +239,20 @@ static inline __attribute__((always_inline)) int ah_osa__step(const ah_pattern_t
     s->j = (uint16_t)j;
     if (t64 == inf)
         return AH_OSA_DEAD;
+    /*
+     * No edit left once every cell of this row and the last is at d or past
+     * it (a swap adds one to the last): then only a match extends a lane at
+     * d, and the next step can reject a code point with one mask test.
+     */
+    const uint64_t below = (uint64_t)d * AH_LANES_1;
+    s->sat = 0;
+    if (((((t64 | AH_LANES_H) - below) & ((row64 | AH_LANES_H) - below)) & AH_LANES_H) ==
+        AH_LANES_H) {
+        uint64_t at_d = t64 ^ below; /* zero bytes where a lane holds d */
+        const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+        uint64_t zero = ~(((at_d & low7) + low7) | at_d) & AH_LANES_H; /* 0x80 in those lanes */
+        s->sat = (uint8_t)((((zero >> 7) * 0x0102040810204080ull) >> 56) & wmask);
+    }
     if (lim >= 0 && lim <= (int)(2 * d)) {
         unsigned v = (unsigned)(t64 >> (8 * lim)) & 0xff;
         if (v <= d)

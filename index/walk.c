@@ -1,0 +1,667 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * walk.c: one pass of the typo-tolerant search (see walk.h, and search.c
+ * for the tiers that run the passes): a best-first walk of one trie,
+ * carrying the banded edit distance of match.h down the edges.
+ *
+ *   frontier (a min-heap by bound)        bound = the best rank in a subtree,
+ *     pop the best subtree                        read from its list's first
+ *     |- its bound cannot beat the need-th        entry, so a subtree whose
+ *     |  candidate: stop, the pass is done        best cannot rank is never
+ *     |- carry the distance along its label       opened
+ *     |    dead: drop it
+ *     |    within d: every completion below matches: take its list
+ *     '- push each child whose edge keeps the distance alive
+ *
+ * Children are pushed with their parent's bound and get their own when
+ * popped, and only once `need` candidates make bounds matter: until then
+ * the frontier is a plain stack (depth first, along records the writer laid
+ * out side by side) and the walk reads no ranks. Each child's record is
+ * prefetched as it is pushed. A state that admits no more edits looks up
+ * the few child bytes that can extend it instead of stepping every child.
+ *
+ * Light ranges of the main trie are read key by key from their front-coded
+ * buckets, resuming the distance where a key parts from the one before it.
+ * Leaves of the word-start trie hold lex ids in rank order, so their scan
+ * stops at the first entry that cannot rank; each entry's key (fetched in
+ * batches, so that the misses overlap) is matched at the word start whose
+ * suffix begins with the leaf's path, from the distance state there.
+ *
+ * The walk counts the nodes and keys it visits; past AH_LOOKUP_MAX_WORK,
+ * or when the frontier is full, it stops and the answer says it is not
+ * complete.
+ */
+#include "walk.h"
+
+#include <string.h>
+
+#define RANGE_DEPTHS 64 /* distance states kept while scanning a light range */
+
+enum { ITEM_NODE, ITEM_RANGE, ITEM_WORD_NODE, ITEM_WORD_LEAF };
+
+/* ------------------------------------------------------------- candidates */
+
+/* The rank a candidate must beat: the need-th best so far. */
+static inline uint64_t threshold(const ah_walk_t *s)
+{
+    return s->ncand < s->need ? UINT64_MAX : s->cand[s->need - 1];
+}
+
+/* Offers a matching completion to the pass; keeps the best `need`, each once. */
+static void offer(ah_walk_t *s, uint64_t rank)
+{
+    if (rank >= threshold(s))
+        return;
+    uint32_t id = (uint32_t)rank;
+    for (size_t i = 0; i < s->nres; i++)
+        if ((uint32_t)s->res[i].rank == id)
+            return;
+    for (size_t i = 0; i < s->ncand; i++)
+        if (s->cand[i] == rank)
+            return;
+    size_t j = s->ncand < s->need ? s->ncand++ : s->need - 1;
+    for (; j > 0 && s->cand[j - 1] > rank; j--)
+        s->cand[j] = s->cand[j - 1];
+    s->cand[j] = rank;
+}
+
+/* --------------------------------------------------------------- frontier */
+
+static inline int before(const ah_walk_slot_t *a, const ah_walk_slot_t *b)
+{
+    return a->bound < b->bound || (a->bound == b->bound && a->seq > b->seq);
+}
+
+/* Starts loading what a pushed item will read first, so that misses overlap. */
+static inline void prefetch_item(const ah_walk_t *s, const ah_walk_item_t *it)
+{
+    const ah_index_t *ix = s->ix;
+    switch (it->kind) {
+    case ITEM_NODE:
+        __builtin_prefetch(ix->sec[AH_SEC_NODES].data + it->off);
+        break;
+    case ITEM_WORD_NODE:
+        __builtin_prefetch(ix->sec[AH_SEC_WORD_NODES].data + it->off);
+        break;
+    case ITEM_RANGE:
+        __builtin_prefetch(ix->sec[AH_SEC_KEY_INDEX].data +
+                           4 * (uint64_t)(it->lo >> ix->bucket_shift));
+        break;
+    default:
+        __builtin_prefetch(ix->sec[AH_SEC_WORD_ENTRIES].data + (uint64_t)it->lo * ix->id_bits / 8);
+        break;
+    }
+}
+
+static void heap_insert(ah_walk_t *s, ah_walk_slot_t e)
+{
+    size_t i = s->nheap++;
+    while (i > 0 && before(&e, &s->heap[(i - 1) / 2])) {
+        s->heap[i] = s->heap[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    s->heap[i] = e;
+}
+
+/*
+ * Until the pass has `need` candidates, bounds decide nothing, so the
+ * frontier is a stack (depth first, no ordering work); from then on a heap.
+ */
+static void push(ah_walk_t *s, const ah_walk_item_t *it, uint64_t bound)
+{
+    uint32_t at;
+    if (s->nfree > 0) {
+        at = s->free[--s->nfree];
+    } else if (s->npool < AH_WALK_FRONTIER) {
+        at = (uint32_t)s->npool++;
+    } else {
+        s->complete = 0; /* a subtree is dropped unseen */
+        return;
+    }
+    prefetch_item(s, it);
+    ah_walk_slot_t e = {bound, s->seq++, at};
+    s->pool[at] = *it;
+    if (threshold(s) == UINT64_MAX)
+        s->stack[s->nstack++] = e;
+    else
+        heap_insert(s, e);
+}
+
+/* Takes the next slot off the frontier; its item stays valid until the next push. */
+static ah_walk_slot_t pop(ah_walk_t *s)
+{
+    ah_walk_slot_t top;
+    if (s->nstack > 0 && threshold(s) == UINT64_MAX) {
+        top = s->stack[--s->nstack];
+        s->free[s->nfree++] = top.item;
+        return top;
+    }
+    while (s->nstack > 0) /* bounds matter now: everything goes into the heap */
+        heap_insert(s, s->stack[--s->nstack]);
+    top = s->heap[0];
+    ah_walk_slot_t last = s->heap[--s->nheap];
+    size_t i = 0, n = s->nheap;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && before(&s->heap[c + 1], &s->heap[c]))
+            c++;
+        if (!before(&s->heap[c], &last))
+            break;
+        s->heap[i] = s->heap[c];
+        i = c;
+    }
+    if (n > 0)
+        s->heap[i] = last;
+    s->free[s->nfree++] = top.item;
+    return top;
+}
+
+/*
+ * Gives a popped item its own bound (best, read from its subtree) in place
+ * of its parent's (*bound). Returns 1 when the item is done with for now:
+ * it cannot rank, or another subtree is now more promising (it goes back
+ * on the frontier).
+ */
+static int requeue(ah_walk_t *s, ah_walk_item_t *it, uint64_t *bound, uint64_t best)
+{
+    it->refined = 1;
+    if (best > *bound)
+        *bound = best;
+    if (*bound >= threshold(s))
+        return 1;
+    if (s->nheap > 0 && s->heap[0].bound < *bound) {
+        push(s, it, *bound);
+        return 1;
+    }
+    return 0;
+}
+
+/* Advances a distance state by one byte of text. */
+static inline int feed(const ah_walk_t *s, ah_utf8_t *u, ah_osa_t *osa, unsigned char b)
+{
+    uint32_t c;
+    if (!ah_utf8_feed(u, b, &c))
+        return AH_OSA_ALIVE;
+    return ah_osa_step(&s->pat, osa, c);
+}
+
+/*
+ * The child bytes worth stepping from a state at a node's end: all of
+ * them, or when the state admits no further edit only those that extend
+ * it exactly (map). Returns 0 for all.
+ */
+static inline int child_filter(const ah_walk_t *s, const ah_walk_item_t *at, uint64_t map[4])
+{
+    map[0] = map[1] = map[2] = map[3] = 0;
+    return at->u.need == 0 && ah_osa_exact_next(&s->pat, &at->osa, s->pat.d, map);
+}
+
+static inline int byte_in(const uint64_t map[4], unsigned b)
+{
+    return (map[b >> 6] >> (b & 63)) & 1;
+}
+
+/* -------------------------------------------------------------- main trie */
+
+/* Every completion of a node matches: its list holds the best of them. */
+static int take_node(ah_walk_t *s, const ah_node_t *nd, uint32_t lo)
+{
+    for (uint32_t i = 0; i < nd->list_len; i++) {
+        uint32_t rel;
+        if (ah_index__node_list(nd, i, &rel) != 0)
+            return AH_ECORRUPT;
+        uint64_t rank = ah_walk__rank(s->ix, lo + rel);
+        if (rank >= threshold(s))
+            break; /* the list is best first */
+        offer(s, rank);
+    }
+    return 0;
+}
+
+static void take_range(ah_walk_t *s, uint32_t lo, uint32_t hi)
+{
+    for (uint32_t id = lo; id < hi; id++)
+        offer(s, ah_walk__rank(s->ix, id));
+}
+
+/* Parses the record a walk reaches for the lex range [lo, hi), checking it covers that range. */
+static int reach_node(const ah_walk_t *s, uint32_t off, uint32_t lo, uint32_t hi, ah_node_t *nd)
+{
+    if (ah_index__node_parse(s->ix, off, nd) != 0 || nd->count != hi - lo || hi > s->ix->n)
+        return AH_ECORRUPT;
+    return 0;
+}
+
+static int expand_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
+{
+    ah_node_t nd;
+    if (reach_node(s, it->off, it->lo, it->hi, &nd) != 0)
+        return AH_ECORRUPT;
+    if (!it->refined && threshold(s) != UINT64_MAX) {
+        uint32_t rel;
+        if (ah_index__node_list(&nd, 0, &rel) != 0)
+            return AH_ECORRUPT;
+        if (requeue(s, it, &bound, ah_walk__rank(s->ix, it->lo + rel)))
+            return 0;
+    }
+    ah_walk_item_t at = *it;
+    for (uint32_t i = 0; i < nd.label_len; i++) {
+        int r = feed(s, &at.u, &at.osa, nd.label[i]);
+        if (r == AH_OSA_DEAD)
+            return 0;
+        if (r >= 0)
+            return take_node(s, &nd, it->lo);
+    }
+    uint32_t depth = it->depth + nd.label_len;
+    uint64_t map[4];
+    int exact = child_filter(s, &at, map);
+    for (uint32_t j = 0; j < nd.n_children; j++) {
+        if (exact && !byte_in(map, nd.child_bytes[j]))
+            continue;
+        ah_walk_item_t ch = at;
+        int r = feed(s, &ch.u, &ch.osa, nd.child_bytes[j]);
+        if (r == AH_OSA_DEAD)
+            continue;
+        uint32_t clo, chi, coff;
+        if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0 || depth + 1 > UINT16_MAX)
+            return AH_ECORRUPT;
+        ch.lo = it->lo + clo;
+        ch.hi = it->lo + chi;
+        if (r >= 0) {
+            if (coff == UINT32_MAX) {
+                take_range(s, ch.lo, ch.hi);
+            } else {
+                ah_node_t child;
+                if (reach_node(s, coff, ch.lo, ch.hi, &child) != 0 ||
+                    take_node(s, &child, ch.lo) != 0)
+                    return AH_ECORRUPT;
+            }
+            continue;
+        }
+        if (coff == UINT32_MAX && chi - clo > s->ix->topk)
+            return AH_ECORRUPT;
+        ch.kind = coff == UINT32_MAX ? ITEM_RANGE : ITEM_NODE;
+        ch.off = coff;
+        ch.depth = (uint16_t)(depth + 1);
+        ch.refined = 0;
+        push(s, &ch, bound);
+    }
+    return 0;
+}
+
+/*
+ * A light range: each key's own bytes from the range's depth on, read
+ * straight from the front-coded buckets. The range's first key shares less
+ * than the range's path with the key before it (which is outside the
+ * range), so its bytes past the path are all its own added bytes: no key
+ * is rebuilt from its bucket's start. Each next key shares S bytes with the
+ * one before: the distance states along those bytes are kept, a key that
+ * shares the byte where its predecessor died dies with it, and one that
+ * shares the byte where it matched matches too.
+ */
+static int scan_range(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
+{
+    const ah_index_t *ix = s->ix;
+    if (!it->refined && threshold(s) != UINT64_MAX) {
+        uint64_t best = UINT64_MAX;
+        for (uint32_t id = it->lo; id < it->hi; id++) {
+            uint64_t r = ah_walk__rank(ix, id);
+            best = r < best ? r : best;
+        }
+        if (requeue(s, it, &bound, best))
+            return 0;
+    }
+    ah_osa_t osa[RANGE_DEPTHS + 1];
+    ah_utf8_t u[RANGE_DEPTHS + 1];
+    char tail[AH_MAX_KEY_BYTES];         /* the current key's bytes from the path's end */
+    uint32_t base = it->depth, kept = 0; /* states kept for tail bytes [0, kept) */
+    uint32_t stop = UINT32_MAX;          /* where the previous key died or matched */
+    int matched = 0;
+    osa[0] = it->osa;
+    u[0] = it->u;
+    ah_bucket_t bk;
+    uint32_t bucket = UINT32_MAX, pos = 0;
+    for (uint32_t id = it->lo; id < it->hi; id++) {
+        uint32_t j = id & (ix->bucket - 1);
+        if (id >> ix->bucket_shift != bucket) {
+            bucket = id >> ix->bucket_shift;
+            if (ah_index__bucket(ix, bucket, &bk) != 0 || j >= bk.count)
+                return AH_ECORRUPT;
+            pos = 0;
+            for (uint32_t i = 0; i < j; i++)
+                pos += ah_bucket_added(&bk, i);
+        }
+        uint32_t sh = ah_bucket_shared(&bk, j), add = ah_bucket_added(&bk, j);
+        /* A range's keys share its path, and only they; a bucket's first key shares nothing. */
+        if (add > bk.bytes_len - pos || (uint64_t)sh + add > ix->max_key ||
+            (id == it->lo || j == 0 ? sh > base : sh < base) || sh + add < base)
+            return AH_ECORRUPT;
+        /* This key's bytes from the path on: the shared part of the last one's, then its own. */
+        uint32_t own = sh + add - base, from = sh > base ? sh - base : 0, shared = from;
+        if (id != it->lo && j == 0) { /* stored whole: compare with the last key to resume */
+            const char *p = (const char *)bk.bytes + pos + base;
+            uint32_t m = own < kept ? own : kept;
+            for (shared = 0; shared < m && p[shared] == tail[shared];)
+                shared++;
+        } else if (id == it->lo) {
+            shared = 0;
+        }
+        if (own > from)
+            memcpy(tail + from, bk.bytes + pos + (base > sh ? base - sh : 0), own - from);
+        pos += add;
+        s->work++;
+        if (shared > kept)
+            shared = kept;
+        if (stop != UINT32_MAX && shared > stop) { /* it parts after the decisive byte */
+            if (matched)
+                offer(s, ah_walk__rank(ix, id));
+            continue;
+        }
+        kept = shared;
+        stop = UINT32_MAX;
+        matched = 0;
+        ah_osa_t st = osa[kept];
+        ah_utf8_t uu = u[kept];
+        for (uint32_t i = kept; i < own; i++) {
+            int r = feed(s, &uu, &st, (unsigned char)tail[i]);
+            if (i < RANGE_DEPTHS) {
+                osa[i + 1] = st;
+                u[i + 1] = uu;
+                kept = i + 1;
+            }
+            if (r == AH_OSA_DEAD || r >= 0) {
+                stop = i;
+                matched = r >= 0;
+                if (matched)
+                    offer(s, ah_walk__rank(ix, id));
+                break;
+            }
+        }
+        if (stop != UINT32_MAX && stop >= kept)
+            stop = UINT32_MAX; /* past the kept states: not comparable */
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------- word-start trie */
+
+static int entry_id(const ah_walk_t *s, uint32_t pos, uint32_t *id)
+{
+    if (pos >= s->ix->word_entries || ah_index__word_entry(s->ix, pos, id) != 0)
+        return AH_ECORRUPT;
+    return 0;
+}
+
+static int take_word_node(ah_walk_t *s, const ah_node_t *nd, uint32_t lo)
+{
+    for (uint32_t i = 0; i < nd->list_len; i++) {
+        uint32_t rel, id;
+        if (ah_index__node_list(nd, i, &rel) != 0 || entry_id(s, lo + rel, &id) != 0)
+            return AH_ECORRUPT;
+        uint64_t rank = ah_walk__rank(s->ix, id);
+        if (rank >= threshold(s))
+            break;
+        offer(s, rank);
+    }
+    return 0;
+}
+
+/* Every entry of a leaf matches; they are in rank order. */
+static int take_word_leaf(ah_walk_t *s, uint32_t lo, uint32_t hi)
+{
+    for (uint32_t pos = lo; pos < hi; pos++) {
+        uint32_t id;
+        if (entry_id(s, pos, &id) != 0)
+            return AH_ECORRUPT;
+        uint64_t rank = ah_walk__rank(s->ix, id);
+        if (rank >= threshold(s))
+            break;
+        offer(s, rank);
+    }
+    return 0;
+}
+
+static int reach_word_node(const ah_walk_t *s, uint32_t off, uint32_t lo, uint32_t hi,
+                           ah_node_t *nd)
+{
+    if (ah_index__word_node_parse(s->ix, off, nd) != 0 || nd->count != hi - lo ||
+        hi > s->ix->word_entries)
+        return AH_ECORRUPT;
+    return 0;
+}
+
+static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
+{
+    ah_node_t nd;
+    if (reach_word_node(s, it->off, it->lo, it->hi, &nd) != 0)
+        return AH_ECORRUPT;
+    if (!it->refined && threshold(s) != UINT64_MAX) {
+        uint32_t rel, id;
+        if (ah_index__node_list(&nd, 0, &rel) != 0 || entry_id(s, it->lo + rel, &id) != 0)
+            return AH_ECORRUPT;
+        if (requeue(s, it, &bound, ah_walk__rank(s->ix, id)))
+            return 0;
+    }
+    ah_walk_item_t at = *it;
+    for (uint32_t i = 0; i < nd.label_len; i++) {
+        int r = feed(s, &at.u, &at.osa, nd.label[i]);
+        if (r == AH_OSA_DEAD)
+            return 0;
+        if (r >= 0)
+            return take_word_node(s, &nd, it->lo);
+    }
+    /* The children's paths: this one's, the label, and the edge byte (written per child). */
+    uint32_t depth = it->depth + nd.label_len, path = AH_WALK_NO_PATH;
+    if (it->path != AH_WALK_NO_PATH && depth + 1 <= AH_WALK_ARENA - s->arena_used &&
+        depth < UINT16_MAX) {
+        path = s->arena_used;
+        memmove(s->arena + path, s->arena + it->path, it->depth);
+        memcpy(s->arena + path + it->depth, nd.label, nd.label_len);
+    }
+    uint64_t map[4];
+    int exact = child_filter(s, &at, map);
+    for (uint32_t j = 0; j < nd.n_children; j++) {
+        /* The suffixes that end here (edge 0x00) were matched all along the path: none is new. */
+        unsigned b = nd.child_bytes[j];
+        if (b == AH_WORD_END_EDGE || (exact && !byte_in(map, b)))
+            continue;
+        ah_walk_item_t ch = at;
+        int r = feed(s, &ch.u, &ch.osa, (unsigned char)b);
+        if (r == AH_OSA_DEAD)
+            continue;
+        uint32_t clo, chi, coff;
+        if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0)
+            return AH_ECORRUPT;
+        ch.lo = it->lo + clo;
+        ch.hi = it->lo + chi;
+        if (r >= 0) {
+            ah_node_t child;
+            if (coff == UINT32_MAX) {
+                if (take_word_leaf(s, ch.lo, ch.hi) != 0)
+                    return AH_ECORRUPT;
+            } else if (reach_word_node(s, coff, ch.lo, ch.hi, &child) != 0 ||
+                       take_word_node(s, &child, ch.lo) != 0) {
+                return AH_ECORRUPT;
+            }
+            continue;
+        }
+        ch.kind = coff == UINT32_MAX ? ITEM_WORD_LEAF : ITEM_WORD_NODE;
+        ch.off = coff;
+        ch.refined = 0;
+        ch.depth = (uint16_t)(depth + 1);
+        ch.path = AH_WALK_NO_PATH;
+        if (path != AH_WALK_NO_PATH && depth + 1 <= AH_WALK_ARENA - s->arena_used) {
+            /* Children share the path up to the edge: each gets its own copy of it. */
+            ch.path = s->arena_used;
+            memmove(s->arena + ch.path, s->arena + path, depth);
+            s->arena[ch.path + depth] = (char)b;
+            s->arena_used += depth + 1;
+            path = ch.path;
+        }
+        push(s, &ch, bound);
+    }
+    return 0;
+}
+
+/*
+ * Does the key match Q within the pass's distance at one of its word starts
+ * after the first? Only a word start whose first byte is Q's first can, so
+ * those are found with memchr and checked (a letter or number after a code
+ * point that is neither) before the distance runs.
+ */
+static int key_matches_inside(const ah_walk_t *s, const char *key, uint32_t len)
+{
+    const char *p = key + 1, *end = key + len;
+    while (p < end && (p = memchr(p, (int)s->first_byte, (size_t)(end - p))) != NULL) {
+        /* The code point before p: back over continuation bytes. */
+        const char *q = p - 1;
+        while (q > key && ((unsigned char)*q & 0xc0) == 0x80)
+            q--;
+        uint32_t cp;
+        ah_match_decode(q, (size_t)(p - q), &cp, 1);
+        if (!ah_match_is_word_cp(cp) && ah_match_within(&s->pat, p, (size_t)(end - p)))
+            return 1;
+        p++;
+    }
+    return 0;
+}
+
+/*
+ * As key_matches_inside(), for an entry of a leaf whose path is known: only
+ * a word start whose suffix begins with the path stands for this entry, and
+ * the distance resumes from the leaf's state after the path instead of
+ * starting over.
+ */
+static int key_matches_under(const ah_walk_t *s, const ah_walk_item_t *it, const char *key,
+                             uint32_t len)
+{
+    const char *path = s->arena + it->path, *p = key + 1, *end = key + len;
+    uint32_t plen = it->depth;
+    while (p < end && (size_t)(end - p) >= plen &&
+           (p = memchr(p, (unsigned char)path[0], (size_t)(end - p))) != NULL) {
+        if ((size_t)(end - p) < plen)
+            break;
+        const char *q = p - 1;
+        while (q > key && ((unsigned char)*q & 0xc0) == 0x80)
+            q--;
+        uint32_t cp;
+        ah_match_decode(q, (size_t)(p - q), &cp, 1);
+        if (!ah_match_is_word_cp(cp) && memcmp(p, path, plen) == 0) {
+            ah_osa_t st = it->osa;
+            ah_utf8_t u = it->u;
+            for (const char *b = p + plen; b < end; b++) {
+                int r = feed(s, &u, &st, (unsigned char)*b);
+                if (r == AH_OSA_DEAD)
+                    break;
+                if (r >= 0)
+                    return 1;
+            }
+        }
+        p++;
+    }
+    return 0;
+}
+
+#define LEAF_BATCH 16
+
+/*
+ * A leaf: entries best first, until one cannot rank. Keys are fetched in
+ * batches: their bucket offsets are prefetched for the whole batch, then
+ * their buckets, so that the batch's misses overlap instead of queueing.
+ */
+static int scan_word_leaf(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
+{
+    const ah_index_t *ix = s->ix;
+    if (!it->refined && threshold(s) != UINT64_MAX) {
+        uint32_t id;
+        if (entry_id(s, it->lo, &id) != 0)
+            return AH_ECORRUPT;
+        if (requeue(s, it, &bound, ah_walk__rank(ix, id)))
+            return 0;
+    }
+    const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
+    char key[AH_MAX_KEY_BYTES];
+    for (uint32_t pos = it->lo; pos < it->hi; pos += LEAF_BATCH) {
+        uint32_t ids[LEAF_BATCH], n = it->hi - pos < LEAF_BATCH ? it->hi - pos : LEAF_BATCH;
+        for (uint32_t i = 0; i < n; i++) {
+            if (entry_id(s, pos + i, &ids[i]) != 0)
+                return AH_ECORRUPT;
+            __builtin_prefetch(kidx + 4 * (uint64_t)(ids[i] >> ix->bucket_shift));
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t from = ah_load_u32(kidx + 4 * (uint64_t)(ids[i] >> ix->bucket_shift));
+            if (from < ix->sec[AH_SEC_KEYS].len)
+                __builtin_prefetch(ix->sec[AH_SEC_KEYS].data + from);
+        }
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t thr = threshold(s);
+            if (thr != UINT64_MAX && ah_walk__rank(ix, ids[i]) >= thr)
+                return 0; /* the leaf is in rank order */
+            s->work++;
+            uint32_t len;
+            uint64_t display;
+            if (ah_index__key_at(ix, ids[i], key, &len, &display) != 0)
+                return AH_ECORRUPT;
+            if (it->path == AH_WALK_NO_PATH ? key_matches_inside(s, key, len)
+                                            : key_matches_under(s, it, key, len))
+                offer(s, ah_walk__rank(ix, ids[i]));
+        }
+    }
+    return 0;
+}
+
+/* ----------------------------------------------------------------- passes */
+
+int ah_walk__pass(ah_walk_t *s, int words, unsigned d, size_t need)
+{
+    const ah_index_t *ix = s->ix;
+    s->pat.d = d;
+    s->ncand = 0;
+    s->need = need;
+    s->nheap = 0;
+    s->nstack = 0;
+    s->nfree = 0;
+    s->npool = 0;
+    s->seq = 0;
+    ah_walk_item_t root;
+    memset(&root, 0, sizeof root);
+    ah_osa_init(&s->pat, &root.osa);
+    root.kind = words ? ITEM_WORD_NODE : ITEM_NODE;
+    root.path = 0; /* empty */
+    s->arena_used = 0;
+    root.off = words ? ix->word_root : ix->root;
+    root.hi = words ? ix->word_entries : ix->n;
+    root.refined = 1;
+    push(s, &root, 0);
+    int rc = 0;
+    while (s->nheap + s->nstack > 0 && !rc) {
+        ah_walk_slot_t top = pop(s);
+        ah_walk_item_t it = s->pool[top.item]; /* a push may reuse its entry */
+        if (top.bound >= threshold(s))
+            break; /* nothing left can rank */
+        if (s->work >= AH_LOOKUP_MAX_WORK) {
+            s->complete = 0;
+            break;
+        }
+        s->work++;
+        switch (it.kind) {
+        case ITEM_NODE:
+            rc = expand_node(s, &it, top.bound);
+            break;
+        case ITEM_RANGE:
+            rc = scan_range(s, &it, top.bound);
+            break;
+        case ITEM_WORD_NODE:
+            rc = expand_word_node(s, &it, top.bound);
+            break;
+        default:
+            rc = scan_word_leaf(s, &it, top.bound);
+            break;
+        }
+    }
+    for (size_t i = 0; i < s->ncand && !rc; i++)
+        s->res[s->nres++] = (ah_hit_t){s->cand[i], (uint8_t)d, (uint8_t)words};
+    return rc;
+}

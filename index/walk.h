@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * walk.h: one pass of the typo-tolerant search (walk.c), and what the
+ * tiers around it (search.c) keep between passes: the answers so far.
+ *
+ * A pass finds the best `need` completions that match the typed prefix
+ * within distance d, from the start of their key (the main trie) or from a
+ * later word start (the word-start trie), and that are not answers yet.
+ * Its state, the frontier included, lives in one ah_walk_t on the caller's
+ * stack (about 250 KB): the lookup allocates nothing.
+ */
+#ifndef AH_WALK_H
+#define AH_WALK_H
+
+#include "index_internal.h"
+#include "match.h"
+
+#define AH_WALK_FRONTIER 2048
+#define AH_WALK_ARENA    65536 /* the paths of word-start items pushed in one pass */
+#define AH_WALK_NO_PATH  UINT32_MAX
+
+/* A subtree waiting on the frontier, with the distance state at its top. */
+typedef struct ah_walk_item {
+    ah_osa_t osa;
+    uint32_t off;    /* NODE, WORD_NODE: the record */
+    uint32_t lo, hi; /* its range: lex ids (main trie) or entries (word-start trie) */
+    ah_utf8_t u;
+    uint16_t depth; /* bytes of the path: where the keys' own bytes begin (RANGE, WORD_*) */
+    uint32_t path;  /* WORD_*: the path's bytes in the pass's arena; AH_WALK_NO_PATH when they did
+                       not fit */
+    uint8_t kind;
+    uint8_t refined; /* its bound is its own, not its parent's */
+} ah_walk_item_t;
+
+/*
+ * The frontier's order: best bound first, and among equal bounds the
+ * newest, so that children, which inherit their parent's bound, are walked
+ * depth first.
+ */
+typedef struct ah_walk_slot {
+    uint64_t bound; /* no completion below ranks better */
+    uint32_t seq;
+    uint32_t item; /* index into the item pool */
+} ah_walk_slot_t;
+
+/* An answer: rank is score class << 32 | lex id, so ascending is best first. */
+typedef struct ah_hit {
+    uint64_t rank;
+    uint8_t d, mid;
+} ah_hit_t;
+
+typedef struct ah_walk {
+    const ah_index_t *ix;
+    ah_pattern_t pat;
+    unsigned first_byte;    /* Q's first UTF-8 byte */
+    ah_hit_t res[AH_MAX_K]; /* the answers so far, in order */
+    size_t nres;
+    uint64_t cand[AH_MAX_K]; /* this pass's best candidates, ascending */
+    size_t ncand, need;
+    uint32_t work;
+    int complete;
+    size_t nheap, nstack, nfree, npool;
+    uint32_t seq;
+    ah_walk_slot_t heap[AH_WALK_FRONTIER];
+    ah_walk_slot_t stack[AH_WALK_FRONTIER]; /* while no candidate bounds the walk: a plain stack */
+    uint32_t arena_used;
+    char arena[AH_WALK_ARENA];
+    uint32_t free[AH_WALK_FRONTIER]; /* pool entries given back */
+    ah_walk_item_t pool[AH_WALK_FRONTIER];
+} ah_walk_t;
+
+/* A completion's place in the ranking: score class << 32 | lex id; ascending is best first. */
+static inline uint64_t ah_walk__rank(const ah_index_t *ix, uint32_t id)
+{
+    return (uint64_t)ah_index__class(ix, id) << 32 | id;
+}
+
+/*
+ * Runs one pass over the main trie (words == 0) or the word-start trie
+ * with distance d, for up to `need` new answers, appended to s->res with
+ * their tier. s->ix, s->pat (d is set here), s->first_byte, s->res/nres,
+ * s->work and s->complete must be set. Returns 0 or AH_ECORRUPT.
+ */
+int ah_walk__pass(ah_walk_t *s, int words, unsigned d, size_t need);
+
+#endif /* AH_WALK_H */
