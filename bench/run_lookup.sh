@@ -1,45 +1,70 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The index benchmark behind bench/RESULTS.md: builds a dataset's snapshot
-# (timing the build and its peak memory), makes the keystroke prefix file,
-# and runs ahead-bench-lookup several times, printing every run and the
-# median of each figure.
+# with and without the word-start index (timing each build and its peak
+# memory, and comparing their sizes), makes the keystroke prefix file and
+# its misspelled twin, and runs ahead-bench-lookup several times in each
+# setting, printing every run and the median of each figure:
 #
-#   bash bench/run_lookup.sh [DATASET] [RUNS]
-#   (default: ../shared/data/npm-downloads.tsv.gz, 5 runs; needs build/)
+#   exact      --typos 0 --match prefix, keystroke prefixes (the old lookup),
+#              5 timed passes a run
+#   defaults   typos=auto, match=words, keystroke prefixes, 1 timed pass
+#   misspelled typos=auto, match=words, the misspelled prefixes, 1 timed pass
+# (every run also makes one untimed warm-up pass)
+#
+#   bash bench/run_lookup.sh [DATASET] [RUNS] [SETTINGS]
+#   (default: ../shared/data/npm-downloads.tsv.gz, 5 runs, "exact defaults
+#   misspelled"; needs build/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/npm-downloads.tsv.gz}
 runs=${2:-5}
+settings=${3:-exact defaults misspelled}
 out=bench/out
 mkdir -p "$out"
 name=$(basename "$data" | sed 's/\..*//')
 snap=$out/$name.snap
 prefixes=$out/$name.prefixes
+misspelled=$out/$name.misspelled
 
 [ -x build/ahead-build ] || { echo "build first: cmake -S . -B build && cmake --build build" >&2; exit 1; }
 input_bytes=$(zcat -f "$data" | wc -c)
-/usr/bin/time -f "%e %M" -o "$out/time.txt" build/ahead-build --quiet "$data" -o "$snap"
-read -r secs kb < "$out/time.txt"
-snap_bytes=$(stat -c %s "$snap")
+build() { # build SNAPSHOT [OPTION]: prints seconds, peak KB and bytes
+  /usr/bin/time -f "%e %M" -o "$out/time.txt" build/ahead-build --quiet ${2:-} "$data" -o "$1"
+  read -r secs kb < "$out/time.txt"
+  echo "$secs $kb $(stat -c %s "$1")"
+}
+read -r nsecs nkb nbytes <<< "$(build "$out/$name-noinfix.snap" --no-infix)"
+read -r secs kb bytes <<< "$(build "$snap")"
 entries=$(build/ahead-query "$snap" --stats | sed 's/.*"entries":\([0-9]*\).*/\1/')
-python3 - "$secs" "$kb" "$snap_bytes" "$input_bytes" "$entries" <<'PY'
+python3 - "$secs" "$kb" "$bytes" "$nsecs" "$nkb" "$nbytes" "$input_bytes" "$entries" <<'PY'
 import sys
-secs, kb, snap, inp, n = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
-print(f"build: {secs:.2f} s, peak RSS {kb/1024:.0f} MB; snapshot {snap} bytes = "
-      f"{snap/inp:.3f}x the {inp}-byte input, {snap/n:.2f} bytes/completion ({n} completions)")
+secs, kb, snap, nsecs, nkb, nsnap, inp, n = (float(x) for x in sys.argv[1:])
+print(f"build: {secs:.2f} s, peak RSS {kb/1024:.0f} MB; snapshot {snap:.0f} bytes = "
+      f"{snap/inp:.3f}x the {inp:.0f}-byte input, {snap/n:.2f} bytes/completion ({n:.0f} completions)")
+print(f"--no-infix: {nsecs:.2f} s, peak RSS {nkb/1024:.0f} MB, {nsnap:.0f} bytes, {nsnap/n:.2f} bytes/completion")
+print(f"word-start index: size {snap/nsnap:.3f}x, build time {secs/nsecs:.2f}x of --no-infix")
 PY
 [ -s "$prefixes" ] || python3 bench/make_prefixes.py "$data" "$prefixes"
-for k in 10; do
-  : > "$out/lookup.json"
+[ -s "$misspelled" ] || python3 bench/make_misspelled.py "$prefixes" "$misspelled"
+for setting in $settings; do
+  case $setting in
+    exact) file=$prefixes; args=(--typos 0 --match prefix --passes 5) ;;
+    defaults) file=$prefixes; args=(--passes 1) ;;
+    misspelled) file=$misspelled; args=(--passes 1) ;;
+    *) echo "unknown setting $setting" >&2; exit 2 ;;
+  esac
+  : > "$out/lookup-$setting.json"
   for i in $(seq "$runs"); do
-    build/ahead-bench-lookup "$snap" "$prefixes" -k "$k" --json | tee -a "$out/lookup.json"
+    build/ahead-bench-lookup "$snap" "$file" -k 10 --json "${args[@]}" | tee -a "$out/lookup-$setting.json"
   done
-  python3 - "$out/lookup.json" <<'PY'
+  python3 - "$out/lookup-$setting.json" "$setting" <<'PY'
 import json, statistics, sys
 runs = [json.loads(l) for l in open(sys.argv[1])]
-med = {f: statistics.median(r[f] for r in runs) for f in ("mean_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns")}
-print(f"lookup k={runs[0]['k']}, median of {len(runs)} runs of {runs[0]['queries']} queries: "
-      + ", ".join(f"{f[:-3]} {v:.0f} ns" for f, v in med.items()))
+fields = ("mean_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns")
+med = {f: statistics.median(r[f] for r in runs) for f in fields}
+print(f"{sys.argv[2]}: lookup k={runs[0]['k']}, median of {len(runs)} runs of {runs[0]['queries']} queries: "
+      + ", ".join(f"{f[:-3]} {v:.0f} ns" for f, v in med.items())
+      + f", incomplete {100 * runs[0]['incomplete']:.3f}%")
 PY
 done

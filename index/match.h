@@ -281,35 +281,6 @@ static inline __attribute__((always_inline)) int ah_osa_step(const ah_pattern_t 
 }
 
 /*
- * The first bytes that can keep s alive, when s admits no further edit:
- * every cell of the band is at d (or past it) and no swap can lower one,
- * so only a code point of Q that extends a cell at d along the diagonal
- * survives. Sets bit b of the 256-bit map for each such code point's first
- * UTF-8 byte and returns 1; returns 0 (map untouched) when s still admits
- * an edit, or at the start, where the first letter rule applies instead.
- */
-static inline int ah_osa_exact_next(const ah_pattern_t *p, const ah_osa_t *s, unsigned d,
-                                    uint64_t map[4])
-{
-    const uint64_t below = (uint64_t)d * AH_LANES_1; /* lanes holding less than d */
-    if (s->j == 0 || ((((s->row | AH_LANES_H) - below) & AH_LANES_H) != AH_LANES_H) ||
-        ((((s->prev | AH_LANES_H) - below) & AH_LANES_H) != AH_LANES_H))
-        return 0;
-    for (unsigned i = 0; i <= 2 * d; i++) {
-        int x = (int)s->j - (int)d + (int)i; /* the lane's x; the next code point must be Q[x] */
-        if (((s->row >> (8 * i)) & 0xff) != d || x < 0 || (uint32_t)x >= p->n)
-            continue;
-        uint32_t c = p->q[x];
-        unsigned b = c < 0x80      ? c
-                     : c < 0x800   ? 0xc0 | c >> 6
-                     : c < 0x10000 ? 0xe0 | c >> 12
-                                   : 0xf0 | c >> 18;
-        map[(b >> 6) & 3] |= 1ull << (b & 63);
-    }
-    return 1;
-}
-
-/*
  * Decodes the normalized prefix key[0..len) into buf (AH_PATTERN_CPS(len)
  * code points of room) with its padding, and sets *p (d = 0).
  */

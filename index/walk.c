@@ -188,19 +188,46 @@ static inline int feed(const ah_walk_t *s, ah_utf8_t *u, ah_osa_t *osa, unsigned
 }
 
 /*
- * The child bytes worth stepping from a state at a node's end: all of
- * them, or when the state admits no further edit only those that extend
- * it exactly (map). Returns 0 for all.
+ * Steps a node's children from the state at its end. An ASCII edge byte
+ * that equals none of Q's code points in the band's next window extends no
+ * lane, so it gives every such child the same next state: that state is
+ * worked out once ("other"), and when it is dead those children are
+ * skipped without a look. Only edges equal to a code point of Q near the
+ * diagonal, and bytes inside multi-byte code points, are stepped one by one.
  */
-static inline int child_filter(const ah_walk_t *s, const ah_walk_item_t *at, uint64_t map[4])
+typedef struct edges {
+    ah_osa_t other;
+    int other_r;
+    int whole;          /* the state is at a code point boundary */
+    uint64_t window[2]; /* the ASCII code points of Q in the next window */
+} edges_t;
+
+#define AH_CP_OTHER 0x7fffffffu /* a code point equal to none of Q's */
+
+static void edges_init(const ah_walk_t *s, const ah_walk_item_t *at, edges_t *e)
 {
-    map[0] = map[1] = map[2] = map[3] = 0;
-    return at->u.need == 0 && ah_osa_exact_next(&s->pat, &at->osa, s->pat.d, map);
+    unsigned d = s->pat.d;
+    e->window[0] = e->window[1] = 0;
+    e->whole = at->u.need == 0;
+    if (!e->whole)
+        return;
+    e->other = at->osa;
+    e->other_r = ah_osa_step(&s->pat, &e->other, AH_CP_OTHER);
+    const uint32_t *qx = s->pat.q + ((int)at->osa.j + 1 - (int)d) - 1;
+    for (unsigned i = 0; i <= 2 * d; i++)
+        if (qx[i] < 0x80)
+            e->window[qx[i] >> 6] |= 1ull << (qx[i] & 63);
 }
 
-static inline int byte_in(const uint64_t map[4], unsigned b)
+/* The next state along edge byte b (into *ch, a copy of the state at the node's end). */
+static inline int edge_step(const ah_walk_t *s, const edges_t *e, ah_walk_item_t *ch,
+                            unsigned char b)
 {
-    return (map[b >> 6] >> (b & 63)) & 1;
+    if (e->whole && b < 0x80 && !((e->window[b >> 6] >> (b & 63)) & 1)) {
+        ch->osa = e->other;
+        return e->other_r;
+    }
+    return feed(s, &ch->u, &ch->osa, b);
 }
 
 /* -------------------------------------------------------------- main trie */
@@ -255,13 +282,15 @@ static int expand_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
             return take_node(s, &nd, it->lo);
     }
     uint32_t depth = it->depth + nd.label_len;
-    uint64_t map[4];
-    int exact = child_filter(s, &at, map);
+    edges_t e;
+    edges_init(s, &at, &e);
     for (uint32_t j = 0; j < nd.n_children; j++) {
-        if (exact && !byte_in(map, nd.child_bytes[j]))
+        unsigned b = nd.child_bytes[j];
+        if (e.whole && e.other_r == AH_OSA_DEAD && b < 0x80 &&
+            !((e.window[b >> 6] >> (b & 63)) & 1))
             continue;
         ah_walk_item_t ch = at;
-        int r = feed(s, &ch.u, &ch.osa, nd.child_bytes[j]);
+        int r = edge_step(s, &e, &ch, (unsigned char)b);
         if (r == AH_OSA_DEAD)
             continue;
         uint32_t clo, chi, coff;
@@ -297,9 +326,9 @@ static int expand_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
  * than the range's path with the key before it (which is outside the
  * range), so its bytes past the path are all its own added bytes: no key
  * is rebuilt from its bucket's start. Each next key shares S bytes with the
- * one before: the distance states along those bytes are kept, a key that
- * shares the byte where its predecessor died dies with it, and one that
- * shares the byte where it matched matches too.
+ * one before: the distance states along as many bytes as the next key
+ * shares are kept, a key that shares the byte where its predecessor died
+ * dies with it, and one that shares the byte where it matched matches too.
  */
 static int scan_range(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
 {
@@ -315,9 +344,9 @@ static int scan_range(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
     }
     ah_osa_t osa[RANGE_DEPTHS + 1];
     ah_utf8_t u[RANGE_DEPTHS + 1];
-    char tail[AH_MAX_KEY_BYTES];         /* the current key's bytes from the path's end */
-    uint32_t base = it->depth, kept = 0; /* states kept for tail bytes [0, kept) */
-    uint32_t stop = UINT32_MAX;          /* where the previous key died or matched */
+    char tail[AH_MAX_KEY_BYTES];          /* the current key's bytes from the path's end */
+    uint32_t base = it->depth, kept = 0;  /* states kept for tail bytes [0, kept) */
+    uint32_t stop = UINT32_MAX, last = 0; /* where the last key died or matched; its length */
     int matched = 0;
     osa[0] = it->osa;
     u[0] = it->u;
@@ -340,37 +369,38 @@ static int scan_range(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
             return AH_ECORRUPT;
         /* This key's bytes from the path on: the shared part of the last one's, then its own. */
         uint32_t own = sh + add - base, from = sh > base ? sh - base : 0, shared = from;
-        if (id != it->lo && j == 0) { /* stored whole: compare with the last key to resume */
+        if (id == it->lo) {
+            shared = 0;
+        } else if (j == 0) { /* stored whole: compare with the last key */
             const char *p = (const char *)bk.bytes + pos + base;
-            uint32_t m = own < kept ? own : kept;
+            uint32_t m = own < last ? own : last;
             for (shared = 0; shared < m && p[shared] == tail[shared];)
                 shared++;
-        } else if (id == it->lo) {
-            shared = 0;
         }
         if (own > from)
             memcpy(tail + from, bk.bytes + pos + (base > sh ? base - sh : 0), own - from);
         pos += add;
+        last = own;
         s->work++;
-        if (shared > kept)
-            shared = kept;
         if (stop != UINT32_MAX && shared > stop) { /* it parts after the decisive byte */
             if (matched)
                 offer(s, ah_walk__rank(ix, id));
             continue;
         }
-        kept = shared;
+        /* States worth keeping: as far as the next key shares, when it is in this bucket. */
+        uint32_t keep = RANGE_DEPTHS;
+        if (id + 1 == it->hi)
+            keep = 0;
+        else if (j + 1 < bk.count)
+            keep = ah_bucket_shared(&bk, j + 1) > base ? ah_bucket_shared(&bk, j + 1) - base : 0;
+        uint32_t at = shared < kept ? shared : kept;
+        kept = at;
         stop = UINT32_MAX;
         matched = 0;
-        ah_osa_t st = osa[kept];
-        ah_utf8_t uu = u[kept];
-        for (uint32_t i = kept; i < own; i++) {
+        ah_osa_t st = osa[at];
+        ah_utf8_t uu = u[at];
+        for (uint32_t i = at; i < own; i++) {
             int r = feed(s, &uu, &st, (unsigned char)tail[i]);
-            if (i < RANGE_DEPTHS) {
-                osa[i + 1] = st;
-                u[i + 1] = uu;
-                kept = i + 1;
-            }
             if (r == AH_OSA_DEAD || r >= 0) {
                 stop = i;
                 matched = r >= 0;
@@ -378,9 +408,12 @@ static int scan_range(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
                     offer(s, ah_walk__rank(ix, id));
                 break;
             }
+            if (i < keep && i < RANGE_DEPTHS) {
+                osa[i + 1] = st;
+                u[i + 1] = uu;
+                kept = i + 1;
+            }
         }
-        if (stop != UINT32_MAX && stop >= kept)
-            stop = UINT32_MAX; /* past the kept states: not comparable */
     }
     return 0;
 }
@@ -460,15 +493,16 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
         memmove(s->arena + path, s->arena + it->path, it->depth);
         memcpy(s->arena + path + it->depth, nd.label, nd.label_len);
     }
-    uint64_t map[4];
-    int exact = child_filter(s, &at, map);
+    edges_t e;
+    edges_init(s, &at, &e);
     for (uint32_t j = 0; j < nd.n_children; j++) {
         /* The suffixes that end here (edge 0x00) were matched all along the path: none is new. */
         unsigned b = nd.child_bytes[j];
-        if (b == AH_WORD_END_EDGE || (exact && !byte_in(map, b)))
+        if (b == AH_WORD_END_EDGE || (e.whole && e.other_r == AH_OSA_DEAD && b < 0x80 &&
+                                      !((e.window[b >> 6] >> (b & 63)) & 1)))
             continue;
         ah_walk_item_t ch = at;
-        int r = feed(s, &ch.u, &ch.osa, (unsigned char)b);
+        int r = edge_step(s, &e, &ch, (unsigned char)b);
         if (r == AH_OSA_DEAD)
             continue;
         uint32_t clo, chi, coff;

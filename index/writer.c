@@ -6,7 +6,8 @@
  * Order of work: score classes (the distinct scores, sorted), keys (front
  * coding), the trie's inner nodes (one recursive pass over the sorted keys,
  * children before parents, each node's top-K merged from its children's),
- * the word-start index (writer_words.c), then the header with its
+ * the word-start index (writer_words.c, on a thread of its own beside the
+ * trie: it reads the keys and classes only), then the header with its
  * checksums and content id. Everything is a pure
  * function of the entries and options, so equal input gives equal bytes.
  */
@@ -21,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -678,6 +680,24 @@ static int write_file(writer_t *w, const char *path, unsigned char *head, size_t
     return 0;
 }
 
+/* The word-start index, built on its own thread (it reads the entries and classes only). */
+typedef struct words_job {
+    const ah_entry_t *e;
+    writer_t *w;
+    unsigned leaf;
+    ah_words_info_t info;
+    int rc;
+} words_job_t;
+
+static void *words_main(void *arg)
+{
+    words_job_t *j = arg;
+    j->rc =
+        ah_writer__words(j->e, j->w->n, j->w->class_of, j->w->topk, j->leaf,
+                         &j->w->sec[AH_SEC_WORD_NODES], &j->w->sec[AH_SEC_WORD_ENTRIES], &j->info);
+    return NULL;
+}
+
 static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *opt, char *err,
                        size_t errlen)
 {
@@ -721,6 +741,15 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     uint64_t *top = malloc(AH_MAX_TOPK * sizeof *top);
     unsigned class_bits = 1;
     rc = top ? compute_classes(&w) : AH_ENOMEM;
+    /* The word-start index needs only the keys and their classes: it is built beside the rest. */
+    words_job_t job = {.e = entries,
+                       .w = &w,
+                       .leaf = opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF,
+                       .info = {.id_bits = ah_bits_for(w.n - 1) ? ah_bits_for(w.n - 1) : 1}};
+    pthread_t words_thread;
+    int threaded = 0;
+    if (!rc && !opt->no_words)
+        threaded = pthread_create(&words_thread, NULL, words_main, &job) == 0;
     if (!rc) {
         class_bits = ah_bits_for(w.n_scores - 1) ? ah_bits_for(w.n_scores - 1) : 1;
         encode_keys(&w);
@@ -735,11 +764,13 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     if (!rc)
         root = encode_hot_nodes(&w);
     free_hot_nodes(&w);
-    ah_words_info_t words = {.id_bits = ah_bits_for(w.n - 1) ? ah_bits_for(w.n - 1) : 1};
-    if (!rc && !opt->no_words)
-        rc = ah_writer__words(entries, w.n, w.class_of, w.topk,
-                              opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF,
-                              &w.sec[AH_SEC_WORD_NODES], &w.sec[AH_SEC_WORD_ENTRIES], &words);
+    if (threaded)
+        pthread_join(words_thread, NULL);
+    else if (!rc && !opt->no_words)
+        words_main(&job); /* no thread to be had: build it here */
+    if (!rc)
+        rc = job.rc;
+    ah_words_info_t words = job.info;
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         buf_pad(&w.sec[s]);
         if (w.sec[s].failed && !rc)
