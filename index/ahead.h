@@ -240,7 +240,7 @@ int ah_index_lookup_key(const ah_index_t *idx, const char *key, size_t len,
                         size_t cap, size_t *n_out, int *complete);
 
 /* How many trie nodes and keys one lookup's typo search may visit before it gives up. */
-#define AH_LOOKUP_MAX_WORK 100000
+#define AH_LOOKUP_MAX_WORK 40000
 
 /*
  * ah_index_complete: the k best exact prefix completions: ah_index_lookup()
