@@ -145,8 +145,8 @@ static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, u
     p->qlen = 0;
     p->k = 0;
     p->opensearch = 0;
-    p->typos = AH_TYPOS_AUTO;
-    p->words = 1;
+    p->typos = w->srv->cfg.default_typos;
+    p->words = w->srv->cfg.default_words;
     ah_query_begin(&it, req);
     while (ah_query_next(&it, &name, &value)) {
         if (path_is(name, H2O_STRLIT("q")) && !have_q) {
@@ -191,7 +191,9 @@ static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, u
             n = decode_small(value, small, sizeof(small));
             if (n == 1 && small[0] >= '0' && small[0] <= '2') {
                 p->typos = small[0] - '0';
-            } else if (!(n == 4 && memcmp(small, "auto", 4) == 0)) {
+            } else if (n == 4 && memcmp(small, "auto", 4) == 0) {
+                p->typos = AH_TYPOS_AUTO;
+            } else {
                 ah_http_send_error(req, 400, "bad_typos", "typos must be auto, 0, 1 or 2");
                 return 400;
             }
@@ -200,7 +202,9 @@ static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, u
             n = decode_small(value, small, sizeof(small));
             if (n == 6 && memcmp(small, "prefix", 6) == 0) {
                 p->words = 0;
-            } else if (!(n == 5 && memcmp(small, "words", 5) == 0)) {
+            } else if (n == 5 && memcmp(small, "words", 5) == 0) {
+                p->words = 1;
+            } else {
                 ah_http_send_error(req, 400, "bad_match", "match must be prefix or words");
                 return 400;
             }

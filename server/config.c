@@ -52,6 +52,9 @@ void ah_config_usage(FILE *out)
           "  --access-log PATH        write an access log (default: off)\n"
           "  --max-k N                largest k a request may ask for (default: the snapshot's "
           "top-k)\n"
+          "  --typos auto|0|1|2       typos forgiven when a request does not say (default auto)\n"
+          "  --match words|prefix     where a request that does not say may match (default\n"
+          "                           words: also at word starts inside a text)\n"
           "  --response-cache N       answers kept per event loop, 1 KB each (default 4096;\n"
           "                           0 turns the cache off)\n"
           "  --grace-ms MS            shutdown grace period (default 5000)\n"
@@ -216,6 +219,8 @@ enum {
     OPT_CORS_ORIGIN,
     OPT_ACCESS_LOG,
     OPT_MAX_K,
+    OPT_TYPOS,
+    OPT_MATCH,
     OPT_RESPONSE_CACHE,
     OPT_GRACE_MS,
     OPT_VERIFY,
@@ -234,6 +239,8 @@ static const struct option long_options[] = {
     {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"max-k", required_argument, NULL, OPT_MAX_K},
+    {"typos", required_argument, NULL, OPT_TYPOS},
+    {"match", required_argument, NULL, OPT_MATCH},
     {"response-cache", required_argument, NULL, OPT_RESPONSE_CACHE},
     {"grace-ms", required_argument, NULL, OPT_GRACE_MS},
     {"verify", required_argument, NULL, OPT_VERIFY},
@@ -302,6 +309,20 @@ static int apply_option(ah_config_t *cfg, int opt, const char *arg, int *admin_g
             return fail(err, errlen, "--max-k '%s': expected an integer in 1..255", arg);
         cfg->max_k = (unsigned)v;
         return 0;
+    case OPT_TYPOS:
+        if (strcmp(arg, "auto") == 0)
+            cfg->default_typos = AH_TYPOS_AUTO;
+        else if (arg[0] >= '0' && arg[0] <= '2' && arg[1] == '\0')
+            cfg->default_typos = arg[0] - '0';
+        else
+            return fail(err, errlen, "--typos '%s': expected auto, 0, 1 or 2", arg);
+        return 0;
+    case OPT_MATCH:
+        if (strcmp(arg, "words") == 0 || strcmp(arg, "prefix") == 0)
+            cfg->default_words = arg[0] == 'w';
+        else
+            return fail(err, errlen, "--match '%s': expected words or prefix", arg);
+        return 0;
     case OPT_RESPONSE_CACHE:
         if (parse_uint(arg, 0, 1u << 20, &v) != 0)
             return fail(err, errlen, "--response-cache '%s': expected an integer in 0..1048576",
@@ -342,6 +363,8 @@ int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t e
     cfg->grace_ms = 5000;
     cfg->admin_enabled = 1;
     cfg->verify = AH_VERIFY_CHECKSUMS;
+    cfg->default_typos = AH_TYPOS_AUTO;
+    cfg->default_words = 1;
     cfg->cors_origin = strdup("*");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = ncpu > 0 ? (unsigned)(ncpu > 256 ? 256 : ncpu) : 1;

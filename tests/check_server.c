@@ -1099,6 +1099,43 @@ START_TEST(test_no_infix_snapshot)
 }
 END_TEST
 
+/* --typos and --match set what a request that does not say gets; a request that says still can. */
+START_TEST(test_matching_defaults)
+{
+    char dir[256], snap[512], sample[512];
+    ts_server_t s;
+    ts_resp_t r;
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/defaults.snap", dir);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    const char *args[] = {"--threads", "1", "--typos", "0", "--match", "prefix", snap, NULL};
+    ck_assert_int_eq(ts_server_start(&s, args), 0);
+    ah_index_t *idx;
+    ck_assert_int_eq(ah_index_open(snap, &idx, NULL, 0), 0);
+    ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=wrld&k=5", &r), 0);
+    cJSON *j = cJSON_Parse(r.body);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 0);
+    expect_same_lookup(idx, j, "wrld", 4, 5, 0, 0);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=wrld&k=5&typos=auto&match=words", &r), 0);
+    j = cJSON_Parse(r.body);
+    ck_assert_int_gt(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 0);
+    expect_same_lookup(idx, j, "wrld", 4, 5, AH_TYPOS_AUTO, 1);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    ah_index_close(idx);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+    /* A bad value stops the server at startup with a message. */
+    const char *bad[] = {"--typos", "3", snap, NULL};
+    ck_assert_int_ne(ts_server_start(&s, bad), 0);
+    ck_assert(ts_log_contains(&s, "--typos"));
+    unlink(s.log);
+    ts_rmtree(dir);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -1133,6 +1170,7 @@ static Suite *server_suite(void)
     tcase_add_test(own, test_response_cache);
     tcase_add_test(own, test_max_k_and_admin_off);
     tcase_add_test(own, test_no_infix_snapshot);
+    tcase_add_test(own, test_matching_defaults);
     tcase_add_test(own, test_startup_errors);
     tcase_add_test(own, test_not_ready_while_loading);
     suite_add_tcase(s, own);
