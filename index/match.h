@@ -240,14 +240,17 @@ static inline __attribute__((always_inline)) int ah_osa__step(const ah_pattern_t
     if (t64 == inf)
         return AH_OSA_DEAD;
     /*
-     * No edit left once every cell of this row and the last is at d or past
-     * it (a swap adds one to the last): then only a match extends a lane at
-     * d, and the next step can reject a code point with one mask test.
+     * No edit left once every cell of this row is at d or past it, and so
+     * is every cell of the last row that a swap could use next (a swap adds
+     * one to it, and needs Q's code point at that lane to be this one): then
+     * only a match extends a lane at d, and the next step can reject a code
+     * point with one mask test.
      */
     const uint64_t below = (uint64_t)d * AH_LANES_1;
+    const uint64_t swappable = ah_osa__spread((eq >> 1) & wmask) * 0x80;
     s->sat = 0;
-    if (((((t64 | AH_LANES_H) - below) & ((row64 | AH_LANES_H) - below)) & AH_LANES_H) ==
-        AH_LANES_H) {
+    if (((((t64 | AH_LANES_H) - below) & (((row64 | AH_LANES_H) - below) | ~swappable)) &
+         AH_LANES_H) == AH_LANES_H) {
         uint64_t at_d = t64 ^ below; /* zero bytes where a lane holds d */
         const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
         uint64_t zero = ~(((at_d & low7) + low7) | at_d) & AH_LANES_H; /* 0x80 in those lanes */
