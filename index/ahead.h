@@ -223,8 +223,9 @@ int ah_index_verify_checksums(const ah_index_t *idx, char *err, size_t errlen);
  *             necessarily the contract's. Exact prefix matches are always
  *             complete.
  *
- * Allocates nothing (its scratch, about 100 KB, is on the stack) and is safe
- * to call from many threads on one snapshot. Returns 0, AH_EINVAL (k or an
+ * Allocates nothing (its scratch, about 270 KB, is on the stack: call it
+ * from a thread with a stack of 512 KB or more) and is safe to call from
+ * many threads on one snapshot. Returns 0, AH_EINVAL (k or an
  * option out of range), AH_EUTF8 (prefix not valid UTF-8), AH_ETOOLONG
  * (normalized prefix longer than AH_MAX_KEY_BYTES), AH_ENOSPC (text buffer
  * too small) or AH_ECORRUPT (the walk met a structure that fails its bounds

@@ -7,7 +7,7 @@
  * within distance d, from the start of their key (the main trie) or from a
  * later word start (the word-start trie), and that are not answers yet.
  * Its state, the frontier included, lives in one ah_walk_t on the caller's
- * stack (about 250 KB): the lookup allocates nothing.
+ * stack (about 260 KB): the lookup allocates nothing.
  */
 #ifndef AH_WALK_H
 #define AH_WALK_H
