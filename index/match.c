@@ -160,6 +160,11 @@ void ah_match_display_span(const char *text, size_t len, uint32_t a, uint32_t b,
                            uint32_t *end)
 {
     size_t i = 0;
+    for (uint64_t v; i + 8 <= len; i += 8) { /* eight bytes at a time: most texts are ASCII */
+        memcpy(&v, text + i, 8);
+        if (v & 0x8080808080808080ull)
+            break;
+    }
     while (i < len && (unsigned char)text[i] < 0x80)
         i++;
     if (i == len) { /* ASCII: the key is the text, lowercased, code point for code point */

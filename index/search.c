@@ -41,10 +41,16 @@ static int put_text(ah_completion_t *out, char *text, size_t cap, size_t *used, 
 
 static uint32_t count_cps(const char *s, size_t len)
 {
-    uint32_t n = 0;
-    for (size_t i = 0; i < len; i++)
-        n += ((unsigned char)s[i] & 0xc0) != 0x80;
-    return n;
+    /* Every byte but a continuation byte (10xxxxxx) starts a code point; eight at a time. */
+    uint32_t cont = 0;
+    size_t i = 0;
+    for (uint64_t v; i + 8 <= len; i += 8) {
+        memcpy(&v, s + i, 8);
+        cont += (uint32_t)__builtin_popcountll(v & ~(v << 1) & 0x8080808080808080ull);
+    }
+    for (; i < len; i++)
+        cont += ((unsigned char)s[i] & 0xc0) == 0x80;
+    return (uint32_t)len - cont;
 }
 
 /*
@@ -141,6 +147,29 @@ static int check_options(const ah_index_t *ix, const ah_lookup_options_t *opt)
     return 0;
 }
 
+/*
+ * Are these bytes all ASCII? end is the end of the buffer they lie in: a
+ * short run is tested with one eight-byte load when the buffer allows it.
+ */
+static inline int all_ascii(const char *s, size_t len, const char *end)
+{
+    if (len <= 8 && (size_t)(end - s) >= 8) {
+        uint64_t v;
+        memcpy(&v, s, 8);
+        return !(v & (len == 8 ? ~0ull : (1ull << (8 * len)) - 1) & 0x8080808080808080ull);
+    }
+    size_t i = 0;
+    for (uint64_t v; i + 8 <= len; i += 8) {
+        memcpy(&v, s + i, 8);
+        if (v & 0x8080808080808080ull)
+            return 0;
+    }
+    for (; i < len; i++)
+        if ((unsigned char)s[i] >= 0x80)
+            return 0;
+    return 1;
+}
+
 int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
                         const ah_lookup_options_t *opt, ah_completion_t *out, char *text,
                         size_t cap, size_t *n_out, int *complete)
@@ -152,15 +181,9 @@ int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
         return rc;
     if (len > AH_MAX_KEY_BYTES)
         return AH_ETOOLONG;
-    uint32_t qbuf[AH_PATTERN_CPS(AH_MAX_KEY_BYTES)];
-    ah_pattern_t pat;
-    ah_match_pattern(key, len, qbuf, &pat);
-    uint32_t n = pat.n;
-    unsigned budget = ah_match_budget(n, opt->typos);
-    int words = opt->match == AH_MATCH_WORDS && ix->word_entries > 0 && n > 0 &&
-                ah_match_is_word_cp(pat.q[0]);
+    uint32_t n = count_cps(key, len);
 
-    /* Tier (0, prefix): the exact answer. */
+    /* Tier (0, prefix): the exact answer, highlighted over Q's n code points. */
     uint32_t ids[AH_MAX_K];
     size_t t0 = 0, used = 0;
     rc = ah_index__exact(ix, key, len, opt->k, out, text, cap, &t0, ids);
@@ -169,16 +192,32 @@ int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
     for (size_t i = 0; i < t0; i++) {
         out[i].typos = 0;
         out[i].mid = 0;
-        ah_match_display_span(out[i].text, out[i].text_len, 0, n, &out[i].span_start,
-                              &out[i].span_end);
+        /*
+         * An ASCII text maps to its key code point for code point, so when the
+         * text's first n code points, and the one after (it could be a mark the
+         * highlight takes in), are ASCII, the highlight is simply [0, n).
+         */
+        uint32_t tl = out[i].text_len;
+        if (all_ascii(out[i].text, n < tl ? n + 1 : tl, text + cap)) {
+            out[i].span_start = 0;
+            out[i].span_end = n < tl ? n : tl;
+        } else {
+            ah_match_display_span(out[i].text, out[i].text_len, 0, n, &out[i].span_start,
+                                  &out[i].span_end);
+        }
         used += out[i].text_len;
     }
-    if (t0 == opt->k || n == 0 || (budget == 0 && !words)) {
-        *n_out = t0;
-        return 0;
-    }
-
     *n_out = t0;
+    if (t0 == opt->k || n == 0)
+        return 0;
+    uint32_t qbuf[AH_PATTERN_CPS(AH_MAX_KEY_BYTES)];
+    ah_pattern_t pat;
+    ah_match_pattern(key, len, qbuf, &pat);
+    unsigned budget = ah_match_budget(n, opt->typos);
+    int words =
+        opt->match == AH_MATCH_WORDS && ix->word_entries > 0 && ah_match_is_word_cp(pat.q[0]);
+    if (budget == 0 && !words)
+        return 0;
     return later_tiers(ix, &pat, budget, words, opt->k, ids, out, text, cap, used, n_out, complete);
 }
 
