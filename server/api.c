@@ -32,6 +32,7 @@
 #include "checksum.h" /* ah_hash64: the library's content hash */
 #include "http_util.h"
 #include "registry.h"
+#include "ui.h"
 #include "worker.h"
 
 typedef struct ah_api_handler {
@@ -57,6 +58,8 @@ static uint32_t variant_of(const params_t *p)
 
 #define ALLOW_METHODS    "GET, HEAD, OPTIONS"
 #define CTYPE_OPENSEARCH "application/x-suggestions+json"
+
+static uint64_t mono_ns(void);
 
 static int is_method(const h2o_req_t *req, const char *m, size_t len)
 {
@@ -297,6 +300,15 @@ static void write_opensearch(ah_out_t *o, const params_t *p, const ah_completion
     ah_out_lit(o, "]]");
 }
 
+/* Server-Timing: NAME;dur=MILLISECONDS, what the search box shows as the server's time. */
+static void add_server_timing(h2o_req_t *req, const char *name, uint64_t ns)
+{
+    char *v = h2o_mem_alloc_pool(&req->pool, 48);
+    int n = snprintf(v, 48, "%s;dur=%llu.%03llu", name, (unsigned long long)(ns / 1000000),
+                     (unsigned long long)(ns / 1000 % 1000));
+    ah_http_add_header(req, "server-timing", v, n > 0 && n < 48 ? (size_t)n : 0);
+}
+
 /* Validators and freshness go on answers only: an error must not be cached. */
 static void add_cache_headers(ah_server_t *srv, h2o_req_t *req, h2o_iovec_t etag)
 {
@@ -361,11 +373,13 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
     ah_out_t o;
     ah_out_init(&o, &req->pool);
     size_t cached_len;
+    uint64_t t0 = mono_ns();
     const char *cached = ah_rcache_get(&w->rcache, &key, &cached_len);
     if (cached != NULL) {
         ah_counter_add(&w->metrics.cache_hits, 1);
         ah_out_put(&o, cached, cached_len); /* into the pool: the slot may be reused */
         add_cache_headers(srv, req, etag);
+        add_server_timing(req, "cache", mono_ns() - t0);
         ah_http_send(req, 200, ctype, &o);
         return 200;
     }
@@ -380,6 +394,7 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
         return lookup_error(req, rc, snap);
     ah_counter_add(&w->metrics.cache_misses, 1);
     add_cache_headers(srv, req, etag);
+    add_server_timing(req, "lookup", mono_ns() - t0);
     if (p.opensearch)
         write_opensearch(&o, &p, w->comp, n);
     else
@@ -387,6 +402,40 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
     size_t total, nsegs = ah_out_finish(&o, &total);
     ah_rcache_put(&w->rcache, &key, o.segs, nsegs, total);
     ah_http_send(req, 200, ctype, &o);
+    return 200;
+}
+
+/* GET /v1/indexes: the indexes served, and what each answers from (no file paths). */
+static int list_indexes(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req)
+{
+    ah_view_check(&w->view, &srv->reg);
+    ah_out_t o;
+    ah_out_init(&o, &req->pool);
+    ah_out_lit(&o, "{\"indexes\":[");
+    for (size_t i = 0; i < srv->reg.n; i++) {
+        const ah_snap_t *snap = i < w->view.n ? w->view.snaps[i] : NULL;
+        const char *name = srv->reg.entries[i].name;
+        ah_out_put(&o, i == 0 ? "{\"name\":" : ",{\"name\":", i == 0 ? 8 : 9);
+        ah_out_json_string(&o, name, strlen(name));
+        if (snap == NULL) {
+            ah_out_lit(&o, ",\"ready\":false}");
+            continue;
+        }
+        ah_out_lit(&o, ",\"ready\":true,\"snapshot\":\"");
+        ah_out_put(&o, snap->st.id_hex, 16);
+        ah_out_lit(&o, "\",\"entries\":");
+        ah_out_u64(&o, snap->st.entries);
+        ah_out_lit(&o, ",\"topk\":");
+        ah_out_u64(&o, snap->st.topk);
+        if (snap->st.has_words)
+            ah_out_lit(&o, ",\"infix\":true}");
+        else
+            ah_out_lit(&o, ",\"infix\":false}");
+    }
+    ah_out_lit(&o, "]}");
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-store"));
+    ah_http_send(req, 200, h2o_iovec_init(H2O_STRLIT(AH_CTYPE_JSON)), &o);
     return 200;
 }
 
@@ -441,6 +490,14 @@ static int route(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int *index)
             return send_preflight(req);
         return get ? health(srv, req, !is_health) : send_method_not_allowed(req);
     }
+    if (path_is(path, H2O_STRLIT("/v1/indexes"))) {
+        if (options)
+            return send_preflight(req);
+        return get ? list_indexes(srv, w, req) : send_method_not_allowed(req);
+    }
+    const ah_asset_t *asset = ah_ui_find(srv, path);
+    if (asset != NULL)
+        return get ? ah_ui_send(req, asset) : send_method_not_allowed(req);
     if ((*index = route_index(srv, req, path)) < 0)
         return 404;
     if (options)

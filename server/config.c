@@ -52,6 +52,7 @@ void ah_config_usage(FILE *out)
           "  --access-log PATH        write an access log (default: off)\n"
           "  --max-k N                largest k a request may ask for (default: the snapshot's "
           "top-k)\n"
+          "  --ui on|off              the search box at / (default on)\n"
           "  --typos auto|0|1|2       typos forgiven when a request does not say (default auto)\n"
           "  --match words|prefix     where a request that does not say may match (default\n"
           "                           words: also at word starts inside a text)\n"
@@ -219,6 +220,7 @@ enum {
     OPT_CORS_ORIGIN,
     OPT_ACCESS_LOG,
     OPT_MAX_K,
+    OPT_UI,
     OPT_TYPOS,
     OPT_MATCH,
     OPT_RESPONSE_CACHE,
@@ -239,6 +241,7 @@ static const struct option long_options[] = {
     {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
     {"access-log", required_argument, NULL, OPT_ACCESS_LOG},
     {"max-k", required_argument, NULL, OPT_MAX_K},
+    {"ui", required_argument, NULL, OPT_UI},
     {"typos", required_argument, NULL, OPT_TYPOS},
     {"match", required_argument, NULL, OPT_MATCH},
     {"response-cache", required_argument, NULL, OPT_RESPONSE_CACHE},
@@ -309,6 +312,12 @@ static int apply_option(ah_config_t *cfg, int opt, const char *arg, int *admin_g
             return fail(err, errlen, "--max-k '%s': expected an integer in 1..255", arg);
         cfg->max_k = (unsigned)v;
         return 0;
+    case OPT_UI:
+        if (strcmp(arg, "on") == 0 || strcmp(arg, "off") == 0)
+            cfg->ui = arg[1] == 'n';
+        else
+            return fail(err, errlen, "--ui '%s': expected on or off", arg);
+        return 0;
     case OPT_TYPOS:
         if (strcmp(arg, "auto") == 0)
             cfg->default_typos = AH_TYPOS_AUTO;
@@ -363,6 +372,7 @@ int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t e
     cfg->grace_ms = 5000;
     cfg->admin_enabled = 1;
     cfg->verify = AH_VERIFY_CHECKSUMS;
+    cfg->ui = 1;
     cfg->default_typos = AH_TYPOS_AUTO;
     cfg->default_words = 1;
     cfg->cors_origin = strdup("*");

@@ -55,6 +55,7 @@ typedef struct ah_config {
     char *cors_origin;        /* --cors-origin */
     char *access_log;         /* --access-log, NULL when off */
     unsigned max_k;           /* --max-k; 0 means each snapshot's own top-k */
+    int ui;                   /* --ui on|off: the search box at / */
     int default_typos;        /* --typos: AH_TYPOS_AUTO or 0..2, for requests without typos= */
     int default_words;        /* --match: 1 for words, 0 for prefix, for requests without match= */
     unsigned response_cache;  /* --response-cache: bodies cached per event loop (0: off) */

@@ -283,6 +283,22 @@ void ah_http_send(h2o_req_t *req, int status, h2o_iovec_t ctype, ah_out_t *body)
     h2o_send(req, bufs, nbufs, H2O_SEND_STATE_FINAL);
 }
 
+void ah_http_send_static(h2o_req_t *req, int status, h2o_iovec_t ctype, const void *body,
+                         size_t len)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    h2o_iovec_t buf = h2o_iovec_init(body, len);
+    req->res.status = status;
+    req->res.reason = ah_http_reason(status);
+    if (ctype.len != 0)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype.base,
+                       ctype.len);
+    req->res.content_length = len;
+    int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    h2o_start_response(req, &generator);
+    h2o_send(req, &buf, head ? 0 : 1, H2O_SEND_STATE_FINAL);
+}
+
 void ah_http_send_error(h2o_req_t *req, int status, const char *code, const char *fmt, ...)
 {
     char msg[300];

@@ -115,6 +115,10 @@ const char *ah_http_reason(int status);
  */
 void ah_http_send(h2o_req_t *req, int status, h2o_iovec_t ctype, ah_out_t *body);
 
+/* ah_http_send_static: as ah_http_send, with a body that outlives the request (not copied). */
+void ah_http_send_static(h2o_req_t *req, int status, h2o_iovec_t ctype, const void *body,
+                         size_t len);
+
 /*
  * ah_http_send_error: a JSON error, {"error":{"code":CODE,"message":MESSAGE}},
  * with Cache-Control: no-store. MESSAGE is formatted from fmt.

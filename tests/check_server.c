@@ -438,7 +438,8 @@ END_TEST
 
 START_TEST(test_paths_and_methods)
 {
-    expect_error("GET", "/", 404, "not_found");
+    expect_error("GET", "/index.html", 404, "not_found");
+    expect_error("GET", "/ui/", 404, "not_found");
     expect_error("GET", "/v1", 404, "not_found");
     expect_error("GET", "/v1/indexes/es", 404, "not_found");
     expect_error("GET", "/v1/indexes/es/complete/x", 404, "not_found");
@@ -459,6 +460,86 @@ START_TEST(test_paths_and_methods)
     ck_assert_int_eq(r.len, 0);
     ck_assert(ts_header(&r, "content-length", v, sizeof(v)));
     ck_assert_int_gt(atol(v), 10);
+    ts_resp_free(&r);
+}
+END_TEST
+
+/* The search box and the API description, compiled in; and GET /v1/indexes. */
+START_TEST(test_page_and_api_description)
+{
+    static const struct {
+        const char *path, *ctype, *needle;
+    } files[] = {
+        {"/", "text/html; charset=utf-8", "role=\"combobox\""},
+        {"/ui/app.js", "text/javascript; charset=utf-8", "aria-activedescendant"},
+        {"/ui/app.css", "text/css; charset=utf-8", "#listbox"},
+        {"/openapi.json", "application/json; charset=utf-8", "\"openapi\": \"3.1.0\""},
+    };
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        ts_resp_t r, r2;
+        char v[512], etag[64], url[256], hdr[128];
+        ck_assert_int_eq(ts_get(g_srv.url, files[i].path, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert(ts_header(&r, "content-type", v, sizeof(v)));
+        ck_assert_str_eq(v, files[i].ctype);
+        ck_assert_ptr_nonnull(strstr(r.body, files[i].needle));
+        ck_assert(ts_header(&r, "x-content-type-options", v, sizeof(v)));
+        ck_assert(ts_header(&r, "etag", etag, sizeof(etag)));
+        if (i == 0) { /* the page may load only its own script and style, and talk to its origin */
+            ck_assert(ts_header(&r, "content-security-policy", v, sizeof(v)));
+            ck_assert_ptr_nonnull(strstr(v, "script-src 'self'"));
+            ck_assert_ptr_null(strstr(v, "unsafe"));
+        }
+        /* Revalidation: the same ETag is a 304 without a body. */
+        snprintf(url, sizeof(url), "%s%s", g_srv.url, files[i].path);
+        snprintf(hdr, sizeof(hdr), "If-None-Match: %s", etag);
+        const char *headers[] = {hdr, NULL};
+        ck_assert_int_eq(ts_http("GET", url, headers, 0, &r2), 0);
+        ck_assert_int_eq(r2.status, 304);
+        ck_assert_int_eq(r2.len, 0);
+        ts_resp_free(&r2);
+        ck_assert_int_eq(ts_http("HEAD", url, NULL, 0, &r2), 0);
+        ck_assert_int_eq(r2.status, 200);
+        ck_assert_int_eq(r2.len, 0);
+        ts_resp_free(&r2);
+        ts_resp_free(&r);
+        expect_error("POST", files[i].path, 405, "method_not_allowed");
+    }
+    /* The document is JSON, and names every public path. */
+    ts_resp_t r;
+    ck_assert_int_eq(ts_get(g_srv.url, "/openapi.json", &r), 0);
+    cJSON *doc = cJSON_Parse(r.body);
+    ck_assert_ptr_nonnull(doc);
+    cJSON *paths = cJSON_GetObjectItem(doc, "paths");
+    static const char *const names[] = {
+        "/v1/complete", "/v1/indexes/{name}/complete", "/v1/indexes", "/healthz", "/readyz", "/",
+        "/openapi.json"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        ck_assert_msg(cJSON_GetObjectItem(paths, names[i]) != NULL, "openapi.json lacks %s",
+                      names[i]);
+    cJSON_Delete(doc);
+    ts_resp_free(&r);
+    /* The indexes, and the snapshot each answers from. */
+    char id[17];
+    cJSON *j = get_json("/v1/indexes", 200, &r);
+    cJSON *list = cJSON_GetObjectItem(j, "indexes");
+    ck_assert_int_eq(cJSON_GetArraySize(list), 2);
+    cJSON *d = cJSON_GetArrayItem(list, 0);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "name")), "default");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(d, "ready")));
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "snapshot")),
+                     snapshot_id(g_idx_default, id));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(d, "infix")));
+    ck_assert_ptr_null(cJSON_GetObjectItem(d, "path")); /* file paths stay on the admin side */
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 1), "name")),
+                     "es");
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    /* Answers say how long the server took. */
+    char v[128];
+    ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?q=timing-probe", &r), 0);
+    ck_assert(ts_header(&r, "server-timing", v, sizeof(v)));
+    ck_assert_msg(strncmp(v, "lookup;dur=", 11) == 0 || strncmp(v, "cache;dur=", 10) == 0, "%s", v);
     ts_resp_free(&r);
 }
 END_TEST
@@ -926,10 +1007,21 @@ START_TEST(test_max_k_and_admin_off)
     ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
     /* Only a named index: /v1/complete has no "default". */
     snprintf(arg, sizeof(arg), "words=%s", snap);
-    const char *args[] = {"--threads", "1",       "--max-k", "5", "--admin-listen",
-                          "off",       "--index", arg,       NULL};
+    const char *args[] = {"--threads", "1",    "--max-k", "5", "--admin-listen", "off", "--index",
+                          arg,         "--ui", "off",     NULL};
     ck_assert_int_eq(ts_server_start(&s, args), 0);
     ck_assert(ts_log_contains(&s, "admin listener off"));
+    /* --ui off: no page, but the API description stays. */
+    ck_assert_int_eq(ts_get(s.url, "/", &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    ck_assert_ptr_nonnull(strstr(r.body, "not_found"));
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_get(s.url, "/ui/app.js", &r), 0);
+    ck_assert_int_eq(r.status, 404);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_get(s.url, "/openapi.json", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
     ck_assert_int_eq(ts_get(s.url, "/v1/indexes/words/complete?q=a&k=5", &r), 0);
     ck_assert_int_eq(r.status, 200);
     ts_resp_free(&r);
@@ -1151,6 +1243,7 @@ static Suite *server_suite(void)
     tcase_add_test(api, test_q_too_long);
     tcase_add_test(api, test_named_index_and_unicode);
     tcase_add_test(api, test_paths_and_methods);
+    tcase_add_test(api, test_page_and_api_description);
     tcase_add_test(api, test_cors_preflight);
     tcase_add_test(api, test_etag_and_304);
     tcase_add_test(api, test_health);

@@ -6,7 +6,7 @@
 # every Check suite and integration test in both with ctest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash .ci/deps.sh
+bash .ci/deps.sh test
 
 echo "== clang-format"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror

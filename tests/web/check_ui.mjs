@@ -1,0 +1,230 @@
+// SPDX-License-Identifier: MIT
+// check_ui.mjs: the search box at / in a real browser (Debian's chromium,
+// driven by puppeteer-core), against the real ahead-serve on a free port,
+// serving the shipped sample data plus a few lines this test adds. It types
+// one key at a time and holds what the page shows to the API's answer for
+// the same input: the suggestions, their order, and the highlighted
+// characters; then the keyboard (ArrowDown/Up, Enter, Escape), the mouse,
+// a hostile completion shown literally, the index picker, fast typing (no
+// stale answer may win), the messages for a 400 and an unreachable server,
+// and a phone-sized screen. No console error may occur along the way. It
+// saves screenshots to AH_SCREENSHOT_DIR (the build folder).
+import puppeteer from "puppeteer-core";
+import { join } from "node:path";
+import { buildSnapshot, check, env, scratch, startServer } from "./server.mjs";
+
+const HOSTILE = '<img src=x onerror="window.__pwned=1">payload';
+const dir = scratch();
+const snap = buildSnapshot(dir, "ui", [
+  `${HOSTILE}\t900000`,
+  "Straße\t50000",
+  "café au lait\t40000",
+  "new york city\t30000",
+]);
+const second = buildSnapshot(dir, "second", ["zebra crossing\t7", "zeppelin\t5"]);
+const server = await startServer(["--index", "default=" + snap, "--index", "second=" + second], dir);
+const shots = process.env.AH_SCREENSHOT_DIR || dir;
+
+async function api(q, index = "default") {
+  const r = await fetch(`${server.url}/v1/indexes/${index}/complete?k=10&q=${encodeURIComponent(q)}`);
+  return r.json();
+}
+
+// The text of each code point range the API says is matched.
+const marked = (s) => s.spans.map(([a, b]) => Array.from(s.text).slice(a, b).join(""));
+
+const browser = await puppeteer.launch({
+  executablePath: process.env.AH_CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+let failed = false;
+try {
+  const page = await browser.newPage();
+  const errors = [];
+  let expectErrors = false; // while the test provokes a 400 or a dead server on purpose
+  page.on("console", (m) => {
+    if (m.type() === "error" && !expectErrors) errors.push("console: " + m.text());
+  });
+  page.on("pageerror", (e) => errors.push("page error: " + e.message));
+  page.on("dialog", async (d) => {
+    errors.push("dialog: " + d.message());
+    await d.dismiss();
+  });
+  await page.setViewport({ width: 900, height: 640 });
+  await page.goto(server.url + "/", { waitUntil: "networkidle0" });
+  const input = await page.$("#q");
+  check(input, "the page has the input #q");
+
+  // ARIA: the combobox pattern's wiring.
+  const aria = await page.$eval("#q", (e) => ({
+    role: e.getAttribute("role"),
+    controls: e.getAttribute("aria-controls"),
+    expanded: e.getAttribute("aria-expanded"),
+    autocomplete: e.getAttribute("aria-autocomplete"),
+    label: e.labels && e.labels[0] ? e.labels[0].textContent : "",
+    listRole: document.getElementById(e.getAttribute("aria-controls")).getAttribute("role"),
+  }));
+  check(aria.role === "combobox" && aria.listRole === "listbox", "combobox controls a listbox");
+  check(aria.autocomplete === "list" && aria.expanded === "false", "aria-autocomplete, aria-expanded");
+  check(aria.label.trim().length > 0, "the input has a label");
+
+  // What the page shows: each option's text, and the text of its marks.
+  const shown = () =>
+    page.$$eval("#listbox li[role=option]", (lis) =>
+      lis.map((li) => ({
+        text: li.querySelector(".text").textContent,
+        marks: Array.from(li.querySelectorAll("mark")).map((m) => m.textContent),
+        imgs: li.querySelectorAll("img").length,
+      }))
+    );
+  // Waits until the page shows exactly the API's answer for q.
+  async function expectShown(q, index = "default") {
+    const want = await api(q, index);
+    const texts = want.suggestions.map((s) => s.text);
+    try {
+      await page.waitForFunction(
+        (t) => {
+          const lis = Array.from(document.querySelectorAll("#listbox li[role=option] .text"));
+          return lis.length === t.length && lis.every((li, i) => li.textContent === t[i]);
+        },
+        { timeout: 5000 },
+        texts
+      );
+    } catch {
+      throw new Error(`for '${q}' the page shows ${JSON.stringify(await shown())}, the API ${JSON.stringify(texts)}`);
+    }
+    const got = await shown();
+    want.suggestions.forEach((s, i) => {
+      check(JSON.stringify(got[i].marks) === JSON.stringify(marked(s)),
+        `'${q}' #${i}: marks ${JSON.stringify(got[i].marks)}, spans say ${JSON.stringify(marked(s))}`);
+    });
+    return want.suggestions;
+  }
+
+  // One key at a time: after every keystroke, the page shows that prefix's answer.
+  await input.click();
+  let typed = "";
+  for (const key of "worl") {
+    await page.keyboard.type(key);
+    typed += key;
+    await expectShown(typed);
+  }
+  check((await page.$eval("#q", (e) => e.getAttribute("aria-expanded"))) === "true", "expanded when shown");
+  const meta = await page.$eval("#meta", (e) => e.textContent);
+  check(/snapshot [0-9a-f]{16}/.test(meta) && /ms on the server/.test(meta), "small print: " + meta);
+  await page.screenshot({ path: join(shots, "ui-desktop.png") });
+
+  // Keyboard: down twice, up once, down again, Enter picks; Escape closes, then clears.
+  await page.keyboard.press("Backspace");
+  const list = await expectShown("wor");
+  for (const key of ["ArrowDown", "ArrowDown", "ArrowUp", "ArrowDown"]) await page.keyboard.press(key);
+  const active = await page.$eval("#q", (e) => e.getAttribute("aria-activedescendant"));
+  check(active === "option-1", "aria-activedescendant after down, down, up, down: " + active);
+  check((await page.$eval("#option-1", (e) => e.getAttribute("aria-selected"))) === "true", "option-1 selected");
+  await page.keyboard.press("Enter");
+  check((await page.$eval("#q", (e) => e.value)) === list[1].text, "Enter fills the input");
+  check(await page.$eval("#listbox", (e) => e.hidden), "Enter closes the list");
+  await page.keyboard.press("ArrowDown");
+  check(!(await page.$eval("#listbox", (e) => e.hidden)), "ArrowDown opens the list again");
+  await page.keyboard.press("Escape");
+  check(await page.$eval("#listbox", (e) => e.hidden), "Escape closes the list");
+  check((await page.$eval("#q", (e) => e.getAttribute("aria-expanded"))) === "false", "aria-expanded false");
+  await page.keyboard.press("Escape");
+  check((await page.$eval("#q", (e) => e.value)) === "", "a second Escape clears the input");
+
+  // Non-ASCII highlights: code points of the display text ("strass" covers "Straß").
+  await page.keyboard.type("strass");
+  const straße = await expectShown("strass");
+  check(straße[0].text === "Straße" && marked(straße[0])[0] === "Straß", "Straße highlights Straß");
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.type("lait");
+  const lait = await expectShown("lait");
+  check(lait.some((s) => s.text === "café au lait" && marked(s)[0] === "lait"), "a word inside a phrase");
+
+  // A typo, and its badge.
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.type("wrold");
+  const typo = await expectShown("wrold");
+  check(typo.length > 0 && typo.every((s) => s.typos === 1), "wrold: one-typo matches");
+  const badge = await page.$eval("#listbox li .badge", (e) => e.textContent);
+  check(badge === "1 typo", "the typo badge: " + badge);
+
+  // A hostile completion is text, never markup.
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.type("<img");
+  const hostile = await expectShown("<img");
+  check(hostile[0].text === HOSTILE, "the hostile completion is found");
+  const first = (await shown())[0];
+  check(first.text === HOSTILE && first.imgs === 0, "shown literally, no <img> element");
+  check((await page.evaluate(() => window.__pwned)) === undefined, "its onerror never ran");
+
+  // The mouse: a click on the second option picks it.
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.type("th");
+  const th = await expectShown("th");
+  await page.click("#option-1");
+  check((await page.$eval("#q", (e) => e.value)) === th[1].text, "a click picks the option");
+
+  // Fast typing: every keystroke without a pause; the last answer wins, never an older one.
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.type("new york ci");
+  await expectShown("new york ci");
+  await page.click("#q", { clickCount: 3 });
+  for (const key of "wonderful") await page.keyboard.press(key);
+  await expectShown("wonderful");
+  await new Promise((r) => setTimeout(r, 300)); // any late answer would arrive by now
+  await expectShown("wonderful");
+
+  // Two indexes: the picker shows, and asks the one picked.
+  check(!(await page.$eval("#picker", (e) => e.hidden)), "the index picker shows");
+  await page.select("#index", "second");
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.type("ze");
+  await expectShown("ze", "second");
+  await page.select("#index", "default");
+
+  // A phone: nothing wider than the screen.
+  await page.setViewport({ width: 390, height: 760, isMobile: true, hasTouch: true });
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.type("wo");
+  await expectShown("wo");
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  check(overflow <= 0, "no horizontal scrolling on a phone: " + overflow + " px too wide");
+  await page.screenshot({ path: join(shots, "ui-phone.png") });
+  await page.setViewport({ width: 900, height: 640 });
+
+  check(errors.length === 0, "console errors: " + errors.join("; "));
+
+  // A 400 says what the server said; an unreachable server says so.
+  expectErrors = true;
+  await page.$eval("#q", (e) => {
+    e.value = "x".repeat(2000);
+    e.dispatchEvent(new Event("input"));
+  });
+  await page.waitForFunction(() => /server said/.test(document.getElementById("status").textContent), { timeout: 5000 });
+  const said = await page.$eval("#status", (e) => ({ text: e.textContent, error: e.classList.contains("error") }));
+  check(said.error && /longer than/.test(said.text), "the 400's message: " + said.text);
+  await server.stop();
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.type("a");
+  await page.waitForFunction(() => /unreachable/.test(document.getElementById("status").textContent), { timeout: 5000 });
+  check(errors.length === 0, "page errors: " + errors.join("; "));
+  console.log("check_ui: the search box works: keystrokes, highlights, keyboard, mouse, picker, errors");
+} catch (e) {
+  failed = true;
+  console.error(e.stack || String(e));
+} finally {
+  await browser.close();
+  await server.stop().catch(() => {});
+}
+process.exit(failed ? 1 : 0);
