@@ -34,12 +34,17 @@ static uint64_t now_ns(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ahead-bench-lookup SNAPSHOT PREFIXES [-k K] [--typos auto|0|1|2]\n"
-            "                          [--match prefix|words] [--passes N] [--json] [--slow NS]\n"
+            "usage: ahead-bench-lookup SNAPSHOT PREFIXES [options]\n"
             "Times a lookup of every line of PREFIXES (one typed prefix per line): one\n"
-            "warm-up pass, then N timed passes (default 5); prints latency percentiles in\n"
-            "nanoseconds and the share of incomplete answers. Defaults: -k 10, --typos auto,\n"
-            "--match words.\n");
+            "warm-up pass, then N timed passes; prints latency percentiles in\n"
+            "nanoseconds and the share of incomplete answers.\n"
+            "  -k K                   completions per lookup (default 10)\n"
+            "  --typos auto|0|1|2     typos forgiven (default auto)\n"
+            "  --match prefix|words   where a prefix may match (default words)\n"
+            "  --passes N             timed passes (default 5)\n"
+            "  --slow NS              list on stderr the prefixes slower than NS in the last pass\n"
+            "  --json                 one JSON object instead of text\n"
+            "  --help, --version      print this or the version and exit\n");
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -92,18 +97,16 @@ static int load_prefixes(const char *path, prefixes_t *p)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
-                                             {"passes", required_argument, NULL, 'p'},
-                                             {"slow", required_argument, NULL, 's'},
-                                             {"typos", required_argument, NULL, 't'},
-                                             {"match", required_argument, NULL, 'm'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},        {"passes", required_argument, NULL, 'p'},
+        {"slow", required_argument, NULL, 's'},  {"typos", required_argument, NULL, 't'},
+        {"match", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
     int json = 0, passes = 5, c, bad = 0;
     long slow_ns = 0;
     unsigned k = 10;
     ah_lookup_options_t opt = {.typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
-    while ((c = getopt_long(argc, argv, "k:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "k:hV", longopts, NULL)) != -1) {
         if (c == 'k')
             k = (unsigned)atoi(optarg);
         else if (c == 'p')
@@ -120,6 +123,9 @@ int main(int argc, char **argv)
             opt.match = optarg[0] == 'p' ? AH_MATCH_PREFIX : AH_MATCH_WORDS;
         else if (c == 'h') {
             usage(stdout);
+            return 0;
+        } else if (c == 'V') {
+            printf("ahead-bench-lookup %s\n", AH_VERSION_STRING);
             return 0;
         } else
             bad = 1;

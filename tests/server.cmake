@@ -43,3 +43,7 @@ else()
   message(WARNING "node not found: check_ui and check_openapi are left out (bash .ci/deps.sh test)")
 endif()
 
+# cmake --install into a temporary prefix: the programs, the systemd unit
+# (checked with systemd-analyze verify) and a completion from the installed copy.
+add_test(NAME check_install COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_install.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+set_tests_properties(check_install PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE)
