@@ -6,6 +6,7 @@
  * (shuffled input gives identical bytes), and atomic output (a failed or
  * killed build leaves the old snapshot).
  */
+#include "datasets.h"
 #include "oracle.h"
 
 #include <check.h>
@@ -255,7 +256,7 @@ static void shuffled_copy(const char *src, const char *dst, uint64_t seed)
 START_TEST(test_deterministic_output)
 {
     char src[512], a[512], b[512], snap_a[512], snap_b[512], *err;
-    snprintf(src, sizeof src, "%s/subtlex-us.tsv", AH_SHARED_DATA);
+    ck_assert_ptr_nonnull(dataset_path("subtlex-us.tsv", src, sizeof src));
     scratch_path(a, sizeof a, "shuf-a.tsv");
     scratch_path(b, sizeof b, "shuf-b.tsv");
     shuffled_copy(src, a, 1);
@@ -277,7 +278,7 @@ START_TEST(test_atomic_output_under_kill)
     char old_in[512], new_in[512], snap[512], msg[256];
     char *old_txt = scratch_file("old.tsv", "old\t1\n");
     snprintf(old_in, sizeof old_in, "%s", old_txt);
-    snprintf(new_in, sizeof new_in, "%s/es-ngrams.tsv.gz", AH_SHARED_DATA);
+    ck_assert_ptr_nonnull(dataset_path("es-ngrams.tsv.gz", new_in, sizeof new_in));
     scratch_path(snap, sizeof snap, "atomic.snap");
     char *err;
     ck_assert_int_eq(BUILD(NULL, &err, "-q", old_in, "-o", snap), 0);

@@ -43,11 +43,16 @@
 #include "ahead.h"
 #include "check_server_harness.h"
 
-/* Load per trigger; the three triggers together stay near ten seconds. */
-#define LOAD_SECONDS     "3"
+/*
+ * wrk loads the server from before the first swap until after the last one,
+ * when it is stopped (about 2.5 s per trigger on an idle machine). Its own
+ * limit, LOAD_MAX_SECONDS, only bounds a test gone wrong: on a busy machine
+ * the swaps take longer, and the load lasts as long as they do.
+ */
+#define LOAD_MAX_SECONDS "60"
 #define GOOD_SWAPS       21
 #define CORRUPT_EVERY    5
-#define SWAP_INTERVAL_MS 85 /* 26 swaps: about 2.2 s of the 3 s load */
+#define SWAP_INTERVAL_MS 85 /* 26 swaps: about 2.2 s */
 
 enum { TRIGGER_SIGHUP, TRIGGER_ADMIN, TRIGGER_WATCH };
 
@@ -122,7 +127,7 @@ static void fixture_setup(void)
 {
     char sample[512], reversed[512];
     ts_tmpdir(g_dir, sizeof(g_dir));
-    ck_assert_ptr_nonnull(ts_sample_tsv(g_dir, sample, sizeof(sample)));
+    ck_assert_ptr_nonnull(ts_sample_tsv(sample, sizeof(sample)));
     snprintf(reversed, sizeof(reversed), "%s/reversed.tsv", g_dir);
     write_reversed(sample, reversed);
     snprintf(g_snap[0], sizeof(g_snap[0]), "%s/a.snap", g_dir);
@@ -147,7 +152,7 @@ typedef struct wrk_run {
     char out[600];
 } wrk_run_t;
 
-static void wrk_start(wrk_run_t *w, const ts_server_t *s, const char *seconds)
+static void wrk_start(wrk_run_t *w, const ts_server_t *s)
 {
     char url[128];
     snprintf(url, sizeof(url), "%s/v1/complete", s->url);
@@ -160,17 +165,24 @@ static void wrk_start(wrk_run_t *w, const ts_server_t *s, const char *seconds)
         dup2(fd, 1);
         dup2(fd, 2);
         char dur[16];
-        snprintf(dur, sizeof(dur), "%ss", seconds);
+        snprintf(dur, sizeof(dur), "%ss", LOAD_MAX_SECONDS);
         execl(AH_WRK_BIN, "wrk", "-t1", "-c16", "-d", dur, "-s", AH_TESTS_DIR "/hotswap.lua", url,
               (char *)NULL);
         _exit(127);
     }
 }
 
-/* Waits for wrk and checks its summary line; returns the request count. */
+/*
+ * Stops wrk (SIGINT: it prints its summary and exits 0), after checking that
+ * it was still running, so the load covered everything before; checks the
+ * summary line and returns the request count.
+ */
 static long wrk_finish(wrk_run_t *w)
 {
     int st;
+    ck_assert_msg(waitpid(w->pid, &st, WNOHANG) == 0,
+                  "wrk ended (after " LOAD_MAX_SECONDS " s?) before the swaps did");
+    kill(w->pid, SIGINT);
     ck_assert_int_eq(waitpid(w->pid, &st, 0), w->pid);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "wrk failed");
     FILE *f = fopen(w->out, "r");
@@ -302,7 +314,7 @@ static void hot_swap_under_load(int how)
     ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
     ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
 
-    wrk_start(&w, &s, LOAD_SECONDS);
+    wrk_start(&w, &s);
     ts_sleep_ms(200); /* let wrk connect */
     double t0 = ts_now_ms();
     int serving = 0, corrupt = 0;
@@ -321,8 +333,7 @@ static void hot_swap_under_load(int how)
         good++;
     }
     double swaps_ms = ts_now_ms() - t0;
-    ck_assert_msg(swaps_ms < atoi(LOAD_SECONDS) * 1000 - 200,
-                  "swaps took %.0f ms, longer than the load", swaps_ms);
+    ts_sleep_ms(100); /* requests on the last snapshot too */
     long requests = wrk_finish(&w);
     ck_assert_msg(requests > 1000, "only %ld requests under load", requests);
     ck_assert_int_ge(corrupt, 4);
@@ -411,7 +422,7 @@ START_TEST(test_write_in_place)
     ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
     ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
 
-    wrk_start(&w, &s, LOAD_SECONDS);
+    wrk_start(&w, &s);
     ts_sleep_ms(200);
     int serving = 0;
     for (int round = 0; round < ROUNDS; round++) {
@@ -533,7 +544,7 @@ START_TEST(test_graceful_shutdown)
     ts_server_t s;
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/g.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
     const char *args[] = {"--threads", "2", "--grace-ms", "3000", snap, NULL};
     ck_assert_int_eq(ts_server_start(&s, args), 0);
     ck_assert(ts_server_check_identity(&s, "default", snap));
@@ -618,14 +629,15 @@ static Suite *hotswap_suite(void)
     Suite *s = suite_create("hotswap");
     TCase *swap = tcase_create("swap");
     tcase_add_unchecked_fixture(swap, fixture_setup, fixture_teardown);
-    tcase_set_timeout(swap, 25);
+    /* 2.5 s each when idle, up to 20 s with both cores busy elsewhere: a wide margin. */
+    tcase_set_timeout(swap, 120);
     tcase_add_test(swap, test_hot_swap_sighup);
     tcase_add_test(swap, test_hot_swap_admin);
     tcase_add_test(swap, test_hot_swap_watch);
     tcase_add_test(swap, test_write_in_place);
     suite_add_tcase(s, swap);
     TCase *shut = tcase_create("shutdown");
-    tcase_set_timeout(shut, 20);
+    tcase_set_timeout(shut, 60);
     tcase_add_test(shut, test_graceful_shutdown);
     suite_add_tcase(s, shut);
     return s;

@@ -9,6 +9,7 @@
  * index; and proof that the comparison notices a broken rule (the first
  * letter, the tier order).
  */
+#include "datasets.h"
 #include "oracle.h"
 
 #include <check.h>
@@ -338,21 +339,10 @@ END_TEST
 
 /* ------------------------------------------------------------ datasets */
 
-static const char *dataset(const char *file, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s/data/%s", AH_SOURCE_DIR, file);
-    if (access(buf, R_OK) == 0)
-        return buf;
-    snprintf(buf, cap, "%s/%s", AH_SHARED_DATA, file);
-    if (access(buf, R_OK) == 0)
-        return buf;
-    return NULL;
-}
-
 static void check_dataset(const char *file, size_t max_lines, size_t queries)
 {
     char path[512];
-    if (!dataset(file, path, sizeof path)) {
+    if (!dataset_path(file, path, sizeof path)) {
         printf("check_match: %s not found in data/ or ../shared/data: skipped\n", file);
         return;
     }

@@ -39,7 +39,7 @@ static void build_fixture(void)
 {
     char es_tsv[600];
     ts_tmpdir(g_dir, sizeof(g_dir));
-    ck_assert_ptr_nonnull(ts_sample_tsv(g_dir, g_sample, sizeof(g_sample)));
+    ck_assert_ptr_nonnull(ts_sample_tsv(g_sample, sizeof(g_sample)));
     snprintf(g_default, sizeof(g_default), "%s/default.snap", g_dir);
     snprintf(g_es, sizeof(g_es), "%s/es.snap", g_dir);
     snprintf(g_alt, sizeof(g_alt), "%s/alt.snap", g_dir);
@@ -47,7 +47,7 @@ static void build_fixture(void)
     snprintf(es_tsv, sizeof(es_tsv), "%s/es.tsv", g_dir);
     snprintf(g_access_log, sizeof(g_access_log), "%s/access.log", g_dir);
     ck_assert_int_eq(ts_build(g_sample, g_default, 0), 0);
-    ck_assert_int_eq(ts_head_tsv(AH_SHARED_DATA "/es-ngrams.tsv.gz", es_tsv, 30000), 0);
+    ck_assert_int_eq(ts_head_dataset("es-ngrams.tsv.gz", es_tsv, 30000), 0);
     ck_assert_int_eq(ts_build(es_tsv, g_es, 0), 0);
     /* The alternative snapshot: the same words with k = 20 lists (a different id). */
     ck_assert_int_eq(ts_build(g_sample, g_alt, 20), 0);
@@ -923,7 +923,7 @@ START_TEST(test_response_cache)
     char dir[256], snap[512], sample[512];
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/cache.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
     for (int off = 0; off < 2; off++) {
         ts_server_t s;
         ts_resp_t first, r;
@@ -964,7 +964,7 @@ START_TEST(test_admin_token)
     ts_resp_t r;
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/token.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
     const char *args[] = {"--threads", "1", "--admin-token", "s3cret-token", snap, NULL};
     ck_assert_int_eq(ts_server_start(&s, args), 0);
     ck_assert(ts_log_contains(&s, "bearer token required"));
@@ -1004,7 +1004,7 @@ START_TEST(test_max_k_and_admin_off)
     ts_resp_t r;
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/maxk.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
     /* Only a named index: /v1/complete has no "default". */
     snprintf(arg, sizeof(arg), "words=%s", snap);
     const char *args[] = {"--threads", "1",    "--max-k", "5", "--admin-listen", "off", "--index",
@@ -1052,7 +1052,7 @@ START_TEST(test_startup_errors)
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/ok.snap", dir);
     snprintf(bad, sizeof(bad), "%s/bad.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
     FILE *f = fopen(bad, "wb");
     fputs("garbage", f);
     fclose(f);
@@ -1155,7 +1155,7 @@ START_TEST(test_no_infix_snapshot)
     ts_tmpdir(dir, sizeof(dir));
     snprintf(tsv, sizeof(tsv), "%s/es.tsv", dir);
     snprintf(snap, sizeof(snap), "%s/es-noinfix.snap", dir);
-    ck_assert_int_eq(ts_head_tsv(AH_SHARED_DATA "/es-ngrams.tsv.gz", tsv, 30000), 0);
+    ck_assert_int_eq(ts_head_dataset("es-ngrams.tsv.gz", tsv, 30000), 0);
     ck_assert_int_eq(ts_build_with(tsv, snap, 0, "--no-infix"), 0);
     snprintf(arg, sizeof(arg), "es=%s", snap);
     const char *args[] = {"--threads", "1", "--index", arg, NULL};
@@ -1199,7 +1199,7 @@ START_TEST(test_matching_defaults)
     ts_resp_t r;
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/defaults.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(dir, sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
     const char *args[] = {"--threads", "1", "--typos", "0", "--match", "prefix", snap, NULL};
     ck_assert_int_eq(ts_server_start(&s, args), 0);
     ah_index_t *idx;

@@ -4,6 +4,7 @@
  * integration tests (see check_server_harness.h).
  */
 #include "check_server_harness.h"
+#include "datasets.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -84,15 +85,15 @@ int ts_head_tsv(const char *src, const char *dst, long n)
     return system(cmd) == 0 ? 0 : -1;
 }
 
-const char *ts_sample_tsv(const char *dir, char *buf, size_t len)
+const char *ts_sample_tsv(char *buf, size_t len)
 {
-    snprintf(buf, len, "%s/data/sample.tsv", AH_SOURCE_DIR);
-    if (access(buf, R_OK) == 0)
-        return buf;
-    snprintf(buf, len, "%s/sample.tsv", dir);
-    if (ts_head_tsv(AH_SHARED_DATA "/subtlex-us.tsv", buf, 20000) != 0)
-        return NULL;
-    return buf;
+    return dataset_path("sample.tsv", buf, len);
+}
+
+int ts_head_dataset(const char *file, const char *dst, long n)
+{
+    char src[512];
+    return dataset_path(file, src, sizeof src) ? ts_head_tsv(src, dst, n) : -1;
 }
 
 int ts_build(const char *input, const char *out, int topk)

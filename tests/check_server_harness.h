@@ -52,14 +52,14 @@ void ts_tmpdir(char *buf, size_t len);
 /* ts_rmtree: removes a directory made by ts_tmpdir (best effort). */
 void ts_rmtree(const char *dir);
 
-/*
- * ts_sample_tsv: the project's data/sample.tsv when present, else a copy of
- * the first 20,000 lines of the shared subtlex-us.tsv written into dir.
- */
-const char *ts_sample_tsv(const char *dir, char *buf, size_t len);
+/* ts_sample_tsv: the path of data/sample.tsv (tests/datasets.h), NULL when missing. */
+const char *ts_sample_tsv(char *buf, size_t len);
 
 /* ts_head_tsv: the first n lines of src (gzip when it ends in .gz) into dst. Returns 0. */
 int ts_head_tsv(const char *src, const char *dst, long n);
+
+/* ts_head_dataset: ts_head_tsv of a dataset file found by dataset_path(); -1 when missing. */
+int ts_head_dataset(const char *file, const char *dst, long n);
 
 /* ts_build: runs ahead-build --quiet [--topk topk] input -o out; returns its exit status. */
 int ts_build(const char *input, const char *out, int topk);
