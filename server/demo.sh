@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The run command of the README's quick start: installs what is missing,
 # builds, compiles the shipped sample (data/sample.tsv) into a snapshot, shows
-# a few completions, and serves the snapshot on 127.0.0.1:8080 (admin on
-# 127.0.0.1:8081) until Ctrl-C. PORT=... and ADMIN_PORT=... change the ports.
+# a few completions, and serves the snapshot (and the search box at /) on
+# 127.0.0.1:8080 (admin on 127.0.0.1:8081) until Ctrl-C. PORT=... and
+# ADMIN_PORT=... change the ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/deps.sh
@@ -20,7 +21,8 @@ if [ ! -x build/ahead-serve ]; then
   echo "ahead-serve was not built; the snapshot is build/sample.snap" >&2
   exit 1
 fi
-echo "== serving build/sample.snap on 127.0.0.1:$port (Ctrl-C stops). Try, in another terminal:"
+echo "== serving build/sample.snap on 127.0.0.1:$port (Ctrl-C stops)."
+echo "   Open http://127.0.0.1:$port/ in a browser and type, or in another terminal:"
 echo "   curl 'http://127.0.0.1:$port/v1/complete?q=th&k=5'"
 echo "   curl 'http://127.0.0.1:$admin/metrics'"
 exec build/ahead-serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" build/sample.snap
