@@ -40,7 +40,7 @@ if command -v systemd-analyze >/dev/null; then
     systemd-analyze verify "$unit" || fail "systemd-analyze verify $unit"
     echo "ok: systemd-analyze verify ahead-serve.service"
 else
-    echo "skipped: systemd-analyze not found (apt install systemd), the unit is not verified"
+    echo "check_install: systemd-analyze not found (apt install systemd), the unit not verified: skipped"
 fi
 
 # Run from an empty folder, so nothing can come from the source or build tree.
