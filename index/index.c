@@ -608,19 +608,6 @@ int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_
 
 /* ---------------------------------------------------------------- lookup */
 
-/* Copies a result's text to the caller's buffer at *used and points out at it. */
-static int put_text(ah_completion_t *out, char *text, size_t cap, size_t *used, const char *t,
-                    uint32_t len)
-{
-    if (len > cap - *used)
-        return AH_ENOSPC;
-    memcpy(text + *used, t, len);
-    out->text = text + *used;
-    out->text_len = len;
-    *used += len;
-    return 0;
-}
-
 /*
  * Writes the completions of lex ids ids[0..n) (best first) into out, their
  * texts into text. The ids are independent random reads into four sections;
@@ -654,7 +641,7 @@ static int emit_all(const ah_index_t *ix, const uint32_t *ids, size_t n, ah_comp
         const char *t;
         int rc = ah_index__key_at(ix, ids[i], key, &key_len, &display);
         if (rc || (rc = ah_index__display(ix, display, key, key_len, &t, &len)) != 0 ||
-            (rc = put_text(&out[i], text, cap, &used, t, len)) != 0 ||
+            (rc = ah_index__put_text(&out[i], text, cap, &used, t, len)) != 0 ||
             (rc = ah_index__score(ix, cls[i], &out[i].score)) != 0)
             return rc;
     }
@@ -677,7 +664,7 @@ static int answer_from_list(const ah_index_t *ix, const ah_node_t *nd, uint32_t 
             const char *t;
             uint32_t len, rel;
             int rc = node_inline(ix, &p, &out[i].score, &t, &len);
-            if (rc || (rc = put_text(&out[i], text, cap, &used, t, len)) != 0 ||
+            if (rc || (rc = ah_index__put_text(&out[i], text, cap, &used, t, len)) != 0 ||
                 (n < k && (rc = ah_index__node_list(nd, (uint32_t)i, &rel)) != 0))
                 return rc;
             ids[i] = n < k ? lo + rel : UINT32_MAX;
@@ -758,7 +745,7 @@ static int answer_from_scan(const ah_index_t *ix, uint32_t a, uint32_t b, const 
             at += rc ? 0 : out[i].text_len;
             continue;
         }
-        rc = put_text(&out[i], text, cap, &at, scratch + toff[i], tlen[i]);
+        rc = ah_index__put_text(&out[i], text, cap, &at, scratch + toff[i], tlen[i]);
         if (!rc)
             rc = ah_index__score(ix, (uint32_t)(rank[i] >> 32), &out[i].score);
     }

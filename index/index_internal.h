@@ -14,6 +14,7 @@
 #include "format.h"
 
 #include <stdint.h>
+#include <string.h>
 
 /* One mapped section: its bytes without the trailing padding, and its CRC. */
 typedef struct ah_section {
@@ -211,6 +212,22 @@ int ah_index__hot_lookup(const ah_index_t *ix, const char *key, size_t len, uint
  */
 int ah_index__exact(const ah_index_t *ix, const char *key, size_t len, unsigned k,
                     ah_completion_t *out, char *text, size_t cap, size_t *n_out, uint32_t *ids);
+
+/*
+ * Copies a result's text into the caller's buffer text[0..cap) at *used,
+ * points out at it and advances *used; AH_ENOSPC when it does not fit.
+ */
+static inline int ah_index__put_text(ah_completion_t *out, char *text, size_t cap, size_t *used,
+                                     const char *t, uint32_t len)
+{
+    if (len > cap - *used)
+        return AH_ENOSPC;
+    memcpy(text + *used, t, len);
+    out->text = text + *used;
+    out->text_len = len;
+    *used += len;
+    return 0;
+}
 
 /* Writes a one-line message into err (if any) and returns code. */
 int ah_index__fail(char *err, size_t errlen, int code, const char *fmt, ...)

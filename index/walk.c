@@ -219,11 +219,17 @@ static void edges_init(const ah_walk_t *s, const ah_walk_item_t *at, edges_t *e)
             e->window[qx[i] >> 6] |= 1ull << (qx[i] & 63);
 }
 
+/* Edge byte b is an ASCII code point equal to none of Q's near the diagonal: e->other applies. */
+static inline int edge_is_other(const edges_t *e, unsigned b)
+{
+    return e->whole && b < 0x80 && !((e->window[b >> 6] >> (b & 63)) & 1);
+}
+
 /* The next state along edge byte b (into *ch, a copy of the state at the node's end). */
 static inline int edge_step(const ah_walk_t *s, const edges_t *e, ah_walk_item_t *ch,
                             unsigned char b)
 {
-    if (e->whole && b < 0x80 && !((e->window[b >> 6] >> (b & 63)) & 1)) {
+    if (edge_is_other(e, b)) {
         ch->osa = e->other;
         return e->other_r;
     }
@@ -286,8 +292,7 @@ static int expand_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
     edges_init(s, &at, &e);
     for (uint32_t j = 0; j < nd.n_children; j++) {
         unsigned b = nd.child_bytes[j];
-        if (e.whole && e.other_r == AH_OSA_DEAD && b < 0x80 &&
-            !((e.window[b >> 6] >> (b & 63)) & 1))
+        if (edge_is_other(&e, b) && e.other_r == AH_OSA_DEAD)
             continue;
         ah_walk_item_t ch = at;
         int r = edge_step(s, &e, &ch, (unsigned char)b);
@@ -498,8 +503,7 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
     for (uint32_t j = 0; j < nd.n_children; j++) {
         /* The suffixes that end here (edge 0x00) were matched all along the path: none is new. */
         unsigned b = nd.child_bytes[j];
-        if (b == AH_WORD_END_EDGE || (e.whole && e.other_r == AH_OSA_DEAD && b < 0x80 &&
-                                      !((e.window[b >> 6] >> (b & 63)) & 1)))
+        if (b == AH_WORD_END_EDGE || (edge_is_other(&e, b) && e.other_r == AH_OSA_DEAD))
             continue;
         ah_walk_item_t ch = at;
         int r = edge_step(s, &e, &ch, (unsigned char)b);
