@@ -115,12 +115,10 @@ int main(int argc, char **argv)
             json = 1;
         else if (c == 's')
             slow_ns = atol(optarg);
-        else if (c == 't' && strcmp(optarg, "auto") == 0)
-            opt.typos = AH_TYPOS_AUTO;
-        else if (c == 't' && optarg[0] >= '0' && optarg[0] <= '2' && optarg[1] == 0)
-            opt.typos = optarg[0] - '0';
-        else if (c == 'm' && (strcmp(optarg, "prefix") == 0 || strcmp(optarg, "words") == 0))
-            opt.match = optarg[0] == 'p' ? AH_MATCH_PREFIX : AH_MATCH_WORDS;
+        else if (c == 't')
+            bad |= ah_parse_typos(optarg, strlen(optarg), &opt.typos) != 0;
+        else if (c == 'm')
+            bad |= ah_parse_match(optarg, strlen(optarg), &opt.match) != 0;
         else if (c == 'h') {
             usage(stdout);
             return 0;

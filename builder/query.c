@@ -171,19 +171,13 @@ int main(int argc, char **argv)
             break;
         }
         case 't':
-            if (strcmp(optarg, "auto") == 0) {
-                opt.typos = AH_TYPOS_AUTO;
-            } else if (optarg[0] >= '0' && optarg[0] <= '2' && optarg[1] == 0) {
-                opt.typos = optarg[0] - '0';
-            } else {
+            if (ah_parse_typos(optarg, strlen(optarg), &opt.typos) != 0) {
                 fprintf(stderr, "ahead-query: --typos must be auto, 0, 1 or 2\n");
                 return 2;
             }
             break;
         case 'm':
-            if (strcmp(optarg, "prefix") == 0 || strcmp(optarg, "words") == 0) {
-                opt.match = optarg[0] == 'p' ? AH_MATCH_PREFIX : AH_MATCH_WORDS;
-            } else {
+            if (ah_parse_match(optarg, strlen(optarg), &opt.match) != 0) {
                 fprintf(stderr, "ahead-query: --match must be prefix or words\n");
                 return 2;
             }

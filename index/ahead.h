@@ -117,6 +117,16 @@ typedef struct ah_lookup_options {
     ah_match_mode_t match; /* AH_MATCH_WORDS needs the word-start index; without it, PREFIX */
 } ah_lookup_options_t;
 
+/*
+ * The option words every front end takes (ahead-serve's typos= and match=
+ * and its flags, ahead-query, ahead-bench-lookup), len bytes, not
+ * NUL-terminated: ah_parse_typos reads "auto", "0", "1" or "2";
+ * ah_parse_match reads "prefix" or "words". Return 0 and set the value, or
+ * -1 and leave it.
+ */
+int ah_parse_typos(const char *s, size_t len, int *typos);
+int ah_parse_match(const char *s, size_t len, ah_match_mode_t *match);
+
 /* Facts about an open snapshot, all read from its header. */
 typedef struct ah_index_stats {
     uint32_t format_version;

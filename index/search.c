@@ -27,18 +27,6 @@
 
 /* ---------------------------------------------------------------- answers */
 
-static int put_text(ah_completion_t *out, char *text, size_t cap, size_t *used, const char *t,
-                    uint32_t len)
-{
-    if (len > cap - *used)
-        return AH_ENOSPC;
-    memcpy(text + *used, t, len);
-    out->text = text + *used;
-    out->text_len = len;
-    *used += len;
-    return 0;
-}
-
 static uint32_t count_cps(const char *s, size_t len)
 {
     /* Every byte but a continuation byte (10xxxxxx) starts a code point; eight at a time. */
@@ -69,7 +57,7 @@ static int emit_hit(ah_walk_t *s, const ah_hit_t *h, ah_completion_t *out, char 
     const char *t;
     int rc = ah_index__key_at(ix, id, key, &len, &display);
     if (rc || (rc = ah_index__display(ix, display, key, len, &t, &tlen)) != 0 ||
-        (rc = put_text(out, text, cap, used, t, tlen)) != 0 ||
+        (rc = ah_index__put_text(out, text, cap, used, t, tlen)) != 0 ||
         (rc = ah_index__score(ix, (uint32_t)(h->rank >> 32), &out->score)) != 0)
         return rc;
     out->typos = h->d;
@@ -168,6 +156,28 @@ static inline int all_ascii(const char *s, size_t len, const char *end)
         if ((unsigned char)s[i] >= 0x80)
             return 0;
     return 1;
+}
+
+int ah_parse_typos(const char *s, size_t len, int *typos)
+{
+    if (len == 1 && s[0] >= '0' && s[0] <= '2')
+        *typos = s[0] - '0';
+    else if (len == 4 && memcmp(s, "auto", 4) == 0)
+        *typos = AH_TYPOS_AUTO;
+    else
+        return -1;
+    return 0;
+}
+
+int ah_parse_match(const char *s, size_t len, ah_match_mode_t *match)
+{
+    if (len == 6 && memcmp(s, "prefix", 6) == 0)
+        *match = AH_MATCH_PREFIX;
+    else if (len == 5 && memcmp(s, "words", 5) == 0)
+        *match = AH_MATCH_WORDS;
+    else
+        return -1;
+    return 0;
 }
 
 int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,

@@ -47,19 +47,24 @@ typedef struct params {
     unsigned k; /* 0 when not given */
     int opensearch;
     int typos; /* AH_TYPOS_AUTO or 0..2 */
-    int words; /* match=words (the default) */
+    ah_match_mode_t match;
 } params_t;
 
 /* What besides q and k shapes an answer, as one small integer (ETag and response cache). */
 static uint32_t variant_of(const params_t *p)
 {
-    return (uint32_t)p->opensearch | (uint32_t)(p->typos + 1) << 1 | (uint32_t)p->words << 3;
+    return (uint32_t)p->opensearch | (uint32_t)(p->typos + 1) << 1 | (uint32_t)p->match << 3;
 }
 
 #define ALLOW_METHODS    "GET, HEAD, OPTIONS"
 #define CTYPE_OPENSEARCH "application/x-suggestions+json"
 
-static uint64_t mono_ns(void);
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static int is_method(const h2o_req_t *req, const char *m, size_t len)
 {
@@ -149,7 +154,7 @@ static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, u
     p->k = 0;
     p->opensearch = 0;
     p->typos = w->srv->cfg.default_typos;
-    p->words = w->srv->cfg.default_words;
+    p->match = w->srv->cfg.default_match;
     ah_query_begin(&it, req);
     while (ah_query_next(&it, &name, &value)) {
         if (path_is(name, H2O_STRLIT("q")) && !have_q) {
@@ -192,22 +197,14 @@ static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, u
         } else if (path_is(name, H2O_STRLIT("typos")) && !have_typos) {
             have_typos = 1;
             n = decode_small(value, small, sizeof(small));
-            if (n == 1 && small[0] >= '0' && small[0] <= '2') {
-                p->typos = small[0] - '0';
-            } else if (n == 4 && memcmp(small, "auto", 4) == 0) {
-                p->typos = AH_TYPOS_AUTO;
-            } else {
+            if (ah_parse_typos(small, n, &p->typos) != 0) {
                 ah_http_send_error(req, 400, "bad_typos", "typos must be auto, 0, 1 or 2");
                 return 400;
             }
         } else if (path_is(name, H2O_STRLIT("match")) && !have_match) {
             have_match = 1;
             n = decode_small(value, small, sizeof(small));
-            if (n == 6 && memcmp(small, "prefix", 6) == 0) {
-                p->words = 0;
-            } else if (n == 5 && memcmp(small, "words", 5) == 0) {
-                p->words = 1;
-            } else {
+            if (ah_parse_match(small, n, &p->match) != 0) {
                 ah_http_send_error(req, 400, "bad_match", "match must be prefix or words");
                 return 400;
             }
@@ -386,8 +383,7 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
 
     size_t n = 0;
     int complete = 1;
-    ah_lookup_options_t opt = {
-        .k = p.k, .typos = p.typos, .match = p.words ? AH_MATCH_WORDS : AH_MATCH_PREFIX};
+    ah_lookup_options_t opt = {.k = p.k, .typos = p.typos, .match = p.match};
     int rc =
         ah_index_lookup(snap->idx, p.q, p.qlen, &opt, w->comp, w->text, w->text_cap, &n, &complete);
     if (rc != 0)
@@ -505,13 +501,6 @@ static int route(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int *index)
     if (!get)
         return send_method_not_allowed(req);
     return complete(srv, w, req, *index);
-}
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)

@@ -319,17 +319,11 @@ static int apply_option(ah_config_t *cfg, int opt, const char *arg, int *admin_g
             return fail(err, errlen, "--ui '%s': expected on or off", arg);
         return 0;
     case OPT_TYPOS:
-        if (strcmp(arg, "auto") == 0)
-            cfg->default_typos = AH_TYPOS_AUTO;
-        else if (arg[0] >= '0' && arg[0] <= '2' && arg[1] == '\0')
-            cfg->default_typos = arg[0] - '0';
-        else
+        if (ah_parse_typos(arg, strlen(arg), &cfg->default_typos) != 0)
             return fail(err, errlen, "--typos '%s': expected auto, 0, 1 or 2", arg);
         return 0;
     case OPT_MATCH:
-        if (strcmp(arg, "words") == 0 || strcmp(arg, "prefix") == 0)
-            cfg->default_words = arg[0] == 'w';
-        else
+        if (ah_parse_match(arg, strlen(arg), &cfg->default_match) != 0)
             return fail(err, errlen, "--match '%s': expected words or prefix", arg);
         return 0;
     case OPT_RESPONSE_CACHE:
@@ -374,7 +368,7 @@ int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t e
     cfg->verify = AH_VERIFY_CHECKSUMS;
     cfg->ui = 1;
     cfg->default_typos = AH_TYPOS_AUTO;
-    cfg->default_words = 1;
+    cfg->default_match = AH_MATCH_WORDS;
     cfg->cors_origin = strdup("*");
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     cfg->threads = ncpu > 0 ? (unsigned)(ncpu > 256 ? 256 : ncpu) : 1;

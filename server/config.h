@@ -11,6 +11,8 @@
 #ifndef AH_SERVER_CONFIG_H
 #define AH_SERVER_CONFIG_H
 
+#include "ahead.h" /* ah_match_mode_t */
+
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -46,21 +48,21 @@ typedef struct ah_config {
     size_t n_indexes;
     ah_listen_addr_t *listen; /* --listen, at least one */
     size_t n_listen;
-    int admin_enabled;        /* 0 after --admin-listen off */
-    ah_listen_addr_t admin;   /* --admin-listen */
-    char *admin_token;        /* --admin-token, NULL when unset */
-    unsigned threads;         /* --threads: event loops serving the public API */
-    int watch;                /* --watch */
-    unsigned cache_max_age;   /* --cache-max-age, seconds */
-    char *cors_origin;        /* --cors-origin */
-    char *access_log;         /* --access-log, NULL when off */
-    unsigned max_k;           /* --max-k; 0 means each snapshot's own top-k */
-    int ui;                   /* --ui on|off: the search box at / */
-    int default_typos;        /* --typos: AH_TYPOS_AUTO or 0..2, for requests without typos= */
-    int default_words;        /* --match: 1 for words, 0 for prefix, for requests without match= */
-    unsigned response_cache;  /* --response-cache: bodies cached per event loop (0: off) */
-    unsigned grace_ms;        /* --grace-ms */
-    ah_verify_level_t verify; /* --verify open|checksums|full */
+    int admin_enabled;             /* 0 after --admin-listen off */
+    ah_listen_addr_t admin;        /* --admin-listen */
+    char *admin_token;             /* --admin-token, NULL when unset */
+    unsigned threads;              /* --threads: event loops serving the public API */
+    int watch;                     /* --watch */
+    unsigned cache_max_age;        /* --cache-max-age, seconds */
+    char *cors_origin;             /* --cors-origin */
+    char *access_log;              /* --access-log, NULL when off */
+    unsigned max_k;                /* --max-k; 0 means each snapshot's own top-k */
+    int ui;                        /* --ui on|off: the search box at / */
+    int default_typos;             /* --typos: AH_TYPOS_AUTO or 0..2, for requests without typos= */
+    ah_match_mode_t default_match; /* --match, for requests without match= */
+    unsigned response_cache;       /* --response-cache: bodies cached per event loop (0: off) */
+    unsigned grace_ms;             /* --grace-ms */
+    ah_verify_level_t verify;      /* --verify open|checksums|full */
 } ah_config_t;
 
 /* What ah_config_parse() asks the caller to do. */
