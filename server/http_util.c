@@ -256,22 +256,17 @@ const char *ah_http_reason(int status)
     }
 }
 
-void ah_http_send(h2o_req_t *req, int status, h2o_iovec_t ctype, ah_out_t *body)
+/* Sends status, Content-Type and the body bufs[0..nbufs) of total bytes, all at once. */
+static void send_whole(h2o_req_t *req, int status, h2o_iovec_t ctype, h2o_iovec_t *bufs,
+                       size_t nbufs, size_t total)
 {
     /* No callbacks: the whole body is handed over at once with the final flag. */
     static h2o_generator_t generator = {NULL, NULL};
-    h2o_iovec_t *bufs = NULL;
-    size_t nbufs = 0, total = 0;
-
     req->res.status = status;
     req->res.reason = ah_http_reason(status);
     if (ctype.len != 0)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype.base,
                        ctype.len);
-    if (body != NULL) {
-        nbufs = ah_out_finish(body, &total);
-        bufs = body->segs;
-    }
     /*
      * 204 and 304 have no body and must not carry a Content-Length of 0
      * (RFC 9110 8.6); SIZE_MAX tells h2o the length is not known.
@@ -283,20 +278,22 @@ void ah_http_send(h2o_req_t *req, int status, h2o_iovec_t ctype, ah_out_t *body)
     h2o_send(req, bufs, nbufs, H2O_SEND_STATE_FINAL);
 }
 
+void ah_http_send(h2o_req_t *req, int status, h2o_iovec_t ctype, ah_out_t *body)
+{
+    h2o_iovec_t *bufs = NULL;
+    size_t nbufs = 0, total = 0;
+    if (body != NULL) {
+        nbufs = ah_out_finish(body, &total);
+        bufs = body->segs;
+    }
+    send_whole(req, status, ctype, bufs, nbufs, total);
+}
+
 void ah_http_send_static(h2o_req_t *req, int status, h2o_iovec_t ctype, const void *body,
                          size_t len)
 {
-    static h2o_generator_t generator = {NULL, NULL};
     h2o_iovec_t buf = h2o_iovec_init(body, len);
-    req->res.status = status;
-    req->res.reason = ah_http_reason(status);
-    if (ctype.len != 0)
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype.base,
-                       ctype.len);
-    req->res.content_length = len;
-    int head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
-    h2o_start_response(req, &generator);
-    h2o_send(req, &buf, head ? 0 : 1, H2O_SEND_STATE_FINAL);
+    send_whole(req, status, ctype, &buf, 1, len);
 }
 
 void ah_http_send_error(h2o_req_t *req, int status, const char *code, const char *fmt, ...)
