@@ -539,12 +539,12 @@ static int complete_responses(const char *buf, size_t len)
 
 START_TEST(test_graceful_shutdown)
 {
-    char dir[256], snap[512], sample[512];
+    char dir[256], snap[512];
     static char buf[16 << 20];
     ts_server_t s;
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/g.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
     const char *args[] = {"--threads", "2", "--grace-ms", "3000", snap, NULL};
     ck_assert_int_eq(ts_server_start(&s, args), 0);
     ck_assert(ts_server_check_identity(&s, "default", snap));

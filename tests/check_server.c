@@ -920,10 +920,10 @@ END_TEST
 /* The response cache answers repeats from memory, byte for byte, and can be turned off. */
 START_TEST(test_response_cache)
 {
-    char dir[256], snap[512], sample[512];
+    char dir[256], snap[512];
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/cache.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
     for (int off = 0; off < 2; off++) {
         ts_server_t s;
         ts_resp_t first, r;
@@ -959,12 +959,12 @@ END_TEST
 
 START_TEST(test_admin_token)
 {
-    char dir[256], snap[512], sample[512];
+    char dir[256], snap[512];
     ts_server_t s;
     ts_resp_t r;
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/token.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
     const char *args[] = {"--threads", "1", "--admin-token", "s3cret-token", snap, NULL};
     ck_assert_int_eq(ts_server_start(&s, args), 0);
     ck_assert(ts_log_contains(&s, "bearer token required"));
@@ -999,12 +999,12 @@ END_TEST
 
 START_TEST(test_max_k_and_admin_off)
 {
-    char dir[256], snap[512], sample[512], arg[600];
+    char dir[256], snap[512], arg[600];
     ts_server_t s;
     ts_resp_t r;
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/maxk.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
     /* Only a named index: /v1/complete has no "default". */
     snprintf(arg, sizeof(arg), "words=%s", snap);
     const char *args[] = {"--threads", "1",    "--max-k", "5", "--admin-listen", "off", "--index",
@@ -1048,11 +1048,11 @@ END_TEST
 /* Startup errors: one clear line on stderr and a non-zero exit. */
 START_TEST(test_startup_errors)
 {
-    char dir[256], snap[512], bad[512], sample[512], err[4096], addr[64];
+    char dir[256], snap[512], bad[512], err[4096], addr[64];
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/ok.snap", dir);
     snprintf(bad, sizeof(bad), "%s/bad.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
     FILE *f = fopen(bad, "wb");
     fputs("garbage", f);
     fclose(f);
@@ -1194,12 +1194,12 @@ END_TEST
 /* --typos and --match set what a request that does not say gets; a request that says still can. */
 START_TEST(test_matching_defaults)
 {
-    char dir[256], snap[512], sample[512];
+    char dir[256], snap[512];
     ts_server_t s;
     ts_resp_t r;
     ts_tmpdir(dir, sizeof(dir));
     snprintf(snap, sizeof(snap), "%s/defaults.snap", dir);
-    ck_assert_int_eq(ts_build(ts_sample_tsv(sample, sizeof(sample)), snap, 0), 0);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
     const char *args[] = {"--threads", "1", "--typos", "0", "--match", "prefix", snap, NULL};
     ck_assert_int_eq(ts_server_start(&s, args), 0);
     ah_index_t *idx;

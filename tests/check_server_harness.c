@@ -90,6 +90,12 @@ const char *ts_sample_tsv(char *buf, size_t len)
     return dataset_path("sample.tsv", buf, len);
 }
 
+int ts_build_sample(const char *out)
+{
+    char sample[512];
+    return ts_sample_tsv(sample, sizeof sample) ? ts_build(sample, out, 0) : -1;
+}
+
 int ts_head_dataset(const char *file, const char *dst, long n)
 {
     char src[512];

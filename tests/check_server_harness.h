@@ -55,6 +55,9 @@ void ts_rmtree(const char *dir);
 /* ts_sample_tsv: the path of data/sample.tsv (tests/datasets.h), NULL when missing. */
 const char *ts_sample_tsv(char *buf, size_t len);
 
+/* ts_build_sample: ts_build of data/sample.tsv into out, default top-k; -1 when it is missing. */
+int ts_build_sample(const char *out);
+
 /* ts_head_tsv: the first n lines of src (gzip when it ends in .gz) into dst. Returns 0. */
 int ts_head_tsv(const char *src, const char *dst, long n);
 

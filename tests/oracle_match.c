@@ -251,19 +251,26 @@ size_t oracle_lookup(const oracle_t *o, const char *q_key, size_t q_len, unsigne
     return got;
 }
 
+/* The snapshot's answer to a key prefix (texts in a static buffer); returns its completeness. */
+static int index_lookup(const ah_index_t *ix, const char *q, size_t len, unsigned k, int typos,
+                        int words, ah_completion_t *got, size_t *got_n)
+{
+    static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
+    int complete;
+    ah_lookup_options_t opt = {
+        .k = k, .typos = typos, .match = words ? AH_MATCH_WORDS : AH_MATCH_PREFIX};
+    int rc = ah_index_lookup_key(ix, q, len, &opt, got, text, sizeof text, got_n, &complete);
+    ck_assert_msg(rc == 0, "lookup '%.*s': %s", (int)len, q, ah_strerror(rc));
+    return complete;
+}
+
 int oracle_check_lookup(const oracle_t *o, const ah_index_t *ix, const char *q, size_t len,
                         unsigned k, int typos, int words)
 {
     oracle_match_t want[AH_MAX_K];
     ah_completion_t got[AH_MAX_K];
-    static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
     size_t got_n;
-    int complete;
-    ah_lookup_options_t opt = {
-        .k = k, .typos = typos, .match = words ? AH_MATCH_WORDS : AH_MATCH_PREFIX};
-    int rc = ah_index_lookup_key(ix, q, len, &opt, got, text, sizeof text, &got_n, &complete);
-    ck_assert_msg(rc == 0, "lookup '%.*s': %s", (int)len, q, ah_strerror(rc));
-    if (!complete)
+    if (!index_lookup(ix, q, len, k, typos, words, got, &got_n))
         return 0;
     size_t want_n = oracle_lookup(o, q, len, k, typos, words, ORACLE_EXACT, want);
     ck_assert_msg(got_n == want_n, "'%.*s' (k=%u typos=%d words=%d): %zu results, oracle has %zu",
@@ -290,13 +297,8 @@ int oracle_lookup_differs(const oracle_t *o, const ah_index_t *ix, const char *q
 {
     oracle_match_t want[AH_MAX_K];
     ah_completion_t got[AH_MAX_K];
-    static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
     size_t got_n;
-    int complete;
-    ah_lookup_options_t opt = {
-        .k = k, .typos = typos, .match = words ? AH_MATCH_WORDS : AH_MATCH_PREFIX};
-    ck_assert(ah_index_lookup_key(ix, q, len, &opt, got, text, sizeof text, &got_n, &complete) ==
-              0);
+    index_lookup(ix, q, len, k, typos, words, got, &got_n);
     size_t want_n = oracle_lookup(o, q, len, k, typos, words, mutation, want);
     if (got_n != want_n)
         return 1;
