@@ -14,7 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -188,8 +192,19 @@ char *ts_read_file(const char *path, size_t *len)
 
 /* ---------------------------------------------------------------- servers */
 
+static long child_nofile;
+
+void ts_set_child_nofile(long n)
+{
+    child_nofile = n;
+}
+
 static void child_exec(const char *const *argv, int outfd)
 {
+    if (child_nofile > 0) {
+        struct rlimit rl = {(rlim_t)child_nofile, (rlim_t)child_nofile};
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     /* Die with the test: a failing Check test must not leave a server running. */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     dup2(outfd, 1);
@@ -198,6 +213,39 @@ static void child_exec(const char *const *argv, int outfd)
     setenv("LSAN_OPTIONS", "suppressions=" AH_LSAN_SUPP ":print_suppressions=0", 0);
     execv(argv[0], (char *const *)argv);
     _exit(127);
+}
+
+int ts_connect(int port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+size_t ts_recv(int fd, char *buf, size_t cap, int timeout_ms, int *closed)
+{
+    size_t got = 0;
+    double end = ts_now_ms() + timeout_ms;
+    *closed = 0;
+    while (got + 1 < cap) {
+        int left = (int)(end - ts_now_ms());
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, left) <= 0)
+            break;
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n <= 0) {
+            *closed = 1;
+            break;
+        }
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    return got;
 }
 
 int ts_log_contains(const ts_server_t *s, const char *text)

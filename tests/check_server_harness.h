@@ -144,6 +144,22 @@ double ts_now_ms(void);
 /* ts_sleep_ms: sleeps. */
 void ts_sleep_ms(int ms);
 
+/*
+ * ts_set_child_nofile: servers started from now on run with RLIMIT_NOFILE
+ * (soft and hard) set to n; 0 leaves the limit as it is.
+ */
+void ts_set_child_nofile(long n);
+
+/* ts_connect: a TCP connection to 127.0.0.1:port (blocking); the descriptor, or -1. */
+int ts_connect(int port);
+
+/*
+ * ts_recv: reads from fd into buf (cap bytes, NUL-terminated) until the
+ * peer closes or timeout_ms passes. Returns the bytes read; *closed is 1
+ * when the peer closed (or reset) the connection.
+ */
+size_t ts_recv(int fd, char *buf, size_t cap, int timeout_ms, int *closed);
+
 /* ts_run_suite: runs s with libcurl set up; returns the exit status (0: all passed). */
 int ts_run_suite(Suite *s);
 
