@@ -76,36 +76,41 @@ int ah_percent_decode(const char *in, size_t len, char *out, size_t *out_len)
     return 0;
 }
 
+size_t ah_utf8_char_len(const unsigned char *s, size_t avail)
+{
+    unsigned c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned cp, min;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 1, cp = c & 0x1f, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 2, cp = c & 0x0f, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 3, cp = c & 0x07, min = 0x10000;
+    else
+        return 0; /* a continuation byte, C0/C1 or F5..FF */
+    if (avail <= n)
+        return 0;
+    for (size_t i = 1; i <= n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n + 1;
+}
+
 int ah_utf8_valid(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str, *end = s + len;
     while (s < end) {
-        unsigned c = *s;
-        if (c >= 0x01 && c < 0x80) {
-            s++;
-            continue;
-        }
-        size_t n;
-        unsigned cp, min;
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0; /* NUL, a continuation byte, C0/C1 or F5..FF */
-        }
-        if ((size_t)(end - s) <= n)
+        size_t n = *s == 0 ? 0 : ah_utf8_char_len(s, (size_t)(end - s));
+        if (n == 0)
             return 0;
-        for (size_t i = 1; i <= n; i++) {
-            if ((s[i] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        s += n + 1;
+        s += n;
     }
     return 1;
 }
@@ -185,8 +190,15 @@ void ah_out_json_string(ah_out_t *o, const char *s, size_t len)
     ah_out_lit(o, "\"");
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
             continue;
+        if (c >= 0x80) {
+            size_t n = ah_utf8_char_len((const unsigned char *)s + i, len - i);
+            if (n != 0) {
+                i += n - 1;
+                continue;
+            }
+        }
         ah_out_put(o, s + run, i - run);
         run = i + 1;
         switch (c) {
@@ -206,6 +218,10 @@ void ah_out_json_string(ah_out_t *o, const char *s, size_t len)
             ah_out_lit(o, "\\t");
             break;
         default: {
+            if (c >= 0x80) { /* not UTF-8: U+FFFD, as ahead-query writes it */
+                ah_out_lit(o, "\\ufffd");
+                break;
+            }
             char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
             ah_out_put(o, esc, sizeof(esc));
         }
@@ -241,6 +257,8 @@ const char *ah_http_reason(int status)
         return "Bad Request";
     case 401:
         return "Unauthorized";
+    case 403:
+        return "Forbidden";
     case 404:
         return "Not Found";
     case 405:

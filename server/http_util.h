@@ -48,6 +48,14 @@ int ah_query_next(ah_query_iter_t *it, h2o_iovec_t *name, h2o_iovec_t *value);
  */
 int ah_percent_decode(const char *in, size_t len, char *out, size_t *out_len);
 
+/*
+ * ah_utf8_char_len: the length (1-4) of the well-formed UTF-8 sequence at
+ * s, which has avail >= 1 bytes; 0 when it is not one (a stray
+ * continuation byte, an overlong form, a surrogate, beyond U+10FFFF, cut
+ * short).
+ */
+size_t ah_utf8_char_len(const unsigned char *s, size_t avail);
+
 /* ah_utf8_valid: 1 when s/len is well-formed UTF-8 without NUL or surrogates. */
 int ah_utf8_valid(const char *s, size_t len);
 
@@ -95,7 +103,12 @@ static inline void ah_out_put(ah_out_t *o, const char *s, size_t n)
 /* ah_out_u64: a decimal number. */
 void ah_out_u64(ah_out_t *o, uint64_t v);
 
-/* ah_out_json_string: s/len as a JSON string, quotes included. */
+/*
+ * ah_out_json_string: s/len as a JSON string, quotes included. Whatever s
+ * holds, the output is valid UTF-8: a byte that does not start a
+ * well-formed sequence is written as \ufffd (a snapshot's text is checked
+ * by its CRCs, not for UTF-8).
+ */
 void ah_out_json_string(ah_out_t *o, const char *s, size_t len);
 
 /* ah_out_finish: closes the last segment; returns the segment count, *total the byte count. */
