@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * admin.c: the admin endpoints (see admin.h). Status codes: 200, 401 (token
- * missing or wrong), 404 (path or index), 405 (method), and 422 when a
+ * missing or wrong), 403 (a request from a web page: see browser_refusal()),
+ * 404 (path or index), 405 (method), and 422 when a
  * reload failed: the request was fine but the file on disk was not, and the
  * old snapshot keeps serving. The body then says which index failed and why.
  */
 #include "admin.h"
 
+#include <arpa/inet.h>
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "control.h"
@@ -51,12 +54,16 @@ static void send_json(h2o_req_t *req, int status, cJSON *json)
     cJSON_free(s);
 }
 
-/* Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
-static int same_secret(const char *a, size_t alen, const char *b, size_t blen)
+/*
+ * Compares a presented token with the secret in time that depends only on
+ * the presented length: every presented byte is compared (with the secret
+ * repeated), so neither a prefix nor the secret's length shows in timings.
+ */
+static int same_secret(const char *given, size_t given_len, const char *secret, size_t secret_len)
 {
-    unsigned char diff = alen != blen;
-    for (size_t i = 0; i < alen && i < blen; i++)
-        diff |= (unsigned char)(a[i] ^ b[i]);
+    unsigned char diff = given_len != secret_len;
+    for (size_t i = 0; i < given_len; i++)
+        diff |= (unsigned char)(given[i] ^ secret[i % secret_len]);
     return diff == 0;
 }
 
@@ -72,6 +79,56 @@ static int authorized(ah_server_t *srv, h2o_req_t *req)
     if (v.len < 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
         return 0;
     return same_secret(v.base + 7, v.len - 7, token, strlen(token));
+}
+
+/* 1 when the host part of a Host value (PORT and [] stripped) is an IP literal or localhost. */
+static int host_is_address(h2o_iovec_t host)
+{
+    char buf[64];
+    const char *end = host.base + host.len;
+    if (host.len > 0 && host.base[0] == '[') {
+        const char *close = memchr(host.base, ']', host.len);
+        if (close == NULL || (size_t)(close - host.base - 1) >= sizeof(buf))
+            return 0;
+        memcpy(buf, host.base + 1, close - host.base - 1);
+        buf[close - host.base - 1] = '\0';
+        struct in6_addr a6;
+        return inet_pton(AF_INET6, buf, &a6) == 1;
+    }
+    const char *colon = memchr(host.base, ':', host.len);
+    size_t len = (size_t)((colon != NULL ? colon : end) - host.base);
+    if (len >= sizeof(buf))
+        return 0;
+    memcpy(buf, host.base, len);
+    buf[len] = '\0';
+    struct in_addr a4;
+    return inet_pton(AF_INET, buf, &a4) == 1 || strcasecmp(buf, "localhost") == 0;
+}
+
+/*
+ * A page in a browser must not drive the admin API. A cross-site request
+ * carries Origin (or Sec-Fetch-Site: cross-site), and none of ours is ever
+ * same-origin: the listener serves no pages. DNS rebinding makes a page's
+ * own name resolve to this listener, so its Host is that name: without a
+ * token, only a Host that is an address (or localhost) is answered. With a
+ * token, the page cannot know it, and any Host is fine (a proxy's name).
+ * Returns the reason for refusing, or NULL.
+ */
+static const char *browser_refusal(ah_server_t *srv, h2o_req_t *req)
+{
+    if (h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1) != -1)
+        return "admin requests from a web page (with an Origin header) are refused";
+    ssize_t i = h2o_find_header_by_str(&req->headers, H2O_STRLIT("sec-fetch-site"), -1);
+    if (i != -1 && !h2o_memis(req->headers.entries[i].value.base, req->headers.entries[i].value.len,
+                              H2O_STRLIT("none")))
+        return "admin requests from a web page (Sec-Fetch-Site) are refused";
+    /* A request without Host (HTTP/1.0) gets the host entry's name: no browser sends that. */
+    h2o_iovec_t host = req->input.authority, unnamed = req->hostconf->authority.hostport;
+    if (srv->cfg.admin_token == NULL &&
+        !h2o_memis(host.base, host.len, unnamed.base, unnamed.len) && !host_is_address(host))
+        return "without a token, the admin listener answers only a Host that is an IP address "
+               "or localhost";
+    return NULL;
 }
 
 static const char *error_code(int rc)
@@ -236,7 +293,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     h2o_iovec_t path = req->path_normalized;
     int get = is_method(req, H2O_STRLIT("GET")) || is_method(req, H2O_STRLIT("HEAD"));
 
-    if (!authorized(srv, req)) {
+    const char *refusal = browser_refusal(srv, req);
+    if (refusal != NULL) {
+        ah_http_send_error(req, 403, "forbidden", "%s", refusal);
+    } else if (!authorized(srv, req)) {
         ah_http_add_header(req, "www-authenticate", H2O_STRLIT("Bearer realm=\"ahead-admin\""));
         ah_http_send_error(req, 401, "unauthorized",
                            "this listener needs 'Authorization: Bearer <token>'");

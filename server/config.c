@@ -45,7 +45,11 @@ void ah_config_usage(FILE *out)
           "  --listen HOST:PORT       public API address (default 127.0.0.1:8080; repeatable)\n"
           "  --threads N              event loops (default: number of CPUs)\n"
           "  --admin-listen HOST:PORT admin address (default 127.0.0.1:8081; 'off' disables)\n"
-          "  --admin-token TOKEN      require 'Authorization: Bearer TOKEN' on the admin listener\n"
+          "  --admin-token-file PATH  require 'Authorization: Bearer TOKEN' on the admin\n"
+          "                           listener, TOKEN being the file's first line (also:\n"
+          "                           the AHEAD_ADMIN_TOKEN environment variable); needed\n"
+          "                           when --admin-listen is not a loopback address\n"
+          "  --admin-token TOKEN      the same, but the token shows in the process list\n"
           "  --watch                  reload an index when its file is replaced (inotify)\n"
           "  --cache-max-age SECONDS  Cache-Control max-age of API answers (default 60)\n"
           "  --cors-origin ORIGIN     Access-Control-Allow-Origin value (default *)\n"
@@ -59,6 +63,12 @@ void ah_config_usage(FILE *out)
           "  --response-cache N       answers kept per event loop, 1 KB each (default 4096;\n"
           "                           0 turns the cache off)\n"
           "  --grace-ms MS            shutdown grace period (default 5000)\n"
+          "  --max-connections N      open client connections at most; further ones wait in\n"
+          "                           the listen queue (default 10000, lowered to fit the\n"
+          "                           descriptor limit)\n"
+          "  --request-timeout-ms MS  close a connection that has not sent a whole request\n"
+          "                           head this long after it connected or after its last\n"
+          "                           answer: idle keep-alive and slow senders (default 10000)\n"
           "  --verify LEVEL           check a snapshot before serving it: open (header and\n"
           "                           bounds), checksums (and every CRC; the default) or\n"
           "                           full (and every structure)\n"
@@ -209,12 +219,57 @@ static void set_str(char **dst, const char *src)
     *dst = strdup(src);
 }
 
+/* A token is printable ASCII without spaces: it travels in an HTTP header. */
+static int set_token(ah_config_t *cfg, const char *from, const char *tok, size_t len, char *err,
+                     size_t errlen)
+{
+    if (len == 0)
+        return fail(err, errlen, "%s: empty token", from);
+    if (len > AH_ADMIN_TOKEN_MAX)
+        return fail(err, errlen, "%s: the token is longer than %d bytes", from, AH_ADMIN_TOKEN_MAX);
+    for (size_t i = 0; i < len; i++) {
+        if (tok[i] <= 0x20 || tok[i] >= 0x7f)
+            return fail(err, errlen, "%s: the token must be printable ASCII without spaces", from);
+    }
+    free(cfg->admin_token);
+    cfg->admin_token = strndup(tok, len);
+    return cfg->admin_token != NULL ? 0 : fail(err, errlen, "out of memory");
+}
+
+/* The token is the file's first line, without its line end. */
+static int read_token_file(ah_config_t *cfg, const char *path, char *err, size_t errlen)
+{
+    char line[AH_ADMIN_TOKEN_MAX + 3], from[300];
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return fail(err, errlen, "--admin-token-file %s: %s", path, strerror(errno));
+    size_t n = fgets(line, sizeof(line), f) != NULL ? strlen(line) : 0;
+    fclose(f);
+    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    snprintf(from, sizeof(from), "--admin-token-file %s", path);
+    return set_token(cfg, from, line, n, err, errlen);
+}
+
+/* 1 for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return 0;
+}
+
 enum {
     OPT_INDEX = 256,
     OPT_LISTEN,
     OPT_THREADS,
     OPT_ADMIN_LISTEN,
     OPT_ADMIN_TOKEN,
+    OPT_ADMIN_TOKEN_FILE,
     OPT_WATCH,
     OPT_CACHE_MAX_AGE,
     OPT_CORS_ORIGIN,
@@ -226,6 +281,8 @@ enum {
     OPT_RESPONSE_CACHE,
     OPT_GRACE_MS,
     OPT_VERIFY,
+    OPT_MAX_CONNECTIONS,
+    OPT_REQUEST_TIMEOUT,
     OPT_HELP,
     OPT_VERSION
 };
@@ -236,6 +293,7 @@ static const struct option long_options[] = {
     {"threads", required_argument, NULL, OPT_THREADS},
     {"admin-listen", required_argument, NULL, OPT_ADMIN_LISTEN},
     {"admin-token", required_argument, NULL, OPT_ADMIN_TOKEN},
+    {"admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN_FILE},
     {"watch", no_argument, NULL, OPT_WATCH},
     {"cache-max-age", required_argument, NULL, OPT_CACHE_MAX_AGE},
     {"cors-origin", required_argument, NULL, OPT_CORS_ORIGIN},
@@ -247,6 +305,8 @@ static const struct option long_options[] = {
     {"response-cache", required_argument, NULL, OPT_RESPONSE_CACHE},
     {"grace-ms", required_argument, NULL, OPT_GRACE_MS},
     {"verify", required_argument, NULL, OPT_VERIFY},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
+    {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, OPT_HELP},
     {"version", no_argument, NULL, OPT_VERSION},
     {NULL, 0, NULL, 0}};
@@ -281,10 +341,11 @@ static int apply_option(ah_config_t *cfg, int opt, const char *arg, int *admin_g
         cfg->admin_enabled = 1;
         return parse_listen("--admin-listen", arg, &cfg->admin, err, errlen);
     case OPT_ADMIN_TOKEN:
-        if (*arg == '\0')
-            return fail(err, errlen, "--admin-token: empty token");
-        set_str(&cfg->admin_token, arg);
-        return 0;
+        cfg->admin_token_in_argv = 1;
+        return set_token(cfg, "--admin-token", arg, strlen(arg), err, errlen);
+    case OPT_ADMIN_TOKEN_FILE:
+        cfg->admin_token_in_argv = 0;
+        return read_token_file(cfg, arg, err, errlen);
     case OPT_WATCH:
         cfg->watch = 1;
         return 0;
@@ -347,6 +408,18 @@ static int apply_option(ah_config_t *cfg, int opt, const char *arg, int *admin_g
         else
             return fail(err, errlen, "--verify '%s': expected open, checksums or full", arg);
         return 0;
+    case OPT_MAX_CONNECTIONS:
+        if (parse_uint(arg, 1, 1000000, &v) != 0)
+            return fail(err, errlen, "--max-connections '%s': expected an integer in 1..1000000",
+                        arg);
+        cfg->max_connections = (unsigned)v;
+        return 0;
+    case OPT_REQUEST_TIMEOUT:
+        if (parse_uint(arg, 1, 3600000, &v) != 0)
+            return fail(err, errlen,
+                        "--request-timeout-ms '%s': expected milliseconds in 1..3600000", arg);
+        cfg->request_timeout_ms = (unsigned)v;
+        return 0;
     case OPT_HELP:
         return AH_CONFIG_HELP;
     case OPT_VERSION:
@@ -364,6 +437,8 @@ int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t e
     cfg->cache_max_age = 60;
     cfg->response_cache = 4096;
     cfg->grace_ms = 5000;
+    cfg->max_connections = 10000;
+    cfg->request_timeout_ms = 10000;
     cfg->admin_enabled = 1;
     cfg->verify = AH_VERIFY_CHECKSUMS;
     cfg->ui = 1;
@@ -405,7 +480,30 @@ int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t e
     if (!admin_given &&
         (rc = parse_listen("--admin-listen", "127.0.0.1:8081", &cfg->admin, err, errlen)) != 0)
         return rc;
+    const char *env = getenv("AHEAD_ADMIN_TOKEN");
+    if (cfg->admin_token == NULL && env != NULL &&
+        (rc = set_token(cfg, "AHEAD_ADMIN_TOKEN", env, strlen(env), err, errlen)) != 0)
+        return rc;
+    /* Anyone who can reach an open admin listener can reload and read file paths. */
+    if (cfg->admin_enabled && cfg->admin_token == NULL && !is_loopback(&cfg->admin.addr))
+        return fail(err, errlen,
+                    "--admin-listen %s is not a loopback address: give it a token "
+                    "(--admin-token-file or AHEAD_ADMIN_TOKEN), or listen on 127.0.0.1",
+                    cfg->admin.spec);
     return AH_CONFIG_RUN;
+}
+
+void ah_config_hide_token(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        char *value = NULL;
+        if (strcmp(argv[i], "--admin-token") == 0 && i + 1 < argc)
+            value = argv[++i];
+        else if (strncmp(argv[i], "--admin-token=", 14) == 0)
+            value = argv[i] + 14;
+        if (value != NULL)
+            memset(value, 'x', strlen(value));
+    }
 }
 
 void ah_config_free(ah_config_t *cfg)

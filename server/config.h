@@ -20,6 +20,9 @@
 /* The longest index name; names are [A-Za-z0-9_.-]+ so they fit in a path segment. */
 #define AH_INDEX_NAME_MAX 64
 
+/* The longest admin token accepted. */
+#define AH_ADMIN_TOKEN_MAX 256
+
 /* The default k when a request gives none (capped by the effective max-k). */
 #define AH_DEFAULT_K 10
 
@@ -50,7 +53,8 @@ typedef struct ah_config {
     size_t n_listen;
     int admin_enabled;             /* 0 after --admin-listen off */
     ah_listen_addr_t admin;        /* --admin-listen */
-    char *admin_token;             /* --admin-token, NULL when unset */
+    char *admin_token;             /* --admin-token(-file) or AHEAD_ADMIN_TOKEN; NULL: none */
+    int admin_token_in_argv;       /* it came from --admin-token: warn at startup */
     unsigned threads;              /* --threads: event loops serving the public API */
     int watch;                     /* --watch */
     unsigned cache_max_age;        /* --cache-max-age, seconds */
@@ -63,6 +67,8 @@ typedef struct ah_config {
     unsigned response_cache;       /* --response-cache: bodies cached per event loop (0: off) */
     unsigned grace_ms;             /* --grace-ms */
     ah_verify_level_t verify;      /* --verify open|checksums|full */
+    unsigned max_connections;      /* --max-connections: public connections at most */
+    unsigned request_timeout_ms;   /* --request-timeout-ms: idle and slow request heads */
 } ah_config_t;
 
 /* What ah_config_parse() asks the caller to do. */
@@ -75,6 +81,13 @@ enum { AH_CONFIG_RUN = 0, AH_CONFIG_HELP = 1, AH_CONFIG_VERSION = 2 };
  * in err. *cfg must be released with ah_config_free() in every case.
  */
 int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/*
+ * ah_config_hide_token: overwrites the values of --admin-token in argv with
+ * 'x', so that /proc/PID/cmdline stops showing them (it did until now: a
+ * token file or the environment is the safe way, and --help says so).
+ */
+void ah_config_hide_token(int argc, char **argv);
 
 /* ah_config_usage: the --help text. */
 void ah_config_usage(FILE *out);

@@ -75,24 +75,6 @@ static void on_watch(void *arg, size_t index)
     ah_control_reload(c->srv, index, "watch", &res);
 }
 
-static void on_socket_close(void *data)
-{
-    ah_control_t *c = data;
-    c->conns--;
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    ah_control_t *c = listener->data;
-    h2o_socket_t *sock;
-    if (err != NULL || (sock = h2o_evloop_socket_accept(listener)) == NULL)
-        return;
-    c->conns++;
-    sock->on_close.cb = on_socket_close;
-    sock->on_close.data = c;
-    h2o_accept(&c->accept_ctx, sock);
-}
-
 /* The control thread's nice value where SCHED_IDLE is refused. */
 #define CONTROL_NICE 10
 
@@ -122,12 +104,13 @@ static void *control_main(void *arg)
     }
 
     ah_watch_stop(&c->watch);
-    h2o_socket_t *listeners[1] = {c->listener};
-    c->listener = NULL;
     /* Admin requests are short; a second is plenty and keeps shutdown quick. */
     unsigned grace = c->srv->cfg.grace_ms < 1000 ? c->srv->cfg.grace_ms : 1000;
-    if (ah_loop_drain(&c->ctx, listeners, listeners[0] != NULL ? 1 : 0, &c->conns, grace))
+    if (ah_loop_drain(&c->ctx, &c->listener, c->admin_fd >= 0 ? 1 : 0, &c->gate.conns, grace)) {
+        if (c->admin_fd >= 0)
+            ah_accept_gate_dispose(&c->gate);
         ah_loop_dispose(&c->ctx, &c->receiver);
+    }
     return NULL;
 }
 
@@ -142,11 +125,9 @@ int ah_control_start(ah_control_t *c, ah_server_t *srv, int admin_fd, char *err,
     h2o_multithread_register_receiver(c->ctx.queue, &c->receiver, on_message);
     c->accept_ctx.ctx = &c->ctx;
     c->accept_ctx.hosts = srv->h2o_admin.hosts;
-    if (admin_fd >= 0) {
-        c->listener = h2o_evloop_socket_create(c->loop, admin_fd, H2O_SOCKET_FLAG_DONT_READ);
-        c->listener->data = c;
-        h2o_socket_read_start(c->listener, on_accept);
-    }
+    if (admin_fd >= 0)
+        ah_accept_gate_init(&c->gate, c->loop, &c->accept_ctx, &c->listener, &c->admin_fd, 1,
+                            AH_ADMIN_MAX_CONNS, "admin");
     if (srv->cfg.watch && ah_watch_start(&c->watch, c->loop, &srv->reg, on_watch, c, err, errlen))
         return -1;
     if (pthread_create(&c->tid, NULL, control_main, c) != 0) {

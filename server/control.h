@@ -19,6 +19,8 @@
 
 #include "h2o.h"
 
+#include "accept.h"
+
 #include "registry.h"
 #include "server.h"
 #include "watch.h"
@@ -35,8 +37,11 @@ typedef struct ah_control {
     h2o_multithread_receiver_t receiver;
     ah_watch_t watch;
     atomic_int stop;
-    int64_t conns;
+    ah_accept_gate_t gate; /* on the admin listener, when there is one */
 } ah_control_t;
+
+/* Admin connections open at most: operators and a scraper, not the public. */
+#define AH_ADMIN_MAX_CONNS 64
 
 /* What the main thread can ask of the control thread. */
 enum { AH_CONTROL_RELOAD_ALL = 1, AH_CONTROL_STOP = 2 };

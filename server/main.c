@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "h2o.h"
@@ -30,6 +31,7 @@
 #include "api.h"
 #include "config.h"
 #include "control.h"
+#include "early_errors.h"
 #include "log.h"
 #include "registry.h"
 #include "server.h"
@@ -48,9 +50,13 @@ static void signal_set(sigset_t *set)
     sigaddset(set, ah_lease_signal());
 }
 
-static h2o_pathconf_t *register_root(h2o_globalconf_t *conf)
+static h2o_pathconf_t *register_root(h2o_globalconf_t *conf, unsigned request_timeout_ms,
+                                     h2o_iovec_t cors_origin)
 {
     h2o_config_init(conf);
+    /* One deadline for a whole request head, and for an idle keep-alive connection. */
+    conf->http1.req_timeout = request_timeout_ms;
+    conf->http2.idle_timeout = request_timeout_ms;
     conf->server_name = h2o_iovec_init(H2O_STRLIT("ahead/" AH_VERSION_STRING));
     /*
      * No endpoint reads a request body, and libh2o buffers a whole body
@@ -59,12 +65,44 @@ static h2o_pathconf_t *register_root(h2o_globalconf_t *conf)
     conf->max_request_entity_size = AH_MAX_REQUEST_BODY;
     h2o_hostconf_t *host =
         h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    ah_early_errors_register(host, cors_origin);
     return h2o_config_register_path(host, "/", 0);
+}
+
+/*
+ * Descriptors: the soft limit is raised to the hard one (often 1024 of
+ * 524288), and the connection cap lowered to what is left after the
+ * snapshots, listeners and logs (DESCRIPTORS_KEPT), so that the cap, not
+ * EMFILE, is what stops accepting (accept.h).
+ */
+#define DESCRIPTORS_KEPT 64
+
+static void fit_descriptors(ah_server_t *srv)
+{
+    struct rlimit rl;
+    srv->max_connections = srv->cfg.max_connections;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    rlim_t spare = (rlim_t)(DESCRIPTORS_KEPT + 2 * srv->cfg.n_indexes +
+                            srv->cfg.n_listen * srv->cfg.threads + AH_ADMIN_MAX_CONNS);
+    rlim_t room = rl.rlim_cur > spare ? rl.rlim_cur - spare : 1;
+    if (rl.rlim_cur != RLIM_INFINITY && room < srv->max_connections) {
+        ah_log("--max-connections %u lowered to %llu: the descriptor limit (ulimit -n) is %llu",
+               srv->max_connections, (unsigned long long)room, (unsigned long long)rl.rlim_cur);
+        srv->max_connections = (unsigned)room;
+    }
 }
 
 static int setup_h2o(ah_server_t *srv, char *err, size_t errlen)
 {
-    h2o_pathconf_t *pub = register_root(&srv->h2o_public);
+    srv->cors_origin = h2o_iovec_init(srv->cfg.cors_origin, strlen(srv->cfg.cors_origin));
+    h2o_pathconf_t *pub =
+        register_root(&srv->h2o_public, srv->cfg.request_timeout_ms, srv->cors_origin);
     ah_api_register(srv, pub);
     if (srv->cfg.access_log != NULL) {
         h2o_access_log_filehandle_t *fh =
@@ -75,12 +113,12 @@ static int setup_h2o(ah_server_t *srv, char *err, size_t errlen)
         }
         h2o_access_log_register(pub, fh);
     }
-    ah_admin_register(srv, register_root(&srv->h2o_admin));
+    ah_admin_register(
+        srv, register_root(&srv->h2o_admin, srv->cfg.request_timeout_ms, h2o_iovec_init(NULL, 0)));
 
     int n = snprintf(srv->cache_control_buf, sizeof(srv->cache_control_buf), "public, max-age=%u",
                      srv->cfg.cache_max_age);
     srv->cache_control = h2o_iovec_init(srv->cache_control_buf, (size_t)n);
-    srv->cors_origin = h2o_iovec_init(srv->cfg.cors_origin, strlen(srv->cfg.cors_origin));
     return 0;
 }
 
@@ -248,6 +286,12 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    ah_config_hide_token(argc, argv);
+    if (srv->cfg.admin_token_in_argv)
+        ah_log("warning: --admin-token was visible to every local user in the process list until "
+               "now; use --admin-token-file or AHEAD_ADMIN_TOKEN");
+
+    fit_descriptors(srv);
     signal_set(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);

@@ -34,9 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Connections taken per readiness event: bounded so one busy listener cannot starve the loop. */
-#define ACCEPT_BATCH 16
-
 /* How long HTTP/1 connections may keep asking before being told to close (see the top). */
 #define DRAIN_PHASE1_MS 300
 
@@ -89,28 +86,10 @@ int ah_listener_probe(ah_listen_addr_t *a, char *err, size_t errlen)
     return 0;
 }
 
-static void on_socket_close(void *data)
+static void count_conn(void *arg, int delta)
 {
-    ah_worker_t *w = data;
-    w->conns--;
-    ah_metrics_conn(&w->metrics, -1);
-}
-
-static void on_accept(h2o_socket_t *listener, const char *err)
-{
-    ah_worker_t *w = listener->data;
-    if (err != NULL)
-        return;
-    for (int i = 0; i < ACCEPT_BATCH; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
-        if (sock == NULL)
-            return;
-        w->conns++;
-        ah_metrics_conn(&w->metrics, +1);
-        sock->on_close.cb = on_socket_close;
-        sock->on_close.data = w;
-        h2o_accept(&w->accept_ctx, sock);
-    }
+    ah_worker_t *w = arg;
+    ah_metrics_conn(&w->metrics, delta);
 }
 
 /* The only message a worker gets is "stop". */
@@ -197,22 +176,26 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof(name), "ahead-loop-%zu", w->id);
     pthread_setname_np(pthread_self(), name);
 
-    for (size_t i = 0; i < w->n_fds; i++) {
-        w->listeners[i] = h2o_evloop_socket_create(w->loop, w->fds[i], H2O_SOCKET_FLAG_DONT_READ);
-        w->listeners[i]->data = w;
-        h2o_socket_read_start(w->listeners[i], on_accept);
-    }
+    /* The cap is split evenly: SO_REUSEPORT spreads connections evenly over the loops. */
+    int64_t cap =
+        ((int64_t)srv->max_connections + (int64_t)srv->n_workers - 1) / (int64_t)srv->n_workers;
+    w->gate.on_count = count_conn;
+    w->gate.arg = w;
+    ah_accept_gate_init(&w->gate, w->loop, &w->accept_ctx, w->listeners, w->fds, w->n_fds, cap,
+                        "public");
 
     while (!atomic_load_explicit(&w->stop, memory_order_acquire)) {
         h2o_evloop_run(w->loop, IDLE_WAKE_MS);
         ah_view_check(&w->view, &srv->reg);
     }
 
-    int clean = ah_loop_drain(&w->ctx, w->listeners, w->n_fds, &w->conns, srv->cfg.grace_ms);
+    int clean = ah_loop_drain(&w->ctx, w->listeners, w->n_fds, &w->gate.conns, srv->cfg.grace_ms);
     /* Our references go now, so the main thread can unmap every snapshot. */
     ah_view_release(&w->view);
-    if (clean)
+    if (clean) {
+        ah_accept_gate_dispose(&w->gate);
         ah_loop_dispose(&w->ctx, &w->receiver);
+    }
     return NULL;
 }
 

@@ -20,6 +20,7 @@
 
 #include "h2o.h"
 
+#include "accept.h"
 #include "ahead.h"
 #include "rcache.h"
 #include "server.h"
@@ -45,7 +46,7 @@ typedef struct ah_worker {
     ah_worker_metrics_t metrics;
     h2o_multithread_receiver_t receiver;
     atomic_int stop;
-    int64_t conns; /* open connections, this loop's thread only */
+    ah_accept_gate_t gate; /* takes and counts connections (accept.h) */
     /* Scratch for the lookup: reused by every request, never freed while serving. */
     ah_completion_t *comp; /* [AH_SERVE_MAX_K] */
     char *text;            /* AH_COMPLETE_TEXT_BYTES(AH_SERVE_MAX_K) */
