@@ -214,6 +214,17 @@ int ah_index_verify(const ah_index_t *idx, char *err, size_t errlen);
 int ah_index_verify_checksums(const ah_index_t *idx, char *err, size_t errlen);
 
 /*
+ * ah_index_verify_checksums_paced: ah_index_verify_checksums(), calling
+ * pace(arg) after every AH_PACE_BYTES checked (about half a millisecond of
+ * CPU here), so that a server can bound how long its reload holds
+ * a core (a short sleep) without knowing the file's layout.
+ */
+#define AH_PACE_BYTES (1u << 20)
+typedef void (*ah_pace_fn)(void *arg);
+int ah_index_verify_checksums_paced(const ah_index_t *idx, ah_pace_fn pace, void *arg, char *err,
+                                    size_t errlen);
+
+/*
  * ah_index_lookup: the k best matches of a typed prefix, typos and word
  * starts allowed as the options say (README, "Matching", is the contract):
  * matches are ranked by (typos, mid-phrase, score descending, key bytes

@@ -33,7 +33,22 @@
  * of which is checked against its own on the way) with ah_crc32_combine.
  * Reading the sections twice cost a reload of a 63 MB snapshot 30 ms more.
  */
-int ah_index_verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
+/* CRC-32 of p/len continued from crc, in AH_PACE_BYTES pieces with pace() called between them. */
+static uint32_t crc_paced(uint32_t crc, const unsigned char *p, uint64_t len, ah_pace_fn pace,
+                          void *arg)
+{
+    while (len > AH_PACE_BYTES) {
+        crc = ah_crc32(crc, p, AH_PACE_BYTES);
+        p += AH_PACE_BYTES;
+        len -= AH_PACE_BYTES;
+        if (pace != NULL)
+            pace(arg);
+    }
+    return ah_crc32(crc, p, len);
+}
+
+int ah_index_verify_checksums_paced(const ah_index_t *ix, ah_pace_fn pace, void *arg, char *err,
+                                    size_t errlen)
 {
     const unsigned char *h = ix->map;
     uint64_t pos = AH_HEADER_SIZE; /* the body's bytes before pos are in body_crc */
@@ -43,16 +58,21 @@ int ah_index_verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
         const ah_section_t *sec = &ix->sec[s];
         uint64_t full = sec->len + AH_SECTION_PAD;
         body_crc = ah_crc32(body_crc, h + pos, sec->file_off - pos);
-        uint32_t crc = ah_crc32(0, sec->data, full);
+        uint32_t crc = crc_paced(0, sec->data, full, pace, arg);
         if (crc != sec->crc)
             return FAIL("section %u checksum mismatch", s);
         body_crc = ah_crc32_combine(body_crc, crc, full);
         pos = sec->file_off + full;
     }
-    body_crc = ah_crc32(body_crc, h + pos, ix->size - pos);
+    body_crc = crc_paced(body_crc, h + pos, ix->size - pos, pace, arg);
     if (body_crc != ah_load_u32(h + AH_HDR_BODY_CRC))
         return FAIL("file checksum mismatch");
     return 0;
+}
+
+int ah_index_verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
+{
+    return ah_index_verify_checksums_paced(ix, NULL, NULL, err, errlen);
 }
 
 /*

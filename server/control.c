@@ -6,12 +6,9 @@
  */
 #include "control.h"
 
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "admin.h"
@@ -75,28 +72,20 @@ static void on_watch(void *arg, size_t index)
     ah_control_reload(c->srv, index, "watch", &res);
 }
 
-/* The control thread's nice value where SCHED_IDLE is refused. */
-#define CONTROL_NICE 10
-
 static void *control_main(void *arg)
 {
     ah_control_t *c = arg;
     pthread_setname_np(pthread_self(), "ahead-control");
 
     /*
-     * Reloads map and checksum whole snapshots (30 ms of CPU for 63 MB):
-     * on a machine with few cores that work must yield to the event loops
-     * that answer users, not compete with them. Under SCHED_IDLE this thread
-     * runs only on CPU time the loops leave, and a loop that wakes preempts
-     * it at once; nice 10 alone still took time slices of milliseconds from
-     * a busy loop, a few requests' worth of latency per reload. Linux
-     * applies both per thread. The cost: on cores the loops keep saturated,
-     * a reload or an admin request waits for them.
+     * This thread runs at the event loops' priority. It once ran under
+     * SCHED_IDLE, so that reloads took only CPU time the loops left; at
+     * 100% load that time never came, and reloads, /metrics and every admin
+     * answer waited seconds (issue 9). An unprivileged thread cannot leave
+     * SCHED_IDLE again, so there is no escalating after a deadline; instead
+     * a reload paces its checksum pass (registry.c), and the admin answers,
+     * microseconds each, are never starved.
      */
-    struct sched_param idle = {.sched_priority = 0};
-    if (sched_setscheduler(0, SCHED_IDLE, &idle) != 0)
-        setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), CONTROL_NICE);
-
     /* Wakes at least every 100 ms to unmap what the event loops retired. */
     while (!atomic_load(&c->stop)) {
         h2o_evloop_run(c->loop, 100);
