@@ -13,7 +13,7 @@ if(NOT AHEAD_WRK)
 endif()
 
 function(ahead_server_check name timeout)
-  add_executable(${name} ${name}.c check_server_harness.c)
+  add_executable(${name} ${name}.c check_server_harness.c reseal.c)
   target_link_libraries(${name} PRIVATE ahead PkgConfig::CHECK PkgConfig::CURL PkgConfig::CJSON)
   target_compile_definitions(${name} PRIVATE
     AH_SERVE_BIN="$<TARGET_FILE:ahead-serve>"
@@ -30,6 +30,7 @@ endfunction()
 # with both cores spinning elsewhere).
 ahead_server_check(check_server 300)
 ahead_server_check(check_hotswap 600)
+ahead_server_check(check_reliability 600)
 
 # The search box in a real browser and the API description against the real
 # server (tests/web, Node.js): when node is found. Their npm packages come from
