@@ -20,6 +20,12 @@
  * neither crashes (SIGBUS on a truncated mapping) nor serves altered bytes,
  * and must refuse to load a file another process still has open for writing.
  *
+ * Not a file: a FIFO renamed over the served file, seen by --watch or
+ * reloaded through the admin API, is refused at once with "not a regular
+ * file"; the old snapshot keeps serving, the admin API keeps answering and
+ * SIGTERM still ends the process (opening the FIFO once blocked the control
+ * thread for good).
+ *
  * Shutdown: an idle keep-alive connection is closed at once, a burst of
  * pipelined requests gets only complete responses, new connections are
  * refused while draining, and the process exits 0 within --grace-ms.
@@ -474,6 +480,116 @@ START_TEST(test_write_in_place)
 }
 END_TEST
 
+/* ------------------------------------------------------- non-regular files */
+
+/*
+ * An admin request that must answer within ADMIN_ANSWER_MS: the control
+ * plane may be slow on a busy machine, never stuck (curl alone would wait 15 s).
+ */
+#define ADMIN_ANSWER_MS 5000
+
+static void admin_within(ts_server_t *s, const char *method, const char *path, ts_resp_t *r)
+{
+    double t0 = ts_now_ms();
+    ck_assert_msg(ts_admin(s, method, path, r) == 0, "%s %s: no answer (control plane stuck?)",
+                  method, path);
+    ck_assert_msg(ts_now_ms() - t0 < ADMIN_ANSWER_MS, "%s %s took %.0f ms", method, path,
+                  ts_now_ms() - t0);
+}
+
+/* The last_error /admin/indexes reports for the index "default" holds text. */
+static int last_error_has(ts_server_t *s, const char *text)
+{
+    ts_resp_t r;
+    admin_within(s, "GET", "/admin/indexes", &r);
+    int found =
+        r.status == 200 && strstr(r.body, "\"last_error\"") != NULL && strstr(r.body, text) != NULL;
+    ts_resp_free(&r);
+    return found;
+}
+
+/* Puts a FIFO at live the safe way (mkfifo a temporary name, rename it over live). */
+static void install_fifo(const char *dir, const char *live)
+{
+    char tmp[700];
+    snprintf(tmp, sizeof(tmp), "%s/.tmp-fifo", dir);
+    ck_assert_int_eq(mkfifo(tmp, 0644), 0);
+    ck_assert_int_eq(rename(tmp, live), 0);
+}
+
+/*
+ * A FIFO renamed over the served file: opening it for reading would wait for
+ * a writer forever, and did, in the control thread, holding the reload lock.
+ * The reload must be refused at once, the old snapshot keep serving, the admin
+ * API keep answering, and SIGTERM end the process within its grace period.
+ */
+static void fifo_at_snapshot_path(int watch)
+{
+    enum { GRACE_MS = 2000, EXIT_MARGIN_MS = 3000 };
+    char sub[512], live[600];
+    ts_server_t s;
+    ts_resp_t r;
+
+    snprintf(sub, sizeof(sub), "%s/fifo-%s", g_dir, watch ? "watch" : "admin");
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    snprintf(live, sizeof(live), "%s/live.snap", sub);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "1", "--grace-ms", "2000", live, NULL, NULL};
+    if (watch) {
+        args[4] = "--watch";
+        args[5] = live;
+    }
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    double failed = failed_reloads(&s);
+    install_fifo(sub, live);
+    if (watch) {
+        /* --watch sees the rename and tries the FIFO on its own. */
+        for (double t0 = ts_now_ms(); !last_error_has(&s, "not a regular file"); ts_sleep_ms(20))
+            ck_assert_msg(ts_now_ms() - t0 < ADMIN_ANSWER_MS,
+                          "--watch did not refuse the FIFO (log %s)", s.log);
+        ck_assert(failed_reloads(&s) > failed);
+    }
+    admin_within(&s, "POST", "/admin/reload?index=default", &r);
+    ck_assert_msg(r.status == 422 && strstr(r.body, "not a regular file") != NULL,
+                  "reload of a FIFO gave %ld: %s", r.status, r.body);
+    ts_resp_free(&r);
+    ck_assert(last_error_has(&s, "not a regular file"));
+    ck_assert(ts_log_contains(&s, "not a regular file"));
+    assert_serving(&s, 0);
+
+    /* The control plane is free: a good file still loads. */
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    if (!watch) {
+        admin_within(&s, "POST", "/admin/reload?index=default", &r);
+        ck_assert_int_eq(r.status, 200);
+        ts_resp_free(&r);
+    }
+    wait_serving(&s, 1);
+
+    /* And a FIFO left in place does not hold the shutdown either. */
+    install_fifo(sub, live);
+    double elapsed = 0;
+    int status = ts_server_stop(&s, SIGTERM, GRACE_MS + EXIT_MARGIN_MS, &elapsed);
+    ck_assert_msg(status == 0, "exit status %d after SIGTERM (log %s)", status, s.log);
+    fprintf(stderr, "FIFO at the snapshot path (%s): refused, exit %.0f ms after SIGTERM\n",
+            watch ? "--watch" : "admin", elapsed);
+    unlink(s.log);
+}
+
+START_TEST(test_fifo_watch)
+{
+    fifo_at_snapshot_path(1);
+}
+END_TEST
+
+START_TEST(test_fifo_admin)
+{
+    fifo_at_snapshot_path(0);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- shutdown */
 
 static int connect_to(int port, int rcvbuf)
@@ -636,6 +752,12 @@ static Suite *hotswap_suite(void)
     tcase_add_test(swap, test_hot_swap_watch);
     tcase_add_test(swap, test_write_in_place);
     suite_add_tcase(s, swap);
+    TCase *files = tcase_create("files");
+    tcase_add_unchecked_fixture(files, fixture_setup, fixture_teardown);
+    tcase_set_timeout(files, 120);
+    tcase_add_test(files, test_fifo_watch);
+    tcase_add_test(files, test_fifo_admin);
+    suite_add_tcase(s, files);
     TCase *shut = tcase_create("shutdown");
     tcase_set_timeout(shut, 60);
     tcase_add_test(shut, test_graceful_shutdown);
