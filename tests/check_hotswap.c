@@ -28,12 +28,15 @@
  *
  * Shutdown: an idle keep-alive connection is closed at once, a burst of
  * pipelined requests gets only complete responses, new connections are
- * refused while draining, and the process exits 0 within --grace-ms.
+ * refused while draining, and the process exits 0 within --grace-ms. A
+ * control thread that never returns (held stopped with ptrace) does not keep
+ * the process alive past the grace period: it exits 1 and says why.
  */
 #include <arpa/inet.h>
 #include <check.h>
 #include <cJSON.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -43,6 +46,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -740,6 +744,90 @@ START_TEST(test_graceful_shutdown)
 }
 END_TEST
 
+/* The id of pid's thread named name (/proc/PID/task/TID/comm), or -1. */
+static pid_t thread_named(pid_t pid, const char *name)
+{
+    char path[320], comm[32];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    pid_t found = -1;
+    for (struct dirent *e; d != NULL && found < 0 && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f != NULL && fgets(comm, sizeof(comm), f) != NULL &&
+            strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n')
+            found = (pid_t)atoi(e->d_name);
+        if (f != NULL)
+            fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+/*
+ * A control thread that never comes back (here held stopped by ptrace, as a
+ * reload stuck in the kernel would be): SIGTERM must still end the process
+ * within the grace period, with a line that says why, and not wait forever
+ * to join that thread. Only that one thread is stopped; the others run.
+ */
+START_TEST(test_shutdown_control_stuck)
+{
+    enum { GRACE_MS = 1000, EXIT_MARGIN_MS = 4000 };
+    char dir[256], snap[512];
+    ts_server_t s;
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/g.snap", dir);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
+    const char *args[] = {"--threads", "1", "--grace-ms", "1000", snap, NULL};
+    ck_assert_int_eq(ts_server_start(&s, args), 0);
+    ck_assert(ts_server_check_identity(&s, "default", snap));
+
+    pid_t tid = thread_named(s.pid, "ahead-control");
+    ck_assert_msg(tid > 0, "no thread named ahead-control in %d", (int)s.pid);
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+        fprintf(stderr, "stuck control thread: not tested, ptrace refused: %s\n", strerror(errno));
+        ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+        ts_rmtree(dir);
+        return;
+    }
+    int st;
+    ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL), 0);
+    ck_assert_int_eq(waitpid(tid, &st, __WALL), tid);
+    ck_assert(WIFSTOPPED(st));
+
+    double t0 = ts_now_ms();
+    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    /* The stopped thread is ours to reap (as its tracer) before its process is. */
+    int reaped = 0, thread_gone = 0;
+    while (!reaped && ts_now_ms() - t0 < GRACE_MS + EXIT_MARGIN_MS) {
+        if (!thread_gone && waitpid(tid, &st, __WALL | WNOHANG) == tid)
+            thread_gone = WIFEXITED(st) || WIFSIGNALED(st);
+        if (waitpid(s.pid, &st, WNOHANG) == s.pid)
+            reaped = 1;
+        else
+            ts_sleep_ms(5);
+    }
+    double elapsed = ts_now_ms() - t0;
+    if (!reaped) {
+        kill(s.pid, SIGKILL);
+        ck_abort_msg("still running %.0f ms after SIGTERM with its control thread stuck (log %s)",
+                     elapsed, s.log);
+    }
+    s.pid = 0;
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d", st);
+    ck_assert_msg(elapsed >= GRACE_MS - 50, "exited after %.0f ms, before the grace period",
+                  elapsed);
+    ck_assert_msg(ts_log_contains(&s, "control thread"), "no line says why (log %s)", s.log);
+    fprintf(stderr, "stuck control thread: exit 1 after %.0f ms (grace %d ms)\n", elapsed,
+            GRACE_MS);
+    unlink(s.log);
+    ts_rmtree(dir);
+}
+END_TEST
+
 static Suite *hotswap_suite(void)
 {
     Suite *s = suite_create("hotswap");
@@ -761,6 +849,7 @@ static Suite *hotswap_suite(void)
     TCase *shut = tcase_create("shutdown");
     tcase_set_timeout(shut, 60);
     tcase_add_test(shut, test_graceful_shutdown);
+    tcase_add_test(shut, test_shutdown_control_stuck);
     suite_add_tcase(s, shut);
     return s;
 }
