@@ -26,6 +26,11 @@
  * SIGTERM still ends the process (opening the FIFO once blocked the control
  * thread for good).
  *
+ * Watch re-arm: --watch keeps working when the watched directory is
+ * replaced (moved away or removed, then created again) and when a symlink on
+ * the path is re-pointed to another directory, the usual deploy: the server
+ * ends up serving the new directory's snapshot and logs the re-arm.
+ *
  * Shutdown: an idle keep-alive connection is closed at once, a burst of
  * pipelined requests gets only complete responses, new connections are
  * refused while draining, and the process exits 0 within --grace-ms. A
@@ -594,6 +599,121 @@ START_TEST(test_fifo_admin)
 }
 END_TEST
 
+/* ----------------------------------------------------------- watch re-arm */
+
+/*
+ * How long a deploy that replaces the watched directory may take to be
+ * noticed: the watch checks its directories every second; the rest is margin
+ * for a busy machine.
+ */
+#define REARM_MAX_MS 10000
+
+/* Waits up to REARM_MAX_MS until the server answers from snapshot `which`. */
+static void wait_serving_rearmed(ts_server_t *s, int which)
+{
+    char id[17] = "", top[256];
+    for (double t0 = ts_now_ms();; ts_sleep_ms(20)) {
+        if (current(s, id, top, sizeof(top)) && strcmp(id, g_id[which]) == 0)
+            break;
+        ck_assert_msg(ts_now_ms() - t0 < REARM_MAX_MS,
+                      "still serving %s, not %s, after %d ms (server log %s)", id, g_id[which],
+                      REARM_MAX_MS, s->log);
+    }
+    ck_assert_str_eq(top, g_top[which]);
+}
+
+/* The deploy: a new directory takes the old one's name (mv dir dir.old; mkdir dir). */
+START_TEST(test_watch_directory_replaced)
+{
+    char sub[512], dir[600], old[700], live[700];
+    ts_server_t s;
+
+    snprintf(sub, sizeof(sub), "%s/replaced", g_dir);
+    snprintf(dir, sizeof(dir), "%s/data", sub);
+    snprintf(old, sizeof(old), "%s/data.old", sub);
+    snprintf(live, sizeof(live), "%s/live.snap", dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "1", "--watch", live, NULL};
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    ck_assert_int_eq(rename(dir, old), 0);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_msg(ts_log_contains(&s, "re-armed"), "no re-arm logged (log %s)", s.log);
+
+    /* The new directory is the one watched now: a rename into it is seen. */
+    ck_assert_int_eq(ts_install(g_snap[0], live), 0);
+    wait_serving_rearmed(&s, 0);
+
+    /* And the directory removed outright, then created again with a snapshot in it. */
+    ck_assert_int_eq(unlink(live), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    ts_sleep_ms(300);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+}
+END_TEST
+
+/* Points link at target the way ln -sfn does: a new symlink renamed over the old one. */
+static void repoint_symlink(const char *target, const char *link)
+{
+    char tmp[700];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", link);
+    ck_assert_int_eq(symlink(target, tmp), 0);
+    ck_assert_int_eq(rename(tmp, link), 0);
+}
+
+/*
+ * The other deploy: the server reads releases/current/live.snap and current
+ * is re-pointed from one release directory to the next. Nothing happens in
+ * the old directory, so no event reaches a watch on it.
+ */
+START_TEST(test_watch_symlink_repointed)
+{
+    char sub[512], rel[2][600], current[600], live[700], file[700];
+    ts_server_t s;
+
+    snprintf(sub, sizeof(sub), "%s/releases", g_dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(rel[i], sizeof(rel[i]), "%s/r%d", sub, i + 1);
+        ck_assert_int_eq(mkdir(rel[i], 0755), 0);
+    }
+    snprintf(current, sizeof(current), "%s/current", sub);
+    ck_assert_int_eq(symlink("r1", current), 0);
+    snprintf(live, sizeof(live), "%s/live.snap", current);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "1", "--watch", live, NULL};
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    snprintf(file, sizeof(file), "%s/live.snap", rel[1]);
+    ck_assert_int_eq(ts_copy(g_snap[1], file), 0);
+    repoint_symlink("r2", current);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_msg(ts_log_contains(&s, "re-armed"), "no re-arm logged (log %s)", s.log);
+
+    /* The watch follows the link: a file replaced in the new release is seen. */
+    ck_assert_int_eq(ts_install(g_snap[0], live), 0);
+    wait_serving_rearmed(&s, 0);
+
+    /* Back to the first release, given snapshot 1 meanwhile (unwatched then). */
+    snprintf(file, sizeof(file), "%s/live.snap", rel[0]);
+    ck_assert_int_eq(ts_install(g_snap[1], file), 0);
+    repoint_symlink("r1", current);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- shutdown */
 
 static int connect_to(int port, int rcvbuf)
@@ -845,6 +965,8 @@ static Suite *hotswap_suite(void)
     tcase_set_timeout(files, 120);
     tcase_add_test(files, test_fifo_watch);
     tcase_add_test(files, test_fifo_admin);
+    tcase_add_test(files, test_watch_directory_replaced);
+    tcase_add_test(files, test_watch_symlink_repointed);
     suite_add_tcase(s, files);
     TCase *shut = tcase_create("shutdown");
     tcase_set_timeout(shut, 60);
