@@ -29,7 +29,8 @@
  * Watch re-arm: --watch keeps working when the watched directory is
  * replaced (moved away or removed, then created again) and when a symlink on
  * the path is re-pointed to another directory, the usual deploy: the server
- * ends up serving the new directory's snapshot and logs the re-arm.
+ * ends up serving the new directory's snapshot and logs the re-arm; and
+ * when inotify's queue overflows (events lost), every index is reloaded.
  *
  * Shutdown: an idle keep-alive connection is closed at once, a burst of
  * pipelined requests gets only complete responses, new connections are
@@ -601,6 +602,29 @@ END_TEST
 
 /* ----------------------------------------------------------- watch re-arm */
 
+/* The id of pid's thread named name (/proc/PID/task/TID/comm), or -1. */
+static pid_t thread_named(pid_t pid, const char *name)
+{
+    char path[320], comm[32];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    pid_t found = -1;
+    for (struct dirent *e; d != NULL && found < 0 && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f != NULL && fgets(comm, sizeof(comm), f) != NULL &&
+            strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n')
+            found = (pid_t)atoi(e->d_name);
+        if (f != NULL)
+            fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
 /*
  * How long a deploy that replaces the watched directory may take to be
  * noticed: the watch checks its directories every second; the rest is margin
@@ -709,6 +733,59 @@ START_TEST(test_watch_symlink_repointed)
     ck_assert_int_eq(ts_install(g_snap[1], file), 0);
     repoint_symlink("r1", current);
     wait_serving_rearmed(&s, 1);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+}
+END_TEST
+
+/*
+ * Events lost: the control thread is held stopped (ptrace) while more events
+ * than the inotify queue holds pile up, and the new snapshot is renamed in
+ * after that, so its own event is dropped. IN_Q_OVERFLOW must reload it.
+ */
+START_TEST(test_watch_queue_overflow)
+{
+    char sub[512], live[600], noise[600];
+    ts_server_t s;
+    long max_events = 0;
+    FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+    if (f == NULL || fscanf(f, "%ld", &max_events) != 1 || max_events > 1000000) {
+        fprintf(stderr, "inotify overflow: not tested, queue limit %ld\n", max_events);
+        if (f != NULL)
+            fclose(f);
+        return;
+    }
+    fclose(f);
+    snprintf(sub, sizeof(sub), "%s/overflow", g_dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    snprintf(live, sizeof(live), "%s/live.snap", sub);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "1", "--watch", live, NULL};
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    pid_t tid = thread_named(s.pid, "ahead-control");
+    ck_assert_msg(tid > 0, "no thread named ahead-control in %d", (int)s.pid);
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+        fprintf(stderr, "inotify overflow: not tested, ptrace refused: %s\n", strerror(errno));
+        ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+        return;
+    }
+    int st;
+    ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL), 0);
+    ck_assert_int_eq(waitpid(tid, &st, __WALL), tid);
+    /* Two names in turn: the kernel merges an event identical to the one before it. */
+    for (long i = 0; i < max_events + 16; i++) {
+        snprintf(noise, sizeof(noise), "%s/noise-%ld", sub, i % 2);
+        int fd = open(noise, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+    }
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    ck_assert_int_eq(ptrace(PTRACE_DETACH, tid, NULL, NULL), 0);
+
+    wait_serving_rearmed(&s, 1);
+    ck_assert_msg(ts_log_contains(&s, "overflowed"), "no overflow logged (log %s)", s.log);
     ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
     unlink(s.log);
 }
@@ -864,29 +941,6 @@ START_TEST(test_graceful_shutdown)
 }
 END_TEST
 
-/* The id of pid's thread named name (/proc/PID/task/TID/comm), or -1. */
-static pid_t thread_named(pid_t pid, const char *name)
-{
-    char path[320], comm[32];
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-    DIR *d = opendir(path);
-    pid_t found = -1;
-    for (struct dirent *e; d != NULL && found < 0 && (e = readdir(d)) != NULL;) {
-        if (e->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
-        FILE *f = fopen(path, "r");
-        if (f != NULL && fgets(comm, sizeof(comm), f) != NULL &&
-            strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n')
-            found = (pid_t)atoi(e->d_name);
-        if (f != NULL)
-            fclose(f);
-    }
-    if (d != NULL)
-        closedir(d);
-    return found;
-}
-
 /*
  * A control thread that never comes back (here held stopped by ptrace, as a
  * reload stuck in the kernel would be): SIGTERM must still end the process
@@ -967,6 +1021,7 @@ static Suite *hotswap_suite(void)
     tcase_add_test(files, test_fifo_admin);
     tcase_add_test(files, test_watch_directory_replaced);
     tcase_add_test(files, test_watch_symlink_repointed);
+    tcase_add_test(files, test_watch_queue_overflow);
     suite_add_tcase(s, files);
     TCase *shut = tcase_create("shutdown");
     tcase_set_timeout(shut, 60);
