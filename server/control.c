@@ -145,9 +145,10 @@ void ah_control_request(ah_control_t *c, int what)
     h2o_multithread_send_message(&c->receiver, &m->super);
 }
 
-void ah_control_join(ah_control_t *c)
+int ah_control_join(ah_control_t *c, const struct timespec *deadline)
 {
-    if (c->started)
-        pthread_join(c->tid, NULL);
+    if (c->started && pthread_timedjoin_np(c->tid, NULL, deadline) != 0)
+        return -1;
     c->started = 0;
+    return 0;
 }

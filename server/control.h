@@ -56,8 +56,13 @@ int ah_control_start(ah_control_t *c, ah_server_t *srv, int admin_fd, char *err,
 /* ah_control_request: sends AH_CONTROL_RELOAD_ALL or AH_CONTROL_STOP; any thread. */
 void ah_control_request(ah_control_t *c, int what);
 
-/* ah_control_join: waits for the thread after AH_CONTROL_STOP. */
-void ah_control_join(ah_control_t *c);
+/*
+ * ah_control_join: waits for the thread after AH_CONTROL_STOP, until
+ * deadline (CLOCK_REALTIME) at most. Returns 0 once it has ended, -1 when it
+ * is still running then (stuck in a reload or a request): the caller must
+ * not free what the thread uses, and should exit without unwinding.
+ */
+int ah_control_join(ah_control_t *c, const struct timespec *deadline);
 
 /*
  * ah_control_reload: reloads index i of srv's registry and logs the outcome

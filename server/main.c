@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "h2o.h"
@@ -227,14 +228,37 @@ static void wait_for_signals(ah_server_t *srv, const sigset_t *set)
     }
 }
 
+/* The least time shutdown gives the control thread, when --grace-ms is shorter. */
+#define CONTROL_JOIN_MIN_MS 1000
+
+/*
+ * Stops every loop. The control thread gets the grace period (at least
+ * CONTROL_JOIN_MIN_MS) from the signal, not more: one stuck in a reload or
+ * a request must not keep the process alive, so past that it exits here,
+ * with a line saying why, without unwinding what that thread still uses.
+ */
 static void shutdown_all(ah_server_t *srv)
 {
+    unsigned wait_ms =
+        srv->cfg.grace_ms > CONTROL_JOIN_MIN_MS ? srv->cfg.grace_ms : CONTROL_JOIN_MIN_MS;
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    long ns = deadline.tv_nsec + (long)(wait_ms % 1000) * 1000000L;
+    deadline.tv_sec += (time_t)(wait_ms / 1000) + ns / 1000000000L;
+    deadline.tv_nsec = ns % 1000000000L;
+
     for (size_t w = 0; w < srv->n_workers; w++)
         ah_worker_request_stop(&srv->workers[w]);
     ah_control_request(srv->control, AH_CONTROL_STOP);
     for (size_t w = 0; w < srv->n_workers; w++)
         ah_worker_join(&srv->workers[w]);
-    ah_control_join(srv->control);
+    if (ah_control_join(srv->control, &deadline) != 0) {
+        ah_log("the control thread (reloads, admin requests) is still busy %u ms after the "
+               "signal; exiting without waiting for it",
+               wait_ms);
+        fflush(NULL);
+        _exit(1);
+    }
 }
 
 static void free_all(ah_server_t *srv)

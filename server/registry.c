@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -175,21 +176,79 @@ static void record_failure(ah_registry_t *reg, ah_registry_entry_t *e, ah_reload
     pthread_mutex_unlock(&reg->lock);
 }
 
+/* What a file that is not a regular one is, for the error message. */
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "of an unknown type";
+}
+
 /*
- * Opens path read-only and takes the read lease described in registry.h.
- * Returns the descriptor, or -1 with res filled. *leased tells whether the
- * lease is held: a file system or a user that allows no leases still gets
- * its snapshot loaded, with a warning.
+ * Opens path read-only without ever blocking, and refuses anything but a
+ * regular file. A plain open() of a FIFO waits for a writer, forever if none
+ * comes, and it would wait in the control thread holding the reload lock,
+ * with every admin request and the shutdown behind it. O_NONBLOCK makes that
+ * open return at once (and makes one that would wait for another process's
+ * write lease to be broken fail with EWOULDBLOCK instead); the type is then
+ * checked before anything else touches the descriptor, and O_NONBLOCK is
+ * cleared so that the regular file behaves as if opened without it.
+ * Returns the descriptor, or -1 with res filled.
+ */
+static int open_regular(const char *path, ah_reload_result_t *res)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        res->rc = AH_EIO;
+        snprintf(res->err, sizeof(res->err), "%s: %s", path,
+                 errno == EWOULDBLOCK ? "another process holds a lease on the file"
+                                      : strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, &st) != 0) {
+        res->rc = AH_EIO;
+        snprintf(res->err, sizeof(res->err), "%s: fstat: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        res->rc = AH_EIO;
+        snprintf(res->err, sizeof(res->err), "%s: not a regular file (%s); a snapshot must be one",
+                 path, file_kind(st.st_mode));
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        res->rc = AH_EIO;
+        snprintf(res->err, sizeof(res->err), "%s: fcntl: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * Opens path (open_regular) and takes the read lease described in
+ * registry.h. Returns the descriptor, or -1 with res filled. *leased tells
+ * whether the lease is held: a file system or a user that allows no leases
+ * still gets its snapshot loaded, with a warning.
  */
 static int open_leased(const char *path, int *leased, ah_reload_result_t *res)
 {
     *leased = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        res->rc = AH_EIO;
-        snprintf(res->err, sizeof(res->err), "%s: %s", path, strerror(errno));
+    int fd = open_regular(path, res);
+    if (fd < 0)
         return -1;
-    }
     /*
      * EAGAIN: someone has the file open for writing. The kernel reports a
      * close for writing (inotify's IN_CLOSE_WRITE, which --watch acts on)

@@ -131,7 +131,9 @@ int ah_registry_find(const ah_registry_t *reg, const char *name, size_t len);
  * from the current one,
  * makes it current. On failure nothing changes. Blocks for as long as the
  * verification takes; call it off the event loops that serve the API.
- * Returns res->rc.
+ * Never waits on the file itself: a path that is not a regular file (a
+ * FIFO, a directory, a device) is refused with "not a regular file" without
+ * being opened for reading in the blocking way. Returns res->rc.
  */
 int ah_registry_reload(ah_registry_t *reg, size_t i, ah_reload_result_t *res);
 

@@ -20,14 +20,29 @@
  * neither crashes (SIGBUS on a truncated mapping) nor serves altered bytes,
  * and must refuse to load a file another process still has open for writing.
  *
+ * Not a file: a FIFO renamed over the served file, seen by --watch or
+ * reloaded through the admin API, is refused at once with "not a regular
+ * file"; the old snapshot keeps serving, the admin API keeps answering and
+ * SIGTERM still ends the process (opening the FIFO once blocked the control
+ * thread for good).
+ *
+ * Watch re-arm: --watch keeps working when the watched directory is
+ * replaced (moved away or removed, then created again) and when a symlink on
+ * the path is re-pointed to another directory, the usual deploy: the server
+ * ends up serving the new directory's snapshot and logs the re-arm; and
+ * when inotify's queue overflows (events lost), every index is reloaded.
+ *
  * Shutdown: an idle keep-alive connection is closed at once, a burst of
  * pipelined requests gets only complete responses, new connections are
- * refused while draining, and the process exits 0 within --grace-ms.
+ * refused while draining, and the process exits 0 within --grace-ms. A
+ * control thread that never returns (held stopped with ptrace) does not keep
+ * the process alive past the grace period: it exits 1 and says why.
  */
 #include <arpa/inet.h>
 #include <check.h>
 #include <cJSON.h>
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -37,6 +52,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -474,6 +490,307 @@ START_TEST(test_write_in_place)
 }
 END_TEST
 
+/* ------------------------------------------------------- non-regular files */
+
+/*
+ * An admin request that must answer within ADMIN_ANSWER_MS: the control
+ * plane may be slow on a busy machine, never stuck (curl alone would wait 15 s).
+ */
+#define ADMIN_ANSWER_MS 5000
+
+static void admin_within(ts_server_t *s, const char *method, const char *path, ts_resp_t *r)
+{
+    double t0 = ts_now_ms();
+    ck_assert_msg(ts_admin(s, method, path, r) == 0, "%s %s: no answer (control plane stuck?)",
+                  method, path);
+    ck_assert_msg(ts_now_ms() - t0 < ADMIN_ANSWER_MS, "%s %s took %.0f ms", method, path,
+                  ts_now_ms() - t0);
+}
+
+/* The last_error /admin/indexes reports for the index "default" holds text. */
+static int last_error_has(ts_server_t *s, const char *text)
+{
+    ts_resp_t r;
+    admin_within(s, "GET", "/admin/indexes", &r);
+    int found =
+        r.status == 200 && strstr(r.body, "\"last_error\"") != NULL && strstr(r.body, text) != NULL;
+    ts_resp_free(&r);
+    return found;
+}
+
+/* Puts a FIFO at live the safe way (mkfifo a temporary name, rename it over live). */
+static void install_fifo(const char *dir, const char *live)
+{
+    char tmp[700];
+    snprintf(tmp, sizeof(tmp), "%s/.tmp-fifo", dir);
+    ck_assert_int_eq(mkfifo(tmp, 0644), 0);
+    ck_assert_int_eq(rename(tmp, live), 0);
+}
+
+/*
+ * A FIFO renamed over the served file: opening it for reading would wait for
+ * a writer forever, and did, in the control thread, holding the reload lock.
+ * The reload must be refused at once, the old snapshot keep serving, the admin
+ * API keep answering, and SIGTERM end the process within its grace period.
+ */
+static void fifo_at_snapshot_path(int watch)
+{
+    enum { GRACE_MS = 2000, EXIT_MARGIN_MS = 3000 };
+    char sub[512], live[600];
+    ts_server_t s;
+    ts_resp_t r;
+
+    snprintf(sub, sizeof(sub), "%s/fifo-%s", g_dir, watch ? "watch" : "admin");
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    snprintf(live, sizeof(live), "%s/live.snap", sub);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "1", "--grace-ms", "2000", live, NULL, NULL};
+    if (watch) {
+        args[4] = "--watch";
+        args[5] = live;
+    }
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    double failed = failed_reloads(&s);
+    install_fifo(sub, live);
+    if (watch) {
+        /* --watch sees the rename and tries the FIFO on its own. */
+        for (double t0 = ts_now_ms(); !last_error_has(&s, "not a regular file"); ts_sleep_ms(20))
+            ck_assert_msg(ts_now_ms() - t0 < ADMIN_ANSWER_MS,
+                          "--watch did not refuse the FIFO (log %s)", s.log);
+        ck_assert(failed_reloads(&s) > failed);
+    }
+    admin_within(&s, "POST", "/admin/reload?index=default", &r);
+    ck_assert_msg(r.status == 422 && strstr(r.body, "not a regular file") != NULL,
+                  "reload of a FIFO gave %ld: %s", r.status, r.body);
+    ts_resp_free(&r);
+    ck_assert(last_error_has(&s, "not a regular file"));
+    ck_assert(ts_log_contains(&s, "not a regular file"));
+    assert_serving(&s, 0);
+
+    /* The control plane is free: a good file still loads. */
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    if (!watch) {
+        admin_within(&s, "POST", "/admin/reload?index=default", &r);
+        ck_assert_int_eq(r.status, 200);
+        ts_resp_free(&r);
+    }
+    wait_serving(&s, 1);
+
+    /* And a FIFO left in place does not hold the shutdown either. */
+    install_fifo(sub, live);
+    double elapsed = 0;
+    int status = ts_server_stop(&s, SIGTERM, GRACE_MS + EXIT_MARGIN_MS, &elapsed);
+    ck_assert_msg(status == 0, "exit status %d after SIGTERM (log %s)", status, s.log);
+    fprintf(stderr, "FIFO at the snapshot path (%s): refused, exit %.0f ms after SIGTERM\n",
+            watch ? "--watch" : "admin", elapsed);
+    unlink(s.log);
+}
+
+START_TEST(test_fifo_watch)
+{
+    fifo_at_snapshot_path(1);
+}
+END_TEST
+
+START_TEST(test_fifo_admin)
+{
+    fifo_at_snapshot_path(0);
+}
+END_TEST
+
+/* ----------------------------------------------------------- watch re-arm */
+
+/* The id of pid's thread named name (/proc/PID/task/TID/comm), or -1. */
+static pid_t thread_named(pid_t pid, const char *name)
+{
+    char path[320], comm[32];
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    pid_t found = -1;
+    for (struct dirent *e; d != NULL && found < 0 && (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, e->d_name);
+        FILE *f = fopen(path, "r");
+        if (f != NULL && fgets(comm, sizeof(comm), f) != NULL &&
+            strncmp(comm, name, strlen(name)) == 0 && comm[strlen(name)] == '\n')
+            found = (pid_t)atoi(e->d_name);
+        if (f != NULL)
+            fclose(f);
+    }
+    if (d != NULL)
+        closedir(d);
+    return found;
+}
+
+/*
+ * How long a deploy that replaces the watched directory may take to be
+ * noticed: the watch checks its directories every second; the rest is margin
+ * for a busy machine.
+ */
+#define REARM_MAX_MS 10000
+
+/* Waits up to REARM_MAX_MS until the server answers from snapshot `which`. */
+static void wait_serving_rearmed(ts_server_t *s, int which)
+{
+    char id[17] = "", top[256];
+    for (double t0 = ts_now_ms();; ts_sleep_ms(20)) {
+        if (current(s, id, top, sizeof(top)) && strcmp(id, g_id[which]) == 0)
+            break;
+        ck_assert_msg(ts_now_ms() - t0 < REARM_MAX_MS,
+                      "still serving %s, not %s, after %d ms (server log %s)", id, g_id[which],
+                      REARM_MAX_MS, s->log);
+    }
+    ck_assert_str_eq(top, g_top[which]);
+}
+
+/* The deploy: a new directory takes the old one's name (mv dir dir.old; mkdir dir). */
+START_TEST(test_watch_directory_replaced)
+{
+    char sub[512], dir[600], old[700], live[700];
+    ts_server_t s;
+
+    snprintf(sub, sizeof(sub), "%s/replaced", g_dir);
+    snprintf(dir, sizeof(dir), "%s/data", sub);
+    snprintf(old, sizeof(old), "%s/data.old", sub);
+    snprintf(live, sizeof(live), "%s/live.snap", dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "1", "--watch", live, NULL};
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    ck_assert_int_eq(rename(dir, old), 0);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_msg(ts_log_contains(&s, "re-armed"), "no re-arm logged (log %s)", s.log);
+
+    /* The new directory is the one watched now: a rename into it is seen. */
+    ck_assert_int_eq(ts_install(g_snap[0], live), 0);
+    wait_serving_rearmed(&s, 0);
+
+    /* And the directory removed outright, then created again with a snapshot in it. */
+    ck_assert_int_eq(unlink(live), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    ts_sleep_ms(300);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+}
+END_TEST
+
+/* Points link at target the way ln -sfn does: a new symlink renamed over the old one. */
+static void repoint_symlink(const char *target, const char *link)
+{
+    char tmp[700];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", link);
+    ck_assert_int_eq(symlink(target, tmp), 0);
+    ck_assert_int_eq(rename(tmp, link), 0);
+}
+
+/*
+ * The other deploy: the server reads releases/current/live.snap and current
+ * is re-pointed from one release directory to the next. Nothing happens in
+ * the old directory, so no event reaches a watch on it.
+ */
+START_TEST(test_watch_symlink_repointed)
+{
+    char sub[512], rel[2][600], current[600], live[700], file[700];
+    ts_server_t s;
+
+    snprintf(sub, sizeof(sub), "%s/releases", g_dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    for (int i = 0; i < 2; i++) {
+        snprintf(rel[i], sizeof(rel[i]), "%s/r%d", sub, i + 1);
+        ck_assert_int_eq(mkdir(rel[i], 0755), 0);
+    }
+    snprintf(current, sizeof(current), "%s/current", sub);
+    ck_assert_int_eq(symlink("r1", current), 0);
+    snprintf(live, sizeof(live), "%s/live.snap", current);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "1", "--watch", live, NULL};
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    snprintf(file, sizeof(file), "%s/live.snap", rel[1]);
+    ck_assert_int_eq(ts_copy(g_snap[1], file), 0);
+    repoint_symlink("r2", current);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_msg(ts_log_contains(&s, "re-armed"), "no re-arm logged (log %s)", s.log);
+
+    /* The watch follows the link: a file replaced in the new release is seen. */
+    ck_assert_int_eq(ts_install(g_snap[0], live), 0);
+    wait_serving_rearmed(&s, 0);
+
+    /* Back to the first release, given snapshot 1 meanwhile (unwatched then). */
+    snprintf(file, sizeof(file), "%s/live.snap", rel[0]);
+    ck_assert_int_eq(ts_install(g_snap[1], file), 0);
+    repoint_symlink("r1", current);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+}
+END_TEST
+
+/*
+ * Events lost: the control thread is held stopped (ptrace) while more events
+ * than the inotify queue holds pile up, and the new snapshot is renamed in
+ * after that, so its own event is dropped. IN_Q_OVERFLOW must reload it.
+ */
+START_TEST(test_watch_queue_overflow)
+{
+    char sub[512], live[600], noise[600];
+    ts_server_t s;
+    long max_events = 0;
+    FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+    if (f == NULL || fscanf(f, "%ld", &max_events) != 1 || max_events > 1000000) {
+        fprintf(stderr, "inotify overflow: not tested, queue limit %ld\n", max_events);
+        if (f != NULL)
+            fclose(f);
+        return;
+    }
+    fclose(f);
+    snprintf(sub, sizeof(sub), "%s/overflow", g_dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    snprintf(live, sizeof(live), "%s/live.snap", sub);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "1", "--watch", live, NULL};
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    ck_assert_msg(ts_server_check_identity(&s, "default", live), "not our server");
+
+    pid_t tid = thread_named(s.pid, "ahead-control");
+    ck_assert_msg(tid > 0, "no thread named ahead-control in %d", (int)s.pid);
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+        fprintf(stderr, "inotify overflow: not tested, ptrace refused: %s\n", strerror(errno));
+        ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+        return;
+    }
+    int st;
+    ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL), 0);
+    ck_assert_int_eq(waitpid(tid, &st, __WALL), tid);
+    /* Two names in turn: the kernel merges an event identical to the one before it. */
+    for (long i = 0; i < max_events + 16; i++) {
+        snprintf(noise, sizeof(noise), "%s/noise-%ld", sub, i % 2);
+        int fd = open(noise, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        ck_assert_int_ge(fd, 0);
+        close(fd);
+    }
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    ck_assert_int_eq(ptrace(PTRACE_DETACH, tid, NULL, NULL), 0);
+
+    wait_serving_rearmed(&s, 1);
+    ck_assert_msg(ts_log_contains(&s, "overflowed"), "no overflow logged (log %s)", s.log);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- shutdown */
 
 static int connect_to(int port, int rcvbuf)
@@ -624,6 +941,67 @@ START_TEST(test_graceful_shutdown)
 }
 END_TEST
 
+/*
+ * A control thread that never comes back (here held stopped by ptrace, as a
+ * reload stuck in the kernel would be): SIGTERM must still end the process
+ * within the grace period, with a line that says why, and not wait forever
+ * to join that thread. Only that one thread is stopped; the others run.
+ */
+START_TEST(test_shutdown_control_stuck)
+{
+    enum { GRACE_MS = 1000, EXIT_MARGIN_MS = 4000 };
+    char dir[256], snap[512];
+    ts_server_t s;
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/g.snap", dir);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
+    const char *args[] = {"--threads", "1", "--grace-ms", "1000", snap, NULL};
+    ck_assert_int_eq(ts_server_start(&s, args), 0);
+    ck_assert(ts_server_check_identity(&s, "default", snap));
+
+    pid_t tid = thread_named(s.pid, "ahead-control");
+    ck_assert_msg(tid > 0, "no thread named ahead-control in %d", (int)s.pid);
+    if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+        fprintf(stderr, "stuck control thread: not tested, ptrace refused: %s\n", strerror(errno));
+        ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+        ts_rmtree(dir);
+        return;
+    }
+    int st;
+    ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tid, NULL, NULL), 0);
+    ck_assert_int_eq(waitpid(tid, &st, __WALL), tid);
+    ck_assert(WIFSTOPPED(st));
+
+    double t0 = ts_now_ms();
+    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    /* The stopped thread is ours to reap (as its tracer) before its process is. */
+    int reaped = 0, thread_gone = 0;
+    while (!reaped && ts_now_ms() - t0 < GRACE_MS + EXIT_MARGIN_MS) {
+        if (!thread_gone && waitpid(tid, &st, __WALL | WNOHANG) == tid)
+            thread_gone = WIFEXITED(st) || WIFSIGNALED(st);
+        if (waitpid(s.pid, &st, WNOHANG) == s.pid)
+            reaped = 1;
+        else
+            ts_sleep_ms(5);
+    }
+    double elapsed = ts_now_ms() - t0;
+    if (!reaped) {
+        kill(s.pid, SIGKILL);
+        ck_abort_msg("still running %.0f ms after SIGTERM with its control thread stuck (log %s)",
+                     elapsed, s.log);
+    }
+    s.pid = 0;
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 1, "exit status %d", st);
+    ck_assert_msg(elapsed >= GRACE_MS - 50, "exited after %.0f ms, before the grace period",
+                  elapsed);
+    ck_assert_msg(ts_log_contains(&s, "control thread"), "no line says why (log %s)", s.log);
+    fprintf(stderr, "stuck control thread: exit 1 after %.0f ms (grace %d ms)\n", elapsed,
+            GRACE_MS);
+    unlink(s.log);
+    ts_rmtree(dir);
+}
+END_TEST
+
 static Suite *hotswap_suite(void)
 {
     Suite *s = suite_create("hotswap");
@@ -636,9 +1014,19 @@ static Suite *hotswap_suite(void)
     tcase_add_test(swap, test_hot_swap_watch);
     tcase_add_test(swap, test_write_in_place);
     suite_add_tcase(s, swap);
+    TCase *files = tcase_create("files");
+    tcase_add_unchecked_fixture(files, fixture_setup, fixture_teardown);
+    tcase_set_timeout(files, 120);
+    tcase_add_test(files, test_fifo_watch);
+    tcase_add_test(files, test_fifo_admin);
+    tcase_add_test(files, test_watch_directory_replaced);
+    tcase_add_test(files, test_watch_symlink_repointed);
+    tcase_add_test(files, test_watch_queue_overflow);
+    suite_add_tcase(s, files);
     TCase *shut = tcase_create("shutdown");
     tcase_set_timeout(shut, 60);
     tcase_add_test(shut, test_graceful_shutdown);
+    tcase_add_test(shut, test_shutdown_control_stuck);
     suite_add_tcase(s, shut);
     return s;
 }

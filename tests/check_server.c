@@ -1109,18 +1109,43 @@ END_TEST
  * blocks until the test opens the other end; the load then fails (not a
  * regular file) and the server exits 1.
  */
+/* Indexes loaded by test_not_ready_while_loading, the last one broken. */
+#define LOADING_INDEXES 10
+
 START_TEST(test_not_ready_while_loading)
 {
-    char dir[256], fifo[512];
+    char dir[256], tsv[512], snap[512], bad[512], specs[LOADING_INDEXES][600];
+    const char *args[2 * LOADING_INDEXES + 8];
     ts_server_t s;
     ts_resp_t r;
+    int n = 0;
     ts_tmpdir(dir, sizeof(dir));
-    snprintf(fifo, sizeof(fifo), "%s/slow.snap", dir);
-    ck_assert_int_eq(mkfifo(fifo, 0600), 0);
-    const char *args[] = {"--threads", "1", fifo, NULL};
+    snprintf(tsv, sizeof(tsv), "%s/es.tsv", dir);
+    snprintf(snap, sizeof(snap), "%s/es.snap", dir);
+    snprintf(bad, sizeof(bad), "%s/broken.snap", dir);
+    ck_assert_msg(ts_head_dataset("es-ngrams.tsv.gz", tsv, 1000000) == 0, "data/es-ngrams missing");
+    ck_assert_int_eq(ts_build(tsv, snap, 0), 0);
+    FILE *f = fopen(bad, "w");
+    fputs("not a snapshot\n", f);
+    fclose(f);
+    /*
+     * A long load: the same 10 MB snapshot as many indexes, each deep-
+     * verified (about 0.4 s of CPU apiece, more on a busy machine), then
+     * a broken file last, which ends the startup.
+     */
+    args[n++] = "--threads";
+    args[n++] = "1";
+    args[n++] = "--verify";
+    args[n++] = "full";
+    for (int i = 0; i < LOADING_INDEXES; i++) {
+        snprintf(specs[i], sizeof(specs[i]), "i%d=%s", i, i + 1 < LOADING_INDEXES ? snap : bad);
+        args[n++] = "--index";
+        args[n++] = specs[i];
+    }
+    args[n] = NULL;
     ck_assert_int_eq(ts_server_spawn(&s, args, "admin listening on"), 0);
     int healthy = 0;
-    for (int i = 0; i < 200 && !healthy; i++) {
+    for (int i = 0; i < 500 && !healthy; i++) {
         healthy = ts_get(s.url, "/healthz", &r) == 0 && r.status == 200;
         ts_resp_free(&r);
         if (!healthy)
@@ -1131,17 +1156,14 @@ START_TEST(test_not_ready_while_loading)
     ck_assert_int_eq(r.status, 503);
     ck_assert_ptr_nonnull(strstr(r.body, "loading"));
     ts_resp_free(&r);
-    ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=a", &r), 0);
+    ck_assert_int_eq(ts_get(s.url, "/v1/indexes/i0/complete?q=a", &r), 0);
     ck_assert_int_eq(r.status, 503);
     ck_assert_ptr_nonnull(strstr(r.body, "not_ready"));
     ts_resp_free(&r);
     ck_assert(ts_metric(&s, "ahead_ready") == 0);
-    /* Let the load go on: it fails, and the server exits with one line naming the file. */
-    int fd = open(fifo, O_WRONLY);
-    ck_assert_int_ge(fd, 0);
-    close(fd);
-    ck_assert_int_eq(ts_server_stop(&s, 0, 10000, NULL), 1);
-    ck_assert(ts_log_contains(&s, "slow.snap"));
+    /* The broken file ends the load: the server exits with one line naming it. */
+    ck_assert_int_eq(ts_server_stop(&s, 0, 120000, NULL), 1);
+    ck_assert(ts_log_contains(&s, "broken.snap"));
     unlink(s.log);
     ts_rmtree(dir);
 }
@@ -1259,7 +1281,7 @@ static Suite *server_suite(void)
     suite_add_tcase(s, api);
 
     TCase *own = tcase_create("own-servers");
-    tcase_set_timeout(own, 40);
+    tcase_set_timeout(own, 120);
     tcase_add_test(own, test_admin_token);
     tcase_add_test(own, test_response_cache);
     tcase_add_test(own, test_max_k_and_admin_off);
