@@ -156,38 +156,48 @@ static void format_time(time_t t, char *buf, size_t len)
 
 /* ----------------------------------------------------------------- reload */
 
-static cJSON *reload_one(ah_server_t *srv, size_t i, int *failed)
+static cJSON *describe_outcome(ah_server_t *srv, const ah_reload_outcome_t *out)
 {
-    ah_reload_result_t res;
+    const ah_reload_result_t *res = &out->res;
     cJSON *o = cJSON_CreateObject();
-    int rc = ah_control_reload(srv, i, "admin", &res);
-    cJSON_AddStringToObject(o, "index", srv->reg.entries[i].name);
-    cJSON_AddBoolToObject(o, "ok", rc == 0);
-    if (rc == 0) {
-        cJSON_AddBoolToObject(o, "changed", res.changed);
-        cJSON_AddStringToObject(o, "snapshot", res.new_id);
-        cJSON_AddStringToObject(o, "previous", res.old_id);
-        cJSON_AddNumberToObject(o, "entries", (double)res.entries);
-        cJSON_AddNumberToObject(o, "bytes", (double)res.bytes);
+    cJSON_AddStringToObject(o, "index", srv->reg.entries[out->index].name);
+    cJSON_AddBoolToObject(o, "ok", out->rc == 0);
+    if (out->rc == 0) {
+        cJSON_AddBoolToObject(o, "changed", res->changed);
+        cJSON_AddStringToObject(o, "snapshot", res->new_id);
+        cJSON_AddStringToObject(o, "previous", res->old_id);
+        cJSON_AddNumberToObject(o, "entries", (double)res->entries);
+        cJSON_AddNumberToObject(o, "bytes", (double)res->bytes);
     } else {
-        *failed = 1;
         cJSON *e = cJSON_AddObjectToObject(o, "error");
-        cJSON_AddStringToObject(e, "code", error_code(rc));
-        cJSON_AddStringToObject(e, "message", res.err);
+        cJSON_AddStringToObject(e, "code", error_code(out->rc));
+        cJSON_AddStringToObject(e, "message", res->err);
         /* What keeps serving: the old snapshot, or nothing if none ever loaded. */
-        if (res.old_id[0] != '\0')
-            cJSON_AddStringToObject(o, "snapshot", res.old_id);
+        if (res->old_id[0] != '\0')
+            cJSON_AddStringToObject(o, "snapshot", res->old_id);
         else
             cJSON_AddNullToObject(o, "snapshot");
     }
     return o;
 }
 
+void ah_admin_answer_reload(ah_reload_job_t *job, void *arg)
+{
+    ah_server_t *srv = arg;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *results = cJSON_AddArrayToObject(root, "results");
+    for (size_t i = 0; i < job->n_outcomes; i++)
+        cJSON_AddItemToArray(results, describe_outcome(srv, &job->outcomes[i]));
+    cJSON_AddBoolToObject(root, "ok", !job->failed);
+    send_json(job->req, job->failed ? 422 : 200, root);
+}
+
+/* Queues the reload; the reload thread's result answers the request (reloader.h). */
 static void handle_reload(ah_server_t *srv, h2o_req_t *req)
 {
     ah_query_iter_t it;
     h2o_iovec_t name, value;
-    int only = -1, failed = 0;
+    int only = -1;
 
     ah_query_begin(&it, req);
     while (ah_query_next(&it, &name, &value)) {
@@ -204,14 +214,8 @@ static void handle_reload(ah_server_t *srv, h2o_req_t *req)
             break;
         }
     }
-    cJSON *root = cJSON_CreateObject();
-    cJSON *results = cJSON_AddArrayToObject(root, "results");
-    for (size_t i = 0; i < srv->reg.n; i++) {
-        if (only < 0 || (size_t)only == i)
-            cJSON_AddItemToArray(results, reload_one(srv, i, &failed));
-    }
-    cJSON_AddBoolToObject(root, "ok", !failed);
-    send_json(req, failed ? 422 : 200, root);
+    if (ah_reloader_submit(&srv->control->reloader, only, "admin", req) != 0)
+        ah_http_send_error(req, 503, "no_memory", "out of memory");
 }
 
 /* ---------------------------------------------------------------- indexes */

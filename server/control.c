@@ -44,13 +44,6 @@ int ah_control_reload(ah_server_t *srv, size_t i, const char *trigger, ah_reload
     return rc;
 }
 
-static void reload_all(ah_server_t *srv, const char *trigger)
-{
-    ah_reload_result_t res;
-    for (size_t i = 0; i < srv->reg.n; i++)
-        ah_control_reload(srv, i, trigger, &res);
-}
-
 static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
     ah_control_t *c = H2O_STRUCT_FROM_MEMBER(ah_control_t, receiver, receiver);
@@ -58,7 +51,7 @@ static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
         control_msg_t *m = H2O_STRUCT_FROM_MEMBER(control_msg_t, super.link, messages->next);
         h2o_linklist_unlink(&m->super.link);
         if (m->what == AH_CONTROL_RELOAD_ALL && !atomic_load(&c->stop))
-            reload_all(c->srv, "SIGHUP");
+            ah_reloader_submit(&c->reloader, -1, "SIGHUP", NULL);
         else if (m->what == AH_CONTROL_STOP)
             atomic_store(&c->stop, 1);
         free(m);
@@ -68,8 +61,7 @@ static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
 static void on_watch(void *arg, size_t index)
 {
     ah_control_t *c = arg;
-    ah_reload_result_t res;
-    ah_control_reload(c->srv, index, "watch", &res);
+    ah_reloader_submit(&c->reloader, (int)index, "watch", NULL);
 }
 
 static void *control_main(void *arg)
@@ -78,14 +70,16 @@ static void *control_main(void *arg)
     pthread_setname_np(pthread_self(), "ahead-control");
 
     /*
-     * This thread runs at the event loops' priority. It once ran under
-     * SCHED_IDLE, so that reloads took only CPU time the loops left; at
-     * 100% load that time never came, and reloads, /metrics and every admin
-     * answer waited seconds (issue 9). An unprivileged thread cannot leave
-     * SCHED_IDLE again, so there is no escalating after a deadline; instead
-     * a reload paces its checksum pass (registry.c), and the admin answers,
-     * microseconds each, are never starved.
+     * This thread and the reload thread run at the event loops' priority.
+     * They once ran under SCHED_IDLE, so that reloads took only CPU time the
+     * loops left; at 100% load that time never came, and reloads, /metrics
+     * and every admin answer waited seconds (issue 9). An unprivileged
+     * thread cannot leave SCHED_IDLE again, so there is no escalating after
+     * a deadline; instead a reload paces its checksum pass (registry.c),
+     * and runs on its own thread (reloader.h), so the admin answers,
+     * microseconds each, never wait for one.
      */
+
     /* Wakes at least every 100 ms to unmap what the event loops retired. */
     while (!atomic_load(&c->stop)) {
         h2o_evloop_run(c->loop, 100);
@@ -95,7 +89,10 @@ static void *control_main(void *arg)
     ah_watch_stop(&c->watch);
     /* Admin requests are short; a second is plenty and keeps shutdown quick. */
     unsigned grace = c->srv->cfg.grace_ms < 1000 ? c->srv->cfg.grace_ms : 1000;
-    if (ah_loop_drain(&c->ctx, &c->listener, c->admin_fd >= 0 ? 1 : 0, &c->gate.conns, grace)) {
+    int clean =
+        ah_loop_drain(&c->ctx, &c->listener, c->admin_fd >= 0 ? 1 : 0, &c->gate.conns, grace);
+    ah_reloader_stop(&c->reloader, c->loop);
+    if (clean) {
         if (c->admin_fd >= 0)
             ah_accept_gate_dispose(&c->gate);
         ah_loop_dispose(&c->ctx, &c->receiver);
@@ -117,6 +114,10 @@ int ah_control_start(ah_control_t *c, ah_server_t *srv, int admin_fd, char *err,
     if (admin_fd >= 0)
         ah_accept_gate_init(&c->gate, c->loop, &c->accept_ctx, &c->listener, &c->admin_fd, 1,
                             AH_ADMIN_MAX_CONNS, "admin");
+    if (ah_reloader_start(&c->reloader, srv, c->ctx.queue, ah_admin_answer_reload, srv) != 0) {
+        snprintf(err, errlen, "cannot start the reload thread");
+        return -1;
+    }
     if (srv->cfg.watch && ah_watch_start(&c->watch, c->loop, &srv->reg, on_watch, c, err, errlen))
         return -1;
     if (pthread_create(&c->tid, NULL, control_main, c) != 0) {

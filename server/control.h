@@ -20,6 +20,7 @@
 #include "h2o.h"
 
 #include "accept.h"
+#include "reloader.h"
 
 #include "registry.h"
 #include "server.h"
@@ -37,7 +38,8 @@ typedef struct ah_control {
     h2o_multithread_receiver_t receiver;
     ah_watch_t watch;
     atomic_int stop;
-    ah_accept_gate_t gate; /* on the admin listener, when there is one */
+    ah_accept_gate_t gate;  /* on the admin listener, when there is one */
+    ah_reloader_t reloader; /* every reload after startup (reloader.h) */
 } ah_control_t;
 
 /* Admin connections open at most: operators and a scraper, not the public. */
