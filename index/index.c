@@ -258,6 +258,15 @@ int ah_index_detach(ah_index_t *ix, char *err, size_t errlen)
     return 0;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+int ah_index_prefault(const ah_index_t *ix)
+{
+    return madvise((void *)ix->map, (size_t)ix->size, MADV_POPULATE_READ);
+}
+
 void ah_index_close(ah_index_t *ix)
 {
     if (!ix)

@@ -24,6 +24,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FAIL(...) ah_index__fail(err, errlen, AH_ECORRUPT, __VA_ARGS__)
 
@@ -32,47 +33,84 @@
  * order from the CRCs of the section table, the gaps and the sections (each
  * of which is checked against its own on the way) with ah_crc32_combine.
  * Reading the sections twice cost a reload of a 63 MB snapshot 30 ms more.
+ *
+ * The bytes come from the mapping, or, given a descriptor of the same file,
+ * from pread() into a small buffer: on a virtual machine the first pass
+ * over a fresh mapping pays a nested page-table walk per page, 124 ms for
+ * the 92 MB npm snapshot against 27-38 ms read (measured here), and a
+ * server's loops touch only the pages they need afterwards.
  */
-/* CRC-32 of p/len continued from crc, in AH_PACE_BYTES pieces with pace() called between them. */
-static uint32_t crc_paced(uint32_t crc, const unsigned char *p, uint64_t len, ah_pace_fn pace,
-                          void *arg)
+typedef struct crc_source {
+    const ah_index_t *ix;
+    int fd;             /* -1: read the mapping */
+    unsigned char *buf; /* AH_PACE_BYTES, with fd */
+    ah_pace_fn pace;
+    void *arg;
+} crc_source_t;
+
+/* The CRC-32 of the file's bytes [off, off + len) continued from *crc; 0, or AH_EIO. */
+static int crc_range(crc_source_t *src, uint32_t *crc, uint64_t off, uint64_t len)
 {
-    while (len > AH_PACE_BYTES) {
-        crc = ah_crc32(crc, p, AH_PACE_BYTES);
-        p += AH_PACE_BYTES;
-        len -= AH_PACE_BYTES;
-        if (pace != NULL)
-            pace(arg);
+    while (len > 0) {
+        size_t n = len < AH_PACE_BYTES ? (size_t)len : AH_PACE_BYTES;
+        const unsigned char *p = (const unsigned char *)src->ix->map + off;
+        if (src->fd >= 0) {
+            for (size_t got = 0; got < n;) {
+                ssize_t k = pread(src->fd, src->buf + got, n - got, (off_t)(off + got));
+                if (k <= 0)
+                    return AH_EIO;
+                got += (size_t)k;
+            }
+            p = src->buf;
+        }
+        *crc = ah_crc32(*crc, p, n);
+        off += n;
+        len -= n;
+        if (src->pace != NULL && len > 0)
+            src->pace(src->arg);
     }
-    return ah_crc32(crc, p, len);
+    return 0;
 }
 
-int ah_index_verify_checksums_paced(const ah_index_t *ix, ah_pace_fn pace, void *arg, char *err,
-                                    size_t errlen)
+static int verify_checksums(crc_source_t *src, char *err, size_t errlen)
 {
-    const unsigned char *h = ix->map;
+    const ah_index_t *ix = src->ix;
     uint64_t pos = AH_HEADER_SIZE; /* the body's bytes before pos are in body_crc */
     uint32_t body_crc = 0;
     /* Sections lie in table order, without overlap (checked at open). */
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         const ah_section_t *sec = &ix->sec[s];
         uint64_t full = sec->len + AH_SECTION_PAD;
-        body_crc = ah_crc32(body_crc, h + pos, sec->file_off - pos);
-        uint32_t crc = crc_paced(0, sec->data, full, pace, arg);
+        uint32_t crc = 0;
+        if (crc_range(src, &body_crc, pos, sec->file_off - pos) != 0 ||
+            crc_range(src, &crc, sec->file_off, full) != 0)
+            return ah_index__fail(err, errlen, AH_EIO, "cannot read the file");
         if (crc != sec->crc)
             return FAIL("section %u checksum mismatch", s);
         body_crc = ah_crc32_combine(body_crc, crc, full);
         pos = sec->file_off + full;
     }
-    body_crc = crc_paced(body_crc, h + pos, ix->size - pos, pace, arg);
-    if (body_crc != ah_load_u32(h + AH_HDR_BODY_CRC))
+    if (crc_range(src, &body_crc, pos, ix->size - pos) != 0)
+        return ah_index__fail(err, errlen, AH_EIO, "cannot read the file");
+    if (body_crc != ah_load_u32((const unsigned char *)ix->map + AH_HDR_BODY_CRC))
         return FAIL("file checksum mismatch");
     return 0;
 }
 
+int ah_index_verify_checksums_paced(const ah_index_t *ix, int fd, ah_pace_fn pace, void *arg,
+                                    char *err, size_t errlen)
+{
+    crc_source_t src = {.ix = ix, .fd = fd, .pace = pace, .arg = arg};
+    if (fd >= 0 && (src.buf = malloc(AH_PACE_BYTES)) == NULL)
+        return ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
+    int rc = verify_checksums(&src, err, errlen);
+    free(src.buf);
+    return rc;
+}
+
 int ah_index_verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
 {
-    return ah_index_verify_checksums_paced(ix, NULL, NULL, err, errlen);
+    return ah_index_verify_checksums_paced(ix, -1, NULL, NULL, err, errlen);
 }
 
 /*

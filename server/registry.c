@@ -336,13 +336,16 @@ static int open_verified(const char *path, ah_verify_level_t level, int paced, a
     int rc = ah_index_open_fd(fd, path, &idx, msg, sizeof(msg));
     if (rc == 0 && level != AH_VERIFY_OPEN) {
         rc = level == AH_VERIFY_FULL ? ah_index_verify(idx, msg, sizeof(msg))
-                                     : ah_index_verify_checksums_paced(idx, paced ? pace : NULL,
+                                     : ah_index_verify_checksums_paced(idx, fd, paced ? pace : NULL,
                                                                        &pacer, msg, sizeof(msg));
         if (rc != 0) {
             ah_index_close(idx);
             idx = NULL;
         }
     }
+    /* After a swap the loops would fault the new mapping in page by page. */
+    if (rc == 0 && paced)
+        ah_index_prefault(idx);
     if (rc != 0 || !leased)
         close(fd);
     if (rc != 0) {
