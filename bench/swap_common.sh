@@ -25,9 +25,11 @@ start_ahead() {
     ADMIN_PORT=$(sed -n 's/^ahead-serve: admin listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/ahead.log")
 }
 
-# swap_while PID: while process PID runs, replaces live/npm.snap by the
+# swap_while PID: while process PID runs (and, with SWAP_MAX set, for at
+# most SWAP_MAX reloads), replaces live/npm.snap by the
 # other snapshot and reloads it through POST /admin/reload, every SWAP_MS by
-# the clock however long the reload took. Sets SWAPS and NOT_SWAPPED. The
+# the clock however long the reload took. Sets SWAPS and NOT_SWAPPED; with
+# SWAP_LOG set, appends "HTTP_STATUS SECONDS CHANGED" per reload to it. The
 # live file starts as a.snap (WHICH=0); WHICH carries over between calls, so
 # the file swapped in is never the live one.
 WHICH=0
@@ -43,11 +45,16 @@ swap_while() {
         # A hard link and a rename: the swap as a deployment does it, without
         # the benchmark itself copying 63 MB every SWAP_MS on a 2-core machine.
         ln -f "$src" "$WORK/live/.npm.snap.tmp" && mv "$WORK/live/.npm.snap.tmp" "$WORK/live/npm.snap"
-        if curl -sf -X POST "http://127.0.0.1:$ADMIN_PORT/admin/reload" | grep -q '"changed":true'; then
-            SWAPS=$((SWAPS + 1))
+        local answer changed=0
+        answer=$(curl -s -w '\n%{http_code} %{time_total}' -X POST \
+            "http://127.0.0.1:$ADMIN_PORT/admin/reload")
+        if grep -q '"changed":true' <<<"$answer"; then
+            SWAPS=$((SWAPS + 1)) changed=1
         else
             NOT_SWAPPED=$((NOT_SWAPPED + 1))
         fi
+        if [ -n "${SWAP_LOG:-}" ]; then echo "$(tail -n1 <<<"$answer") $changed" >>"$SWAP_LOG"; fi
+        if [ -n "${SWAP_MAX:-}" ] && [ $((SWAPS + NOT_SWAPPED)) -ge "$SWAP_MAX" ]; then return; fi
         left=$((next - $(date +%s%N) / 1000000))
         if [ "$left" -gt 0 ]; then sleep "$(awk -v ms="$left" 'BEGIN { print ms / 1000 }')"; fi
     done
