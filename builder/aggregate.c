@@ -100,16 +100,22 @@ ah_agg_t *ah_agg_new(unsigned max_text_bytes)
     return agg;
 }
 
-/* Parses the count field: 1..20 decimal digits that fit in 64 bits. */
+/*
+ * Parses the count field s[0..len) (not NUL-terminated: it ends the line):
+ * one or more decimal digits, leading zeros allowed, of a value that fits in
+ * 64 bits. A field with a non-digit anywhere is not a count, even when its
+ * digits before that would overflow.
+ */
 static ah_line_status_t parse_count(const char *s, size_t len, uint64_t *out)
 {
-    if (len == 0 || len > 20)
-        return len > 20 && strspn(s, "0123456789") >= len ? AH_LINE_OVERFLOW : AH_LINE_COUNT;
+    if (len == 0)
+        return AH_LINE_COUNT;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return AH_LINE_COUNT;
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned d = (unsigned char)s[i] - '0';
-        if (d > 9)
-            return AH_LINE_COUNT;
         if (v > (UINT64_MAX - d) / 10)
             return AH_LINE_OVERFLOW;
         v = v * 10 + d;

@@ -4,8 +4,11 @@
  * aggregation, the blocklist, --min-count, bad lines (skipped, reported,
  * fatal under --strict), gzip and stdin input, option errors, determinism
  * (shuffled input gives identical bytes), and atomic output (a failed or
- * killed build leaves the old snapshot).
+ * killed build leaves the old snapshot). The line parser is also called
+ * in-process (libahead-builder), on exact-size buffers that ASan guards.
  */
+#include "aggregate.h"
+#include "blocklist.h"
 #include "datasets.h"
 #include "oracle.h"
 
@@ -401,6 +404,58 @@ START_TEST(test_query_cli)
 }
 END_TEST
 
+/*
+ * Adds one line to a fresh aggregator from an exact-size heap copy (no NUL
+ * after it, so that ASan reports any read past its end) and returns its
+ * status; *count is the count the line's key ended with, when it was used.
+ */
+static ah_line_status_t add_exact_line(const char *line, uint64_t *count)
+{
+    size_t len = strlen(line);
+    char *copy = malloc(len);
+    memcpy(copy, line, len);
+    ah_agg_t *agg = ah_agg_new(256);
+    ck_assert_ptr_nonnull(agg);
+    ah_line_status_t st;
+    ck_assert_int_eq(ah_agg_add_line(agg, copy, len, &st), 0);
+    free(copy);
+    ah_entry_t *e;
+    size_t n;
+    ah_agg_counts_t counts;
+    ck_assert_int_eq(ah_agg_finish(agg, 0, NULL, &e, &n, &counts), 0);
+    ck_assert_uint_eq(n, st == AH_LINE_OK);
+    *count = n ? e[0].score : 0;
+    ah_agg_free(agg);
+    return st;
+}
+
+START_TEST(test_count_leading_zeros_and_exact_buffer)
+{
+    static const struct {
+        const char *line;
+        ah_line_status_t status;
+        uint64_t count;
+    } cases[] = {
+        {"a\t000000000000000000000000000001", AH_LINE_OK, 1}, /* 30 digits */
+        {"a\t000000000000000000000000000000", AH_LINE_OK, 0},
+        {"a\t000000000000000000000000000000000000000018446744073709551615", AH_LINE_OK, UINT64_MAX},
+        {"a\t000000000018446744073709551616", AH_LINE_OVERFLOW, 0},
+        {"a\t1111111111111111111111111", AH_LINE_OVERFLOW, 0},
+        {"a\t0000000000000000000000000x", AH_LINE_COUNT, 0},
+        {"a\t9999999999999999999999999x", AH_LINE_COUNT, 0},
+        {"a\t42", AH_LINE_OK, 42},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint64_t count;
+        ah_line_status_t st = add_exact_line(cases[i].line, &count);
+        ck_assert_msg(st == cases[i].status, "'%s': %s, expected %s", cases[i].line,
+                      ah_line_status_str(st), ah_line_status_str(cases[i].status));
+        ck_assert_msg(count == cases[i].count, "'%s': count %llu", cases[i].line,
+                      (unsigned long long)count);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("builder");
@@ -414,6 +469,7 @@ int main(void)
     tcase_add_test(tc, test_deterministic_output);
     tcase_add_test(tc, test_atomic_output_under_kill);
     tcase_add_test(tc, test_query_cli);
+    tcase_add_test(tc, test_count_leading_zeros_and_exact_buffer);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
