@@ -456,6 +456,30 @@ START_TEST(test_count_leading_zeros_and_exact_buffer)
 }
 END_TEST
 
+START_TEST(test_blocklist_comments_and_hash_terms)
+{
+    char *in = scratch_file("hash.tsv", "#tag\t5\ntag\t4\n#other\t3\nc#\t2\n");
+    /* A comment with invalid UTF-8 is still a comment; "\\#tag" blocks the term "#tag". */
+    char *bl = scratch_file("hash-bl.txt", "  # comment \xff\xfe not UTF-8\n\t#other\n\\#tag\n");
+    char snap[512], *err;
+    scratch_path(snap, sizeof snap, "hash.snap");
+    ck_assert_int_eq(BUILD(NULL, &err, "--blocklist", bl, in, "-o", snap), 0);
+    ck_assert_msg(strstr(err, "1 blocked") != NULL, "summary: %s", err);
+    free(err);
+    char *out = query(snap, "10", "");
+    ck_assert_str_eq(out, "tag\t4\n#other\t3\nc#\t2\n");
+    free(out);
+    /* The library's view: two comments skipped, one term loaded. */
+    ah_blocklist_t *list;
+    char msg[256];
+    ck_assert_int_eq(ah_blocklist_load(bl, &list, msg, sizeof msg), 0);
+    ck_assert_uint_eq(ah_blocklist_size(list), 1);
+    ck_assert(ah_blocklist_match(list, "#tag", 4));
+    ck_assert(!ah_blocklist_match(list, "tag", 3));
+    ah_blocklist_free(list);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("builder");
@@ -470,6 +494,7 @@ int main(void)
     tcase_add_test(tc, test_atomic_output_under_kill);
     tcase_add_test(tc, test_query_cli);
     tcase_add_test(tc, test_count_leading_zeros_and_exact_buffer);
+    tcase_add_test(tc, test_blocklist_comments_and_hash_terms);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
