@@ -480,6 +480,66 @@ START_TEST(test_blocklist_comments_and_hash_terms)
 }
 END_TEST
 
+/*
+ * Writes a log of groups of keys that share a long prefix: every group's
+ * node has the same mass (ties at any hot-node threshold) and a label of
+ * about prefix_len bytes (as many hot prefixes). Returns the path.
+ */
+static char *tied_groups_log(const char *name, unsigned groups, unsigned per_group,
+                             unsigned prefix_len)
+{
+    static char path[512];
+    scratch_path(path, sizeof path, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (unsigned g = 0; g < groups; g++)
+        for (unsigned k = 0; k < per_group; k++) {
+            fprintf(f, "%c%c%c", 'a' + g % 26, 'a' + g / 26 % 26, 'a' + g / 676 % 26);
+            for (unsigned i = 3; i < prefix_len; i++)
+                fputc('x', f);
+            fprintf(f, "%c\t7\n", 'a' + k);
+        }
+    fclose(f);
+    return path;
+}
+
+START_TEST(test_hot_table_ties_and_long_labels)
+{
+    static const struct {
+        unsigned groups, per_group, prefix_len;
+        const char *k, *hot_nodes; /* NULL: the default */
+    } cases[] = {
+        {660, 11, 242, "10", NULL}, /* issue 9: "out of memory" with default options */
+        {660, 11, 242, "1", "4000"},
+        {4000, 2, 30, "1", "6000"}, /* more ties at the 2,048th node than the table holds */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char *log =
+            tied_groups_log("tied.tsv", cases[c].groups, cases[c].per_group, cases[c].prefix_len);
+        char snap[512], *err, msg[256];
+        scratch_path(snap, sizeof snap, "tied.snap");
+        int status = cases[c].hot_nodes
+                         ? BUILD(NULL, &err, "-q", "-k", (char *)cases[c].k, "--hot-nodes",
+                                 (char *)cases[c].hot_nodes, log, "-o", snap)
+                         : BUILD(NULL, &err, "-q", "-k", (char *)cases[c].k, log, "-o", snap);
+        ck_assert_msg(status == 0, "case %zu: %s", c, err);
+        free(err);
+        ah_index_t *ix;
+        ck_assert_int_eq(ah_index_open(snap, &ix, msg, sizeof msg), 0);
+        ck_assert_msg(ah_index_verify(ix, msg, sizeof msg) == 0, "case %zu: %s", c, msg);
+        /* Every prefix of a few groups' keys, hot or not, answers as the oracle does. */
+        oracle_t o;
+        oracle_load(&o, log, 0);
+        unsigned k = (unsigned)atoi(cases[c].k);
+        for (size_t e = 0; e < o.n; e += o.n / 7)
+            for (uint32_t l = 0; l <= o.e[e].key_len; l++)
+                oracle_check_prefix(&o, ix, o.e[e].key, l, k);
+        oracle_free(&o);
+        ah_index_close(ix);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("builder");
@@ -495,6 +555,7 @@ int main(void)
     tcase_add_test(tc, test_query_cli);
     tcase_add_test(tc, test_count_leading_zeros_and_exact_buffer);
     tcase_add_test(tc, test_blocklist_comments_and_hash_terms);
+    tcase_add_test(tc, test_hot_table_ties_and_long_labels);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
