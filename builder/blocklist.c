@@ -173,8 +173,11 @@ int ah_blocklist_load(const char *path, ah_blocklist_t **out, char *err, size_t 
         ah_blocklist_free(bl);
         return rc;
     }
-    qsort(bl->words.s, bl->words.n, sizeof(char *), cmp_str);
-    qsort(bl->phrases.s, bl->phrases.n, sizeof(char *), cmp_str);
+    /* An empty list has no array at all, and qsort's pointer must not be NULL. */
+    if (bl->words.n > 1)
+        qsort(bl->words.s, bl->words.n, sizeof(char *), cmp_str);
+    if (bl->phrases.n > 1)
+        qsort(bl->phrases.s, bl->phrases.n, sizeof(char *), cmp_str);
     *out = bl;
     return 0;
 }
