@@ -49,13 +49,14 @@ for t in "${targets[@]}"; do
     log=$work/$t/log
     echo "== fuzz $t: $seconds s from $(find "$corpus" -type f | wc -l) inputs"
     status=0
-    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} \
+    ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1} \
         "build-fuzz/tests/$t" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 \
         -print_final_stats=1 -artifact_prefix="$work/$t/findings/" "$corpus" >"$log" 2>&1 ||
         status=$?
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     findings=$(find "$work/$t/findings" -type f | wc -l)
     echo "fuzz: $t: ${runs:-?} executions in $seconds s, $findings finding(s), exit $status"
+    sed -n 's/^stat::/    /p' "$log"
     if [ "$status" -ne 0 ] || [ "$findings" -gt 0 ]; then
         failed=1
         tail -n 40 "$log"
