@@ -39,11 +39,13 @@ failed=0
 for t in "${targets[@]}"; do
     if [ -n "${FUZZ_CORPUS_DIR:-}" ]; then
         corpus=$FUZZ_CORPUS_DIR/$t
-        [ -d "$corpus" ] || { mkdir -p "$corpus" && cp -r "tests/fuzz/corpus/$t/." "$corpus/"; }
     else
         corpus=$work/$t/corpus
+    fi
+    if [ ! -d "$corpus" ]; then
         mkdir -p "$corpus"
-        cp -r "tests/fuzz/corpus/$t/." "$corpus/"
+        # A target without seeds yet starts from nothing, which libFuzzer allows.
+        [ ! -d "tests/fuzz/corpus/$t" ] || cp -r "tests/fuzz/corpus/$t/." "$corpus/"
     fi
     mkdir -p "$work/$t/findings"
     log=$work/$t/log
