@@ -45,10 +45,21 @@
         abort();                                                                                   \
     } while (0)
 
+static char paths[3][96]; /* the blocklist, the log and the snapshot */
+
+static void remove_files(void)
+{
+    for (int i = 0; i < 3; i++)
+        if (paths[i][0])
+            unlink(paths[i]);
+}
+
 /* Writes data to a per-process file on tmpfs named by what; returns its path. */
 static const char *tmp_file(const char *what, const uint8_t *data, size_t len)
 {
-    static char paths[3][96];
+    static int registered;
+    if (!registered++)
+        atexit(remove_files); /* libFuzzer ends with exit(); a crash leaves the files */
     int slot = what[0] == 'b' ? 0 : what[0] == 'l' ? 1 : 2;
     snprintf(paths[slot], sizeof paths[slot], "/dev/shm/ahead-fuzz-builder-%d.%s", (int)getpid(),
              what);

@@ -21,11 +21,19 @@
 #include <string.h>
 #include <unistd.h>
 
+static char path[64];
+
+static void remove_file(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (!path[0])
+    if (!path[0]) {
         snprintf(path, sizeof path, "/dev/shm/ahead-fuzz-%d.snap", (int)getpid());
+        atexit(remove_file); /* libFuzzer ends with exit(); a crash leaves the file */
+    }
     unsigned char *copy = malloc(size ? size : 1);
     memcpy(copy, data, size);
     if (size >= AH_HEADER_SIZE)
