@@ -7,7 +7,8 @@
 #   bash .ci/deps.sh          what building and serving need (server/demo.sh)
 #   bash .ci/deps.sh test     and what the tests need on top: wrk, Chromium,
 #                             Node.js with the web tests' npm packages
-#                             (tests/web/package-lock.json), systemd-analyze
+#                             (tests/web/package-lock.json), systemd-analyze,
+#                             clang (libFuzzer, for tests/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,7 @@ packages=(
   libutf8proc-dev check libsubunit-dev libcurl4-openssl-dev
 )
 if [ "${1:-}" = test ]; then
-  packages+=(clang-format wrk chromium systemd)
+  packages+=(clang-format clang wrk chromium systemd)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi

@@ -5,7 +5,7 @@
  * Step 1, per line: validate, collapse whitespace, and add the count to the
  * line's surface form in an open-addressing hash table (raw logs repeat the
  * same lines many times, so this is where most lines stop). Strings live in
- * an arena of large blocks that never move.
+ * an arena of blocks that never move (64 KB first, doubling to 16 MB).
  * Step 2, once: normalize each distinct surface form to its key, sort by
  * (key, surface), and fold each key's run into one completion. Sorting makes
  * the result independent of the input's line order.
@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define ARENA_BLOCK (16u << 20)
+/* Arena blocks double from the first to the largest size: a small log takes little memory. */
+#define ARENA_FIRST_BLOCK (64u << 10)
+#define ARENA_BLOCK       (16u << 20)
 
 typedef struct arena_block {
     struct arena_block *next;
@@ -70,7 +72,9 @@ static char *arena_copy(ah_agg_t *agg, const char *s, size_t len)
 {
     arena_block_t *b = agg->arena;
     if (!b || b->cap - b->used < len) {
-        size_t cap = len > ARENA_BLOCK ? len : ARENA_BLOCK;
+        size_t cap = !b ? ARENA_FIRST_BLOCK : b->cap < ARENA_BLOCK ? b->cap * 2 : ARENA_BLOCK;
+        if (cap < len)
+            cap = len;
         arena_block_t *nb = malloc(sizeof *nb + cap);
         if (!nb)
             return NULL;
@@ -100,16 +104,22 @@ ah_agg_t *ah_agg_new(unsigned max_text_bytes)
     return agg;
 }
 
-/* Parses the count field: 1..20 decimal digits that fit in 64 bits. */
+/*
+ * Parses the count field s[0..len) (not NUL-terminated: it ends the line):
+ * one or more decimal digits, leading zeros allowed, of a value that fits in
+ * 64 bits. A field with a non-digit anywhere is not a count, even when its
+ * digits before that would overflow.
+ */
 static ah_line_status_t parse_count(const char *s, size_t len, uint64_t *out)
 {
-    if (len == 0 || len > 20)
-        return len > 20 && strspn(s, "0123456789") >= len ? AH_LINE_OVERFLOW : AH_LINE_COUNT;
+    if (len == 0)
+        return AH_LINE_COUNT;
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return AH_LINE_COUNT;
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned d = (unsigned char)s[i] - '0';
-        if (d > 9)
-            return AH_LINE_COUNT;
         if (v > (UINT64_MAX - d) / 10)
             return AH_LINE_OVERFLOW;
         v = v * 10 + d;

@@ -4,6 +4,11 @@
  * arrays (word terms, other terms, phrases). A key is tokenized into words
  * once and each word looked up by binary search; the few terms that are not
  * plain words are searched with memmem and a boundary check.
+ *
+ * The file's syntax is decided on raw bytes before a term is normalized: a
+ * line whose first non-blank character is '#' is a comment (whatever else
+ * it holds, invalid UTF-8 included), and a backslash there is dropped, so
+ * that "\#tag" blocks the term "#tag" (and "\\x" the term "\x").
  */
 #include "blocklist.h"
 
@@ -136,14 +141,24 @@ int ah_blocklist_load(const char *path, ah_blocklist_t **out, char *err, size_t 
     char key[AH_MAX_KEY_BYTES];
     while ((rc = ah_input_next(in, &line, &len, &truncated, err, errlen)) == 1) {
         lineno++;
-        size_t klen;
+        size_t klen, blanks = 0;
+        /* Comments are decided on the raw line, before any UTF-8 check:
+         * a comment may hold anything, and a term may start with '#'. */
+        while (blanks < len && (line[blanks] == ' ' || line[blanks] == '\t'))
+            blanks++;
+        if (!truncated && blanks < len && line[blanks] == '#')
+            continue;
+        if (!truncated && blanks < len && line[blanks] == '\\') {
+            line += blanks + 1; /* the escape: "\#tag" is the term "#tag" */
+            len -= blanks + 1;
+        }
         if (truncated || ah_normalize_key(line, len, key, sizeof key, &klen, 0) != 0) {
             snprintf(err, errlen, "%s:%zu: not a valid UTF-8 term of at most %d bytes", path,
                      lineno, AH_MAX_KEY_BYTES);
             rc = AH_EUTF8;
             break;
         }
-        if (klen == 0 || key[0] == '#')
+        if (klen == 0)
             continue;
         strvec_t *v = memchr(key, ' ', klen)      ? &bl->phrases
                       : all_word_chars(key, klen) ? &bl->words
@@ -158,8 +173,11 @@ int ah_blocklist_load(const char *path, ah_blocklist_t **out, char *err, size_t 
         ah_blocklist_free(bl);
         return rc;
     }
-    qsort(bl->words.s, bl->words.n, sizeof(char *), cmp_str);
-    qsort(bl->phrases.s, bl->phrases.n, sizeof(char *), cmp_str);
+    /* An empty list has no array at all, and qsort's pointer must not be NULL. */
+    if (bl->words.n > 1)
+        qsort(bl->words.s, bl->words.n, sizeof(char *), cmp_str);
+    if (bl->phrases.n > 1)
+        qsort(bl->phrases.s, bl->phrases.n, sizeof(char *), cmp_str);
     *out = bl;
     return 0;
 }

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * blocklist.h: the offensive-suggestion filter. A blocklist file holds one
- * term or phrase per line (blank lines and lines starting with '#' are
- * skipped), normalized like keys. A completion is blocked when its key
- * contains a blocked term as a whole word, or equals a blocked phrase (an
- * entry with a space in it). Words are maximal runs of letters, digits and
- * marks; a term with other characters in it ("c++") is found as a substring
- * that starts and ends at word boundaries.
+ * term or phrase per line, normalized like keys. Blank lines are skipped,
+ * and so are comments: lines whose first non-blank character is '#', decided
+ * on the raw bytes (a comment need not be UTF-8). A backslash before a term
+ * is dropped, to block a term that starts with '#': "\#tag" blocks "#tag".
+ * A completion is blocked when its key contains a blocked term as a whole
+ * word, or equals a blocked phrase (an entry with a space in it). Words are
+ * maximal runs of letters, digits and marks; a term with other characters in
+ * it ("c++") is found as a substring that starts and ends at word boundaries.
  */
 #ifndef AH_BUILDER_BLOCKLIST_H
 #define AH_BUILDER_BLOCKLIST_H

@@ -49,6 +49,7 @@ typedef struct writer {
     buf_t sec[AH_SECTION_COUNT + 1];
     uint32_t inner_nodes;
     uint32_t max_key;
+    const char *too_large; /* set when a section outgrew its offsets: why */
 } writer_t;
 
 /* -------------------------------------------------------- score classes */
@@ -153,7 +154,7 @@ static void encode_bucket(writer_t *w, uint32_t first, uint32_t count)
             if (same_bytes(e->key, e->key_len, e->text, e->text_len))
                 continue;
             if (disp->len > UINT32_MAX)
-                disp->failed = 1; /* reported as input too large */
+                w->too_large = "display texts over 4 GiB";
             buf_uw(keys, (uint32_t)disp->len, 4);
             buf_varint(disp, e->text_len);
             buf_put(disp, e->text, e->text_len);
@@ -432,7 +433,6 @@ static int build_node(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_
     return rc;
 }
 
-/* Writes the kept hot nodes after the cold ones, in post-order; returns the root's offset. */
 static int by_rank_key(const void *a, const void *b, void *ctx)
 {
     const writer_t *w = ctx;
@@ -474,41 +474,87 @@ static int encode_hot_texts(writer_t *w)
 }
 
 /*
- * HOT_PATHS and HOT_SLOTS (format.h): for every hot node, its path once,
- * and a slot for each prefix length it answers, from the byte after its
- * parent's path to its own path's end. off[i]: hot node i's record offset.
+ * The prefixes a table of AH_HOT_MAX_SLOTS slots holds at most: the table is
+ * kept at most 70% full, so that probes stay short and a slot stays empty.
  */
-static int encode_hot_prefixes(writer_t *w, const uint32_t *off)
+#define HOT_MAX_PREFIXES ((AH_HOT_MAX_SLOTS * 7u - 7u) / 10u)
+
+typedef struct hot_rank {
+    uint64_t mass;
+    uint32_t index; /* in w->hot, that is post-order */
+} hot_rank_t;
+
+static int by_mass_then_index(const void *a, const void *b)
+{
+    const hot_rank_t *x = a, *y = b;
+    if (x->mass != y->mass)
+        return x->mass > y->mass ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/*
+ * Which hot nodes enter HOT_SLOTS: chosen[i] is set for hot node i. Only the
+ * hottest: a prefix that misses the table pays for the probe, and a table
+ * that stays in the CPU's caches keeps that cheap (measured: a 256 KB table
+ * over every hot node cost the slow lookups more than it saved the fast
+ * ones). So at most AH_HOT_TABLE_NODES nodes, hottest first, ties broken by
+ * post-order so that equal input gives equal bytes; and a node enters only
+ * if its prefixes (one per byte of its label) still fit HOT_MAX_PREFIXES and
+ * its path AH_HOT_MAX_PATHS. Nodes of equal mass (a log of many look-alike
+ * groups) and long labels (keys that share hundreds of bytes) are thus cut
+ * at the table's capacity, not beyond it. A node left out is still hot: its
+ * prefixes descend the trie to it, as any miss does.
+ */
+static int choose_hot_table(const writer_t *w, unsigned char *chosen)
+{
+    hot_rank_t *rank = malloc((w->n_hot ? w->n_hot : 1) * sizeof *rank);
+    if (!rank)
+        return AH_ENOMEM;
+    for (size_t i = 0; i < w->n_hot; i++)
+        rank[i] = (hot_rank_t){.mass = w->hot[i].mass, .index = (uint32_t)i};
+    qsort(rank, w->n_hot, sizeof *rank, by_mass_then_index);
+    size_t nodes = 0, prefixes = 0, path_bytes = 0;
+    memset(chosen, 0, w->n_hot);
+    for (size_t r = 0; r < w->n_hot && nodes < AH_HOT_TABLE_NODES; r++) {
+        const node_t *nd = &w->hot[rank[r].index];
+        size_t need = (size_t)nd->depth - nd->d + 1;
+        if (prefixes + need > HOT_MAX_PREFIXES || path_bytes + nd->depth > AH_HOT_MAX_PATHS)
+            continue; /* a smaller node further down may still fit */
+        chosen[rank[r].index] = 1;
+        nodes++;
+        prefixes += need;
+        path_bytes += nd->depth;
+    }
+    free(rank);
+    return 0;
+}
+
+/*
+ * HOT_PATHS and HOT_SLOTS (format.h): for every hot node chosen for the
+ * table, its path once, and a slot for each prefix length it answers, from
+ * the byte after its parent's path to its own path's end. off[i]: hot node
+ * i's record offset. Returns 0, AH_ENOMEM, or AH_EINVAL with *why when the
+ * table would exceed the format's limits (which the choice rules out).
+ */
+static int encode_hot_prefixes(writer_t *w, const uint32_t *off, const char **why)
 {
     typedef struct entry {
         uint32_t node, ref;
         uint64_t hash;
     } entry_t;
     buf_t *paths = &w->sec[AH_SEC_HOT_PATHS], *slots = &w->sec[AH_SEC_HOT_SLOTS];
-    /*
-     * Only the hottest nodes: a prefix that misses the table pays for the
-     * probe, and a table that stays in the CPU's caches keeps that cheap
-     * (measured: a 256 KB table over every hot node cost the slow lookups
-     * more than it saved the fast ones).
-     */
-    uint64_t *masses = malloc((w->n_hot ? w->n_hot : 1) * sizeof *masses), min_mass = 0;
-    if (!masses)
+    unsigned char *chosen = malloc(w->n_hot ? w->n_hot : 1);
+    if (!chosen || choose_hot_table(w, chosen) != 0) {
+        free(chosen);
         return AH_ENOMEM;
-    for (size_t i = 0; i < w->n_hot; i++)
-        masses[i] = w->hot[i].mass;
-    qsort(masses, w->n_hot, sizeof *masses, by_u64_desc);
-    if (w->n_hot > AH_HOT_TABLE_NODES)
-        min_mass = masses[AH_HOT_TABLE_NODES - 1];
-    free(masses);
+    }
     entry_t *e = NULL;
     size_t n = 0, cap = 0;
     for (size_t i = 0; i < w->n_hot; i++) {
         const node_t *nd = &w->hot[i];
         const char *path = w->e[nd->lo].key;
-        if (nd->mass < min_mass)
+        if (!chosen[i])
             continue;
-        if (paths->len + nd->depth > AH_HOT_MAX_PATHS)
-            break; /* slots could not address it; deeper nodes just descend */
         uint32_t at = (uint32_t)paths->len;
         buf_put(paths, path, nd->depth);
         for (uint32_t l = nd->d; l <= nd->depth; l++) {
@@ -517,6 +563,7 @@ static int encode_hot_prefixes(writer_t *w, const uint32_t *off)
                 entry_t *p = realloc(e, cap * sizeof *p);
                 if (!p) {
                     free(e);
+                    free(chosen);
                     return AH_ENOMEM;
                 }
                 e = p;
@@ -525,12 +572,14 @@ static int encode_hot_prefixes(writer_t *w, const uint32_t *off)
                 .node = off[i], .ref = at << AH_HOT_LEN_BITS | l, .hash = ah_hash64(0, path, l)};
         }
     }
+    free(chosen);
     /* At most 70% full, so probes stay short and one slot at least is empty. */
     size_t count = 1;
     while (count * 7 < n * 10 + 7)
         count *= 2;
-    if (count > AH_HOT_MAX_SLOTS) { /* cannot happen with AH_HOT_TABLE_NODES real nodes */
+    if (count > AH_HOT_MAX_SLOTS || paths->len > AH_HOT_MAX_PATHS) {
         free(e);
+        *why = "hot prefix table over the format's limits (a bug in choose_hot_table)";
         return AH_EINVAL;
     }
     unsigned char *table = n ? buf_grow(slots, count * AH_HOT_SLOT_SIZE) : NULL;
@@ -548,26 +597,32 @@ static int encode_hot_prefixes(writer_t *w, const uint32_t *off)
     return n && !table ? AH_ENOMEM : 0;
 }
 
-static uint32_t encode_hot_nodes(writer_t *w)
+/*
+ * Writes the kept hot nodes after the cold ones, in post-order, then their
+ * texts and prefix table; *root gets the root's offset. Returns 0,
+ * AH_ENOMEM, or AH_EINVAL with *why.
+ */
+static int encode_hot_nodes(writer_t *w, uint32_t *root, const char **why)
 {
-    uint32_t *off = malloc((w->n_hot ? w->n_hot : 1) * sizeof *off), root = 0;
-    if (!off || encode_hot_texts(w) != 0) {
+    uint32_t *off = malloc((w->n_hot ? w->n_hot : 1) * sizeof *off);
+    int rc = off ? encode_hot_texts(w) : AH_ENOMEM;
+    if (rc) {
         free(off);
-        w->sec[AH_SEC_NODES].failed = 1;
-        return 0;
+        if (rc == AH_EINVAL)
+            *why = "hot answers' texts over 4 GiB";
+        return rc;
     }
     for (size_t i = 0; i < w->n_hot; i++) {
         node_t *nd = &w->hot[i];
         for (uint32_t j = 0; j < nd->nk; j++)
             if (nd->kids[j].ref != REF_LIGHT && (nd->kids[j].ref & REF_HOT))
                 nd->kids[j].ref = off[nd->kids[j].ref & ~REF_HOT];
-        off[i] = root = (uint32_t)w->sec[AH_SEC_NODES].len;
+        off[i] = *root = (uint32_t)w->sec[AH_SEC_NODES].len;
         encode_node(w, nd, 1);
     }
-    if (encode_hot_prefixes(w, off) != 0)
-        w->sec[AH_SEC_HOT_SLOTS].failed = 1;
+    rc = encode_hot_prefixes(w, off, why);
     free(off);
-    return root; /* the root is hot, and last in post-order */
+    return rc; /* the root is hot, and last in post-order */
 }
 
 static void free_hot_nodes(writer_t *w)
@@ -761,25 +816,33 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         rc = choose_hot(&w, opt->hot_nodes);
     if (!rc)
         rc = build_node(&w, 0, w.n, 0, &root_ref, top, &ntop, &root_mass);
+    const char *why = NULL; /* the cause of an AH_EINVAL from here on */
     if (!rc)
-        root = encode_hot_nodes(&w);
+        rc = encode_hot_nodes(&w, &root, &why);
     free_hot_nodes(&w);
     if (threaded)
         pthread_join(words_thread, NULL);
     else if (!rc && !opt->no_words)
         words_main(&job); /* no thread to be had: build it here */
-    if (!rc)
+    if (!rc && job.rc) {
         rc = job.rc;
+        why = "word-start index too large";
+    }
     ah_words_info_t words = job.info;
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         buf_pad(&w.sec[s]);
         if (w.sec[s].failed && !rc)
-            rc = AH_ENOMEM;
+            rc = AH_ENOMEM; /* buffers fail only to allocate */
     }
-    if (w.sec[AH_SEC_KEYS].len > UINT32_MAX && !rc)
+    if (!rc && (w.too_large || w.sec[AH_SEC_KEYS].len > UINT32_MAX)) {
         rc = AH_EINVAL;
+        why = w.too_large ? w.too_large : "keys over 4 GiB";
+    }
     if (rc) {
-        rc = fail(err, errlen, rc, "%s", rc == AH_ENOMEM ? "out of memory" : "input too large");
+        rc = fail(err, errlen, rc, "%s",
+                  rc == AH_ENOMEM ? "out of memory"
+                  : why           ? why
+                                  : "input too large");
     } else {
         size_t head_len = AH_HEADER_SIZE + (size_t)AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE;
         unsigned char head[AH_HEADER_SIZE + AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE] = {0};

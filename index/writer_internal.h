@@ -26,7 +26,8 @@ static inline unsigned char *buf_grow(buf_t *b, size_t extra)
 {
     if (b->failed)
         return NULL;
-    if (b->len + extra > b->cap) {
+    /* A first append allocates even when empty: NULL + 0 is undefined in C. */
+    if (!b->data || b->len + extra > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
         while (cap < b->len + extra)
             cap *= 2;

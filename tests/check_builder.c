@@ -4,8 +4,11 @@
  * aggregation, the blocklist, --min-count, bad lines (skipped, reported,
  * fatal under --strict), gzip and stdin input, option errors, determinism
  * (shuffled input gives identical bytes), and atomic output (a failed or
- * killed build leaves the old snapshot).
+ * killed build leaves the old snapshot). The line parser is also called
+ * in-process (libahead-builder), on exact-size buffers that ASan guards.
  */
+#include "aggregate.h"
+#include "blocklist.h"
 #include "datasets.h"
 #include "oracle.h"
 
@@ -401,6 +404,142 @@ START_TEST(test_query_cli)
 }
 END_TEST
 
+/*
+ * Adds one line to a fresh aggregator from an exact-size heap copy (no NUL
+ * after it, so that ASan reports any read past its end) and returns its
+ * status; *count is the count the line's key ended with, when it was used.
+ */
+static ah_line_status_t add_exact_line(const char *line, uint64_t *count)
+{
+    size_t len = strlen(line);
+    char *copy = malloc(len);
+    memcpy(copy, line, len);
+    ah_agg_t *agg = ah_agg_new(256);
+    ck_assert_ptr_nonnull(agg);
+    ah_line_status_t st;
+    ck_assert_int_eq(ah_agg_add_line(agg, copy, len, &st), 0);
+    free(copy);
+    ah_entry_t *e;
+    size_t n;
+    ah_agg_counts_t counts;
+    ck_assert_int_eq(ah_agg_finish(agg, 0, NULL, &e, &n, &counts), 0);
+    ck_assert_uint_eq(n, st == AH_LINE_OK);
+    *count = n ? e[0].score : 0;
+    ah_agg_free(agg);
+    return st;
+}
+
+START_TEST(test_count_leading_zeros_and_exact_buffer)
+{
+    static const struct {
+        const char *line;
+        ah_line_status_t status;
+        uint64_t count;
+    } cases[] = {
+        {"a\t000000000000000000000000000001", AH_LINE_OK, 1}, /* 30 digits */
+        {"a\t000000000000000000000000000000", AH_LINE_OK, 0},
+        {"a\t000000000000000000000000000000000000000018446744073709551615", AH_LINE_OK, UINT64_MAX},
+        {"a\t000000000018446744073709551616", AH_LINE_OVERFLOW, 0},
+        {"a\t1111111111111111111111111", AH_LINE_OVERFLOW, 0},
+        {"a\t0000000000000000000000000x", AH_LINE_COUNT, 0},
+        {"a\t9999999999999999999999999x", AH_LINE_COUNT, 0},
+        {"a\t42", AH_LINE_OK, 42},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        uint64_t count;
+        ah_line_status_t st = add_exact_line(cases[i].line, &count);
+        ck_assert_msg(st == cases[i].status, "'%s': %s, expected %s", cases[i].line,
+                      ah_line_status_str(st), ah_line_status_str(cases[i].status));
+        ck_assert_msg(count == cases[i].count, "'%s': count %llu", cases[i].line,
+                      (unsigned long long)count);
+    }
+}
+END_TEST
+
+START_TEST(test_blocklist_comments_and_hash_terms)
+{
+    char *in = scratch_file("hash.tsv", "#tag\t5\ntag\t4\n#other\t3\nc#\t2\n");
+    /* A comment with invalid UTF-8 is still a comment; "\\#tag" blocks the term "#tag". */
+    char *bl = scratch_file("hash-bl.txt", "  # comment \xff\xfe not UTF-8\n\t#other\n\\#tag\n");
+    char snap[512], *err;
+    scratch_path(snap, sizeof snap, "hash.snap");
+    ck_assert_int_eq(BUILD(NULL, &err, "--blocklist", bl, in, "-o", snap), 0);
+    ck_assert_msg(strstr(err, "1 blocked") != NULL, "summary: %s", err);
+    free(err);
+    char *out = query(snap, "10", "");
+    ck_assert_str_eq(out, "tag\t4\n#other\t3\nc#\t2\n");
+    free(out);
+    /* The library's view: two comments skipped, one term loaded. */
+    ah_blocklist_t *list;
+    char msg[256];
+    ck_assert_int_eq(ah_blocklist_load(bl, &list, msg, sizeof msg), 0);
+    ck_assert_uint_eq(ah_blocklist_size(list), 1);
+    ck_assert(ah_blocklist_match(list, "#tag", 4));
+    ck_assert(!ah_blocklist_match(list, "tag", 3));
+    ah_blocklist_free(list);
+}
+END_TEST
+
+/*
+ * Writes a log of groups of keys that share a long prefix: every group's
+ * node has the same mass (ties at any hot-node threshold) and a label of
+ * about prefix_len bytes (as many hot prefixes). Returns the path.
+ */
+static char *tied_groups_log(const char *name, unsigned groups, unsigned per_group,
+                             unsigned prefix_len)
+{
+    static char path[512];
+    scratch_path(path, sizeof path, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (unsigned g = 0; g < groups; g++)
+        for (unsigned k = 0; k < per_group; k++) {
+            fprintf(f, "%c%c%c", 'a' + g % 26, 'a' + g / 26 % 26, 'a' + g / 676 % 26);
+            for (unsigned i = 3; i < prefix_len; i++)
+                fputc('x', f);
+            fprintf(f, "%c\t7\n", 'a' + k);
+        }
+    fclose(f);
+    return path;
+}
+
+START_TEST(test_hot_table_ties_and_long_labels)
+{
+    static const struct {
+        unsigned groups, per_group, prefix_len;
+        const char *k, *hot_nodes; /* NULL: the default */
+    } cases[] = {
+        {660, 11, 242, "10", NULL}, /* issue 9: "out of memory" with default options */
+        {660, 11, 242, "1", "4000"},
+        {4000, 2, 30, "1", "6000"}, /* more ties at the 2,048th node than the table holds */
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char *log =
+            tied_groups_log("tied.tsv", cases[c].groups, cases[c].per_group, cases[c].prefix_len);
+        char snap[512], *err, msg[256];
+        scratch_path(snap, sizeof snap, "tied.snap");
+        int status = cases[c].hot_nodes
+                         ? BUILD(NULL, &err, "-q", "-k", (char *)cases[c].k, "--hot-nodes",
+                                 (char *)cases[c].hot_nodes, log, "-o", snap)
+                         : BUILD(NULL, &err, "-q", "-k", (char *)cases[c].k, log, "-o", snap);
+        ck_assert_msg(status == 0, "case %zu: %s", c, err);
+        free(err);
+        ah_index_t *ix;
+        ck_assert_int_eq(ah_index_open(snap, &ix, msg, sizeof msg), 0);
+        ck_assert_msg(ah_index_verify(ix, msg, sizeof msg) == 0, "case %zu: %s", c, msg);
+        /* Every prefix of a few groups' keys, hot or not, answers as the oracle does. */
+        oracle_t o;
+        oracle_load(&o, log, 0);
+        unsigned k = (unsigned)atoi(cases[c].k);
+        for (size_t e = 0; e < o.n; e += o.n / 7)
+            for (uint32_t l = 0; l <= o.e[e].key_len; l++)
+                oracle_check_prefix(&o, ix, o.e[e].key, l, k);
+        oracle_free(&o);
+        ah_index_close(ix);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("builder");
@@ -414,6 +553,9 @@ int main(void)
     tcase_add_test(tc, test_deterministic_output);
     tcase_add_test(tc, test_atomic_output_under_kill);
     tcase_add_test(tc, test_query_cli);
+    tcase_add_test(tc, test_count_leading_zeros_and_exact_buffer);
+    tcase_add_test(tc, test_blocklist_comments_and_hash_terms);
+    tcase_add_test(tc, test_hot_table_ties_and_long_labels);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

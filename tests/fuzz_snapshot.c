@@ -4,11 +4,12 @@
  * taken as a snapshot file (its header CRC re-sealed, so that mutations of
  * the header reach the checks behind it), opened, asked a fixed set of
  * prefixes and deep-verified: any crash, sanitizer report or out-of-bounds
- * read is a bug. Not part of ctest (it needs clang); run it as
+ * read is a bug. Built with clang by tests/fuzz.sh (CMake -DAHEAD_FUZZ=ON in
+ * build-fuzz/), which runs it from a copy of tests/fuzz/corpus/fuzz_snapshot/
+ * (small snapshots of data/sample.tsv):
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iindex \
- *       tests/fuzz_snapshot.c $(ls index/[a-z]*.c) -lutf8proc -lz -o /tmp/fuzz_snapshot
- *   /tmp/fuzz_snapshot -max_total_time=300 CORPUS_DIR   (seed it with small snapshots)
+ *   tests/fuzz.sh 60 fuzz_snapshot
+ *   build-fuzz/tests/fuzz_snapshot CRASH_FILE          (replay a finding)
  */
 #include "ahead.h"
 #include "bits.h"
@@ -20,11 +21,19 @@
 #include <string.h>
 #include <unistd.h>
 
+static char path[64];
+
+static void remove_file(void)
+{
+    unlink(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static char path[64];
-    if (!path[0])
+    if (!path[0]) {
         snprintf(path, sizeof path, "/dev/shm/ahead-fuzz-%d.snap", (int)getpid());
+        atexit(remove_file); /* libFuzzer ends with exit(); a crash leaves the file */
+    }
     unsigned char *copy = malloc(size ? size : 1);
     memcpy(copy, data, size);
     if (size >= AH_HEADER_SIZE)

@@ -3,7 +3,8 @@
 # The test command of the README's quick start, and what CI runs: installs
 # what is missing, checks formatting, then builds ahead twice (a normal
 # build, and one with AddressSanitizer + UndefinedBehaviorSanitizer) and runs
-# every Check suite and integration test in both with ctest.
+# every Check suite and integration test in both with ctest; last, every
+# libFuzzer target for 20 seconds (tests/fuzz.sh, clang in build-fuzz/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/deps.sh test
@@ -30,3 +31,6 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/server/lsan.supp
 run_ctest build-asan
+
+echo "== fuzz (20 s per target)"
+FUZZ_JOBS=$jobs bash tests/fuzz.sh 20

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_builder.c: a libFuzzer target for what ahead-build does with a log,
+ * through the functions ahead-build itself calls (libahead-builder): the
+ * log is read by ah_input (plain or gzip) line by line, each line parsed
+ * and aggregated (text<TAB>count lines and raw lines, one counting 1, mixed
+ * freely), a blocklist file loaded, the completions written to a snapshot
+ * on tmpfs, which is then opened, deep-verified and asked for its keys.
+ *
+ * Input layout (all of it is fuzzed):
+ *
+ *   0  1  topk - 1 (low 4 bits); word leaf (high 4 bits, 0: default)
+ *   1  1  bit 0: --no-infix; bits 1-2: bucket size 16, 1, 2, 4;
+ *         bits 4-7: hot nodes (0: ahead-build's default, 15: none, else 2^n)
+ *   2  1  --max-bytes / 4 (0: 1 byte)
+ *   3  1  --min-count (0..3, low 2 bits)
+ *   4  2  B, the blocklist's length (little-endian, cut to what is left)
+ *   6  B  the blocklist file; the rest is the log
+ *
+ * What must hold for any input: no crash or sanitizer report; a blocklist
+ * either loads or is refused as bad UTF-8 or a damaged gzip stream; when lines survive
+ * aggregation, the snapshot is written (any input must build), opens,
+ * passes ah_index_verify, and completes every kept key as a prefix with at
+ * least one answer. A violation aborts with a message. Built with clang by
+ * tests/fuzz.sh (CMake -DAHEAD_FUZZ=ON in build-fuzz/):
+ *
+ *   tests/fuzz.sh 60 fuzz_builder
+ *   build-fuzz/tests/fuzz_builder CRASH_FILE          (replay a finding)
+ */
+#include "aggregate.h"
+#include "ahead.h"
+#include "blocklist.h"
+#include "input.h"
+#include "writer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        fprintf(stderr, "fuzz_builder: " __VA_ARGS__);                                             \
+        fputc('\n', stderr);                                                                       \
+        abort();                                                                                   \
+    } while (0)
+
+static char paths[3][96]; /* the blocklist, the log and the snapshot */
+
+static void remove_files(void)
+{
+    for (int i = 0; i < 3; i++)
+        if (paths[i][0])
+            unlink(paths[i]);
+}
+
+/* Writes data to a per-process file on tmpfs named by what; returns its path. */
+static const char *tmp_file(const char *what, const uint8_t *data, size_t len)
+{
+    static int registered;
+    if (!registered++)
+        atexit(remove_files); /* libFuzzer ends with exit(); a crash leaves the files */
+    int slot = what[0] == 'b' ? 0 : what[0] == 'l' ? 1 : 2;
+    snprintf(paths[slot], sizeof paths[slot], "/dev/shm/ahead-fuzz-builder-%d.%s", (int)getpid(),
+             what);
+    FILE *f = fopen(paths[slot], "wb");
+    if (!f)
+        FAIL("cannot write %s", paths[slot]);
+    if (len && fwrite(data, 1, len, f) != len)
+        FAIL("short write to %s", paths[slot]);
+    fclose(f);
+    return paths[slot];
+}
+
+/* Reads the log as ahead-build's read_input() does: truncated lines are skipped. */
+static void read_log(const char *path, ah_agg_t *agg)
+{
+    char err[256];
+    ah_input_t *in;
+    if (ah_input_open(path, &in, err, sizeof err) != 0)
+        FAIL("cannot open the log: %s", err);
+    const char *line;
+    size_t len;
+    int truncated, rc;
+    while ((rc = ah_input_next(in, &line, &len, &truncated, err, sizeof err)) == 1) {
+        ah_line_status_t st = AH_LINE_TOOLONG;
+        if (!truncated && ah_agg_add_line(agg, line, len, &st) != 0)
+            FAIL("out of memory adding a line");
+        if (st != AH_LINE_OK && ah_line_status_str(st)[0] == '?')
+            FAIL("unknown line status %d", (int)st);
+    }
+    ah_input_close(in); /* a damaged gzip stream (rc < 0) ends the log early, as in ahead-build */
+    (void)rc;
+}
+
+/* Opens, verifies and queries the snapshot written from entries. */
+static void check_snapshot(const char *path, const ah_entry_t *e, size_t n, unsigned topk,
+                           int words)
+{
+    char err[256];
+    ah_index_t *ix;
+    if (ah_index_open(path, &ix, err, sizeof err) != 0)
+        FAIL("a snapshot just written does not open: %s", err);
+    if (ah_index_verify(ix, err, sizeof err) != 0)
+        FAIL("a snapshot just written does not verify: %s", err);
+    static ah_completion_t out[AH_MAX_K];
+    static char text[AH_COMPLETE_TEXT_BYTES(16)];
+    unsigned k = topk < 16 ? topk : 16;
+    /* The first keys, as keys and as their texts typed (which normalize to them). */
+    for (size_t i = 0; i < n && i < 16; i++) {
+        size_t got;
+        int rc = ah_index_complete_key(ix, e[i].key, e[i].key_len, k, out, text, sizeof text, &got);
+        if (rc != 0 || got == 0)
+            FAIL("key %zu ('%.*s') completes to %zu answers, rc %d", i, (int)e[i].key_len, e[i].key,
+                 got, rc);
+        rc = ah_index_complete(ix, e[i].text, e[i].text_len, k, out, text, sizeof text, &got);
+        if (rc != 0 || got == 0)
+            FAIL("text %zu ('%.*s') completes to %zu answers, rc %d", i, (int)e[i].text_len,
+                 e[i].text, got, rc);
+        ah_lookup_options_t opt = {
+            .k = k, .typos = AH_TYPOS_AUTO, .match = words ? AH_MATCH_WORDS : AH_MATCH_PREFIX};
+        int complete;
+        rc = ah_index_lookup(ix, e[i].text, e[i].text_len, &opt, out, text, sizeof text, &got,
+                             &complete);
+        if (rc != 0 || got == 0)
+            FAIL("lookup of text %zu: %zu answers, rc %d", i, got, rc);
+    }
+    ah_index_close(ix);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 6)
+        return 0;
+    unsigned topk = 1 + (data[0] & 15), word_leaf = data[0] >> 4;
+    static const unsigned buckets[4] = {16, 1, 2, 4};
+    unsigned bucket = buckets[(data[1] >> 1) & 3], hot_sel = data[1] >> 4;
+    int no_words = data[1] & 1;
+    unsigned max_bytes = data[2] ? data[2] * 4u : 1;
+    uint64_t min_count = data[3] & 3;
+    size_t bl_len = (size_t)data[4] | (size_t)data[5] << 8;
+    data += 6;
+    size -= 6;
+    if (bl_len > size)
+        bl_len = size;
+
+    char err[256];
+    ah_blocklist_t *bl = NULL;
+    if (bl_len > 0) {
+        int rc = ah_blocklist_load(tmp_file("bl", data, bl_len), &bl, err, sizeof err);
+        if (rc != 0 && rc != AH_EUTF8 && rc != AH_EIO) /* EIO: a damaged gzip stream */
+            FAIL("blocklist refused with %d: %s", rc, err);
+    }
+    ah_agg_t *agg = ah_agg_new(max_bytes);
+    if (!agg)
+        FAIL("out of memory");
+    read_log(tmp_file("log", data + bl_len, size - bl_len), agg);
+
+    ah_entry_t *e;
+    size_t n;
+    ah_agg_counts_t counts;
+    if (ah_agg_finish(agg, min_count, bl, &e, &n, &counts) != 0)
+        FAIL("out of memory aggregating");
+    if (counts.completions != n || counts.keys < n)
+        FAIL("counts disagree: %zu entries", n);
+    if (n > 0) {
+        ah_write_options_t wo = {.topk = topk,
+                                 .bucket_size = bucket,
+                                 .max_text_bytes = max_bytes,
+                                 .hot_nodes = hot_sel == 0    ? (unsigned)(n / 256 + 16)
+                                              : hot_sel == 15 ? 0
+                                                              : 1u << hot_sel,
+                                 .no_words = no_words,
+                                 .word_leaf = word_leaf};
+        const char *snap = tmp_file("snap", NULL, 0);
+        if (ah_snapshot_write(snap, e, n, &wo, NULL, err, sizeof err) != 0)
+            FAIL("%zu completions do not build: %s", n, err);
+        check_snapshot(snap, e, n, topk, !no_words);
+    }
+    ah_agg_free(agg);
+    ah_blocklist_free(bl);
+    return 0;
+}
