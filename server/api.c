@@ -32,6 +32,7 @@
 #include "checksum.h" /* ah_hash64: the library's content hash */
 #include "http_util.h"
 #include "registry.h"
+#include "request.h"
 #include "ui.h"
 #include "worker.h"
 
@@ -40,18 +41,8 @@ typedef struct ah_api_handler {
     ah_server_t *srv;
 } ah_api_handler_t;
 
-/* The parsed parameters of a completion request. */
-typedef struct params {
-    const char *q;
-    size_t qlen;
-    unsigned k; /* 0 when not given */
-    int opensearch;
-    int typos; /* AH_TYPOS_AUTO or 0..2 */
-    ah_match_mode_t match;
-} params_t;
-
 /* What besides q and k shapes an answer, as one small integer (ETag and response cache). */
-static uint32_t variant_of(const params_t *p)
+static uint32_t variant_of(const ah_params_t *p)
 {
     return (uint32_t)p->opensearch | (uint32_t)(p->typos + 1) << 1 | (uint32_t)p->match << 3;
 }
@@ -122,105 +113,24 @@ static int health(ah_server_t *srv, h2o_req_t *req, int ready_check)
 
 /* ------------------------------------------------------------ parameters */
 
-/*
- * Decodes a short parameter value (k, format) into buf; returns its length,
- * -1 on broken percent-encoding, -2 when longer than cap.
- */
-static ssize_t decode_small(h2o_iovec_t v, char *buf, size_t cap)
-{
-    size_t len;
-    if (v.len > cap)
-        return -2;
-    if (ah_percent_decode(v.base, v.len, buf, &len) != 0)
-        return -1;
-    return (ssize_t)len;
-}
-
-/* Fills p from the query string; on a bad parameter sends the 400 and returns it. */
+/* Fills p from the query string (request.h); on a bad parameter sends the 400 and returns it. */
 static int parse_params(ah_worker_t *w, h2o_req_t *req, const ah_snap_t *snap, unsigned max_k,
-                        params_t *p)
+                        ah_params_t *p)
 {
-    ah_query_iter_t it;
-    h2o_iovec_t name, value;
-    int have_q = 0, have_k = 0, have_format = 0, have_typos = 0, have_match = 0;
-    char small[16];
-    ssize_t n;
-
-    p->q = "";
-    p->qlen = 0;
-    p->k = 0;
-    p->opensearch = 0;
-    p->typos = w->srv->cfg.default_typos;
-    p->match = w->srv->cfg.default_match;
-    ah_query_begin(&it, req);
-    while (ah_query_next(&it, &name, &value)) {
-        if (path_is(name, H2O_STRLIT("q")) && !have_q) {
-            have_q = 1;
-            if (value.len > sizeof(w->qbuf))
-                goto too_long;
-            if (ah_percent_decode(value.base, value.len, w->qbuf, &p->qlen) != 0) {
-                ah_http_send_error(req, 400, "bad_percent_encoding",
-                                   "q has a '%%' that is not followed by two hex digits");
-                return 400;
-            }
-            p->q = w->qbuf;
-        } else if (path_is(name, H2O_STRLIT("k")) && !have_k) {
-            have_k = 1;
-            if ((n = decode_small(value, small, sizeof(small))) == -1) {
-                ah_http_send_error(req, 400, "bad_percent_encoding",
-                                   "k has a '%%' that is not followed by two hex digits");
-                return 400;
-            }
-            unsigned long v = 0;
-            int ok = n > 0 && n <= 9;
-            for (ssize_t i = 0; ok && i < n; i++) {
-                ok = small[i] >= '0' && small[i] <= '9';
-                v = v * 10 + (unsigned long)(small[i] - '0');
-            }
-            if (!ok || v < 1 || v > max_k) {
-                ah_http_send_error(req, 400, "bad_k", "k must be an integer in 1..%u", max_k);
-                return 400;
-            }
-            p->k = (unsigned)v;
-        } else if (path_is(name, H2O_STRLIT("format")) && !have_format) {
-            have_format = 1;
-            n = decode_small(value, small, sizeof(small));
-            if (n == 10 && memcmp(small, "opensearch", 10) == 0) {
-                p->opensearch = 1;
-            } else if (!(n == 4 && memcmp(small, "json", 4) == 0)) {
-                ah_http_send_error(req, 400, "bad_format", "format must be json or opensearch");
-                return 400;
-            }
-        } else if (path_is(name, H2O_STRLIT("typos")) && !have_typos) {
-            have_typos = 1;
-            n = decode_small(value, small, sizeof(small));
-            if (ah_parse_typos(small, n, &p->typos) != 0) {
-                ah_http_send_error(req, 400, "bad_typos", "typos must be auto, 0, 1 or 2");
-                return 400;
-            }
-        } else if (path_is(name, H2O_STRLIT("match")) && !have_match) {
-            have_match = 1;
-            n = decode_small(value, small, sizeof(small));
-            if (ah_parse_match(small, n, &p->match) != 0) {
-                ah_http_send_error(req, 400, "bad_match", "match must be prefix or words");
-                return 400;
-            }
-        }
+    ah_param_rules_t rules = {.max_k = max_k,
+                              .max_text_bytes = snap->st.max_text_bytes,
+                              .default_typos = w->srv->cfg.default_typos,
+                              .default_match = w->srv->cfg.default_match};
+    ah_param_error_t e;
+    const char *query = "";
+    size_t len = 0;
+    if (req->query_at != SIZE_MAX && req->query_at < req->path.len) {
+        query = req->path.base + req->query_at + 1;
+        len = req->path.len - req->query_at - 1;
     }
-    if (p->qlen > snap->st.max_text_bytes)
-        goto too_long;
-    if (!ah_utf8_valid(p->q, p->qlen)) {
-        ah_http_send_error(req, 400, "invalid_utf8",
-                           "q is not valid UTF-8 (or contains a NUL or a surrogate)");
-        return 400;
-    }
-    if (p->k == 0)
-        p->k = max_k < AH_DEFAULT_K ? max_k : AH_DEFAULT_K;
-    return 0;
-
-too_long:
-    ah_http_send_error(req, 400, "q_too_long", "q is longer than %u bytes",
-                       snap->st.max_text_bytes);
+    if (ah_params_parse(query, len, &rules, w->qbuf, p, &e) == 0)
+        return 0;
+    ah_http_send_error(req, 400, e.code, "%s", e.message);
     return 400;
 }
 
@@ -230,7 +140,7 @@ static const char hexdigits[] = "0123456789abcdef";
 
 /* The quoted ETag, in the pool: "<snapshot id>-<request hash>". */
 static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *index_name,
-                             const params_t *p, uint64_t *hash)
+                             const ah_params_t *p, uint64_t *hash)
 {
     uint32_t variant = variant_of(p);
     unsigned char tail[5] = {(unsigned char)p->k, (unsigned char)(p->k >> 8),
@@ -249,49 +159,6 @@ static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *
         e[18 + i] = hexdigits[(h >> (60 - 4 * i)) & 15];
     e[34] = '"';
     return h2o_iovec_init(e, 35);
-}
-
-static void write_json(ah_out_t *o, const char *index_name, const ah_snap_t *snap,
-                       const params_t *p, const ah_completion_t *c, size_t n, int complete)
-{
-    ah_out_lit(o, "{\"q\":");
-    ah_out_json_string(o, p->q, p->qlen);
-    ah_out_lit(o, ",\"index\":");
-    ah_out_json_string(o, index_name, strlen(index_name));
-    ah_out_lit(o, ",\"snapshot\":\"");
-    ah_out_put(o, snap->st.id_hex, 16);
-    if (complete)
-        ah_out_lit(o, "\",\"complete\":true,\"suggestions\":[");
-    else
-        ah_out_lit(o, "\",\"complete\":false,\"suggestions\":[");
-    for (size_t i = 0; i < n; i++) {
-        ah_out_put(o, i == 0 ? "{\"text\":" : ",{\"text\":", i == 0 ? 8 : 9);
-        ah_out_json_string(o, c[i].text, c[i].text_len);
-        ah_out_lit(o, ",\"score\":");
-        ah_out_u64(o, c[i].score);
-        ah_out_lit(o, ",\"typos\":");
-        ah_out_u64(o, c[i].typos);
-        ah_out_lit(o, ",\"spans\":[[");
-        ah_out_u64(o, c[i].span_start);
-        ah_out_lit(o, ",");
-        ah_out_u64(o, c[i].span_end);
-        ah_out_lit(o, "]]}");
-    }
-    ah_out_lit(o, "]}");
-}
-
-/* The browsers' search-suggestion format: ["q",["text",...]]. */
-static void write_opensearch(ah_out_t *o, const params_t *p, const ah_completion_t *c, size_t n)
-{
-    ah_out_lit(o, "[");
-    ah_out_json_string(o, p->q, p->qlen);
-    ah_out_lit(o, ",[");
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            ah_out_lit(o, ",");
-        ah_out_json_string(o, c[i].text, c[i].text_len);
-    }
-    ah_out_lit(o, "]]");
 }
 
 /* Server-Timing: NAME;dur=MILLISECONDS, what the search box shows as the server's time. */
@@ -333,7 +200,7 @@ static int lookup_error(h2o_req_t *req, int rc, const ah_snap_t *snap)
 static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
 {
     const char *name = srv->reg.entries[index].name;
-    params_t p;
+    ah_params_t p;
     int status;
 
     ah_view_check(&w->view, &srv->reg);
@@ -388,10 +255,7 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
     ah_counter_add(&w->metrics.cache_misses, 1);
     add_cache_headers(srv, req, etag);
     add_server_timing(req, "lookup", mono_ns() - t0);
-    if (p.opensearch)
-        write_opensearch(&o, &p, w->comp, n);
-    else
-        write_json(&o, name, snap, &p, w->comp, n, complete);
+    ah_write_answer(&o, &p, name, snap->st.id_hex, w->comp, n, complete);
     size_t total, nsegs = ah_out_finish(&o, &total);
     ah_rcache_put(&w->rcache, &key, o.segs, nsegs, total);
     ah_http_send(req, 200, ctype, &o);

@@ -21,6 +21,12 @@ void ah_query_begin(ah_query_iter_t *it, const h2o_req_t *req)
     it->end = req->path.base + req->path.len;
 }
 
+void ah_query_begin_str(ah_query_iter_t *it, const char *query, size_t len)
+{
+    it->p = len > 0 ? query : NULL;
+    it->end = len > 0 ? query + len : NULL;
+}
+
 int ah_query_next(ah_query_iter_t *it, h2o_iovec_t *name, h2o_iovec_t *value)
 {
     while (it->p != NULL && it->p < it->end) {

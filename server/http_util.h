@@ -36,6 +36,9 @@ typedef struct ah_query_iter {
 /* ah_query_begin: an iterator over req's query string (empty when there is none). */
 void ah_query_begin(ah_query_iter_t *it, const h2o_req_t *req);
 
+/* ah_query_begin_str: an iterator over the query string query/len (without the '?'). */
+void ah_query_begin_str(ah_query_iter_t *it, const char *query, size_t len);
+
 /*
  * ah_query_next: the next non-empty pair, raw (still percent-encoded); a
  * pair without '=' has an empty value. Returns 1, or 0 at the end.

@@ -23,13 +23,11 @@
 #include "accept.h"
 #include "ahead.h"
 #include "rcache.h"
+#include "request.h"
 #include "server.h"
 
 /* The largest k any snapshot can have (the format stores list lengths in one byte). */
 #define AH_SERVE_MAX_K 255
-
-/* Room for a decoded q: a raw q longer than this cannot decode to AH_MAX_TEXT_BYTES. */
-#define AH_QBUF_BYTES (3 * AH_MAX_TEXT_BYTES)
 
 typedef struct ah_worker {
     h2o_context_t ctx; /* first: handlers find their worker from req->conn->ctx */
