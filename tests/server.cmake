@@ -50,3 +50,16 @@ endif()
 # (checked with systemd-analyze verify) and a completion from the installed copy.
 add_test(NAME check_install COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_install.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
 set_tests_properties(check_install PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE)
+
+# The request path's libFuzzer target (tests/fuzz_request.c): the server's
+# parameter parsing and answer writing, without sockets (tests/fuzz.sh).
+if(AHEAD_FUZZ)
+  pkg_check_modules(H2O_EVLOOP_FUZZ REQUIRED IMPORTED_TARGET libh2o-evloop)
+  find_package(OpenSSL REQUIRED)
+  ahead_fuzz(fuzz_request ahead PkgConfig::H2O_EVLOOP_FUZZ OpenSSL::SSL OpenSSL::Crypto
+             PkgConfig::CJSON)
+  target_sources(fuzz_request PRIVATE ${CMAKE_SOURCE_DIR}/server/request.c
+                                      ${CMAKE_SOURCE_DIR}/server/http_util.c)
+  target_include_directories(fuzz_request PRIVATE ${CMAKE_SOURCE_DIR}/server)
+  target_compile_definitions(fuzz_request PRIVATE H2O_USE_LIBUV=0)
+endif()
