@@ -74,6 +74,8 @@ probe_loop() {
 # run KIND REP: one run; prints "KIND REP requests/s non2xx socket_errors".
 run() {
     local kind=$1 rep=$2
+    ln -f "$WORK/a.snap" "$WORK/live/npm.snap" # swap_while starts from a.snap
+    WHICH=0
     # shellcheck disable=SC2086 # SERVER_OPTS is a list of options
     start_ahead --threads 2 ${SERVER_OPTS:-}
     wrk -t2 -c"$CONNS" -d"${DURATION}s" -s "$ROOT/bench/prefixes.lua" \
