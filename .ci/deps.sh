@@ -8,7 +8,8 @@
 #   bash .ci/deps.sh test     and what the tests need on top: wrk, Chromium,
 #                             Node.js with the web tests' npm packages
 #                             (tests/web/package-lock.json), systemd-analyze,
-#                             clang (libFuzzer, for tests/fuzz.sh)
+#                             clang (libFuzzer, for tests/fuzz.sh), curl
+#                             (bench/hostile.sh and bench/soak.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,7 @@ packages=(
   libutf8proc-dev check libsubunit-dev libcurl4-openssl-dev
 )
 if [ "${1:-}" = test ]; then
-  packages+=(clang-format clang wrk chromium systemd)
+  packages+=(clang-format clang wrk chromium systemd curl)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi

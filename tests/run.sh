@@ -3,8 +3,10 @@
 # The test command of the README's quick start, and what CI runs: installs
 # what is missing, checks formatting, then builds ahead twice (a normal
 # build, and one with AddressSanitizer + UndefinedBehaviorSanitizer) and runs
-# every Check suite and integration test in both with ctest; last, every
-# libFuzzer target for 20 seconds (tests/fuzz.sh, clang in build-fuzz/).
+# every Check suite and integration test in both with ctest; then every
+# libFuzzer target for 20 seconds (tests/fuzz.sh, clang in build-fuzz/);
+# last, the hostile-clients test and a 60 s soak (bench/hostile.sh,
+# bench/soak.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash .ci/deps.sh test
@@ -34,3 +36,10 @@ run_ctest build-asan
 
 echo "== fuzz (20 s per target)"
 FUZZ_JOBS=$jobs bash tests/fuzz.sh 20
+
+# Reliability under hostile clients and over a minute of reloads, at the
+# scale of a test; bench/RESULTS.md has the long runs.
+echo "== hostile clients"
+MALFORMED=20000 MIN_RATIO=0 bash bench/hostile.sh build
+echo "== soak (60 s)"
+bash bench/soak.sh 60 build

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# soak.sh: ahead-serve for a long time at saturation, with reloads and
+# hostile clients (issue 9, section 4). It fails (exit 1) on any leak or
+# failure a long run shows and a short test does not.
+#
+# For DURATION seconds: wrk (-t1 -c64) replays keystroke prefixes; every
+# RELOAD_MS the served file is replaced by rename, in turn, by a good
+# snapshot, a corrupt one (a flipped byte), the other good one and a
+# truncated one, and POST /admin/reload is asked: a good file must give
+# 200, a bad one 422 with the old snapshot still serving;
+# bench/hostile_clients.py keeps 50 idle and 20 slow-header connections
+# and sends malformed requests at a low rate. Every 10 s it samples the
+# server's anonymous resident memory (RssAnon: the snapshots' file pages
+# come and go with the swaps), its open descriptors and its mapped
+# snapshots. It fails on:
+#   - any non-2xx answer or socket error at wrk, a reload answered
+#     otherwise than expected, a 5xx to the hostile clients;
+#   - RssAnon growing more than 1% between the end of the warm-up (the
+#     first fifth of the run, at least 20 s) and the end;
+#   - more descriptors open once every client is gone than before the
+#     load, or more than one snapshot mapped at the end.
+#
+# Usage: bench/soak.sh DURATION_SECONDS [BUILD_DIR]
+# Environment: RELOAD_MS [2000]; DATA: the log to build from (default
+#              data/es-ngrams.tsv.gz, else data/sample.tsv)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DURATION=${1:?usage: bench/soak.sh DURATION_SECONDS [BUILD_DIR]}
+BUILD=${2:-$ROOT/build}
+RELOAD_MS=${RELOAD_MS:-2000}
+DATA=${DATA:-$ROOT/data/es-ngrams.tsv.gz}
+[ -s "$DATA" ] || DATA=$ROOT/data/sample.tsv
+
+WORK=$(mktemp -d /tmp/ahead-soak-XXXXXX)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+fail() {
+    echo "soak.sh: FAILED: $*" >&2
+    exit 1
+}
+
+# The files a reload meets: two good snapshots, a corrupt and a truncated one.
+"$BUILD/ahead-build" --quiet "$DATA" -o "$WORK/good-a.snap"
+"$BUILD/ahead-build" --quiet --no-infix "$DATA" -o "$WORK/good-b.snap"
+cp "$WORK/good-a.snap" "$WORK/corrupt.snap"
+size=$(stat -c %s "$WORK/good-a.snap")
+printf '\x5a' | dd of="$WORK/corrupt.snap" bs=1 seek=$((size / 2)) conv=notrunc status=none
+head -c $((size / 2)) "$WORK/good-a.snap" >"$WORK/truncated.snap"
+mkdir "$WORK/live"
+cp "$WORK/good-a.snap" "$WORK/live/idx.snap"
+if [[ $DATA == *.gz ]]; then zcat "$DATA"; else cat "$DATA"; fi | cut -f1 |
+    LC_ALL=C grep '^[a-z0-9 ]*$' |
+    awk 'n < 50000 { for (i = 1; i <= length($0) && i <= 8; i++) { print substr($0, 1, i); n++ } }' \
+        >"$WORK/prefixes.txt"
+
+"$BUILD/ahead-serve" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --threads 2 \
+    "$WORK/live/idx.snap" 2>"$WORK/serve.log" &
+SERVE_PID=$!
+PIDS+=("$SERVE_PID")
+for _ in $(seq 300); do
+    grep -q "ahead-serve: ready" "$WORK/serve.log" && break
+    kill -0 "$SERVE_PID" 2>/dev/null || { cat "$WORK/serve.log" >&2; fail "the server did not start"; }
+    sleep 0.1
+done
+PORT=$(sed -n 's/^ahead-serve: listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/serve.log")
+ADMIN=$(sed -n 's/^ahead-serve: admin listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/serve.log")
+
+rss_anon_kb() { awk '/^RssAnon:/ { print $2 }' "/proc/$SERVE_PID/status"; }
+open_fds() { find "/proc/$SERVE_PID/fd" -mindepth 1 | wc -l; }
+mapped() { awk '$6 ~ /\.snap/ { print $6 }' "/proc/$SERVE_PID/maps" | sort -u | wc -l; }
+fds_before=$(open_fds)
+
+wrk -t1 -c64 -d"${DURATION}s" -s "$ROOT/bench/prefixes.lua" "http://127.0.0.1:$PORT" \
+    -- "$WORK/prefixes.txt" /v1/complete 10 >"$WORK/wrk.txt" &
+WRK_PID=$!
+PIDS+=("$WRK_PID")
+python3 "$ROOT/bench/hostile_clients.py" --port "$PORT" --idle 50 --slow 20 \
+    --malformed $((DURATION * 20)) --conns 2 --rate 20 --duration "$DURATION" >"$WORK/hostile.json" \
+    2>"$WORK/hostile.err" &
+HOSTILE_PID=$!
+PIDS+=("$HOSTILE_PID")
+
+# The reload loop: good, corrupt, good, truncated, ... by the clock.
+files=(good-b good-a corrupt good-b truncated good-a)
+reloads=0 bad_reloads=0
+start=$(date +%s) next_ms=$(($(date +%s%N) / 1000000)) next_sample=$start
+warm_at=$((start + (DURATION / 5 > 20 ? DURATION / 5 : 20)))
+rss_warm=''
+echo "  t(s)  RssAnon(KB)  fds  mapped  reloads"
+while [ $(($(date +%s) - start)) -lt "$DURATION" ]; do
+    f=${files[reloads % ${#files[@]}]}
+    cp "$WORK/$f.snap" "$WORK/live/.idx.snap.tmp" && mv "$WORK/live/.idx.snap.tmp" "$WORK/live/idx.snap"
+    code=$(curl -s -o "$WORK/reload.json" -w '%{http_code}' -X POST "http://127.0.0.1:$ADMIN/admin/reload")
+    expect=200
+    [[ $f == good-* ]] || expect=422
+    if [ "$code" != "$expect" ]; then
+        bad_reloads=$((bad_reloads + 1))
+        echo "reload of $f: $code, expected $expect: $(cat "$WORK/reload.json")" >&2
+    fi
+    reloads=$((reloads + 1))
+    now=$(date +%s)
+    if [ "$now" -ge "$next_sample" ]; then
+        rss=$(rss_anon_kb)
+        printf '%6d  %11d  %3d  %6d  %7d\n' $((now - start)) "$rss" "$(open_fds)" "$(mapped)" "$reloads"
+        if [ -z "$rss_warm" ] && [ "$now" -ge "$warm_at" ]; then rss_warm=$rss; fi
+        rss_last=$rss
+        next_sample=$((next_sample + 10))
+    fi
+    next_ms=$((next_ms + RELOAD_MS))
+    left=$((next_ms - $(date +%s%N) / 1000000))
+    if [ "$left" -gt 0 ]; then sleep "$(awk -v ms="$left" 'BEGIN { print ms / 1000 }')"; fi
+done
+wait "$WRK_PID" || fail "wrk failed"
+hostile_ok=1
+wait "$HOSTILE_PID" || hostile_ok=0
+PIDS=("$SERVE_PID")
+rss_last=$(rss_anon_kb)
+kill -0 "$SERVE_PID" 2>/dev/null || fail "the server died"
+
+# Every client is gone: the descriptors must be back to where they were.
+fds_after=$(open_fds)
+for _ in $(seq 30); do
+    [ "$fds_after" -le "$fds_before" ] && break
+    sleep 0.5
+    fds_after=$(open_fds)
+done
+echo "wrk: $(grep -E '^Requests/sec|^PREFIXES|Socket errors' "$WORK/wrk.txt" | tr '\n' ' ')"
+echo "hostile clients: $(cat "$WORK/hostile.json")"
+echo "reloads: $reloads ($bad_reloads answered otherwise than expected); RssAnon $rss_warm KB after" \
+    "warm-up, $rss_last KB at the end; descriptors $fds_before before, $fds_after after;" \
+    "snapshots mapped at the end: $(mapped)"
+grep -q "^PREFIXES requests=[1-9][0-9]* bad_status=0 errors=0" "$WORK/wrk.txt" ||
+    fail "normal clients got errors"
+! grep -q "Socket errors" "$WORK/wrk.txt" || fail "normal clients' sockets failed"
+[ "$hostile_ok" = 1 ] || fail "hostile clients: $(cat "$WORK/hostile.err")"
+[ "$bad_reloads" = 0 ] || fail "$bad_reloads reloads answered otherwise than expected"
+[ -n "$rss_warm" ] || rss_warm=$rss_last
+[ "$rss_last" -le $((rss_warm + rss_warm / 100)) ] ||
+    fail "RssAnon grew from $rss_warm KB to $rss_last KB (more than 1%)"
+[ "$fds_after" -le "$fds_before" ] || fail "descriptors leaked: $fds_before before, $fds_after after"
+[ "$(mapped)" = 1 ] || fail "$(mapped) snapshots mapped at the end"
+echo "soak.sh: passed"
