@@ -5,6 +5,7 @@
  * from ../shared/data; the API's error contract; concurrent lookups.
  */
 #include "bits.h"
+#include "checksum.h"
 #include "datasets.h"
 #include "oracle.h"
 
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static ah_index_t *build_and_open(const oracle_t *o, unsigned topk, unsigned bucket, unsigned hot,
                                   const char *name)
@@ -489,6 +491,36 @@ START_TEST(test_detach)
 }
 END_TEST
 
+/* ah_crc32 (PCLMULQDQ folding where the CPU has it) against zlib's, at every length and offset. */
+START_TEST(test_crc32_matches_zlib)
+{
+    enum { SIZE = 1 << 20 };
+    unsigned char *buf = malloc(SIZE + 64);
+    uint64_t seed = 0x243f6a8885a308d3u;
+    for (size_t i = 0; i < SIZE + 64; i++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        buf[i] = (unsigned char)(seed >> 56);
+    }
+    for (size_t len = 0; len < 1200; len++) {
+        size_t off = len % 61;
+        uint32_t want = (uint32_t)crc32(0, buf + off, (uInt)len);
+        ck_assert_msg(ah_crc32(0, buf + off, len) == want, "length %zu at offset %zu", len, off);
+        /* Continued from a CRC, and split in two. */
+        size_t cut = len / 3;
+        ck_assert_uint_eq(ah_crc32(ah_crc32(0, buf + off, cut), buf + off + cut, len - cut), want);
+    }
+    for (size_t len = SIZE - 3; len <= SIZE; len++)
+        ck_assert_uint_eq(ah_crc32(0x12345678u, buf + 7, len),
+                          (uint32_t)crc32(0x12345678u, buf + 7, (uInt)len));
+    /* All zeros and all ones: runs of equal lanes. */
+    memset(buf, 0, 4096);
+    ck_assert_uint_eq(ah_crc32(0, buf, 4096), (uint32_t)crc32(0, buf, 4096));
+    memset(buf, 0xff, 4096);
+    ck_assert_uint_eq(ah_crc32(0, buf, 4096), (uint32_t)crc32(0, buf, 4096));
+    free(buf);
+}
+END_TEST
+
 static Suite *index_suite(void)
 {
     Suite *s = suite_create("index");
@@ -499,6 +531,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_long_keys);
     tcase_add_test(tc, test_deep_chain);
     tcase_add_test(tc, test_varints);
+    tcase_add_test(tc, test_crc32_matches_zlib);
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_concurrent_lookups);
     tcase_add_test(tc, test_detach);
