@@ -54,6 +54,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -70,7 +71,11 @@ typedef struct ah_snap {
     time_t loaded_at; /* wall clock, seconds */
     atomic_uint refs;
     struct ah_registry_entry *entry; /* the name it was loaded for */
-    int lease_fd; /* the file, open with a read lease; -1 without one (see the top comment) */
+    int lease_fd;   /* the file, open with a read lease; -1 without one (see the top comment) */
+    dev_t file_dev; /* the file it was loaded from, for telling an unchanged one */
+    ino_t file_ino;
+    int file_leased;              /* loaded with the lease held */
+    atomic_int written_to;        /* the lease broke: the file may differ from the mapping now */
     struct ah_snap *next_retired; /* on the registry's retired list, guarded by its lock */
 } ah_snap_t;
 
