@@ -49,7 +49,8 @@
  * allocates from libh2o's pools). Ignored by the sanitizer builds, which
  * use the system allocator.
  */
-const char *malloc_conf = "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,tcache:false";
+const char *malloc_conf =
+    "background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0,tcache:false";
 
 /* The largest request body accepted (and ignored); see register_root(). */
 #define AH_MAX_REQUEST_BODY 4096
