@@ -101,6 +101,8 @@ try {
     const src = readFileSync(join(srcDir, f), "utf8");
     if (f === "admin.c" || f === "metrics.c") continue; // the admin listener is not the public API
     for (const m of src.matchAll(/ah_http_send_error\(\s*req,\s*\d+,\s*"([a-z_]+)"/g)) codes.add(m[1]);
+    // request.c's refusals of parameters, and early_errors.c's codes for libh2o's own errors.
+    for (const m of src.matchAll(/(?:refuse\(\s*e,\s*|e->code = |\*code = (?:[^;"]*\? )?)"([a-z_]+)"/g)) codes.add(m[1]);
   }
   const documented = new Set(doc.components.schemas.Error.properties.error.properties.code.enum);
   check(codes.size >= 10, "found the server's error codes: " + [...codes]);
