@@ -7,7 +7,7 @@
 # The server (one event loop, pinned to CPU 1 like bench_server.sh; wrk and
 # the attackers on CPU 0) serves a snapshot of data/es-ngrams.tsv.gz (472k
 # queries) with its default options. wrk -t1 -c32 replays keystroke
-# prefixes of the log twice: alone for 20 s, then for DURATION while
+# prefixes of the log twice: alone for ALONE s, then for DURATION while
 # bench/hostile_clients.py keeps IDLE idle connections and SLOW slow-header
 # clients (a byte a second) open and sends MALFORMED malformed requests, at
 # most RATE a second (the generator is Python on the clients' core:
@@ -28,6 +28,7 @@
 # Usage: bench/hostile.sh [BUILD_DIR]      (default build)
 # Environment: DATA [data/es-ngrams.tsv.gz]  DURATION [20]  IDLE [1000]
 #              SLOW [200]  MALFORMED [100000]  RATE [1000]  MIN_RATIO [0.7]
+#              ALONE [20]
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${1:-$ROOT/build}
@@ -37,6 +38,7 @@ SLOW=${SLOW:-200}
 MALFORMED=${MALFORMED:-100000}
 RATE=${RATE:-1000}
 MIN_RATIO=${MIN_RATIO:-0.7}
+ALONE=${ALONE:-20}
 DATA=${DATA:-$ROOT/data/es-ngrams.tsv.gz}
 [ -s "$DATA" ] || DATA=$ROOT/data/sample.tsv
 [ "$DURATION" -ge $((MALFORMED / RATE + 2)) ] || DURATION=$((MALFORMED / RATE + 2))
@@ -99,7 +101,7 @@ load() {
 }
 
 "${CLIENT_CPU[@]}" wrk -t1 -c32 -d3s "http://127.0.0.1:$PORT/v1/complete?q=a" >/dev/null # warm-up
-read -r alone cpu0 cpu1 < <(load alone 20)
+read -r alone cpu0 cpu1 < <(load alone "$ALONE")
 # Measured after the run alone, which filled the response cache (4 MB, bounded).
 rss_before=$(rss_kb)
 echo "alone: $alone requests/s (CPU busy: clients $cpu0, server $cpu1), server RssAnon $rss_before KB"
