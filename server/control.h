@@ -8,7 +8,9 @@
  *   - SIGHUP reloads, forwarded by the main thread as messages.
  *
  * A reload maps and verifies a whole file, which can take a while on a big
- * snapshot; doing it here keeps the public loops answering meanwhile.
+ * snapshot: the control thread hands every one to its reload thread
+ * (reloader.h), so that neither the public loops nor the admin listener
+ * wait for it.
  */
 #ifndef AH_SERVER_CONTROL_H
 #define AH_SERVER_CONTROL_H

@@ -7,8 +7,9 @@
  *                    waits in sigwait(): SIGHUP -> control, SIGTERM -> stop all
  *   workers[0..N)    one libh2o event loop each, with its own SO_REUSEPORT
  *                    listeners, serving the public API (api.c)
- *   control thread   one event loop for the admin listener (admin.c), the
- *                    inotify watch (watch.c) and every reload after startup
+ *   control thread   one event loop for the admin listener (admin.c) and
+ *                    the inotify watch (watch.c)
+ *   reload thread    every reload after startup, one at a time (reloader.h)
  *
  * Only the registry (registry.h) is shared and mutable across threads, and
  * it documents its own locking; the rest is written before the threads start.
