@@ -23,13 +23,16 @@
 #   - any non-2xx answer or socket error at wrk (an answer later than
 #     10 s is one: a shared CI machine stalls for seconds), a reload answered
 #     otherwise than expected, a 5xx to the hostile clients;
-#   - idle RssAnon after the soak more than 1% above idle RssAnon after the
-#     warm-up;
+#   - idle RssAnon after the soak more than GROWTH_PCT (1) percent above
+#     idle RssAnon after the warm-up (CI's 60 s run allows 5: in a minute
+#     the allocator and the thread stacks still settle by 0.7-2.6%, measured,
+#     with no leak under LeakSanitizer; a leak shows in the long run);
 #   - more descriptors open once every client is gone than before the
 #     load, or more than one snapshot mapped at the end.
 #
 # Usage: bench/soak.sh DURATION_SECONDS [BUILD_DIR]
-# Environment: RELOAD_MS [2000]; WARM: the warm-up's seconds (a fifth of
+# Environment: RELOAD_MS [2000]; GROWTH_PCT [1]; SERVER_LOG: where to keep the server's
+#              stderr; WARM: the warm-up's seconds (a fifth of
 #              the run, 20 to 120); DATA: the log to build from (default
 #              data/es-ngrams.tsv.gz, else data/sample.tsv)
 set -euo pipefail
@@ -37,6 +40,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${1:?usage: bench/soak.sh DURATION_SECONDS [BUILD_DIR]}
 BUILD=${2:-$ROOT/build}
 RELOAD_MS=${RELOAD_MS:-2000}
+GROWTH_PCT=${GROWTH_PCT:-1}
 WARM=${WARM:-$((DURATION / 5 > 20 ? (DURATION / 5 < 120 ? DURATION / 5 : 120) : 20))}
 DATA=${DATA:-$ROOT/data/es-ngrams.tsv.gz}
 [ -s "$DATA" ] || DATA=$ROOT/data/sample.tsv
@@ -46,6 +50,8 @@ PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    # SERVER_LOG=PATH keeps the server's stderr (with a sanitizer build: its leak report).
+    [ -z "${SERVER_LOG:-}" ] || cp "$WORK/serve.log" "$SERVER_LOG" 2>/dev/null || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -157,8 +163,8 @@ echo "reloads: $reloads ($bad_reloads answered otherwise than expected); idle Rs
     "after the warm-up, $rss_last KB after the soak; descriptors $fds_before before, $fds_after after;" \
     "snapshots mapped at the end: $(mapped)"
 [ "$bad_reloads" = 0 ] || fail "$bad_reloads reloads answered otherwise than expected"
-[ "$rss_last" -le $((rss_warm + rss_warm / 100)) ] ||
-    fail "idle RssAnon grew from $rss_warm KB to $rss_last KB (more than 1%)"
+[ "$rss_last" -le $((rss_warm + rss_warm * GROWTH_PCT / 100)) ] ||
+    fail "idle RssAnon grew from $rss_warm KB to $rss_last KB (more than $GROWTH_PCT%)"
 [ "$fds_after" -le "$fds_before" ] || fail "descriptors leaked: $fds_before before, $fds_after after"
 [ "$(mapped)" = 1 ] || fail "$(mapped) snapshots mapped at the end"
 echo "soak.sh: passed"

@@ -42,4 +42,4 @@ FUZZ_JOBS=$jobs bash tests/fuzz.sh 15
 echo "== hostile clients"
 ALONE=10 MALFORMED=10000 MIN_RATIO=0 bash bench/hostile.sh build
 echo "== soak (60 s)"
-bash bench/soak.sh 60 build
+GROWTH_PCT=5 bash bench/soak.sh 60 build
