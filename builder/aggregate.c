@@ -45,6 +45,8 @@ struct ah_agg {
     uint32_t *slots; /* index + 1 into surf, 0 = empty */
     size_t n_slots;
     ah_entry_t *entries;
+    double weight;
+    uint64_t weighted_to_zero;
 };
 
 const char *ah_line_status_str(ah_line_status_t status)
@@ -95,6 +97,7 @@ ah_agg_t *ah_agg_new(unsigned max_text_bytes)
     if (!agg)
         return NULL;
     agg->max_text = max_text_bytes;
+    agg->weight = 1.0;
     agg->n_slots = 1u << 16;
     agg->slots = calloc(agg->n_slots, sizeof *agg->slots);
     if (!agg->slots) {
@@ -191,6 +194,20 @@ static int add_surface(ah_agg_t *agg, const char *text, size_t len, uint64_t cou
     return 0;
 }
 
+void ah_agg_set_weight(ah_agg_t *agg, double weight)
+{
+    agg->weight = weight;
+}
+
+/* count * weight, rounded (halves up) and saturated; long double holds 64-bit counts exactly. */
+static uint64_t weigh(uint64_t count, double weight)
+{
+    long double v = (long double)count * weight + 0.5L;
+    if (v >= 18446744073709551616.0L) /* 2^64 */
+        return UINT64_MAX;
+    return (uint64_t)v;
+}
+
 int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_t *status)
 {
     uint64_t count = 1;
@@ -218,6 +235,10 @@ int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_
         return 0;
     }
     *status = AH_LINE_OK;
+    if (agg->weight != 1.0) {
+        count = weigh(count, agg->weight);
+        agg->weighted_to_zero += count == 0;
+    }
     return add_surface(agg, surface, slen, count);
 }
 
@@ -238,6 +259,7 @@ int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, a
 {
     memset(counts, 0, sizeof *counts);
     counts->surfaces = agg->n_surf;
+    counts->weighted_to_zero = agg->weighted_to_zero;
     free(agg->slots); /* the hash table's work is done */
     agg->slots = NULL;
     agg->n_slots = 0;

@@ -32,17 +32,25 @@ typedef struct ah_agg ah_agg_t;
 
 /* What ah_agg_finish() kept and dropped, for the summary. */
 typedef struct ah_agg_counts {
-    uint64_t surfaces;    /* distinct surface forms */
-    uint64_t keys;        /* distinct keys */
-    uint64_t empty_keys;  /* surface forms whose key is empty (only marks, say) */
-    uint64_t long_keys;   /* surface forms whose key exceeds AH_MAX_KEY_BYTES */
-    uint64_t below_min;   /* keys dropped by --min-count */
-    uint64_t blocked;     /* keys dropped by the blocklist */
-    uint64_t completions; /* entries returned */
+    uint64_t surfaces;         /* distinct surface forms */
+    uint64_t keys;             /* distinct keys */
+    uint64_t empty_keys;       /* surface forms whose key is empty (only marks, say) */
+    uint64_t long_keys;        /* surface forms whose key exceeds AH_MAX_KEY_BYTES */
+    uint64_t below_min;        /* keys dropped by --min-count */
+    uint64_t blocked;          /* keys dropped by the blocklist */
+    uint64_t completions;      /* entries returned */
+    uint64_t weighted_to_zero; /* lines whose count times the weight rounded to 0 */
 } ah_agg_counts_t;
 
 /* A new aggregator for texts of at most max_text_bytes; NULL when out of memory. */
 ah_agg_t *ah_agg_new(unsigned max_text_bytes);
+
+/*
+ * Multiplies the count of every line added from now on by weight (finite,
+ * > 0; 1 at first): the product is rounded to the nearest integer, halves
+ * up, and saturates at UINT64_MAX, as sums do.
+ */
+void ah_agg_set_weight(ah_agg_t *agg, double weight);
 
 /*
  * Adds one line. *status tells whether it was used or why not. Returns 0, or

@@ -2,10 +2,12 @@
 /*
  * main.c: ahead-build, the command that compiles query logs into a snapshot.
  *
- *   ahead-build [options] INPUT... -o OUT
+ *   ahead-build [options] [--weight W] INPUT... -o OUT
  *
- * Reads every input (files, .gz files, or - for stdin), skips and reports
- * bad lines, aggregates, filters, and writes OUT atomically. Exit status: 0
+ * Reads every input (files, .gz files, part-file directories written by a
+ * data engine, or - for stdin), each line's count times the --weight before
+ * it, skips and reports bad lines, aggregates, filters, and writes OUT
+ * atomically. Exit status: 0
  * on success, 1 when the build failed (unreadable input, --strict and a bad
  * line, nothing left to write, a write error), 2 for a usage error.
  */
@@ -13,18 +15,27 @@
 #include "ahead.h"
 #include "blocklist.h"
 #include "input.h"
+#include "parts.h"
 #include "writer.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define REPORT_FIRST 10 /* bad lines reported one by one */
+
+/* An INPUT, and the --weight given before it. */
+typedef struct input_arg {
+    const char *path;
+    double weight;
+} input_arg_t;
 
 typedef struct options {
     unsigned topk;
@@ -38,6 +49,8 @@ typedef struct options {
     const char *blocklist;
     const char *out;
     int strict, quiet;
+    input_arg_t *inputs;
+    size_t n_inputs;
 } options_t;
 
 typedef struct progress {
@@ -49,12 +62,19 @@ typedef struct progress {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ahead-build [options] INPUT... -o OUT\n"
+            "usage: ahead-build [options] [--weight W] INPUT... [--weight W INPUT...] -o OUT\n"
             "\n"
             "Compiles query logs into an ahead snapshot. Each INPUT is a file (gzip is\n"
-            "detected and read through zlib) or - for stdin. Each line is text<TAB>count\n"
-            "or just text (a raw log line, counting 1); lines are aggregated by key.\n"
+            "detected and read through zlib), - for stdin, or a directory of part files\n"
+            "as a data engine writes them (Spark, DuckDB: every file below it, gzip or\n"
+            "plain, in path order; _SUCCESS, .crc and hidden files skipped; a header\n"
+            "line and quoted texts understood). Each line is text<TAB>count or just\n"
+            "text (a raw log line, counting 1); lines are aggregated by key.\n"
             "\n"
+            "      --weight W       multiply the counts of the INPUTs after it by W, a\n"
+            "                       number > 0 (default 1); each line's product is\n"
+            "                       rounded and saturates. Blends windows of counts:\n"
+            "                       --weight 4 last-day/ --weight 1 last-30-days/\n"
             "  -o, --output OUT     snapshot to write (atomically: temp file, fsync, rename)\n"
             "  -k, --topk K         length of the precomputed top-k lists, 1..%d (default 10)\n"
             "      --min-count N    drop completions whose summed count is below N (default 1)\n"
@@ -122,9 +142,13 @@ static void progress_phase(progress_t *p, const char *phase)
         fprintf(stderr, "\r\033[K%s...", phase);
 }
 
-/* Reads one input into the aggregator. Returns 0, or 1 after printing why it failed. */
-static int read_input(const char *path, ah_agg_t *agg, const options_t *o, progress_t *prog,
-                      uint64_t *skipped)
+/*
+ * Reads one file into the aggregator; a part file (found in a directory)
+ * goes through ah_part_line() first. Returns 0, or 1 after printing why it
+ * failed.
+ */
+static int read_file(const char *path, int part_file, ah_agg_t *agg, const options_t *o,
+                     progress_t *prog, uint64_t *skipped, uint64_t *headers)
 {
     char err[512];
     ah_input_t *in;
@@ -137,11 +161,24 @@ static int read_input(const char *path, ah_agg_t *agg, const options_t *o, progr
     int truncated, rc;
     uint64_t lineno = 0;
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    static char unquoted[AH_INPUT_MAX_LINE];
     while ((rc = ah_input_next(in, &line, &len, &truncated, err, sizeof err)) == 1) {
         lineno++;
         prog->lines++;
         if ((prog->lines & 0xffff) == 0)
             progress_tick(prog, "reading", ah_input_bytes(in));
+        if (part_file && !truncated) {
+            switch (ah_part_line(line, len, lineno == 1, unquoted, &len)) {
+            case AH_PART_HEADER:
+                ++*headers;
+                continue;
+            case AH_PART_UNQUOTED:
+                line = unquoted;
+                break;
+            case AH_PART_PLAIN:
+                break;
+            }
+        }
         ah_line_status_t st = AH_LINE_TOOLONG;
         if (!truncated && ah_agg_add_line(agg, line, len, &st) != 0) {
             fprintf(stderr, "ahead-build: out of memory after %" PRIu64 " lines\n", prog->lines);
@@ -170,21 +207,74 @@ static int read_input(const char *path, ah_agg_t *agg, const options_t *o, progr
     return 0;
 }
 
+/* Reads an INPUT: a file, stdin, or every part file of a directory. Returns 0 or 1. */
+static int read_input(const char *path, ah_agg_t *agg, const options_t *o, progress_t *prog,
+                      uint64_t *skipped, uint64_t *headers)
+{
+    struct stat st;
+    if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return read_file(path, 0, agg, o, prog, skipped, headers); /* it reports a missing file */
+    char err[512], **parts;
+    size_t n;
+    if (ah_parts_list(path, &parts, &n, err, sizeof err) != 0) {
+        fprintf(stderr, "ahead-build: %s\n", err);
+        return 1;
+    }
+    int status = 0;
+    for (size_t i = 0; i < n && !status; i++)
+        status = read_file(parts[i], 1, agg, o, prog, skipped, headers);
+    ah_parts_free(parts, n);
+    return status;
+}
+
+/* Parses --weight: a finite number > 0; exits with status 2 if it is not one. */
+static double parse_weight(const char *s)
+{
+    char *end;
+    errno = 0;
+    double w = strtod(s, &end);
+    if (errno || end == s || *end || !isfinite(w) || !(w > 0)) {
+        fprintf(stderr, "ahead-build: --weight must be a number greater than 0, not '%s'\n", s);
+        exit(2);
+    }
+    return w;
+}
+
 static void parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},    {"topk", required_argument, NULL, 'k'},
-        {"min-count", required_argument, NULL, 'm'}, {"max-bytes", required_argument, NULL, 'b'},
-        {"blocklist", required_argument, NULL, 'B'}, {"bucket-size", required_argument, NULL, 'z'},
-        {"hot-nodes", required_argument, NULL, 'H'}, {"strict", no_argument, NULL, 's'},
-        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {"no-infix", no_argument, NULL, 'I'},
-        {"word-leaf", required_argument, NULL, 'L'}, {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"topk", required_argument, NULL, 'k'},
+                                             {"min-count", required_argument, NULL, 'm'},
+                                             {"max-bytes", required_argument, NULL, 'b'},
+                                             {"blocklist", required_argument, NULL, 'B'},
+                                             {"bucket-size", required_argument, NULL, 'z'},
+                                             {"hot-nodes", required_argument, NULL, 'H'},
+                                             {"strict", no_argument, NULL, 's'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"no-infix", no_argument, NULL, 'I'},
+                                             {"word-leaf", required_argument, NULL, 'L'},
+                                             {"weight", required_argument, NULL, 'W'},
+                                             {NULL, 0, NULL, 0}};
     *o =
         (options_t){.topk = 10, .min_count = 1, .max_bytes = 256, .bucket_size = AH_DEFAULT_BUCKET};
+    o->inputs = calloc((size_t)argc, sizeof *o->inputs);
+    if (!o->inputs) {
+        fprintf(stderr, "ahead-build: out of memory\n");
+        exit(1);
+    }
+    double weight = 1.0;
     int c;
-    while ((c = getopt_long(argc, argv, "o:k:qhV", longopts, NULL)) != -1) {
+    /* "-" first: INPUTs come back in order (code 1), so each takes the --weight before it. */
+    while ((c = getopt_long(argc, argv, "-o:k:qhV", longopts, NULL)) != -1) {
         switch (c) {
+        case 1:
+            o->inputs[o->n_inputs++] = (input_arg_t){.path = optarg, .weight = weight};
+            break;
+        case 'W':
+            weight = parse_weight(optarg);
+            break;
         case 'o':
             o->out = optarg;
             break;
@@ -234,7 +324,9 @@ static void parse_options(int argc, char **argv, options_t *o)
             exit(2);
         }
     }
-    if (!o->out || optind >= argc) {
+    while (optind < argc) /* after "--" */
+        o->inputs[o->n_inputs++] = (input_arg_t){.path = argv[optind++], .weight = weight};
+    if (!o->out || o->n_inputs == 0) {
         fprintf(stderr, "ahead-build: %s\n", !o->out ? "no output: give -o OUT" : "no input files");
         usage(stderr);
         exit(2);
@@ -259,10 +351,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "ahead-build: out of memory\n");
         return 1;
     }
-    uint64_t skipped = 0;
+    uint64_t skipped = 0, headers = 0;
     int status = 0;
-    for (int i = optind; i < argc && !status; i++)
-        status = read_input(argv[i], agg, &o, &prog, &skipped);
+    for (size_t i = 0; i < o.n_inputs && !status; i++) {
+        ah_agg_set_weight(agg, o.inputs[i].weight);
+        status = read_input(o.inputs[i].path, agg, &o, &prog, &skipped, &headers);
+    }
 
     ah_entry_t *entries = NULL;
     size_t n = 0;
@@ -308,6 +402,14 @@ int main(int argc, char **argv)
                 " bytes (%.1f bytes/completion), %.2f s -> %s (id %016" PRIx64 ")\n",
                 n, counts.keys, skipped, counts.below_min, counts.blocked, info.file_bytes,
                 (double)info.file_bytes / (double)n, now() - t0, o.out, info.content_id);
+        if (headers)
+            fprintf(stderr, "ahead-build: %" PRIu64 " part file header line%s skipped\n", headers,
+                    headers == 1 ? "" : "s");
+        if (counts.weighted_to_zero)
+            fprintf(stderr,
+                    "ahead-build: %" PRIu64
+                    " line%s counted 0 after --weight (count x weight rounds to 0)\n",
+                    counts.weighted_to_zero, counts.weighted_to_zero == 1 ? "" : "s");
         if (counts.empty_keys || counts.long_keys)
             fprintf(stderr,
                     "ahead-build: %" PRIu64 " texts normalize to nothing and %" PRIu64
@@ -316,5 +418,6 @@ int main(int argc, char **argv)
     }
     ah_agg_free(agg);
     ah_blocklist_free(bl);
+    free(o.inputs);
     return status;
 }

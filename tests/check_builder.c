@@ -4,11 +4,14 @@
  * aggregation, the blocklist, --min-count, bad lines (skipped, reported,
  * fatal under --strict), gzip and stdin input, option errors, determinism
  * (shuffled input gives identical bytes), and atomic output (a failed or
- * killed build leaves the old snapshot). The line parser is also called
- * in-process (libahead-builder), on exact-size buffers that ASan guards.
+ * killed build leaves the old snapshot), part-file directories from a
+ * data engine and --weight. The line parser and the part-file line reader
+ * are also called in-process (libahead-builder), on exact-size buffers that
+ * ASan guards.
  */
 #include "aggregate.h"
 #include "blocklist.h"
+#include "parts.h"
 #include "datasets.h"
 #include "oracle.h"
 
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -456,6 +460,172 @@ START_TEST(test_count_leading_zeros_and_exact_buffer)
 }
 END_TEST
 
+/* Writes content to dir/name, gzip-compressed when gz is set. */
+static void write_part(const char *dir, const char *name, const char *content, int gz)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (!gz) {
+        write_file(path, content, strlen(content));
+        return;
+    }
+    gzFile f = gzopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    gzputs(f, content);
+    gzclose(f);
+}
+
+START_TEST(test_part_file_directories)
+{
+    /* What DuckDB's COPY ... (FORMAT csv, DELIMITER '\t', COMPRESSION gzip,
+     * PARTITION_BY ...) and Spark's df.write.csv(sep='\t') leave behind. */
+    char dir[512], sub[600], tmp[600], snap[512], same[512], flat[512];
+    scratch_path(dir, sizeof dir, "engine-out");
+    snprintf(sub, sizeof sub, "%s/day=2026-12-01", dir);
+    snprintf(tmp, sizeof tmp, "%s/_temporary", dir);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p '%s' '%s'", dir, sub, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    write_part(sub, "data_0.csv.gz", "text\tcount\n\"say \"\"hi\"\"\"\t3\nnew york\t5\n", 1);
+    write_part(dir, "part-00000-c000.csv", "\"say \\\"hi\\\"\"\t2\nnew york\t1\n\"\"\t4\n", 0);
+    write_part(dir, "_SUCCESS", "", 0);
+    write_part(dir, ".part-00000-c000.csv.crc", "crc\t9\n", 0);
+    write_part(dir, "part-00000-c000.csv.crc", "crc\t9\n", 0);
+    write_part(tmp, "part-00001.csv", "left over\t100\n", 0);
+    scratch_path(snap, sizeof snap, "engine.snap");
+    char *err, *out;
+    ck_assert_int_eq(BUILD(NULL, &err, dir, "-o", snap), 0);
+    /* The empty quoted text ("") is a bad line like any empty text; the header is not. */
+    ck_assert_msg(strstr(err, "part-00000-c000.csv:3: skipped: empty text") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "1 part file header line skipped") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, "skipped 1 bad line of 6") != NULL, "%s", err);
+    free(err);
+    out = query(snap, "10", "");
+    ck_assert_str_eq(out, "new york\t6\nsay \"hi\"\t5\n");
+    free(out);
+
+    /* The same counts as one plain file give the same bytes; so does "dir/". */
+    scratch_path(flat, sizeof flat, "engine-flat.snap");
+    char *plain = scratch_file("engine-flat.tsv", "new york\t6\nsay \"hi\"\t5\n");
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", plain, "-o", flat), 0);
+    free(err);
+    assert_same_file(snap, flat);
+    char slash[600];
+    snprintf(slash, sizeof slash, "%s/", dir);
+    scratch_path(same, sizeof same, "engine-slash.snap");
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", slash, "-o", same), 0);
+    free(err);
+    assert_same_file(snap, same);
+
+    /* Outside a directory a line is taken literally: a header is a bad line, quotes stay. */
+    char *lone = scratch_file("lone.tsv", "text\tcount\n\"say \"\"hi\"\"\"\t3\n");
+    ck_assert_int_eq(BUILD(NULL, &err, lone, "-o", same), 0);
+    ck_assert_msg(strstr(err, "lone.tsv:1: skipped: count is not") != NULL, "%s", err);
+    free(err);
+    out = query(same, "10", "");
+    ck_assert_str_eq(out, "\"say \"\"hi\"\"\"\t3\n");
+    free(out);
+
+    /* A directory with nothing to read is an error, and so is one that cannot be read. */
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'/* '%s'/.part-00000-c000.csv.crc", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    write_part(dir, "_SUCCESS", "", 0);
+    ck_assert_int_eq(BUILD(NULL, &err, dir, "-o", same), 1);
+    ck_assert_msg(strstr(err, "no part files") != NULL, "%s", err);
+    free(err);
+}
+END_TEST
+
+/* ah_part_line() on an exact-size copy of line; returns what it made and the line in out. */
+static ah_part_line_t part_line(const char *line, int first, char *out, size_t outlen)
+{
+    size_t len = strlen(line), got = 0;
+    char *copy = malloc(len ? len : 1), *buf = malloc(len ? len : 1);
+    memcpy(copy, line, len);
+    ah_part_line_t r = ah_part_line(copy, len, first, buf, &got);
+    if (r == AH_PART_UNQUOTED) {
+        ck_assert_uint_lt(got, outlen);
+        memcpy(out, buf, got);
+        out[got] = '\0';
+    } else {
+        snprintf(out, outlen, "%s", line);
+    }
+    free(copy);
+    free(buf);
+    return r;
+}
+
+START_TEST(test_part_lines)
+{
+    static const struct {
+        const char *line;
+        int first;
+        ah_part_line_t result;
+        const char *out;
+    } cases[] = {
+        {"text\tcount", 1, AH_PART_HEADER, "text\tcount"},
+        {"query\tn_2", 1, AH_PART_HEADER, "query\tn_2"},
+        {"text\tcount", 0, AH_PART_PLAIN, "text\tcount"}, /* a header only on line 1 */
+        {"new york\t12", 1, AH_PART_PLAIN, "new york\t12"},
+        {"a\t2x", 1, AH_PART_PLAIN, "a\t2x"}, /* not a column name */
+        {"\"a \"\"b\"\" c\"\t3", 0, AH_PART_UNQUOTED, "a \"b\" c\t3"},
+        {"\"a \\\"b\\\" c\\\\\"\t3", 0, AH_PART_UNQUOTED, "a \"b\" c\\\t3"},
+        {"\"a, b\"\t1", 0, AH_PART_UNQUOTED, "a, b\t1"},
+        {"\"\"\t1", 0, AH_PART_UNQUOTED, "\t1"},
+        {"\"raw quoted line\"", 0, AH_PART_UNQUOTED, "raw quoted line"},
+        {"\"x\" and \"y\"\t1", 0, AH_PART_PLAIN, "\"x\" and \"y\"\t1"}, /* QUOTE '': literal */
+        {"\"open\t1", 0, AH_PART_PLAIN, "\"open\t1"},
+        {"\"\t1", 0, AH_PART_PLAIN, "\"\t1"},
+        {"", 1, AH_PART_PLAIN, ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char out[256];
+        ah_part_line_t r = part_line(cases[i].line, cases[i].first, out, sizeof out);
+        ck_assert_msg(r == cases[i].result, "'%s': %d, expected %d", cases[i].line, r,
+                      cases[i].result);
+        ck_assert_str_eq(out, cases[i].out);
+    }
+}
+END_TEST
+
+START_TEST(test_weights)
+{
+    char *day = scratch_file("w-day.tsv", "shoes\t3\nsocks\t1\n");
+    char *month = scratch_file("w-month.tsv", "shoes\t5\nsocks\t40\nhats\t1\n");
+    char snap[512];
+    scratch_path(snap, sizeof snap, "weights.snap");
+    char *err, *out;
+    /* shoes 4x3 + 0.5x5 (2.5 rounds to 3) = 15; socks 4 + 20 = 24; hats 0.5 rounds to 1. */
+    ck_assert_int_eq(
+        BUILD(NULL, &err, "-q", "--weight", "4", day, "--weight", "0.5", month, "-o", snap), 0);
+    free(err);
+    out = query(snap, "10", "");
+    ck_assert_str_eq(out, "socks\t24\nshoes\t15\nhats\t1\n");
+    free(out);
+    /* The weight holds for every INPUT after it, "--" included; 1 is the default. */
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", day, "--weight", "2", "-o", snap, "--", month), 0);
+    free(err);
+    out = query(snap, "10", "");
+    ck_assert_str_eq(out, "socks\t81\nshoes\t13\nhats\t2\n");
+    free(out);
+    /* Products round to 0 (reported) and saturate at 2^64 - 1. */
+    char *big = scratch_file("w-big.tsv", "big\t18446744073709551615\nsmall\t1\n");
+    ck_assert_int_eq(BUILD(NULL, &err, "--weight", "0.4", day, "--weight", "3", big, "-o", snap),
+                     0);
+    ck_assert_msg(strstr(err, "1 line counted 0 after --weight") != NULL, "%s", err);
+    free(err);
+    out = query(snap, "10", "");
+    ck_assert_str_eq(out, "big\t18446744073709551615\nsmall\t3\nshoes\t1\n");
+    free(out);
+    static const char *bad[] = {"0", "-1", "nan", "inf", "1x", "", "1e400"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(BUILD(NULL, &err, "--weight", (char *)bad[i], day, "-o", snap), 2);
+        ck_assert_msg(strstr(err, "--weight must be a number greater than 0") != NULL, "%s", err);
+        free(err);
+    }
+}
+END_TEST
+
 START_TEST(test_blocklist_comments_and_hash_terms)
 {
     char *in = scratch_file("hash.tsv", "#tag\t5\ntag\t4\n#other\t3\nc#\t2\n");
@@ -556,6 +726,9 @@ int main(void)
     tcase_add_test(tc, test_count_leading_zeros_and_exact_buffer);
     tcase_add_test(tc, test_blocklist_comments_and_hash_terms);
     tcase_add_test(tc, test_hot_table_ties_and_long_labels);
+    tcase_add_test(tc, test_part_file_directories);
+    tcase_add_test(tc, test_part_lines);
+    tcase_add_test(tc, test_weights);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
