@@ -261,6 +261,7 @@ static void handle_indexes(ah_server_t *srv, h2o_req_t *req)
 {
     cJSON *root = cJSON_CreateObject();
     cJSON_AddBoolToObject(root, "ready", atomic_load(&srv->reg.ready));
+    cJSON_AddBoolToObject(root, "draining", atomic_load(&srv->draining));
     cJSON_AddNumberToObject(root, "snapshots_mapped", ah_registry_mapped(&srv->reg));
     cJSON *list = cJSON_AddArrayToObject(root, "indexes");
     for (size_t i = 0; i < srv->reg.n; i++)

@@ -106,6 +106,8 @@ static int health(ah_server_t *srv, h2o_req_t *req, int ready_check)
 {
     if (!ready_check)
         return send_status(req, 200, H2O_STRLIT("{\"status\":\"ok\"}"));
+    if (atomic_load_explicit(&srv->draining, memory_order_acquire))
+        return send_status(req, 503, H2O_STRLIT("{\"status\":\"draining\"}"));
     if (atomic_load_explicit(&srv->reg.ready, memory_order_acquire))
         return send_status(req, 200, H2O_STRLIT("{\"status\":\"ready\"}"));
     return send_status(req, 503, H2O_STRLIT("{\"status\":\"loading\"}"));

@@ -62,7 +62,13 @@ void ah_config_usage(FILE *out)
           "                           words: also at word starts inside a text)\n"
           "  --response-cache N       answers kept per event loop, 1 KB each (default 4096;\n"
           "                           0 turns the cache off)\n"
-          "  --grace-ms MS            shutdown grace period (default 5000)\n"
+          "  --drain-ms MS            at SIGTERM, answer /readyz with 503 \"draining\" and\n"
+          "                           go on serving for MS before closing the listeners, so\n"
+          "                           that a load balancer stops sending first (default 0)\n"
+          "  --grace-ms MS            shutdown grace period, after --drain-ms (default 5000)\n"
+          "  --listen-backlog N       connections the kernel queues per listening socket\n"
+          "                           before they are accepted (default 4096; capped by\n"
+          "                           net.core.somaxconn)\n"
           "  --max-connections N      open client connections at most; further ones wait in\n"
           "                           the listen queue (default 10000, lowered to fit the\n"
           "                           descriptor limit)\n"
@@ -280,6 +286,8 @@ enum {
     OPT_MATCH,
     OPT_RESPONSE_CACHE,
     OPT_GRACE_MS,
+    OPT_DRAIN_MS,
+    OPT_LISTEN_BACKLOG,
     OPT_VERIFY,
     OPT_MAX_CONNECTIONS,
     OPT_REQUEST_TIMEOUT,
@@ -304,6 +312,8 @@ static const struct option long_options[] = {
     {"match", required_argument, NULL, OPT_MATCH},
     {"response-cache", required_argument, NULL, OPT_RESPONSE_CACHE},
     {"grace-ms", required_argument, NULL, OPT_GRACE_MS},
+    {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
+    {"listen-backlog", required_argument, NULL, OPT_LISTEN_BACKLOG},
     {"verify", required_argument, NULL, OPT_VERIFY},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT},
@@ -398,6 +408,16 @@ static int apply_option(ah_config_t *cfg, int opt, const char *arg, int *admin_g
             return fail(err, errlen, "--grace-ms '%s': expected milliseconds in 0..3600000", arg);
         cfg->grace_ms = (unsigned)v;
         return 0;
+    case OPT_DRAIN_MS:
+        if (parse_uint(arg, 0, 3600000, &v) != 0)
+            return fail(err, errlen, "--drain-ms '%s': expected milliseconds in 0..3600000", arg);
+        cfg->drain_ms = (unsigned)v;
+        return 0;
+    case OPT_LISTEN_BACKLOG:
+        if (parse_uint(arg, 1, 65535, &v) != 0)
+            return fail(err, errlen, "--listen-backlog '%s': expected an integer in 1..65535", arg);
+        cfg->listen_backlog = (unsigned)v;
+        return 0;
     case OPT_VERIFY:
         if (strcmp(arg, "full") == 0)
             cfg->verify = AH_VERIFY_FULL;
@@ -437,6 +457,7 @@ int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t e
     cfg->cache_max_age = 60;
     cfg->response_cache = 4096;
     cfg->grace_ms = 5000;
+    cfg->listen_backlog = 4096;
     cfg->max_connections = 10000;
     cfg->request_timeout_ms = 10000;
     cfg->admin_enabled = 1;

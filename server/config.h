@@ -66,6 +66,8 @@ typedef struct ah_config {
     ah_match_mode_t default_match; /* --match, for requests without match= */
     unsigned response_cache;       /* --response-cache: bodies cached per event loop (0: off) */
     unsigned grace_ms;             /* --grace-ms */
+    unsigned drain_ms;             /* --drain-ms: /readyz 503 before the listeners close */
+    unsigned listen_backlog;       /* --listen-backlog: each listening socket's queue */
     ah_verify_level_t verify;      /* --verify open|checksums|full */
     unsigned max_connections;      /* --max-connections: public connections at most */
     unsigned request_timeout_ms;   /* --request-timeout-ms: idle and slow request heads */

@@ -14,8 +14,9 @@
  *      exit 1; then /readyz turns 200;
  *   7. wait for signals: SIGHUP asks the control thread to reload all
  *      indexes; the lease signal means a snapshot file is being written in
- *      place (registry.h); SIGTERM or SIGINT drains every loop (worker.c)
- *      and exits 0.
+ *      place (registry.h); SIGTERM or SIGINT turns /readyz to 503 for
+ *      --drain-ms while everything is still served (a load balancer takes
+ *      the replica out), then drains every loop (worker.c) and exits 0.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -92,6 +93,20 @@ static h2o_pathconf_t *register_root(h2o_globalconf_t *conf, unsigned request_ti
  */
 #define DESCRIPTORS_KEPT 64
 
+/* The kernel silently caps a listen backlog at net.core.somaxconn: say so. */
+static void check_backlog(const ah_config_t *cfg)
+{
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    unsigned somaxconn = 0;
+    if (f == NULL)
+        return;
+    if (fscanf(f, "%u", &somaxconn) == 1 && somaxconn < cfg->listen_backlog)
+        ah_log("warning: the kernel caps --listen-backlog %u at net.core.somaxconn = %u; "
+               "raise it with sysctl -w net.core.somaxconn=%u",
+               cfg->listen_backlog, somaxconn, cfg->listen_backlog);
+    fclose(f);
+}
+
 static void fit_descriptors(ah_server_t *srv)
 {
     struct rlimit rl;
@@ -149,8 +164,9 @@ static int bind_all(ah_server_t *srv, int *admin_fd, char *err, size_t errlen)
             return -1;
         }
         for (size_t w = 0; w < srv->n_workers; w++) {
-            int fd = ah_listener_open((struct sockaddr *)&cfg->listen[a].addr,
-                                      cfg->listen[a].addrlen, 1, msg, sizeof(msg));
+            int fd =
+                ah_listener_open((struct sockaddr *)&cfg->listen[a].addr, cfg->listen[a].addrlen, 1,
+                                 (int)cfg->listen_backlog, msg, sizeof(msg));
             if (fd < 0) {
                 snprintf(err, errlen, "cannot listen on %s: %s", cfg->listen[a].spec, msg);
                 return -1;
@@ -161,7 +177,7 @@ static int bind_all(ah_server_t *srv, int *admin_fd, char *err, size_t errlen)
     *admin_fd = -1;
     if (cfg->admin_enabled) {
         *admin_fd = ah_listener_open((struct sockaddr *)&cfg->admin.addr, cfg->admin.addrlen, 0,
-                                     msg, sizeof(msg));
+                                     SOMAXCONN, msg, sizeof(msg));
         if (*admin_fd < 0) {
             snprintf(err, errlen, "cannot listen on %s (admin): %s", cfg->admin.spec, msg);
             return -1;
@@ -217,6 +233,50 @@ static int load_all(ah_server_t *srv)
     return 0;
 }
 
+/* A snapshot file is being written in place: keep a private copy (registry.h). */
+static void on_lease_broken(ah_server_t *srv, const siginfo_t *info)
+{
+    char msg[512];
+    if (ah_registry_lease_broken(&srv->reg, info->si_fd, msg, sizeof(msg)))
+        ah_log("%s", msg);
+}
+
+/*
+ * The --drain-ms period: /readyz answers 503 "draining" while every request
+ * is still served, so a load balancer polling it stops sending before the
+ * listeners close. A second SIGTERM or SIGINT ends it early; the lease
+ * signal is still handled, SIGHUP is ignored.
+ */
+static void drain(ah_server_t *srv, const sigset_t *set)
+{
+    if (srv->cfg.drain_ms == 0)
+        return;
+    atomic_store_explicit(&srv->draining, 1, memory_order_release);
+    struct timespec end, now;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += srv->cfg.drain_ms / 1000;
+    end.tv_nsec += (long)(srv->cfg.drain_ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left_ns = (long)(end.tv_sec - now.tv_sec) * 1000000000L + (end.tv_nsec - now.tv_nsec);
+        if (left_ns <= 0)
+            return;
+        struct timespec wait = {.tv_sec = left_ns / 1000000000L, .tv_nsec = left_ns % 1000000000L};
+        siginfo_t info;
+        int sig = sigtimedwait(set, &info, &wait);
+        if (sig == SIGTERM || sig == SIGINT) {
+            ah_log("%s again: draining cut short", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        }
+        if (sig > 0 && sig == ah_lease_signal())
+            on_lease_broken(srv, &info);
+    }
+}
+
 /* Waits for signals until SIGTERM or SIGINT. */
 static void wait_for_signals(ah_server_t *srv, const sigset_t *set)
 {
@@ -226,9 +286,7 @@ static void wait_for_signals(ah_server_t *srv, const sigset_t *set)
         if (sig < 0)
             continue;
         if (sig == ah_lease_signal()) {
-            char msg[512];
-            if (ah_registry_lease_broken(&srv->reg, info.si_fd, msg, sizeof(msg)))
-                ah_log("%s", msg);
+            on_lease_broken(srv, &info);
             continue;
         }
         if (sig == SIGHUP) {
@@ -236,8 +294,9 @@ static void wait_for_signals(ah_server_t *srv, const sigset_t *set)
             ah_control_request(srv->control, AH_CONTROL_RELOAD_ALL);
             continue;
         }
-        ah_log("%s: shutting down (grace %u ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-               srv->cfg.grace_ms);
+        ah_log("%s: shutting down (drain %u ms, grace %u ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+               srv->cfg.drain_ms, srv->cfg.grace_ms);
+        drain(srv, set);
         return;
     }
 }
@@ -330,6 +389,7 @@ int main(int argc, char **argv)
                "now; use --admin-token-file or AHEAD_ADMIN_TOKEN");
 
     fit_descriptors(srv);
+    check_backlog(&srv->cfg);
     signal_set(&set);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);

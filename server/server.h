@@ -38,6 +38,7 @@ typedef struct ah_server {
     ah_worker_metrics_t **metrics; /* [n_workers], each worker's counters */
     struct ah_control *control;
     unsigned max_connections;  /* --max-connections, lowered to fit RLIMIT_NOFILE */
+    atomic_int draining;       /* 1 from SIGTERM while --drain-ms runs: /readyz says 503 */
     h2o_iovec_t cache_control; /* "public, max-age=N", points into cache_control_buf */
     h2o_iovec_t cors_origin;
     char cache_control_buf[48];

@@ -40,8 +40,8 @@
 /* Longest sleep of an idle loop: how late an idle worker notices a swap or unmaps an old one. */
 #define IDLE_WAKE_MS 100
 
-int ah_listener_open(const struct sockaddr *addr, socklen_t len, int reuseport, char *err,
-                     size_t errlen)
+int ah_listener_open(const struct sockaddr *addr, socklen_t len, int reuseport, int backlog,
+                     char *err, size_t errlen)
 {
     int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
@@ -65,7 +65,7 @@ int ah_listener_open(const struct sockaddr *addr, socklen_t len, int reuseport, 
         close(fd);
         return -1;
     }
-    if (listen(fd, SOMAXCONN) != 0) {
+    if (listen(fd, backlog) != 0) {
         snprintf(err, errlen, "listen: %s", strerror(errno));
         close(fd);
         return -1;
@@ -75,7 +75,7 @@ int ah_listener_open(const struct sockaddr *addr, socklen_t len, int reuseport, 
 
 int ah_listener_probe(ah_listen_addr_t *a, char *err, size_t errlen)
 {
-    int fd = ah_listener_open((struct sockaddr *)&a->addr, a->addrlen, 0, err, errlen);
+    int fd = ah_listener_open((struct sockaddr *)&a->addr, a->addrlen, 0, 1, err, errlen);
     if (fd < 0)
         return -1;
     struct sockaddr_storage got;

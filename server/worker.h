@@ -59,12 +59,12 @@ static inline ah_worker_t *ah_worker_from_ctx(h2o_context_t *ctx)
 }
 
 /*
- * ah_listener_open: a non-blocking listening TCP socket on addr. With
- * reuseport, SO_REUSEPORT is set so that each loop can have its own.
- * Returns the fd, or -1 with a message in err.
+ * ah_listener_open: a non-blocking listening TCP socket on addr, queueing
+ * up to backlog connections. With reuseport, SO_REUSEPORT is set so that
+ * each loop can have its own. Returns the fd, or -1 with a message in err.
  */
-int ah_listener_open(const struct sockaddr *addr, socklen_t len, int reuseport, char *err,
-                     size_t errlen);
+int ah_listener_open(const struct sockaddr *addr, socklen_t len, int reuseport, int backlog,
+                     char *err, size_t errlen);
 
 /*
  * ah_listener_probe: binds addr once without SO_REUSEPORT, so that a port

@@ -570,6 +570,75 @@ START_TEST(test_control_plane_under_saturation)
 }
 END_TEST
 
+/* ------------------------------------------------------------- draining */
+
+/*
+ * SIGTERM with --drain-ms: /readyz turns 503 "draining" at once, while
+ * completions are still answered on new and kept-alive connections; the
+ * listeners close only after the drain, and the exit is clean. A second
+ * SIGTERM cuts the drain short.
+ */
+START_TEST(test_drain_turns_readyz_first)
+{
+    char dir[256], snap[512];
+    ts_server_t s;
+    const char *extra[] = {"--drain-ms", "3000", "--listen-backlog", "64", NULL};
+    start_sample(&s, dir, sizeof(dir), snap, sizeof(snap), extra);
+    ts_resp_t r;
+    ck_assert_int_eq(ts_get(s.url, "/readyz", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+    int kept = ts_connect(s.port); /* a proxy's keep-alive connection, opened before */
+    ck_assert_int_ge(kept, 0);
+
+    double start = ts_now_ms();
+    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    int draining = 0;
+    while (!draining && ts_now_ms() - start < 2000) {
+        ck_assert_int_eq(ts_get(s.url, "/readyz", &r), 0);
+        draining = r.status == 503 && strstr(r.body, "\"draining\"") != NULL;
+        ts_resp_free(&r);
+    }
+    ck_assert_msg(draining, "/readyz did not turn 503 draining");
+    ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=a", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_admin(&s, "GET", "/admin/indexes", &r), 0);
+    ck_assert_msg(strstr(r.body, "\"draining\":true") != NULL, "%s", r.body);
+    ts_resp_free(&r);
+    ck_assert_int_eq(write(kept, GET_A, sizeof(GET_A) - 1), (ssize_t)(sizeof(GET_A) - 1));
+    ck_assert(answered(kept, 5000));
+    close(kept);
+
+    /* After the drain the port refuses, and the process ends 0. */
+    double stopped = 0;
+    while (ts_now_ms() - start < 20000) {
+        int fd = ts_connect(s.port);
+        if (fd < 0) {
+            stopped = ts_now_ms() - start;
+            break;
+        }
+        close(fd);
+        ts_sleep_ms(50);
+    }
+    ck_assert_msg(stopped >= 2900, "listeners closed %.0f ms after SIGTERM, drain 3000", stopped);
+    ck_assert_int_eq(ts_server_stop(&s, 0, 15000, NULL), 0);
+    ck_assert(ts_log_contains(&s, "drain 3000 ms"));
+    unlink(s.log);
+    ts_rmtree(dir);
+
+    /* A second SIGTERM ends a long drain at once. */
+    const char *longer[] = {"--drain-ms", "600000", NULL};
+    start_sample(&s, dir, sizeof(dir), snap, sizeof(snap), longer);
+    ck_assert_int_eq(kill(s.pid, SIGTERM), 0);
+    ts_sleep_ms(300);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 15000, NULL), 0);
+    ck_assert(ts_log_contains(&s, "draining cut short"));
+    unlink(s.log);
+    ts_rmtree(dir);
+}
+END_TEST
+
 static Suite *reliability_suite(void)
 {
     Suite *s = suite_create("reliability");
@@ -583,6 +652,7 @@ static Suite *reliability_suite(void)
     tcase_add_test(t, test_request_timeout_ends_slow_and_idle);
     tcase_add_test(t, test_out_of_descriptors);
     tcase_add_test(t, test_control_plane_under_saturation);
+    tcase_add_test(t, test_drain_turns_readyz_first);
     suite_add_tcase(s, t);
     return s;
 }
