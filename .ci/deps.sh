@@ -9,7 +9,8 @@
 #                             Node.js with the web tests' npm packages
 #                             (tests/web/package-lock.json), systemd-analyze,
 #                             clang (libFuzzer, for tests/fuzz.sh), curl
-#                             (bench/hostile.sh and bench/soak.sh)
+#                             (bench/hostile.sh and bench/soak.sh), nginx
+#                             (bench/deploy.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ packages=(
   libutf8proc-dev check libsubunit-dev libcurl4-openssl-dev
 )
 if [ "${1:-}" = test ]; then
-  packages+=(clang-format clang wrk chromium systemd curl)
+  packages+=(clang-format clang wrk chromium systemd curl nginx)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi

@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: MIT
 # check_install: what `cmake --install` lays down works on its own. Installs
 # the build folder into a temporary prefix, then checks the four programs
-# start from there, the systemd unit points at the installed ahead-serve and
-# passes `systemd-analyze verify`, and the installed ahead-build and
-# ahead-serve, away from the source and build folders, build the sample data
-# and answer a completion, the page and the API description over HTTP.
+# and ahead-rollout start from there (the rollout tool using the installed
+# ahead-query), the deployment examples are there, the systemd unit points
+# at the installed ahead-serve and passes `systemd-analyze verify`, and the
+# installed ahead-build and ahead-serve, away from the source and build
+# folders, build the sample data and answer a completion, the page and the
+# API description over HTTP.
 #
 # usage: check_install.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -32,6 +34,11 @@ for p in ahead-build ahead-serve ahead-query ahead-bench-lookup; do
     "$bin/$p" --help | grep -q "^usage: $p " || fail "$p --help"
 done
 echo "ok: four programs installed under $prefix/bin"
+"$bin/ahead-rollout" --help | grep -q -- "--max-changed" || fail "ahead-rollout --help"
+for f in nginx.conf aggregate.sql; do
+    [ -f "$prefix/share/doc/ahead/examples/$f" ] || fail "$f not installed"
+done
+echo "ok: ahead-rollout, nginx.conf and aggregate.sql installed"
 
 grep -qx "ExecStart=$bin/ahead-serve \$AHEAD_SERVE_OPTS" "$unit" || fail "unit's ExecStart: $(grep ExecStart "$unit")"
 grep -Eq '@[A-Z_]+@' "$unit" && fail "unconfigured @VARIABLE@ left in the unit"
@@ -42,6 +49,19 @@ if command -v systemd-analyze >/dev/null; then
 else
     echo "check_install: systemd-analyze not found (apt install systemd), the unit not verified: skipped"
 fi
+
+# The installed ahead-rollout finds the installed ahead-query beside it.
+"$bin/ahead-build" -q "$source/data/sample.tsv" -o "$prefix/new.snap"
+status=0
+"$bin/ahead-rollout" --snapshot "$prefix/new.snap" \
+    --replica "public=127.0.0.1:1,file=$prefix/live.snap" 2>"$prefix/rollout.log" || status=$?
+[ "$status" = 1 ] && grep -q "stopped: http://127.0.0.1:1/v1/indexes" "$prefix/rollout.log" ||
+    fail "ahead-rollout to a replica that is not there: $status $(cat "$prefix/rollout.log")"
+status=0
+"$bin/ahead-rollout" --snapshot "$prefix/new.snap" --replica "public=x" 2>"$prefix/rollout.log" || status=$?
+[ "$status" = 2 ] && grep -q "file= are required" "$prefix/rollout.log" ||
+    fail "ahead-rollout with a bad --replica: $status $(cat "$prefix/rollout.log")"
+echo "ok: the installed ahead-rollout verifies with the installed ahead-query, refuses bad usage"
 
 # Run from an empty folder, so nothing can come from the source or build tree.
 cd "$prefix"
