@@ -119,7 +119,8 @@ sed -e "s/127\.0\.0\.1:8091/127.0.0.1:${PORTS[0]}/" -e "s/127\.0\.0\.1:8092/127.
     -e "s/127\.0\.0\.1:8093/127.0.0.1:${PORTS[2]}/" -e "s/127\.0\.0\.1:8088/127.0.0.1:$NGINX_PORT/" \
     "$ROOT/server/deploy/nginx.conf" >"$WORK/nginx/nginx.conf"
 nginx -p "$WORK/nginx" -c nginx.conf -g 'daemon off;' 2>"$WORK/nginx.log" &
-PIDS+=("$!")
+NGINX_PID=$!
+PIDS+=("$NGINX_PID")
 wait_ready "$NGINX_PORT"
 # Its documented options (consistent hashing, the micro-cache) must be valid too.
 sed -E 's/^(\s*)#([a-z])/\1\2/' "$WORK/nginx/nginx.conf" >"$WORK/nginx/options.conf"
@@ -209,12 +210,27 @@ for i in 1 2 3; do
 done
 echo "replicas: all three serve $DAY2 (first $DAY1), one mapping each"
 
+# CPU time (user + system, clock ticks) of the given processes, all threads.
+cpu_ticks() {
+    local sum=0 pid
+    for pid in "$@"; do sum=$((sum + $(awk '{ print $14 + $15 }' "/proc/$pid/stat"))); done
+    echo "$sum"
+}
 if [ "$COMPARE" -gt 0 ]; then
-    echo "== throughput, ${COMPARE}s each (wrk -t1 -c64)"
+    echo "== throughput, ${COMPARE}s each (wrk -t1 -c64), and CPU time per request"
+    HZ=$(getconf CLK_TCK)
+    # nginx's workers are its master's children (their comm is "nginx").
+    read -r -a NGINX_ALL <<<"$NGINX_PID $(awk -v p="$NGINX_PID" '$4 == p { print $1 }' /proc/[0-9]*/stat 2>/dev/null | tr '\n' ' ')"
     for target in "direct to replica 1:${PORTS[0]}" "through nginx to 3 replicas:$NGINX_PORT"; do
-        wrk -t1 -c64 -d"${COMPARE}s" -s "$ROOT/bench/prefixes.lua" "http://127.0.0.1:${target##*:}" \
+        n0=$(cpu_ticks "${NGINX_ALL[@]}") r0=$(cpu_ticks "${REPLICA_PID[@]}")
+        wrk -t1 -c64 -d"${COMPARE}s" --latency -s "$ROOT/bench/prefixes.lua" "http://127.0.0.1:${target##*:}" \
             -- "$WORK/prefixes.txt" /v1/complete 10 >"$WORK/compare.txt"
-        echo "${target%:*}: $(grep -E '^Requests/sec' "$WORK/compare.txt") $(grep -E '^ +Latency' "$WORK/compare.txt" | tr -s ' ')"
+        n1=$(cpu_ticks "${NGINX_ALL[@]}") r1=$(cpu_ticks "${REPLICA_PID[@]}")
+        requests=$(sed -n 's/^PREFIXES requests=\([0-9]*\).*/\1/p' "$WORK/compare.txt")
+        echo "${target%:*}: $(grep -E '^Requests/sec' "$WORK/compare.txt" | tr -s ' ');" \
+            "p50/p99 $(awk '$1 == "50%" || $1 == "99%" { printf "%s ", $2 }' "$WORK/compare.txt");" \
+            "CPU per request: replicas $(awk -v t=$((r1 - r0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }') us," \
+            "nginx $(awk -v t=$((n1 - n0)) -v n="$requests" -v hz="$HZ" 'BEGIN { printf "%.1f", t / hz / n * 1e6 }') us"
     done
 fi
 echo "deploy.sh: passed"

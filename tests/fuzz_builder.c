@@ -2,9 +2,10 @@
 /*
  * fuzz_builder.c: a libFuzzer target for what ahead-build does with a log,
  * through the functions ahead-build itself calls (libahead-builder): the
- * log is read by ah_input (plain or gzip) line by line, each line parsed
- * and aggregated (text<TAB>count lines and raw lines, one counting 1, mixed
- * freely), a blocklist file loaded, the completions written to a snapshot
+ * log is read by ah_input (plain or gzip) line by line, each line read as
+ * a part file's (header, CSV quoting) when asked, parsed and aggregated
+ * (text<TAB>count lines and raw lines, one counting 1, mixed freely) under
+ * a --weight, a blocklist file loaded, the completions written to a snapshot
  * on tmpfs, which is then opened, deep-verified and asked for its keys.
  *
  * Input layout (all of it is fuzzed):
@@ -13,7 +14,8 @@
  *   1  1  bit 0: --no-infix; bits 1-2: bucket size 16, 1, 2, 4;
  *         bits 4-7: hot nodes (0: ahead-build's default, 15: none, else 2^n)
  *   2  1  --max-bytes / 4 (0: 1 byte)
- *   3  1  --min-count (0..3, low 2 bits)
+ *   3  1  --min-count (0..3, bits 0-1); bit 2: the log is a part file
+ *         (ah_part_line); bits 4-6: the --weight, one of WEIGHTS
  *   4  2  B, the blocklist's length (little-endian, cut to what is left)
  *   6  B  the blocklist file; the rest is the log
  *
@@ -31,6 +33,7 @@
 #include "ahead.h"
 #include "blocklist.h"
 #include "input.h"
+#include "parts.h"
 #include "writer.h"
 
 #include <stdio.h>
@@ -46,6 +49,9 @@
     } while (0)
 
 static char paths[3][96]; /* the blocklist, the log and the snapshot */
+
+/* --weight values: 1, fractions, roundings to 0 and saturation. */
+static const double WEIGHTS[8] = {1, 0.5, 3, 1e-20, 1e20, 1.0 / 3, 2.5, 1e300};
 
 static void remove_files(void)
 {
@@ -72,9 +78,11 @@ static const char *tmp_file(const char *what, const uint8_t *data, size_t len)
     return paths[slot];
 }
 
-/* Reads the log as ahead-build's read_input() does: truncated lines are skipped. */
-static void read_log(const char *path, ah_agg_t *agg)
+/* Reads the log as ahead-build's read_file() does: truncated lines are skipped. */
+static void read_log(const char *path, int part_file, ah_agg_t *agg)
 {
+    static char unquoted[AH_INPUT_MAX_LINE];
+    uint64_t lineno = 0;
     char err[256];
     ah_input_t *in;
     if (ah_input_open(path, &in, err, sizeof err) != 0)
@@ -83,6 +91,19 @@ static void read_log(const char *path, ah_agg_t *agg)
     size_t len;
     int truncated, rc;
     while ((rc = ah_input_next(in, &line, &len, &truncated, err, sizeof err)) == 1) {
+        lineno++;
+        if (part_file && !truncated) {
+            size_t out_len = len;
+            ah_part_line_t r = ah_part_line(line, len, lineno == 1, unquoted, &out_len);
+            if (r == AH_PART_HEADER)
+                continue;
+            if (r == AH_PART_UNQUOTED) {
+                if (out_len > len - 2)
+                    FAIL("unquoting made %zu bytes of %zu", out_len, len);
+                line = unquoted;
+                len = out_len;
+            }
+        }
         ah_line_status_t st = AH_LINE_TOOLONG;
         if (!truncated && ah_agg_add_line(agg, line, len, &st) != 0)
             FAIL("out of memory adding a line");
@@ -138,6 +159,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int no_words = data[1] & 1;
     unsigned max_bytes = data[2] ? data[2] * 4u : 1;
     uint64_t min_count = data[3] & 3;
+    int part_file = (data[3] >> 2) & 1;
+    double weight = WEIGHTS[(data[3] >> 4) & 7];
     size_t bl_len = (size_t)data[4] | (size_t)data[5] << 8;
     data += 6;
     size -= 6;
@@ -154,7 +177,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ah_agg_t *agg = ah_agg_new(max_bytes);
     if (!agg)
         FAIL("out of memory");
-    read_log(tmp_file("log", data + bl_len, size - bl_len), agg);
+    ah_agg_set_weight(agg, weight);
+    read_log(tmp_file("log", data + bl_len, size - bl_len), part_file, agg);
 
     ah_entry_t *e;
     size_t n;
