@@ -146,8 +146,10 @@ START=$(date +%s)
 sleep 2
 
 echo "-- 1. roll out a new snapshot ($DAY2)"
+t0=$(date +%s%N)
 "${ROLLOUT[@]}" --snapshot "$WORK/day2.snap" "${REPLICAS[@]}" 2>&1 | tee "$WORK/rollout1.txt" ||
     fail "the rollout of a good snapshot failed"
+echo "the rollout took $((($(date +%s%N) - t0) / 1000000)) ms under load"
 
 echo "-- 2. kill -9 replica 2 and restart it"
 kill_replica() { # i
