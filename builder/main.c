@@ -7,9 +7,9 @@
  * Reads every input (files, .gz files, part-file directories written by a
  * data engine, or - for stdin), each line's count times the --weight before
  * it, skips and reports bad lines, aggregates, filters, and writes OUT
- * atomically. Exit status: 0
- * on success, 1 when the build failed (unreadable input, --strict and a bad
- * line, nothing left to write, a write error), 2 for a usage error.
+ * atomically. Exit status: 0 on success, 1 when the build failed
+ * (unreadable input, --strict and a bad line, nothing left to write, a
+ * write error), 2 for a usage error.
  */
 #include "aggregate.h"
 #include "ahead.h"
@@ -19,9 +19,9 @@
 #include "writer.h"
 
 #include <errno.h>
-#include <math.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -19,6 +19,7 @@
  *      the replica out), then drains every loop (worker.c) and exits 0.
  */
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -233,6 +234,13 @@ static int load_all(ah_server_t *srv)
     return 0;
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 /* A snapshot file is being written in place: keep a private copy (registry.h). */
 static void on_lease_broken(ah_server_t *srv, const siginfo_t *info)
 {
@@ -252,20 +260,12 @@ static void drain(ah_server_t *srv, const sigset_t *set)
     if (srv->cfg.drain_ms == 0)
         return;
     atomic_store_explicit(&srv->draining, 1, memory_order_release);
-    struct timespec end, now;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += srv->cfg.drain_ms / 1000;
-    end.tv_nsec += (long)(srv->cfg.drain_ms % 1000) * 1000000L;
-    if (end.tv_nsec >= 1000000000L) {
-        end.tv_sec++;
-        end.tv_nsec -= 1000000000L;
-    }
+    int64_t end = monotonic_ms() + srv->cfg.drain_ms;
     for (;;) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        long left_ns = (long)(end.tv_sec - now.tv_sec) * 1000000000L + (end.tv_nsec - now.tv_nsec);
-        if (left_ns <= 0)
+        int64_t left = end - monotonic_ms();
+        if (left <= 0)
             return;
-        struct timespec wait = {.tv_sec = left_ns / 1000000000L, .tv_nsec = left_ns % 1000000000L};
+        struct timespec wait = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000L};
         siginfo_t info;
         int sig = sigtimedwait(set, &info, &wait);
         if (sig == SIGTERM || sig == SIGINT) {
