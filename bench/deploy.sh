@@ -122,11 +122,38 @@ nginx -p "$WORK/nginx" -c nginx.conf -g 'daemon off;' 2>"$WORK/nginx.log" &
 NGINX_PID=$!
 PIDS+=("$NGINX_PID")
 wait_ready "$NGINX_PORT"
-# Its documented options (consistent hashing, the micro-cache) must be valid too.
-sed -E 's/^(\s*)#([a-z])/\1\2/' "$WORK/nginx/nginx.conf" >"$WORK/nginx/options.conf"
+# Its documented options (consistent hashing, the micro-cache) must work
+# too: a second nginx with them, on its own port and in front of replica 1
+# alone, must serve a repeated request from its cache, and once the entry
+# is a second old, renew it by revalidating with the replica's ETag (the
+# replica answers 304, counted in its metrics) while the stale entry is
+# served.
+OPTIONS_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+sed -E -e 's/^(\s*)#([a-z])/\1\2/' -e "s/127\.0\.0\.1:$NGINX_PORT/127.0.0.1:$OPTIONS_PORT/" \
+    -e "/server 127\.0\.0\.1:(${PORTS[1]}|${PORTS[2]}) /d" -e 's/^pid nginx\.pid;/pid options.pid;/' \
+    "$WORK/nginx/nginx.conf" >"$WORK/nginx/options.conf"
 mkdir -p "$WORK/nginx/cache"
-nginx -t -q -p "$WORK/nginx" -c options.conf 2>"$WORK/nginx-t.log" ||
-    fail "nginx.conf with its options: $(cat "$WORK/nginx-t.log")"
+chmod 755 "$WORK/nginx/cache"
+nginx -p "$WORK/nginx" -c options.conf -g 'daemon off;' 2>"$WORK/nginx-options.log" &
+OPTIONS_PID=$!
+PIDS+=("$OPTIONS_PID")
+wait_ready "$OPTIONS_PORT"
+cache_status() { curl -s -o /dev/null -D - "http://127.0.0.1:$OPTIONS_PORT/v1/complete?q=wonder" | tr -d '\r' |
+    sed -n 's/^[Xx]-[Cc]ache: //p'; }
+not_modified() { curl -s "http://127.0.0.1:${PORTS[3]}/metrics" |
+    awk '/^ahead_requests_total\{.*code="304"/ { n += $2 } END { print n + 0 }'; }
+before=$(not_modified)
+statuses="$(cache_status) $(cache_status)"
+sleep 1.5
+statuses+=" $(cache_status)"
+sleep 0.5
+statuses+=" $(cache_status)"
+revalidated=$(($(not_modified) - before))
+[ "$statuses" = "MISS HIT STALE HIT" ] && [ "$revalidated" -ge 1 ] ||
+    fail "nginx.conf's micro-cache: $statuses and $revalidated 304s, expected MISS HIT STALE HIT and a 304"
+kill "$OPTIONS_PID"
+wait "$OPTIONS_PID" 2>/dev/null || true
+echo "nginx.conf's options: $statuses; the replica answered $revalidated revalidation(s) with 304"
 
 # Every answer carries Content-Length (never chunked), direct and through nginx.
 for base in "http://127.0.0.1:${PORTS[0]}" "http://127.0.0.1:$NGINX_PORT"; do

@@ -573,7 +573,8 @@ END_TEST
 /* ------------------------------------------------------------- draining */
 
 /*
- * SIGTERM with --drain-ms: /readyz turns 503 "draining" at once, while
+ * --listen-backlog is the listening socket's backlog. SIGTERM with
+ * --drain-ms: /readyz turns 503 "draining" at once, while
  * completions are still answered on new and kept-alive connections; the
  * listeners close only after the drain, and the exit is clean. A second
  * SIGTERM cuts the drain short.
@@ -588,6 +589,22 @@ START_TEST(test_drain_turns_readyz_first)
     ck_assert_int_eq(ts_get(s.url, "/readyz", &r), 0);
     ck_assert_int_eq(r.status, 200);
     ts_resp_free(&r);
+    /* --listen-backlog reaches listen(): ss shows a listener's backlog as its Send-Q. */
+    char cmd[128], line[256];
+    snprintf(cmd, sizeof(cmd), "ss -ltnH 'sport = :%d' 2>/dev/null", s.port);
+    FILE *ss = popen(cmd, "r");
+    int listeners = 0;
+    while (ss != NULL && fgets(line, sizeof(line), ss) != NULL) {
+        unsigned recv_q, send_q;
+        ck_assert_int_eq(sscanf(line, "LISTEN %u %u", &recv_q, &send_q), 2);
+        ck_assert_msg(send_q == 64, "backlog %u, --listen-backlog 64: %s", send_q, line);
+        listeners++;
+    }
+    if (ss != NULL)
+        pclose(ss);
+    if (listeners == 0)
+        printf("test_drain_turns_readyz_first: ss (iproute2) not found, the backlog not checked: "
+               "skipped\n");
     int kept = ts_connect(s.port); /* a proxy's keep-alive connection, opened before */
     ck_assert_int_ge(kept, 0);
 
