@@ -344,11 +344,14 @@ int main(int argc, char **argv)
     ah_blocklist_t *bl = NULL;
     if (o.blocklist && ah_blocklist_load(o.blocklist, &bl, err, sizeof err) != 0) {
         fprintf(stderr, "ahead-build: blocklist: %s\n", err);
+        free(o.inputs);
         return 1;
     }
     ah_agg_t *agg = ah_agg_new(o.max_bytes);
     if (!agg) {
         fprintf(stderr, "ahead-build: out of memory\n");
+        ah_blocklist_free(bl);
+        free(o.inputs);
         return 1;
     }
     uint64_t skipped = 0, headers = 0;

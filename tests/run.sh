@@ -4,7 +4,7 @@
 # what is missing, checks formatting, then builds ahead twice (a normal
 # build, and one with AddressSanitizer + UndefinedBehaviorSanitizer) and runs
 # every Check suite and integration test in both with ctest; then every
-# libFuzzer target for 15 seconds (tests/fuzz.sh, clang in build-fuzz/);
+# libFuzzer target for 10 seconds (tests/fuzz.sh, clang in build-fuzz/);
 # last, the hostile-clients test, three replicas behind nginx with
 # rollouts and a killed replica, and a 60 s soak (bench/hostile.sh,
 # bench/deploy.sh, bench/soak.sh).
@@ -35,8 +35,8 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export LSAN_OPTIONS=suppressions=$PWD/server/lsan.supp
 run_ctest build-asan
 
-echo "== fuzz (15 s per target)"
-FUZZ_JOBS=$jobs bash tests/fuzz.sh 15
+echo "== fuzz (10 s per target)"
+FUZZ_JOBS=$jobs bash tests/fuzz.sh 10
 
 # Reliability under hostile clients and over a minute of reloads, at the
 # scale of a test; bench/RESULTS.md has the long runs.
