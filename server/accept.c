@@ -17,7 +17,7 @@
 /* The shortest interval between two log lines about running out of descriptors. */
 #define SHORTAGE_LOG_MS 10000
 
-static uint64_t now_ms(void)
+uint64_t ah_monotonic_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -65,7 +65,7 @@ static void on_accept_error(ah_accept_gate_t *g, int e)
     if (e != EMFILE && e != ENFILE && e != ENOBUFS && e != ENOMEM)
         return; /* EAGAIN (drained), ECONNABORTED (the client gave up), ... */
     g->shortages++;
-    uint64_t now = now_ms();
+    uint64_t now = ah_monotonic_ms();
     if (g->logged_at == 0 || now - g->logged_at >= SHORTAGE_LOG_MS) {
         ah_log("%s listener: cannot accept (%s) with %lld connections open; pausing accepts "
                "for %d ms each time (%llu so far)",

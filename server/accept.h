@@ -56,4 +56,7 @@ void ah_accept_gate_init(ah_accept_gate_t *g, h2o_evloop_t *loop, h2o_accept_ctx
 /* ah_accept_gate_dispose: unlinks the backoff timer; call before the loop is destroyed. */
 void ah_accept_gate_dispose(ah_accept_gate_t *g);
 
+/* Milliseconds of CLOCK_MONOTONIC: the gate's backoff, and the drains at shutdown. */
+uint64_t ah_monotonic_ms(void);
+
 #endif /* AH_SERVER_ACCEPT_H */

@@ -234,13 +234,6 @@ static int load_all(ah_server_t *srv)
     return 0;
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A snapshot file is being written in place: keep a private copy (registry.h). */
 static void on_lease_broken(ah_server_t *srv, const siginfo_t *info)
 {
@@ -260,9 +253,9 @@ static void drain(ah_server_t *srv, const sigset_t *set)
     if (srv->cfg.drain_ms == 0)
         return;
     atomic_store_explicit(&srv->draining, 1, memory_order_release);
-    int64_t end = monotonic_ms() + srv->cfg.drain_ms;
+    int64_t end = (int64_t)ah_monotonic_ms() + srv->cfg.drain_ms;
     for (;;) {
-        int64_t left = end - monotonic_ms();
+        int64_t left = end - (int64_t)ah_monotonic_ms();
         if (left <= 0)
             return;
         struct timespec wait = {.tv_sec = left / 1000, .tv_nsec = left % 1000 * 1000000L};

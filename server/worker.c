@@ -31,7 +31,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 /* How long HTTP/1 connections may keep asking before being told to close (see the top). */
@@ -105,13 +104,6 @@ static void on_message(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mes
     }
 }
 
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * Stops accepting and runs the loop until *conns reaches zero or grace_ms
  * passes (see the top of this file). Returns 1 when every connection closed.
@@ -131,16 +123,16 @@ int ah_loop_drain(h2o_context_t *ctx, h2o_socket_t **listeners, size_t n, int64_
         ctx->globalconf->http2.callbacks.request_shutdown(ctx);
     ctx->http1.req_timeout.timeout = 1;
 
-    uint64_t start = now_ms(), deadline = start + grace_ms;
+    uint64_t start = ah_monotonic_ms(), deadline = start + grace_ms;
     uint64_t phase2 = start + (grace_ms / 2 < DRAIN_PHASE1_MS ? grace_ms / 2 : DRAIN_PHASE1_MS);
     /* One pass even with no connection: it frees the closed listeners. */
     do {
         h2o_evloop_run(ctx->loop, 10);
-        if (!ctx->shutdown_requested && now_ms() >= phase2) {
+        if (!ctx->shutdown_requested && ah_monotonic_ms() >= phase2) {
             ctx->shutdown_requested = 1; /* HTTP/1: "Connection: close" after the current answer */
             ctx->http1.req_timeout.timeout = 0;
         }
-    } while (*conns > 0 && now_ms() < deadline);
+    } while (*conns > 0 && ah_monotonic_ms() < deadline);
     return *conns == 0;
 }
 
