@@ -64,10 +64,38 @@ static void on_watch(void *arg, size_t index)
     ah_reloader_submit(&c->reloader, (int)index, "watch", NULL);
 }
 
+/*
+ * Everything h2o of this loop is made here, on its own thread (worker.c,
+ * ah_loop_create, says why). Returns 0, or -1 with a message in c->err.
+ */
+static int control_setup(ah_control_t *c)
+{
+    ah_server_t *srv = c->srv;
+    ah_loop_create(&c->loop, &c->ctx, &srv->h2o_admin, &c->receiver, on_message);
+    c->accept_ctx.ctx = &c->ctx;
+    c->accept_ctx.hosts = srv->h2o_admin.hosts;
+    if (c->admin_fd >= 0)
+        ah_accept_gate_init(&c->gate, c->loop, &c->accept_ctx, &c->listener, &c->admin_fd, 1,
+                            AH_ADMIN_MAX_CONNS, "admin");
+    if (ah_reloader_start(&c->reloader, srv, c->ctx.queue, ah_admin_answer_reload, srv) != 0) {
+        snprintf(c->err, sizeof(c->err), "cannot start the reload thread");
+        return -1;
+    }
+    if (srv->cfg.watch &&
+        ah_watch_start(&c->watch, c->loop, &srv->reg, on_watch, c, c->err, sizeof(c->err)) != 0)
+        return -1;
+    return 0;
+}
+
 static void *control_main(void *arg)
 {
     ah_control_t *c = arg;
     pthread_setname_np(pthread_self(), "ahead-control");
+
+    c->start_rc = control_setup(c);
+    sem_post(&c->ready);
+    if (c->start_rc != 0)
+        return NULL; /* the process exits: ah_control_start() failed */
 
     /*
      * This thread and the reload thread run at the event loops' priority.
@@ -106,22 +134,16 @@ int ah_control_start(ah_control_t *c, ah_server_t *srv, int admin_fd, char *err,
     c->srv = srv;
     c->admin_fd = admin_fd;
     atomic_init(&c->stop, 0);
-    c->loop = h2o_evloop_create();
-    h2o_context_init(&c->ctx, c->loop, &srv->h2o_admin);
-    h2o_multithread_register_receiver(c->ctx.queue, &c->receiver, on_message);
-    c->accept_ctx.ctx = &c->ctx;
-    c->accept_ctx.hosts = srv->h2o_admin.hosts;
-    if (admin_fd >= 0)
-        ah_accept_gate_init(&c->gate, c->loop, &c->accept_ctx, &c->listener, &c->admin_fd, 1,
-                            AH_ADMIN_MAX_CONNS, "admin");
-    if (ah_reloader_start(&c->reloader, srv, c->ctx.queue, ah_admin_answer_reload, srv) != 0) {
-        snprintf(err, errlen, "cannot start the reload thread");
+    if (sem_init(&c->ready, 0, 0) != 0 || pthread_create(&c->tid, NULL, control_main, c) != 0) {
+        snprintf(err, errlen, "cannot start the control thread");
         return -1;
     }
-    if (srv->cfg.watch && ah_watch_start(&c->watch, c->loop, &srv->reg, on_watch, c, err, errlen))
-        return -1;
-    if (pthread_create(&c->tid, NULL, control_main, c) != 0) {
-        snprintf(err, errlen, "cannot start the control thread");
+    while (sem_wait(&c->ready) != 0)
+        ; /* EINTR */
+    sem_destroy(&c->ready);
+    if (c->start_rc != 0) {
+        pthread_join(c->tid, NULL);
+        snprintf(err, errlen, "%s", c->err);
         return -1;
     }
     c->started = 1;

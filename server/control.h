@@ -16,6 +16,7 @@
 #define AH_SERVER_CONTROL_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -33,6 +34,9 @@ typedef struct ah_control {
     ah_server_t *srv;
     pthread_t tid;
     int started;
+    sem_t ready;  /* posted by the thread once set up (ah_control_start) */
+    int start_rc; /* 0, or -1 with the reason in err, when the setup failed */
+    char err[256];
     h2o_evloop_t *loop;
     h2o_accept_ctx_t accept_ctx;
     int admin_fd;           /* -1 with --admin-listen off */
@@ -51,9 +55,9 @@ typedef struct ah_control {
 enum { AH_CONTROL_RELOAD_ALL = 1, AH_CONTROL_STOP = 2 };
 
 /*
- * ah_control_start: sets up the loop (admin listener on admin_fd unless it
- * is -1, the watch with --watch) and starts the thread. Returns 0, or -1
- * with a message in err.
+ * ah_control_start: starts the thread, which sets up its loop (admin
+ * listener on admin_fd unless it is -1, the watch with --watch), and waits
+ * for that. Returns 0, or -1 with a message in err.
  */
 int ah_control_start(ah_control_t *c, ah_server_t *srv, int admin_fd, char *err, size_t errlen);
 

@@ -137,6 +137,25 @@ int ah_loop_drain(h2o_context_t *ctx, h2o_socket_t **listeners, size_t n, int64_
 }
 
 /*
+ * Creates a loop, its context and its message receiver. It must run on the
+ * thread that will run the loop: libh2o 2.2.5 takes a socket's read buffers
+ * from a per-thread recycling allocator (the __thread
+ * h2o_socket_buffer_prototype), chosen by the thread that creates the
+ * socket, and h2o_context_init() creates the socket of the loop's message
+ * queue. Created on the main thread, every loop allocated and freed the
+ * buffers of its messages in the main thread's allocator, with no lock: at
+ * SIGTERM all loops read their "stop" at once, and one could free a buffer
+ * that another was still reading into (issue 15, a heap use-after-free).
+ */
+void ah_loop_create(h2o_evloop_t **loop, h2o_context_t *ctx, h2o_globalconf_t *conf,
+                    h2o_multithread_receiver_t *receiver, h2o_multithread_receiver_cb cb)
+{
+    *loop = h2o_evloop_create();
+    h2o_context_init(ctx, *loop, conf);
+    h2o_multithread_register_receiver(ctx->queue, receiver, cb);
+}
+
+/*
  * Frees the context and loop once nothing uses them. libh2o 2.2.5 asserts
  * in h2o_context_dispose() if the HTTP/2 graceful-shutdown timer is still
  * linked (pitfall 5), so it is unlinked first.
@@ -167,6 +186,12 @@ static void *worker_main(void *arg)
     char name[16]; /* what top -H, perf and taskset users see */
     snprintf(name, sizeof(name), "ahead-loop-%zu", w->id);
     pthread_setname_np(pthread_self(), name);
+
+    /* On this thread: see ah_loop_create(). */
+    ah_loop_create(&w->loop, &w->ctx, &srv->h2o_public, &w->receiver, on_message);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = srv->h2o_public.hosts;
+    sem_post(&w->ready);
 
     /* The cap is split evenly: SO_REUSEPORT spreads connections evenly over the loops. */
     int64_t cap =
@@ -215,20 +240,20 @@ int ah_worker_init(ah_worker_t *w, ah_server_t *srv, size_t id)
 
 int ah_worker_start(ah_worker_t *w)
 {
-    ah_server_t *srv = w->srv;
-
     /*
-     * The context and the message receiver are set up here, before the
-     * thread exists, so that ah_worker_request_stop() can never see a
-     * receiver that is not registered yet.
+     * The thread sets up its loop and registers its receiver before this
+     * returns, so that ah_worker_request_stop() can never see a receiver
+     * that is not registered yet.
      */
-    w->loop = h2o_evloop_create();
-    h2o_context_init(&w->ctx, w->loop, &srv->h2o_public);
-    h2o_multithread_register_receiver(w->ctx.queue, &w->receiver, on_message);
-    w->accept_ctx.ctx = &w->ctx;
-    w->accept_ctx.hosts = srv->h2o_public.hosts;
-    if (pthread_create(&w->tid, NULL, worker_main, w) != 0)
+    if (sem_init(&w->ready, 0, 0) != 0)
         return -1;
+    if (pthread_create(&w->tid, NULL, worker_main, w) != 0) {
+        sem_destroy(&w->ready);
+        return -1;
+    }
+    while (sem_wait(&w->ready) != 0)
+        ; /* EINTR */
+    sem_destroy(&w->ready);
     w->started = 1;
     return 0;
 }

@@ -15,6 +15,7 @@
 #define AH_SERVER_WORKER_H
 
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -35,6 +36,7 @@ typedef struct ah_worker {
     size_t id;
     pthread_t tid;
     int started;
+    sem_t ready; /* posted by the thread once its loop exists (ah_worker_start) */
     h2o_evloop_t *loop;
     h2o_accept_ctx_t accept_ctx;
     int *fds; /* one listening socket per --listen address, bound before start */
@@ -77,7 +79,8 @@ int ah_listener_probe(ah_listen_addr_t *addr, char *err, size_t errlen);
 /* ah_worker_init: allocations for worker id (fds are set by the caller). Returns 0 or AH_ENOMEM. */
 int ah_worker_init(ah_worker_t *w, ah_server_t *srv, size_t id);
 
-/* ah_worker_start: starts the thread. Returns 0 or -1. */
+/* ah_worker_start: starts the thread and waits until its loop can take messages. Returns 0 or -1.
+ */
 int ah_worker_start(ah_worker_t *w);
 
 /* ah_worker_request_stop: asks the loop to drain and exit; callable from any thread, once. */
@@ -98,6 +101,14 @@ void ah_worker_free(ah_worker_t *w);
  */
 int ah_loop_drain(h2o_context_t *ctx, h2o_socket_t **listeners, size_t n, int64_t *conns,
                   unsigned grace_ms);
+
+/*
+ * ah_loop_create: a new loop in *loop, ctx initialised on it with conf, and
+ * receiver registered on its queue. Call it on the thread that runs the
+ * loop, never on another (worker.c says why).
+ */
+void ah_loop_create(h2o_evloop_t **loop, h2o_context_t *ctx, h2o_globalconf_t *conf,
+                    h2o_multithread_receiver_t *receiver, h2o_multithread_receiver_cb cb);
 
 /* ah_loop_dispose: frees a drained context, its receiver registration and its loop. */
 void ah_loop_dispose(h2o_context_t *ctx, h2o_multithread_receiver_t *receiver);

@@ -327,6 +327,24 @@ int ts_server_spawn(ts_server_t *s, const char *const *args, const char *wait_fo
     return -1;
 }
 
+/* What the sanitizers' reports start with (ASan, LSan, UBSan, TSan). */
+static const char *const sanitizer_markers[] = {"ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                                                "runtime error:", "WARNING: ThreadSanitizer",
+                                                "AddressSanitizer: CHECK failed"};
+
+/* Prints the server's log to stderr when it holds a sanitizer report; returns 1 then. */
+static int print_sanitizer_report(const char *path)
+{
+    char *log = ts_read_file(path, NULL);
+    int found = 0;
+    for (size_t i = 0; log != NULL && !found && i < sizeof(sanitizer_markers) / sizeof(char *); i++)
+        found = strstr(log, sanitizer_markers[i]) != NULL;
+    if (found)
+        fprintf(stderr, "---- a sanitizer report in the server's log %s:\n%s\n----\n", path, log);
+    free(log);
+    return found;
+}
+
 int ts_server_stop(ts_server_t *s, int sig, int timeout_ms, double *elapsed_ms)
 {
     int st = 0;
@@ -349,7 +367,8 @@ int ts_server_stop(ts_server_t *s, int sig, int timeout_ms, double *elapsed_ms)
     if (elapsed_ms != NULL)
         *elapsed_ms = ts_now_ms() - start;
     s->pid = 0;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    int status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return print_sanitizer_report(s->log) && status == 0 ? TS_SANITIZER_REPORT : status;
 }
 
 int ts_run_server_expect_exit(const char *const *args, char *err, size_t errlen, int timeout_ms)

@@ -101,7 +101,11 @@ int ts_server_check_identity(ts_server_t *s, const char *name, const char *path)
  * ts_server_stop: sends sig and waits up to timeout_ms for the exit;
  * returns the exit status (or 128 + signal), -1 on timeout (then the
  * server is killed). *elapsed_ms gets the time it took, when not NULL.
+ * When the server's log holds a sanitizer report, the log is printed to
+ * stderr, and an exit status of 0 becomes TS_SANITIZER_REPORT: a server
+ * that a test stops must exit 0 with a clean log.
  */
+#define TS_SANITIZER_REPORT 1000
 int ts_server_stop(ts_server_t *s, int sig, int timeout_ms, double *elapsed_ms);
 
 /*
