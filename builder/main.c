@@ -45,6 +45,7 @@ typedef struct options {
     unsigned hot_nodes;
     int hot_nodes_set;
     int no_infix;
+    int no_typo;
     unsigned word_leaf;
     const char *blocklist;
     const char *out;
@@ -92,6 +93,9 @@ static void usage(FILE *f)
             "                       smaller snapshot\n"
             "      --word-leaf N    word starts per leaf of that index, 1..%d (default %d):\n"
             "                       smaller is faster, larger is smaller\n"
+            "      --no-typo-index  leave out the typo index: typo matches are found by\n"
+            "                       walking the trie alone, several times slower, and the\n"
+            "                       snapshot is smaller\n"
             "      --strict         stop at the first bad line (exit 1)\n"
             "  -q, --quiet          print only errors\n"
             "  -h, --help           this text\n"
@@ -242,21 +246,15 @@ static double parse_weight(const char *s)
 
 static void parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
-                                             {"topk", required_argument, NULL, 'k'},
-                                             {"min-count", required_argument, NULL, 'm'},
-                                             {"max-bytes", required_argument, NULL, 'b'},
-                                             {"blocklist", required_argument, NULL, 'B'},
-                                             {"bucket-size", required_argument, NULL, 'z'},
-                                             {"hot-nodes", required_argument, NULL, 'H'},
-                                             {"strict", no_argument, NULL, 's'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {"no-infix", no_argument, NULL, 'I'},
-                                             {"word-leaf", required_argument, NULL, 'L'},
-                                             {"weight", required_argument, NULL, 'W'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},    {"topk", required_argument, NULL, 'k'},
+        {"min-count", required_argument, NULL, 'm'}, {"max-bytes", required_argument, NULL, 'b'},
+        {"blocklist", required_argument, NULL, 'B'}, {"bucket-size", required_argument, NULL, 'z'},
+        {"hot-nodes", required_argument, NULL, 'H'}, {"strict", no_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {"no-infix", no_argument, NULL, 'I'},
+        {"no-typo-index", no_argument, NULL, 'T'},   {"word-leaf", required_argument, NULL, 'L'},
+        {"weight", required_argument, NULL, 'W'},    {NULL, 0, NULL, 0}};
     *o =
         (options_t){.topk = 10, .min_count = 1, .max_bytes = 256, .bucket_size = AH_DEFAULT_BUCKET};
     o->inputs = calloc((size_t)argc, sizeof *o->inputs);
@@ -306,6 +304,9 @@ static void parse_options(int argc, char **argv, options_t *o)
             break;
         case 'I':
             o->no_infix = 1;
+            break;
+        case 'T':
+            o->no_typo = 1;
             break;
         case 'L':
             o->word_leaf = (unsigned)parse_number("--word-leaf", optarg, 1, AH_MAX_WORD_LEAF);
@@ -386,6 +387,7 @@ int main(int argc, char **argv)
                                  .hot_nodes =
                                      o.hot_nodes_set ? o.hot_nodes : (unsigned)(n / 256 + 16),
                                  .no_words = o.no_infix,
+                                 .no_typo = o.no_typo,
                                  .word_leaf = o.word_leaf};
         if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {
             fprintf(stderr, "%sahead-build: %s\n", prog.enabled ? "\r\033[K" : "", err);

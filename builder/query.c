@@ -90,11 +90,13 @@ static int print_stats(const ah_index_t *ix)
            (double)st.file_bytes / (double)st.entries, st.topk, st.bucket_size, st.inner_nodes,
            st.max_text_bytes, st.max_key_bytes, st.total_score);
     printf("\"infix\":%s,\"word_entries\":%" PRIu32 ",\"word_nodes\":%" PRIu32
-           ",\"word_leaf\":%" PRIu32 ",\"sections\":{",
-           st.has_words ? "true" : "false", st.word_entries, st.word_nodes, st.word_leaf);
+           ",\"word_leaf\":%" PRIu32 ",\"typo_index\":%s,\"typo_depth\":%" PRIu32 ",\"sections\":{",
+           st.has_words ? "true" : "false", st.word_entries, st.word_nodes, st.word_leaf,
+           st.has_typo_index ? "true" : "false", st.typo_depth);
     static const char *const names[] = {"",          "keys",      "key_index",  "scores",
                                         "classes",   "nodes",     "display",    "hot_texts",
-                                        "hot_paths", "hot_slots", "word_nodes", "word_entries"};
+                                        "hot_paths", "hot_slots", "word_nodes", "word_entries",
+                                        "look",      "word_look", "gram_slots", "gram_blocks"};
     for (unsigned i = 1; i < sizeof names / sizeof names[0]; i++)
         printf("%s\"%s\":%" PRIu64, i > 1 ? "," : "", names[i], st.section_bytes[i]);
     printf("}}\n");

@@ -143,6 +143,8 @@ typedef struct ah_index_stats {
     uint32_t word_entries;   /* word starts after the first, indexed */
     uint32_t word_nodes;     /* inner nodes of the word-start trie */
     uint32_t word_leaf;      /* most entries per word-start leaf */
+    int has_typo_index;      /* the typo index was built (ahead-build without --no-typo-index) */
+    uint32_t typo_depth;     /* deepest head in its gram table */
     uint64_t total_score;    /* sum of all scores (saturating) */
     /* Bytes of each section, by id (format.h), padding included; [0] unused. */
     uint64_t section_bytes[16];

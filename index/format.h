@@ -56,6 +56,21 @@
  *               the first (match.h defines word starts). Its leaves list
  *               lex ids, best-ranked first; the suffixes themselves are not
  *               stored, they are read from KEYS. Left out by --no-infix.
+ *   LOOK / WORD_LOOK
+ *               the typo index, part one: for every child of every inner
+ *               node of either trie, which bytes follow its edge byte below
+ *               it (one 32-bit class mask for the next byte, one for the
+ *               next two). A typo search whose state has no edit left must
+ *               continue exactly; the walk drops a child that cannot
+ *               without reading the child.
+ *   GRAM_SLOTS / GRAM_BLOCKS
+ *               the typo index, part two: every prefix of 5 to 8 code
+ *               points of every key and of every word-start suffix, filed
+ *               under where the typed prefix must continue exactly: its
+ *               first code point, a depth j (2..typo depth) and the two
+ *               code points at j and j + 1, with the code points before j
+ *               (the "head") as the record. Left out, with LOOK, by
+ *               --no-typo-index.
  *
  * Why this shape. Hsu & Ottaviano (WWW 2013) compare completion tries that
  * keep a max score per node and search with a heap (small, but a top-k costs
@@ -75,6 +90,27 @@
  * the file built from the data itself. List entries and child ranges are stored relative to
  * their node's lex range, in the fewest whole bytes that hold that range, so
  * the many small nodes pay one byte per entry.
+ *
+ * Typo tolerance at an exact lookup's cost (the typo index). A typo pass
+ * carries the edit distance down a trie (match.h); on npm-downloads 90% of
+ * its work was states that had spent every edit within the first five
+ * code points: two substitutions early make every three-letter prefix
+ * under the typed first letter alive, and each one must then be checked
+ * for the typed prefix's exact continuation, one node read at a time. Such
+ * a state can only go on one way, so the question "which heads of j code
+ * points are followed by Q[x], Q[x+1] (and Q[x+2])" is answered for all of
+ * them at once by one probe of the gram table: a pass drops states that
+ * run out of edits at depth j <= J (J = min(typo depth, n - d - 2)) and
+ * asks the table instead, for each depth j and each position x of Q they
+ * could continue from. The heads it returns are checked with the same
+ * distance step, and each that passes is a prefix whose completions all
+ * match. Deeper states that have run out of edits, and states with one
+ * edit left that the table covers for the next few code points, are
+ * dropped when their child's lookahead masks show that the bytes the
+ * typed prefix needs next are not there. The prefix sets were measured
+ * against a deletion index (SymSpell): a cut at 6 code points needs 22.7M
+ * postings for npm-downloads' keys and word starts, at 7 code points
+ * 43.5M; the gram table holds 6.9M heads.
  *
  * Typo-tolerant lookups walk the same trie: inner nodes are enumerable and
  * light ranges are read from KEYS in order, so the edit distance can be
@@ -118,7 +154,9 @@
  *       76    4 crc32 of bytes [128, file size): section table and sections
  *       80    4 distinct scores: entries in SCORES (1..n)
  *       84    4 flags: bit 0 (AH_FLAG_WORDS): the word-start index was
- *               built (it may still be empty); other bits zero
+ *               built (it may still be empty); bit 1 (AH_FLAG_TYPO): the
+ *               typo index was built (records carry look fields); other
+ *               bits zero
  *       88    4 word-start entries: word starts after the first, over all
  *               keys; the length of WORD_ENTRIES (0 without the index)
  *       92    4 word-start inner nodes: records in WORD_NODES
@@ -128,7 +166,11 @@
  *               holds, except a leaf of equal suffixes (1..65535)
  *      104    4 id bits: width of WORD_ENTRIES values, bits needed for n - 1,
  *               at least 1
- *      108   16 reserved, zero
+ *      108    4 typo depth J: heads of depths 2..J are in GRAM_BLOCKS
+ *               (2..AH_MAX_GRAM_DEPTH with AH_FLAG_TYPO, else 0)
+ *      112    4 gram slots: the number of GRAM_SLOTS entries, a power of
+ *               two (at least 1 with AH_FLAG_TYPO, else 0)
+ *      116    8 reserved, zero
  *      124    4 crc32 of header bytes [0, 124)
  *
  * SECTION TABLE (offset 128), one 24-byte entry per section, in id order:
@@ -185,6 +227,8 @@
  *     m x Wp bytes     child pointer: 0 for a child of at most K completions
  *                      (no record; scan its keys), else o minus the child's
  *                      record offset (> 0: records only point backwards)
+ *     u32     look     only with AH_FLAG_TYPO: the index in LOOK of child
+ *                      0's entry; child j's is look + j
  *     u8      l        list length: min(K, count)
  *     l x Wr bytes     the node's top-l lex ids relative to lo, best first
  *                      (ascending by class, then lex id)
@@ -246,10 +290,54 @@
  *     - the list holds l = min(K, distinct keys in the subtree) entries:
  *       the best-ranked distinct keys, each as the position of one of its
  *       entries relative to the node's lo, best first;
- *     - bit 4 of widths (hot) is zero: there are no inline answers.
+ *     - bit 4 of widths (hot) is zero: there are no inline answers;
+ *     - look indexes WORD_LOOK (the 0x00 edge has an entry, all zero).
  *   The node's path is a prefix of key[i..] for every entry (key, i) below
  *   it; the suffix's word start i is not stored, and a reader finds it
  *   again by matching the path against the key's word starts.
+ *
+ * LOOK (and WORD_LOOK): one 8-byte entry per child of every record of
+ *   NODES (WORD_NODES), at the record's look index plus the child's
+ *   position, every entry used once. For a child whose edge byte is at
+ *   offset p of its keys (suffixes), over every key (suffix) below it:
+ *        0    4 next: bit ah_look_class(b) set for each byte b at p + 1
+ *        4    4 pair: bit ah_look_pair(b, c) set for each two bytes b, c
+ *               at p + 1, p + 2
+ *   ah_look_class: 'a'..'z' -> 0..25, '0'..'9' -> 26, ' ' -> 27, '-' -> 28,
+ *   '.' and '_' -> 29, any other byte below 0x80 -> 30, 0x80 and up -> 31.
+ *   ah_look_pair(b, c) = ((b * 0x9E3779B1 + c * 0x85EBCA77) mod 2^32) >> 27.
+ *   (Example: below "react" at p = 3, keys "reactive" and "react-dom"
+ *   give next = {t}, pair = {pair(t, i), pair(t, -)}.)
+ *
+ * GRAM_SLOTS: a hash table of 2^s 8-byte slots (the header's gram slots),
+ *   at least one empty, from a block's key to the block:
+ *        0    4 block offset in GRAM_BLOCKS; 0xffffffff: empty slot
+ *        4    4 check: bits 32..63 of the key's hash
+ *   The key of (j, P0, g1, g2) is the 16 bytes j, P0, g1, g2 as u32; its
+ *   hash is ah_hash64(0, key, 16). A key is looked up from slot hash &
+ *   (2^s - 1), probing linearly to the first empty slot; a slot whose check
+ *   matches is confirmed against the block's own key.
+ *
+ * GRAM_BLOCKS: one block per distinct (j, P0, g1, g2) over every key and
+ *   every word-start suffix (the string) of at least j + 2 code points,
+ *   where P0 is its code point 0 and g1, g2 those at j and j + 1:
+ *     varint  j, P0, g1, g2    the block's key (2 <= j <= typo depth)
+ *     varint  G                groups, 1..
+ *     G x {                    by g3 ascending:
+ *       varint g3              0: the string ends after g2; else 1 + its
+ *                              code point j + 2
+ *       varint main bytes      the group's records from keys
+ *       varint word bytes      the group's records from word-start suffixes
+ *     }
+ *     then each group's main records, then its word records, in group order
+ *   A record is one distinct head (the string's code points 1..j-1) in its
+ *   group and list, records sorted by head bytes:
+ *        0    1 m4: bit ah_gram_bit(code point j + 3) for each string with one
+ *        1    1 m5: the same for code point j + 4
+ *        2  ... the head, UTF-8, exactly j - 1 code points
+ *   ah_gram_bit(c) = (c * 0x9E3779B1 mod 2^32) >> 29.
+ *   (Example, j = 2: "react" and "reach" give block (2, 'r', 'a', 'c') with
+ *   groups g3 = 't' + 1 and 'h' + 1, each holding the record head "e".)
  */
 #ifndef AH_FORMAT_H
 #define AH_FORMAT_H
@@ -258,7 +346,7 @@
 
 #define AH_MAGIC              "AHEADIDX"
 #define AH_MAGIC_LEN          8
-#define AH_FORMAT_VERSION     2
+#define AH_FORMAT_VERSION     3
 #define AH_HEADER_SIZE        128
 #define AH_SECTION_ENTRY_SIZE 24
 #define AH_SECTION_PAD        16  /* zero bytes at the end of every section */
@@ -289,6 +377,8 @@
 #define AH_HDR_WORD_ROOT     96
 #define AH_HDR_WORD_LEAF     100
 #define AH_HDR_ID_BITS       104
+#define AH_HDR_TYPO_DEPTH    108
+#define AH_HDR_GRAM_SLOTS    112
 #define AH_HDR_HEADER_CRC    124
 
 /* Section table entry field offsets. */
@@ -314,7 +404,16 @@
 
 /* Header flags. */
 #define AH_FLAG_WORDS    0x1u /* the word-start index was built */
-#define AH_FLAGS_DEFINED 0x1u
+#define AH_FLAG_TYPO     0x2u /* the typo index was built */
+#define AH_FLAGS_DEFINED 0x3u
+
+/* Typo index. */
+#define AH_LOOK_ENTRY_SIZE 8
+#define AH_GRAM_SLOT_SIZE  8
+#define AH_GRAM_SLOT_EMPTY 0xffffffffu
+#define AH_GRAM_DEPTH      5  /* heads of depths 2..5: the typo depth ahead-build writes */
+#define AH_MAX_GRAM_DEPTH  16 /* the deepest a reader accepts */
+#define AH_GRAM_END        0  /* g3 of a group whose strings end after g2 */
 
 /* Word-start trie. */
 #define AH_WORD_END_EDGE     0x00 /* the child of the suffixes that end at the node */
@@ -338,7 +437,11 @@ enum ah_section_id {
     AH_SEC_HOT_SLOTS = 9,
     AH_SEC_WORD_NODES = 10,
     AH_SEC_WORD_ENTRIES = 11,
-    AH_SECTION_COUNT = 11
+    AH_SEC_LOOK = 12,
+    AH_SEC_WORD_LOOK = 13,
+    AH_SEC_GRAM_SLOTS = 14,
+    AH_SEC_GRAM_BLOCKS = 15,
+    AH_SECTION_COUNT = 15
 };
 
 #endif /* AH_FORMAT_H */

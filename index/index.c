@@ -103,6 +103,7 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
         {AH_SEC_CLASSES, div_ceil(n * ix->class_bits, 8), "classes"},
         {AH_SEC_WORD_ENTRIES, div_ceil((uint64_t)ix->word_entries * ix->id_bits, 8),
          "word-start entries"},
+        {AH_SEC_GRAM_SLOTS, (uint64_t)ix->gram_slots * AH_GRAM_SLOT_SIZE, "gram slots"},
     };
     for (size_t i = 0; i < sizeof need / sizeof need[0]; i++)
         if (ix->sec[need[i].id].len < need[i].need || ix->sec[need[i].id].len >= need[i].need + 8)
@@ -110,8 +111,14 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
                 err, errlen, AH_ECORRUPT, "%s section is %llu bytes, expected %llu", need[i].what,
                 (unsigned long long)ix->sec[need[i].id].len, (unsigned long long)need[i].need);
     if (ix->sec[AH_SEC_KEYS].len > UINT32_MAX || ix->sec[AH_SEC_NODES].len > UINT32_MAX ||
-        ix->sec[AH_SEC_WORD_NODES].len > UINT32_MAX)
+        ix->sec[AH_SEC_WORD_NODES].len > UINT32_MAX || ix->sec[AH_SEC_GRAM_BLOCKS].len > UINT32_MAX)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "keys or nodes section over 4 GiB");
+    /* Entries are 8 bytes and sections 8-aligned: the alignment bytes are a part entry, dropped. */
+    ix->look_n = (uint32_t)(ix->sec[AH_SEC_LOOK].len / AH_LOOK_ENTRY_SIZE);
+    ix->word_look_n = (uint32_t)(ix->sec[AH_SEC_WORD_LOOK].len / AH_LOOK_ENTRY_SIZE);
+    if (!(ix->flags & AH_FLAG_TYPO) && (ix->sec[AH_SEC_LOOK].len | ix->sec[AH_SEC_WORD_LOOK].len |
+                                        ix->sec[AH_SEC_GRAM_BLOCKS].len))
+        return ah_index__fail(err, errlen, AH_ECORRUPT, "typo index sections without the flag");
     if (ix->word_entries > 0 && ix->word_root >= ix->sec[AH_SEC_WORD_NODES].len)
         return ah_index__fail(err, errlen, AH_ECORRUPT,
                               "word-start root offset %u outside its trie", ix->word_root);
@@ -175,7 +182,9 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
     ix->word_root = ah_load_u32(h + AH_HDR_WORD_ROOT);
     ix->word_leaf = ah_load_u32(h + AH_HDR_WORD_LEAF);
     ix->id_bits = ah_load_u32(h + AH_HDR_ID_BITS);
-    for (unsigned at = AH_HDR_ID_BITS + 4; at < AH_HDR_HEADER_CRC; at++)
+    ix->typo_depth = ah_load_u32(h + AH_HDR_TYPO_DEPTH);
+    ix->gram_slots = ah_load_u32(h + AH_HDR_GRAM_SLOTS);
+    for (unsigned at = AH_HDR_GRAM_SLOTS + 4; at < AH_HDR_HEADER_CRC; at++)
         if (h[at] != 0)
             return ah_index__fail(err, errlen, AH_ECORRUPT, "reserved header bytes are not zero");
     if ((ix->flags & ~AH_FLAGS_DEFINED) != 0 ||
@@ -183,6 +192,11 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
         (ix->word_entries == 0) != (ix->word_nodes == 0) || ix->word_leaf == 0 ||
         ix->word_leaf > AH_MAX_WORD_LEAF)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "word-start index fields out of range");
+    if (ix->flags & AH_FLAG_TYPO
+            ? ix->typo_depth < 2 || ix->typo_depth > AH_MAX_GRAM_DEPTH || ix->gram_slots == 0 ||
+                  (ix->gram_slots & (ix->gram_slots - 1)) != 0
+            : ix->typo_depth != 0 || ix->gram_slots != 0)
+        return ah_index__fail(err, errlen, AH_ECORRUPT, "typo index fields out of range");
     if (ix->n == 0 || ix->topk == 0 || ix->topk > AH_MAX_TOPK || ix->bucket == 0 ||
         ix->bucket > AH_MAX_BUCKET || ix->max_text == 0 || ix->max_text > AH_MAX_TEXT_BYTES ||
         ix->max_key == 0 || ix->max_key > AH_MAX_KEY_BYTES || ix->inner_nodes == 0 ||
@@ -293,6 +307,8 @@ void ah_index_stats(const ah_index_t *ix, ah_index_stats_t *st)
     st->word_entries = ix->word_entries;
     st->word_nodes = ix->word_nodes;
     st->word_leaf = ix->word_leaf;
+    st->has_typo_index = (ix->flags & AH_FLAG_TYPO) != 0;
+    st->typo_depth = ix->typo_depth;
     for (unsigned i = 1; i <= AH_SECTION_COUNT && i < sizeof st->section_bytes / 8; i++)
         st->section_bytes[i] = ix->sec[i].len + AH_SECTION_PAD;
 }
@@ -536,13 +552,22 @@ static inline __attribute__((always_inline)) int parse_record(const ah_index_t *
     nd->wr = (widths & AH_NODE_WR_MASK) + 1;
     nd->wp = ((widths & AH_NODE_WP_MASK) >> AH_NODE_WP_SHIFT) + 1;
     nd->hot = (widths & AH_NODE_INLINE) != 0;
+    unsigned look = ix->flags & AH_FLAG_TYPO ? 4 : 0;
     uint64_t table = m * (1 + nd->wr + nd->wp);
-    if (table + 1 > (uint64_t)(end - p))
+    if (table + look + 1 > (uint64_t)(end - p))
         return AH_ECORRUPT;
     nd->child_bytes = p;
     nd->child_lo = p + m;
     nd->child_ptr = nd->child_lo + m * nd->wr;
     p += table;
+    nd->look = NULL;
+    if (look) {
+        uint64_t at = ah_load_u32(p);
+        if (at + m > (words ? ix->word_look_n : ix->look_n))
+            return AH_ECORRUPT;
+        nd->look = ix->sec[words ? AH_SEC_WORD_LOOK : AH_SEC_LOOK].data + at * AH_LOOK_ENTRY_SIZE;
+        p += 4;
+    }
     nd->list_len = *p++;
     nd->list = p;
     uint32_t want = count < ix->topk ? (uint32_t)count : ix->topk;

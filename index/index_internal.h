@@ -44,6 +44,9 @@ struct ah_index {
     uint32_t flags;
     uint32_t word_entries, word_nodes, word_root, word_leaf;
     uint32_t id_bits;                       /* width of WORD_ENTRIES values */
+    uint32_t typo_depth;                    /* 0 without the typo index */
+    uint32_t gram_slots;                    /* entries of GRAM_SLOTS, a power of two */
+    uint32_t look_n, word_look_n;           /* entries of LOOK and WORD_LOOK */
     ah_section_t sec[AH_SECTION_COUNT + 1]; /* indexed by section id */
 };
 
@@ -137,6 +140,7 @@ typedef struct ah_node {
     uint32_t list_len;
     const unsigned char *list; /* list_len x wr */
     int hot;                   /* inline answers follow the list */
+    const unsigned char *look; /* child 0's LOOK entry (checked in bounds), NULL without */
 } ah_node_t;
 
 /*

@@ -21,6 +21,8 @@
 #include "bits.h"
 #include "checksum.h"
 #include "match.h"
+#include "typo.h"
+#include "writer_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -209,9 +211,82 @@ typedef struct walk {
     ah_key_cursor_t *cur;
     char *path; /* the current node's path */
     uint32_t visited;
+    unsigned char *look_used; /* per LOOK entry, then per WORD_LOOK entry: seen */
     char *err;
     size_t errlen;
 } walk_t;
+
+/*
+ * What a LOOK entry is checked against, built bottom-up: below a child
+ * whose edge byte is at p, the bytes at p + 1 (raw, so that a parent whose
+ * child has an empty label can pair them) and the pair mask of p + 1, p + 2.
+ */
+typedef struct follow {
+    uint64_t bytes[4]; /* bit b: some string has byte b at p + 1 */
+    uint32_t pair;
+} follow_t;
+
+/* Adds the bytes that follow offset p of a string s[0..len). */
+static void follow_add(follow_t *f, const unsigned char *s, uint32_t len, uint32_t p)
+{
+    if (len > p + 1)
+        f->bytes[s[p + 1] >> 6] |= 1ull << (s[p + 1] & 63);
+    if (len > p + 2)
+        f->pair |= 1u << ah_look_pair(s[p + 1], s[p + 2]);
+}
+
+/*
+ * A record's own follow set, from its label and children (format.h): what
+ * its parent's entry for it must say. kids[j] is child j's follow set; an
+ * edge byte `skip` (the word-start trie's 0x00) stands for strings that
+ * end, which add nothing.
+ */
+static void follow_of_record(const ah_node_t *nd, const follow_t *kids, int skip, follow_t *f)
+{
+    memset(f, 0, sizeof *f);
+    const unsigned char *l = nd->label;
+    if (nd->label_len >= 1)
+        f->bytes[l[0] >> 6] |= 1ull << (l[0] & 63);
+    if (nd->label_len >= 2)
+        f->pair |= 1u << ah_look_pair(l[0], l[1]);
+    for (uint32_t j = 0; j < nd->n_children && nd->label_len < 2; j++) {
+        unsigned b = nd->child_bytes[j];
+        if (skip >= 0 && b == (unsigned)skip)
+            continue;
+        if (nd->label_len == 1) {
+            f->pair |= 1u << ah_look_pair(l[0], (unsigned char)b);
+        } else {
+            f->bytes[b >> 6] |= 1ull << (b & 63);
+            for (unsigned c = 0; c < 256; c++)
+                if (kids[j].bytes[c >> 6] >> (c & 63) & 1)
+                    f->pair |= 1u << ah_look_pair((unsigned char)b, (unsigned char)c);
+        }
+    }
+}
+
+/* Checks child j's LOOK entry in a record of either trie against its follow set, once. */
+static int check_look(walk_t *w, const ah_node_t *nd, uint32_t j, int words, const follow_t *f)
+{
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    const ah_index_t *ix = w->ix;
+    const unsigned char *base = ix->sec[words ? AH_SEC_WORD_LOOK : AH_SEC_LOOK].data;
+    uint64_t at = (uint64_t)(nd->look - base) / AH_LOOK_ENTRY_SIZE + j;
+    unsigned char *used = w->look_used + (words ? ix->look_n : 0);
+    if (used[at])
+        return FAIL("%snode at %u: child %u shares a lookahead entry", words ? "word " : "",
+                    nd->offset, j);
+    used[at] = 1;
+    uint32_t next = 0;
+    for (unsigned c = 0; c < 256; c++)
+        if (f->bytes[c >> 6] >> (c & 63) & 1)
+            next |= 1u << ah_look_class((unsigned char)c);
+    const unsigned char *e = nd->look + (size_t)j * AH_LOOK_ENTRY_SIZE;
+    if (ah_load_u32(e) != next || ah_load_u32(e + 4) != f->pair)
+        return FAIL("%snode at %u: child %u lookahead entry is not its strings'",
+                    words ? "word " : "", nd->offset, j);
+    return 0;
+}
 
 /* Does lex id `id` start with path[0..len)? */
 static int key_has_prefix(walk_t *w, uint32_t id, uint32_t len)
@@ -258,8 +333,12 @@ static int verify_list(walk_t *w, const ah_node_t *nd, uint32_t lo)
     return 0;
 }
 
-/* Checks the node at off covering [lo, lo+count) whose path has length depth. */
-static int verify_node(walk_t *w, uint32_t off, uint32_t lo, uint32_t count, uint32_t depth)
+/*
+ * Checks the node at off covering [lo, lo+count) whose path has length
+ * depth; *f gets its follow set (for its parent's lookahead entry).
+ */
+static int verify_node(walk_t *w, uint32_t off, uint32_t lo, uint32_t count, uint32_t depth,
+                       follow_t *f)
 {
     char *err = w->err;
     size_t errlen = w->errlen;
@@ -282,21 +361,46 @@ static int verify_node(walk_t *w, uint32_t off, uint32_t lo, uint32_t count, uin
     uint32_t expect = 0;
     if (ah_index__cursor_seek(w->cur, ix, lo) == 0 && w->cur->len == depth)
         expect = 1; /* the node's own path is a key, sorted first */
+    follow_t *kids = malloc((nd.n_children + 1) * sizeof *kids); /* on the heap: deep recursion */
+    if (!kids)
+        return ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
     for (uint32_t j = 0; j < nd.n_children; j++) {
         uint32_t clo, chi, child;
-        if (ah_index__node_child(&nd, j, &clo, &chi, &child) != 0 || clo != expect)
-            return FAIL("node at %u: child %u range broken", off, j);
+        if (ah_index__node_child(&nd, j, &clo, &chi, &child) != 0 || clo != expect) {
+            rc = FAIL("node at %u: child %u range broken", off, j);
+            break;
+        }
         expect = chi;
         w->path[depth] = (char)nd.child_bytes[j];
-        if (!key_has_prefix(w, lo + clo, depth + 1) || !key_has_prefix(w, lo + chi - 1, depth + 1))
-            return FAIL("node at %u: child %u keys do not start with its edge", off, j);
+        if (!key_has_prefix(w, lo + clo, depth + 1) ||
+            !key_has_prefix(w, lo + chi - 1, depth + 1)) {
+            rc = FAIL("node at %u: child %u keys do not start with its edge", off, j);
+            break;
+        }
+        follow_t *kf = &kids[j];
+        memset(kf, 0, sizeof *kf);
         if (child == UINT32_MAX) {
             if (chi - clo > ix->topk)
-                return FAIL("node at %u: light child %u too large", off, j);
-        } else if ((rc = verify_node(w, child, lo + clo, chi - clo, depth + 1)) != 0) {
-            return rc;
+                rc = FAIL("node at %u: light child %u too large", off, j);
+            for (uint32_t id = lo + clo; id < lo + chi && !rc; id++) {
+                if (ah_index__cursor_seek(w->cur, ix, id) != 0)
+                    rc = FAIL("key %u: bad record", id);
+                else
+                    follow_add(kf, (const unsigned char *)w->cur->key, w->cur->len, depth);
+            }
+        } else {
+            rc = verify_node(w, child, lo + clo, chi - clo, depth + 1, kf);
         }
+        if (!rc && nd.look)
+            rc = check_look(w, &nd, j, 0, kf);
+        if (rc)
+            break;
     }
+    if (!rc)
+        follow_of_record(&nd, kids, -1, f);
+    free(kids);
+    if (rc)
+        return rc;
     if (expect != count)
         return FAIL("node at %u: children do not cover the node", off);
     return 0;
@@ -354,8 +458,12 @@ typedef struct word_walk {
     uint32_t nodes;
 } word_walk_t;
 
-/* A leaf [lo, lo+count) under path[0..plen): rank order, and each key there once per word start. */
-static int verify_word_leaf(word_walk_t *v, uint32_t lo, uint32_t count, uint32_t plen, int exact)
+/*
+ * A leaf [lo, lo+count) under path[0..plen): rank order, and each key
+ * there once per word start. With f, its follow set (the edge at plen - 1).
+ */
+static int verify_word_leaf(word_walk_t *v, uint32_t lo, uint32_t count, uint32_t plen, int exact,
+                            follow_t *f)
 {
     walk_t *w = v->w;
     char *err = w->err;
@@ -380,6 +488,11 @@ static int verify_word_leaf(word_walk_t *v, uint32_t lo, uint32_t count, uint32_
         if (starts_under(w->cur->key, len, w->path, plen, exact, v->offs) != run)
             return FAIL("word entry %u: key %u has %u entries here, not one per word start", lo + i,
                         id, run);
+        size_t n = f ? ah_match_word_starts(w->cur->key, len, v->offs, AH_MAX_KEY_BYTES) : 0;
+        for (size_t k = 0; k < n && k < AH_MAX_KEY_BYTES; k++)
+            if (len - v->offs[k] >= plen && memcmp(w->cur->key + v->offs[k], w->path, plen) == 0)
+                follow_add(f, (const unsigned char *)w->cur->key + v->offs[k], len - v->offs[k],
+                           plen - 1);
         i += run;
     }
     v->entries += count;
@@ -426,8 +539,9 @@ static int verify_word_list(word_walk_t *v, const ah_node_t *nd, uint32_t lo)
     return 0;
 }
 
+/* Checks a word-start record, as verify_node() does the main trie's; *f gets its follow set. */
 static int verify_word_node(word_walk_t *v, uint32_t off, uint32_t lo, uint32_t count,
-                            uint32_t depth)
+                            uint32_t depth, follow_t *f)
 {
     walk_t *w = v->w;
     char *err = w->err;
@@ -447,28 +561,40 @@ static int verify_word_node(word_walk_t *v, uint32_t off, uint32_t lo, uint32_t 
     if (rc)
         return rc;
     uint32_t expect = 0;
+    follow_t *kids = calloc(nd.n_children + 1, sizeof *kids); /* on the heap: deep recursion */
+    if (!kids)
+        return ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
     for (uint32_t j = 0; j < nd.n_children && !rc; j++) {
         uint32_t clo, chi, child;
         unsigned edge = nd.child_bytes[j];
         if (ah_index__node_child(&nd, j, &clo, &chi, &child) != 0 || clo != expect ||
-            (j > 0 && edge <= nd.child_bytes[j - 1]))
-            return FAIL("word node at %u: child %u range broken", off, j);
+            (j > 0 && edge <= nd.child_bytes[j - 1])) {
+            rc = FAIL("word node at %u: child %u range broken", off, j);
+            break;
+        }
         expect = chi;
         if (edge == AH_WORD_END_EDGE) {
             if (child != UINT32_MAX)
-                return FAIL("word node at %u: the suffixes ending here have a record", off);
-            rc = verify_word_leaf(v, lo + clo, chi - clo, depth, 1);
-            continue;
-        }
-        w->path[depth] = (char)edge;
-        if (child == UINT32_MAX) {
-            if (chi - clo > ix->word_leaf)
-                return FAIL("word node at %u: leaf %u larger than %u", off, j, ix->word_leaf);
-            rc = verify_word_leaf(v, lo + clo, chi - clo, depth + 1, 0);
+                rc = FAIL("word node at %u: the suffixes ending here have a record", off);
+            if (!rc)
+                rc = verify_word_leaf(v, lo + clo, chi - clo, depth, 1, NULL);
         } else {
-            rc = verify_word_node(v, child, lo + clo, chi - clo, depth + 1);
+            w->path[depth] = (char)edge;
+            if (child == UINT32_MAX) {
+                if (chi - clo > ix->word_leaf)
+                    rc = FAIL("word node at %u: leaf %u larger than %u", off, j, ix->word_leaf);
+                if (!rc)
+                    rc = verify_word_leaf(v, lo + clo, chi - clo, depth + 1, 0, &kids[j]);
+            } else {
+                rc = verify_word_node(v, child, lo + clo, chi - clo, depth + 1, &kids[j]);
+            }
         }
+        if (!rc && nd.look)
+            rc = check_look(w, &nd, j, 1, &kids[j]);
     }
+    if (!rc)
+        follow_of_record(&nd, kids, AH_WORD_END_EDGE, f);
+    free(kids);
     if (!rc && expect != count)
         return FAIL("word node at %u: children do not cover the node", off);
     return rc;
@@ -497,7 +623,7 @@ static int verify_words(walk_t *w)
         rc = FAIL("the keys have %llu word starts, the index %u entries", (unsigned long long)total,
                   ix->word_entries);
     if (!rc && ix->word_entries > 0)
-        rc = verify_word_node(&v, ix->word_root, 0, ix->word_entries, 0);
+        rc = verify_word_node(&v, ix->word_root, 0, ix->word_entries, 0, &(follow_t){{0}, 0});
     if (!rc && v.entries != ix->word_entries)
         rc = FAIL("word-start leaves hold %llu entries, the header says %u",
                   (unsigned long long)v.entries, ix->word_entries);
@@ -505,6 +631,82 @@ static int verify_words(walk_t *w)
         rc =
             FAIL("word-start trie has %u reachable nodes, header says %u", v.nodes, ix->word_nodes);
     free(v.offs);
+    return rc;
+}
+
+/* Every LOOK and WORD_LOOK entry belongs to one child. */
+static int verify_look_used(const walk_t *w)
+{
+    char *err = w->err;
+    size_t errlen = w->errlen;
+    for (uint64_t i = 0; i < (uint64_t)w->ix->look_n + w->ix->word_look_n; i++)
+        if (!w->look_used[i])
+            return FAIL("lookahead entry %llu belongs to no child", (unsigned long long)i);
+    return 0;
+}
+
+/* The snapshot's keys, decoded into memory (*bytes), for ah_writer__grams(). */
+static int decode_keys(const ah_index_t *ix, ah_entry_t **out, char **bytes)
+{
+    ah_key_cursor_t *c = malloc(sizeof *c);
+    ah_entry_t *e = malloc((size_t)ix->n * sizeof *e);
+    char *b = NULL;
+    int rc = c && e ? 0 : AH_ENOMEM;
+    /* Front-coded keys take less room than decoded ones: measure first, then copy. */
+    for (int fill = 0; fill < 2 && !rc; fill++) {
+        uint64_t at = 0;
+        for (uint32_t i = 0; i < ix->n && !rc; i++) {
+            if ((i == 0 ? ah_index__cursor_seek(c, ix, 0) : ah_index__cursor_next(c)) != 0) {
+                rc = AH_ECORRUPT;
+                break;
+            }
+            if (fill) {
+                memcpy(b + at, c->key, c->len);
+                e[i] = (ah_entry_t){.key = b + at, .key_len = c->len};
+            }
+            at += c->len;
+        }
+        if (!fill && !rc && (b = malloc(at + 1)) == NULL)
+            rc = AH_ENOMEM;
+    }
+    free(c);
+    if (rc) {
+        free(e);
+        free(b);
+        return rc;
+    }
+    *out = e;
+    *bytes = b;
+    return 0;
+}
+
+/* The gram table is the one the writer makes from these keys. */
+static int verify_grams(const ah_index_t *ix, char *err, size_t errlen)
+{
+    ah_entry_t *e;
+    char *bytes;
+    int rc = decode_keys(ix, &e, &bytes);
+    if (rc)
+        return rc == AH_ENOMEM ? ah_index__fail(err, errlen, rc, "out of memory")
+                               : FAIL("keys: bad record");
+    buf_t slots = {0}, blocks = {0};
+    uint32_t n_slots = 0;
+    rc = ah_writer__grams(e, ix->n, (ix->flags & AH_FLAG_WORDS) != 0, ix->typo_depth, &slots,
+                          &blocks, &n_slots);
+    if (rc || slots.failed || blocks.failed)
+        rc = ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
+    else if (n_slots != ix->gram_slots || slots.len != ix->sec[AH_SEC_GRAM_SLOTS].len ||
+             (slots.len > 0 && memcmp(slots.data, ix->sec[AH_SEC_GRAM_SLOTS].data, slots.len) != 0))
+        rc = FAIL("gram slots are not those of the keys");
+    else if (blocks.len > ix->sec[AH_SEC_GRAM_BLOCKS].len ||
+             ix->sec[AH_SEC_GRAM_BLOCKS].len - blocks.len >= 8 ||
+             (blocks.len > 0 &&
+              memcmp(blocks.data, ix->sec[AH_SEC_GRAM_BLOCKS].data, blocks.len) != 0))
+        rc = FAIL("gram blocks are not those of the keys"); /* the rest is alignment */
+    free(slots.data);
+    free(blocks.data);
+    free(e);
+    free(bytes);
     return rc;
 }
 
@@ -518,19 +720,25 @@ int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
     walk_t w = {.ix = ix, .err = err, .errlen = errlen};
     w.cur = malloc(sizeof *w.cur);
     w.path = malloc(AH_MAX_KEY_BYTES + 1);
-    if (!rc && (!w.cur || !w.path))
+    w.look_used = calloc((size_t)ix->look_n + ix->word_look_n + 1, 1);
+    if (!rc && (!w.cur || !w.path || !w.look_used))
         rc = ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
     if (!rc)
         rc = verify_scores(ix, err, errlen);
     if (!rc)
-        rc = verify_node(&w, ix->root, 0, ix->n, 0);
+        rc = verify_node(&w, ix->root, 0, ix->n, 0, &(follow_t){{0}, 0});
     if (!rc && w.visited != ix->inner_nodes)
         rc = FAIL("trie has %u reachable nodes, header says %u", w.visited, ix->inner_nodes);
     if (!rc)
         rc = verify_hot_table(ix, err, errlen);
     if (!rc)
         rc = verify_words(&w);
+    if (!rc)
+        rc = verify_look_used(&w);
+    if (!rc && (ix->flags & AH_FLAG_TYPO))
+        rc = verify_grams(ix, err, errlen);
     free(w.cur);
     free(w.path);
+    free(w.look_used);
     return rc;
 }

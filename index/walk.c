@@ -33,6 +33,8 @@
  */
 #include "walk.h"
 
+#include "typo.h"
+
 #include <string.h>
 
 #define RANGE_DEPTHS 64 /* distance states kept while scanning a light range */
@@ -178,13 +180,103 @@ static int requeue(ah_walk_t *s, ah_walk_item_t *it, uint64_t *bound, uint64_t b
     return 0;
 }
 
+/*
+ * Advances a distance state by one code point of text. A state that has
+ * no edit left at a depth the gram table covered this pass is dropped: the
+ * table has offered every match below it already.
+ */
+static inline int step(const ah_walk_t *s, ah_osa_t *osa, uint32_t c)
+{
+    int r = ah_osa_step(&s->pat, osa, c);
+    if (r == AH_OSA_ALIVE && osa->sat && osa->j <= s->defer_j)
+        return AH_OSA_DEAD;
+    return r;
+}
+
 /* Advances a distance state by one byte of text. */
 static inline int feed(const ah_walk_t *s, ah_utf8_t *u, ah_osa_t *osa, unsigned char b)
 {
     uint32_t c;
     if (!ah_utf8_feed(u, b, &c))
         return AH_OSA_ALIVE;
-    return ah_osa_step(&s->pat, osa, c);
+    return step(s, osa, c);
+}
+
+/*
+ * The lanes (bits 0..2d) at value e of a state that is saturated at e: no
+ * lane below e, and no swap that could bring one back below it. From such
+ * a state the distance stays at e only along an exact continuation of Q
+ * from one of those lanes. 0 when the state is not saturated at e.
+ */
+static inline unsigned lanes_at(const ah_osa_t *o, unsigned e, unsigned d)
+{
+    const uint64_t below = (uint64_t)e * AH_LANES_1;
+    const uint32_t wmask = (1u << (2 * d + 1)) - 1;
+    const uint64_t swappable = ah_osa__spread((o->eq >> 1) & wmask) * 0x80;
+    if (((((o->row | AH_LANES_H) - below) & (((o->prev | AH_LANES_H) - below) | ~swappable)) &
+         AH_LANES_H) != AH_LANES_H)
+        return 0;
+    uint64_t at = o->row ^ below; /* zero bytes where a lane holds e */
+    const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+    uint64_t zero = ~(((at & low7) + low7) | at) & AH_LANES_H;
+    return (unsigned)((((zero >> 7) * 0x0102040810204080ull) >> 56) & wmask);
+}
+
+/* The first one or two bytes of Q's code points [x, x + cps), UTF-8; returns how many (0..2). */
+static inline unsigned next_bytes(const ah_pattern_t *p, unsigned x, unsigned cps, unsigned char *b)
+{
+    unsigned n = 0;
+    for (unsigned y = x; y < p->n && y < x + cps && n < 2; y++) {
+        uint32_t c = p->q[y];
+        unsigned char u[4];
+        unsigned l = c < 0x80      ? (u[0] = (unsigned char)c, 1)
+                     : c < 0x800   ? (u[0] = (unsigned char)(0xc0 | c >> 6),
+                                    u[1] = (unsigned char)(0x80 | (c & 0x3f)), 2)
+                     : c < 0x10000 ? (u[0] = (unsigned char)(0xe0 | c >> 12),
+                                      u[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3f)), 3)
+                                   : (u[0] = (unsigned char)(0xf0 | c >> 18),
+                                      u[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3f)), 4);
+        for (unsigned i = 0; i < l && i < 2 && n < 2; i++)
+            b[n++] = u[i];
+    }
+    return n;
+}
+
+/*
+ * Whether a child's LOOK entry rules it out. A child whose state has no
+ * edit left must continue Q exactly from one of its lanes; one with one
+ * edit left at depth j, when the gram table covered depths up to defer_j,
+ * must continue exactly for defer_j - 1 - j code points, or it would run
+ * out of edits at a depth the table covered. The entry says which bytes
+ * follow the child's edge: when none of the lanes' next one or two bytes
+ * are there, nothing below the child is a new match.
+ */
+static inline int look_rules_out(const ah_walk_t *s, const ah_walk_item_t *ch,
+                                 const unsigned char *entry)
+{
+    if (ch->u.need != 0)
+        return 0; /* inside a code point */
+    const ah_pattern_t *p = &s->pat;
+    unsigned j = ch->osa.j, lanes = ch->osa.sat, cps = p->n;
+    if (!lanes && p->d > 0 && s->defer_j >= j + 2) {
+        lanes = lanes_at(&ch->osa, p->d - 1, p->d);
+        cps = s->defer_j - 1 - j;
+    }
+    if (!lanes)
+        return 0;
+    uint32_t next = ah_load_u32(entry), pair = ah_load_u32(entry + 4);
+    for (unsigned i = 0; i <= 2 * p->d; i++) {
+        if (!((lanes >> i) & 1))
+            continue;
+        int x = (int)j - (int)p->d + (int)i;
+        if (x < 0 || (unsigned)x >= p->n)
+            return 0; /* Q is used up along this lane: nothing to test */
+        unsigned char b[2];
+        unsigned nb = next_bytes(p, (unsigned)x, cps, b);
+        if ((next >> ah_look_class(b[0]) & 1) && (nb < 2 || (pair >> ah_look_pair(b[0], b[1]) & 1)))
+            return 0;
+    }
+    return 1;
 }
 
 /*
@@ -212,7 +304,7 @@ static void edges_init(const ah_walk_t *s, const ah_walk_item_t *at, edges_t *e)
     if (!e->whole)
         return;
     e->other = at->osa;
-    e->other_r = ah_osa_step(&s->pat, &e->other, AH_CP_OTHER);
+    e->other_r = step(s, &e->other, AH_CP_OTHER);
     const uint32_t *qx = s->pat.q + ((int)at->osa.j + 1 - (int)d) - 1;
     for (unsigned i = 0; i <= 2 * d; i++)
         if (qx[i] < 0x80)
@@ -296,7 +388,8 @@ static int expand_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
             continue;
         ah_walk_item_t ch = at;
         int r = edge_step(s, &e, &ch, (unsigned char)b);
-        if (r == AH_OSA_DEAD)
+        if (r == AH_OSA_DEAD || (r == AH_OSA_ALIVE && nd.look &&
+                                 look_rules_out(s, &ch, nd.look + (size_t)j * AH_LOOK_ENTRY_SIZE)))
             continue;
         uint32_t clo, chi, coff;
         if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0 || depth + 1 > UINT16_MAX)
@@ -507,7 +600,8 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
             continue;
         ah_walk_item_t ch = at;
         int r = edge_step(s, &e, &ch, (unsigned char)b);
-        if (r == AH_OSA_DEAD)
+        if (r == AH_OSA_DEAD || (r == AH_OSA_ALIVE && nd.look &&
+                                 look_rules_out(s, &ch, nd.look + (size_t)j * AH_LOOK_ENTRY_SIZE)))
             continue;
         uint32_t clo, chi, coff;
         if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0)
@@ -652,12 +746,10 @@ static int scan_word_leaf(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
 
 /* ----------------------------------------------------------------- passes */
 
-int ah_walk__pass(ah_walk_t *s, int words, unsigned d, size_t need)
+/* Walks from the root with s->pat until the frontier is empty or nothing left can rank. */
+static int run(ah_walk_t *s, int words)
 {
     const ah_index_t *ix = s->ix;
-    s->pat.d = d;
-    s->ncand = 0;
-    s->need = need;
     s->nheap = 0;
     s->nstack = 0;
     s->nfree = 0;
@@ -699,6 +791,31 @@ int ah_walk__pass(ah_walk_t *s, int words, unsigned d, size_t need)
             break;
         }
     }
+    return rc;
+}
+
+int ah_walk__exact(ah_walk_t *s, int words, const char *key, size_t len)
+{
+    uint32_t buf[AH_PATTERN_CPS(AH_MAX_KEY_BYTES)];
+    ah_pattern_t pat = s->pat;
+    unsigned defer = s->defer_j;
+    ah_match_pattern(key, len, buf, &s->pat);
+    s->defer_j = 0;
+    int rc = run(s, words);
+    s->pat = pat;
+    s->defer_j = defer;
+    return rc;
+}
+
+int ah_walk__pass(ah_walk_t *s, int words, unsigned d, size_t need)
+{
+    s->pat.d = d;
+    s->ncand = 0;
+    s->need = need;
+    s->defer_j = 0;
+    int rc = d > 0 && s->ix->typo_depth > 0 ? ah_grams__pass(s, words) : 0;
+    if (!rc)
+        rc = run(s, words);
     for (size_t i = 0; i < s->ncand && !rc; i++)
         s->res[s->nres++] = (ah_hit_t){s->cand[i], (uint8_t)d, (uint8_t)words};
     return rc;

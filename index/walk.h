@@ -8,6 +8,11 @@
  * later word start (the word-start trie), and that are not answers yet.
  * Its state, the frontier included, lives in one ah_walk_t on the caller's
  * stack (about 260 KB): the lookup allocates nothing.
+ *
+ * With the typo index (format.h), a pass first asks the gram table for the
+ * matches whose state runs out of edits near the top of the trie
+ * (grams.c); the walk then drops such states (defer_j) and every child the
+ * lookahead masks show cannot continue.
  */
 #ifndef AH_WALK_H
 #define AH_WALK_H
@@ -59,6 +64,7 @@ typedef struct ah_walk {
     size_t ncand, need;
     uint32_t work;
     int complete;
+    unsigned defer_j; /* states that run out of edits at depth <= defer_j are the gram table's */
     size_t nheap, nstack, nfree, npool;
     uint32_t seq;
     ah_walk_slot_t heap[AH_WALK_FRONTIER];
@@ -82,5 +88,22 @@ static inline uint64_t ah_walk__rank(const ah_index_t *ix, uint32_t id)
  * s->work and s->complete must be set. Returns 0 or AH_ECORRUPT.
  */
 int ah_walk__pass(ah_walk_t *s, int words, unsigned d, size_t need);
+
+/*
+ * Offers to the pass under way every completion whose key (words == 0) or
+ * a word-start suffix (words == 1) begins with key[0..len), a normalized
+ * prefix starting with Q's first code point: an exact walk, run while the
+ * pass's own frontier is empty. Returns 0 or AH_ECORRUPT.
+ */
+int ah_walk__exact(ah_walk_t *s, int words, const char *key, size_t len);
+
+/*
+ * The gram table's part of a pass (grams.c): offers the matches whose
+ * state runs out of edits at a depth j <= J, and sets s->defer_j = J so
+ * that the walk leaves them alone (0 when the table cannot serve this
+ * pass). s->pat.d is the pass's distance, at least 1. Returns 0 or
+ * AH_ECORRUPT.
+ */
+int ah_grams__pass(ah_walk_t *s, int words);
 
 #endif /* AH_WALK_H */

@@ -49,6 +49,7 @@ typedef struct writer {
     buf_t sec[AH_SECTION_COUNT + 1];
     uint32_t inner_nodes;
     uint32_t max_key;
+    int typo;              /* records get look fields; LOOK and the gram table are built */
     const char *too_large; /* set when a section outgrew its offsets: why */
 } writer_t;
 
@@ -317,6 +318,14 @@ static int choose_hot(writer_t *w, unsigned hot_nodes)
     return rc;
 }
 
+/* Key i for ah_writer__look(). */
+static const unsigned char *key_at(const void *ctx, uint32_t i, uint32_t *len)
+{
+    const writer_t *w = ctx;
+    *len = w->e[i].key_len;
+    return (const unsigned char *)w->e[i].key;
+}
+
 /* Appends a node's record (format.h, NODES) at the end of NODES. */
 static void encode_node(writer_t *w, const node_t *nd, int hot)
 {
@@ -340,6 +349,16 @@ static void encode_node(writer_t *w, const node_t *nd, int hot)
         buf_uw(b, nd->kids[j].lo - nd->lo, wr);
     for (uint32_t j = 0; j < nd->nk; j++)
         buf_uw(b, nd->kids[j].ref == REF_LIGHT ? 0 : off - nd->kids[j].ref, wp);
+    if (w->typo) {
+        buf_t *look = &w->sec[AH_SEC_LOOK];
+        size_t at = look->len / AH_LOOK_ENTRY_SIZE;
+        if (at + nd->nk > UINT32_MAX)
+            w->too_large = "lookahead masks over 4G entries";
+        buf_uw(b, (uint32_t)at, 4);
+        for (uint32_t j = 0; j < nd->nk; j++)
+            ah_writer__look_put(
+                look, ah_writer__look(key_at, w, nd->kids[j].lo, nd->kids[j].hi, nd->depth));
+    }
     unsigned char list_len = (unsigned char)nd->ntop;
     buf_put(b, &list_len, 1);
     for (uint32_t j = 0; j < nd->ntop; j++)
@@ -654,10 +673,13 @@ static int write_all(int fd, const void *data, size_t len)
 
 static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned class_bits,
                         uint32_t root, uint64_t total, const ah_write_options_t *opt,
-                        const ah_words_info_t *words)
+                        const ah_words_info_t *words, uint32_t gram_slots)
 {
     unsigned max_text = opt->max_text_bytes;
-    ah_store_u32(head + AH_HDR_FLAGS, opt->no_words ? 0 : AH_FLAG_WORDS);
+    ah_store_u32(head + AH_HDR_FLAGS,
+                 (opt->no_words ? 0 : AH_FLAG_WORDS) | (w->typo ? AH_FLAG_TYPO : 0));
+    ah_store_u32(head + AH_HDR_TYPO_DEPTH, w->typo ? AH_GRAM_DEPTH : 0);
+    ah_store_u32(head + AH_HDR_GRAM_SLOTS, w->typo ? gram_slots : 0);
     ah_store_u32(head + AH_HDR_WORD_ENTRIES, words->entries);
     ah_store_u32(head + AH_HDR_WORD_NODES, words->inner_nodes);
     ah_store_u32(head + AH_HDR_WORD_ROOT, words->root);
@@ -736,20 +758,36 @@ static int write_file(writer_t *w, const char *path, unsigned char *head, size_t
 }
 
 /* The word-start index, built on its own thread (it reads the entries and classes only). */
+/*
+ * The word-start index and the gram table, built on a thread of their own
+ * (they read the entries and classes only), one after the other.
+ */
 typedef struct words_job {
     const ah_entry_t *e;
     writer_t *w;
     unsigned leaf;
+    int words, typo;
     ah_words_info_t info;
+    uint32_t gram_slots;
     int rc;
+    const char *why; /* what was too large, when rc is AH_EINVAL */
 } words_job_t;
 
 static void *words_main(void *arg)
 {
     words_job_t *j = arg;
-    j->rc =
-        ah_writer__words(j->e, j->w->n, j->w->class_of, j->w->topk, j->leaf,
-                         &j->w->sec[AH_SEC_WORD_NODES], &j->w->sec[AH_SEC_WORD_ENTRIES], &j->info);
+    writer_t *w = j->w;
+    if (j->words) {
+        j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf,
+                                 &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES],
+                                 j->typo ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
+        j->why = "word-start index too large";
+    }
+    if (!j->rc && j->typo) {
+        j->rc = ah_writer__grams(j->e, w->n, j->words, AH_GRAM_DEPTH, &w->sec[AH_SEC_GRAM_SLOTS],
+                                 &w->sec[AH_SEC_GRAM_BLOCKS], &j->gram_slots);
+        j->why = "typo index too large";
+    }
     return NULL;
 }
 
@@ -797,13 +835,16 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     unsigned class_bits = 1;
     rc = top ? compute_classes(&w) : AH_ENOMEM;
     /* The word-start index needs only the keys and their classes: it is built beside the rest. */
+    w.typo = !opt->no_typo;
     words_job_t job = {.e = entries,
                        .w = &w,
                        .leaf = opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF,
+                       .words = !opt->no_words,
+                       .typo = w.typo,
                        .info = {.id_bits = ah_bits_for(w.n - 1) ? ah_bits_for(w.n - 1) : 1}};
     pthread_t words_thread;
-    int threaded = 0;
-    if (!rc && !opt->no_words)
+    int threaded = 0, side = job.words || job.typo;
+    if (!rc && side)
         threaded = pthread_create(&words_thread, NULL, words_main, &job) == 0;
     if (!rc) {
         class_bits = ah_bits_for(w.n_scores - 1) ? ah_bits_for(w.n_scores - 1) : 1;
@@ -822,11 +863,11 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     free_hot_nodes(&w);
     if (threaded)
         pthread_join(words_thread, NULL);
-    else if (!rc && !opt->no_words)
-        words_main(&job); /* no thread to be had: build it here */
+    else if (!rc && side)
+        words_main(&job); /* no thread to be had: build them here */
     if (!rc && job.rc) {
         rc = job.rc;
-        why = "word-start index too large";
+        why = job.why;
     }
     ah_words_info_t words = job.info;
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
@@ -849,7 +890,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         uint64_t size = head_len;
         for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
             size += w.sec[s].len;
-        fill_header(&w, head, size, class_bits, root, total, opt, &words);
+        fill_header(&w, head, size, class_bits, root, total, opt, &words, job.gram_slots);
         /* Body CRC: the table, then the sections, in file order. */
         uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, head_len - AH_HEADER_SIZE);
         for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)

@@ -28,6 +28,7 @@ typedef struct ah_write_options {
     unsigned max_text_bytes; /* 1..AH_MAX_TEXT_BYTES: recorded, and enforced */
     unsigned hot_nodes;      /* inner nodes that get inline answers (0: none but the root) */
     int no_words;            /* leave the word-start index out (ahead-build --no-infix) */
+    int no_typo;             /* leave the typo index out (ahead-build --no-typo-index) */
     unsigned word_leaf;      /* most entries per word-start leaf, 1..AH_MAX_WORD_LEAF; 0: default */
 } ah_write_options_t;
 

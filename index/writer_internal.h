@@ -2,8 +2,8 @@
 /*
  * writer_internal.h: what the snapshot writer's files share: a growable
  * byte buffer whose allocation failure sticks (so encoders need not check
- * every append), and the word-start trie builder (writer_words.c) that
- * writer.c calls.
+ * every append), the word-start trie builder (writer_words.c) and the
+ * typo index builder (writer_typo.c) that writer.c calls.
  */
 #ifndef AH_WRITER_INTERNAL_H
 #define AH_WRITER_INTERNAL_H
@@ -85,9 +85,33 @@ typedef struct ah_words_info {
  * Builds the word-start trie (format.h, WORD_NODES and WORD_ENTRIES) over
  * the n sorted entries e, whose score classes are class_of (lex id -> class),
  * with top-k lists of topk and leaves of at most leaf entries. Appends to
- * nodes and entries; returns 0, AH_ENOMEM or AH_EINVAL (too large).
+ * nodes and entries, and with look not NULL gives each record its look
+ * field and appends its children's entries to look (WORD_LOOK). Returns 0,
+ * AH_ENOMEM or AH_EINVAL (too large).
  */
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, buf_t *nodes, buf_t *entries, ah_words_info_t *info);
+                     unsigned leaf, buf_t *nodes, buf_t *entries, buf_t *look,
+                     ah_words_info_t *info);
+
+/* String i of a sorted set (a key, or a suffix of one), and its length in *len. */
+typedef const unsigned char *(*ah_str_fn)(const void *ctx, uint32_t i, uint32_t *len);
+
+/*
+ * The LOOK entry (format.h) of a child whose strings are [lo, hi) of a
+ * byte-sorted set, all sharing their first p + 1 bytes (the edge byte at p).
+ */
+uint64_t ah_writer__look(ah_str_fn str, const void *ctx, uint32_t lo, uint32_t hi, uint32_t p);
+
+/* Appends one LOOK entry. */
+void ah_writer__look_put(buf_t *look, uint64_t entry);
+
+/*
+ * Builds the gram table (format.h, GRAM_SLOTS and GRAM_BLOCKS) of depths 2
+ * to depth over the n sorted entries e, and their word-start suffixes when
+ * words is set. Appends to slots and blocks and stores the slot count in
+ * *n_slots. Returns 0, AH_ENOMEM or AH_EINVAL (a section over 4 GiB).
+ */
+int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth, buf_t *slots,
+                     buf_t *blocks, uint32_t *n_slots);
 
 #endif /* AH_WRITER_INTERNAL_H */

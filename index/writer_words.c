@@ -42,6 +42,7 @@ typedef struct words {
     sref_t *s;
     uint32_t n;
     buf_t *nodes;
+    buf_t *look; /* WORD_LOOK, or NULL without the typo index */
     uint32_t inner;
 } words_t;
 
@@ -59,6 +60,14 @@ static uint32_t suffix_len(const words_t *w, const sref_t *r)
 static const unsigned char *suffix(const words_t *w, const sref_t *r)
 {
     return (const unsigned char *)w->e[r->id].key + r->off;
+}
+
+/* Suffix i for ah_writer__look(). */
+static const unsigned char *suffix_at(const void *ctx, uint32_t i, uint32_t *len)
+{
+    const words_t *w = ctx;
+    *len = suffix_len(w, &w->s[i]);
+    return suffix(w, &w->s[i]);
 }
 
 static uint64_t rank_of(const words_t *w, uint32_t id)
@@ -115,6 +124,7 @@ typedef struct kid {
     unsigned char byte;
     uint32_t lo, hi; /* positions in s */
     uint32_t ref;    /* record offset, or LEAF */
+    uint64_t look;   /* its LOOK entry, taken while its suffixes are still in byte order */
 } kid_t;
 
 #define LEAF UINT32_MAX
@@ -175,6 +185,14 @@ static void encode(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t de
         buf_uw(b, kids[j].lo - lo, wr);
     for (uint32_t j = 0; j < nk; j++)
         buf_uw(b, kids[j].ref == LEAF ? 0 : off - kids[j].ref, wp);
+    if (w->look) {
+        size_t at = w->look->len / AH_LOOK_ENTRY_SIZE;
+        if (at + nk > UINT32_MAX)
+            w->look->failed = 1;
+        buf_uw(b, (uint32_t)at, 4);
+        for (uint32_t j = 0; j < nk; j++)
+            ah_writer__look_put(w->look, kids[j].look);
+    }
     unsigned char list_len = (unsigned char)ntop;
     buf_put(b, &list_len, 1);
     for (uint32_t j = 0; j < ntop; j++)
@@ -220,13 +238,14 @@ static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref
         uint32_t j = i;
         while (j < hi && suffix_len(w, &w->s[j]) == depth)
             j++;
-        kids[nk++] = (kid_t){AH_WORD_END_EDGE, i, j, LEAF};
+        kids[nk++] = (kid_t){AH_WORD_END_EDGE, i, j, LEAF, 0};
         i = j;
     }
     while (i < hi) {
         unsigned char c = suffix(w, &w->s[i])[depth];
         uint32_t j = run_end(w, i, hi, depth, c);
-        kids[nk++] = (kid_t){c, i, j, LEAF};
+        kids[nk++] =
+            (kid_t){c, i, j, LEAF, w->look ? ah_writer__look(suffix_at, w, i, j, depth) : 0};
         i = j;
     }
     uint32_t nc = 0;
@@ -261,9 +280,11 @@ static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref
 /* ------------------------------------------------------------------ entry */
 
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, buf_t *nodes, buf_t *entries, ah_words_info_t *info)
+                     unsigned leaf, buf_t *nodes, buf_t *entries, buf_t *look,
+                     ah_words_info_t *info)
 {
-    words_t w = {.e = e, .class_of = class_of, .topk = topk, .leaf = leaf, .nodes = nodes};
+    words_t w = {
+        .e = e, .class_of = class_of, .topk = topk, .leaf = leaf, .nodes = nodes, .look = look};
     memset(info, 0, sizeof *info);
     info->id_bits = ah_bits_for(n - 1) ? ah_bits_for(n - 1) : 1;
     uint32_t *offs = malloc(AH_MAX_KEY_BYTES * sizeof *offs);

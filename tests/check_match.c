@@ -6,11 +6,16 @@
  * accents, ß, ligatures, CJK and emoji under every build parameter, queries
  * with 0, 1 and 2 edits, every k, both match modes and every typo setting,
  * spans included; the real datasets; snapshots without the word-start
- * index; and proof that the comparison notices a broken rule (the first
- * letter, the tier order).
+ * index, and without the typo index (the walk alone, the fallback for
+ * such snapshots); proof that the comparison notices a broken rule (the
+ * first letter, the tier order), and that lookups rely on the typo index
+ * (emptied, it loses answers).
  */
+#include "bits.h"
 #include "datasets.h"
+#include "format.h"
 #include "oracle.h"
+#include "reseal.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -282,7 +287,8 @@ START_TEST(test_random_corpora)
                               .max_text_bytes = 256,
                               .hot_nodes = (unsigned)(test_rand(&seed) % 40),
                               .word_leaf = leaves[(_i / 2) % 5],
-                              .no_words = _i % 7 == 6};
+                              .no_words = _i % 7 == 6,
+                              .no_typo = _i % 4 == 3};
     char name[64];
     snprintf(name, sizeof name, "random-%d.snap", _i);
     ah_index_t *ix = build(&o, &opt, name);
@@ -337,6 +343,58 @@ START_TEST(test_broken_rules_are_noticed)
 }
 END_TEST
 
+/*
+ * A typo pass leaves to the typo index every state that runs out of edits
+ * near the top of the trie, and skips children its lookahead masks rule
+ * out: with the gram table emptied, or every mask cleared, a snapshot
+ * (re-sealed, so it opens) must lose answers the contract requires. This
+ * is what makes the oracle comparisons above a test of the index.
+ */
+static size_t answers_lost(const oracle_t *o, const char *name, unsigned sec, int fill)
+{
+    char path[512], err[256];
+    ah_entry_t *e = oracle_entries(o);
+    ah_write_options_t opt = {.topk = 10, .max_text_bytes = 256, .hot_nodes = 8, .word_leaf = 4};
+    ck_assert(ah_snapshot_write(scratch_path(path, sizeof path, name), e, o->n, &opt, NULL, err,
+                                sizeof err) == 0);
+    free(e);
+    size_t len;
+    unsigned char *f = (unsigned char *)read_file(path, &len);
+    const unsigned char *entry = f + AH_HEADER_SIZE + (sec - 1) * AH_SECTION_ENTRY_SIZE;
+    uint64_t off = ah_load_u64(entry + AH_SEC_OFFSET), n = ah_load_u64(entry + AH_SEC_LENGTH);
+    ck_assert_uint_gt(n, AH_SECTION_PAD);
+    memset(f + off, fill, n - AH_SECTION_PAD);
+    ck_assert_int_eq(ts_reseal(f, len), 0);
+    write_file(path, (const char *)f, len);
+    free(f);
+    ah_index_t *ix;
+    ck_assert_msg(ah_index_open(path, &ix, err, sizeof err) == 0, "open: %s", err);
+    uint64_t seed = 31337;
+    size_t lost = 0;
+    char q[AH_MAX_KEY_BYTES];
+    for (size_t i = 0; i < 300; i++) {
+        const oracle_entry_t *oe = &o->e[test_rand(&seed) % o->n];
+        size_t qlen = make_query(&seed, oe->key, oe->key_len, 1 + (unsigned)(i % 2), q, sizeof q);
+        lost += oracle_lookup_differs(o, ix, q, qlen, 10, -1, 1, ORACLE_EXACT);
+    }
+    ah_index_close(ix);
+    return lost;
+}
+
+START_TEST(test_lookups_rely_on_the_typo_index)
+{
+    oracle_t o;
+    random_corpus(&o, 777, 3000);
+    size_t no_grams = answers_lost(&o, "no-grams.snap", AH_SEC_GRAM_SLOTS, 0xff);
+    size_t no_look = answers_lost(&o, "no-look.snap", AH_SEC_LOOK, 0);
+    size_t no_word_look = answers_lost(&o, "no-word-look.snap", AH_SEC_WORD_LOOK, 0);
+    ck_assert_msg(no_grams > 0, "an empty gram table lost no answer");
+    ck_assert_msg(no_look > 0, "cleared lookahead masks lost no answer");
+    ck_assert_msg(no_word_look > 0, "cleared word-start lookahead masks lost no answer");
+    oracle_free(&o);
+}
+END_TEST
+
 /* ------------------------------------------------------------ datasets */
 
 static void check_dataset(const char *file, size_t max_lines, size_t queries)
@@ -348,20 +406,26 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries)
     }
     oracle_t o;
     oracle_load(&o, path, max_lines);
-    ah_write_options_t opt = {.topk = 10, .max_text_bytes = 256, .hot_nodes = (unsigned)o.n / 256};
-    ah_index_t *ix = build(&o, &opt, "dataset.snap");
-    uint64_t seed = 77;
-    size_t incomplete = 0;
-    char q[AH_MAX_KEY_BYTES];
-    for (size_t i = 0; i < queries; i++) {
-        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
-        size_t len = make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
-        incomplete += !oracle_check_lookup(&o, ix, q, len, 10, -1, 1);
-        incomplete += !oracle_check_lookup(&o, ix, q, len, 1 + (unsigned)(i % 10), -1, 0);
+    /* With the typo index (the default), and without it: the walk alone. */
+    for (int no_typo = 0; no_typo <= 1; no_typo++) {
+        ah_write_options_t opt = {.topk = 10,
+                                  .max_text_bytes = 256,
+                                  .hot_nodes = (unsigned)o.n / 256,
+                                  .no_typo = no_typo};
+        ah_index_t *ix = build(&o, &opt, "dataset.snap");
+        uint64_t seed = 77;
+        size_t incomplete = 0;
+        char q[AH_MAX_KEY_BYTES];
+        for (size_t i = 0; i < queries; i++) {
+            const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
+            size_t len = make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
+            incomplete += !oracle_check_lookup(&o, ix, q, len, 10, -1, 1);
+            incomplete += !oracle_check_lookup(&o, ix, q, len, 1 + (unsigned)(i % 10), -1, 0);
+        }
+        ck_assert_msg(incomplete * 100 <= queries, "%zu of %zu answers incomplete", incomplete,
+                      2 * queries);
+        ah_index_close(ix);
     }
-    ck_assert_msg(incomplete * 100 <= queries, "%zu of %zu answers incomplete", incomplete,
-                  2 * queries);
-    ah_index_close(ix);
     oracle_free(&o);
 }
 
@@ -390,6 +454,7 @@ static Suite *match_suite(void)
     tcase_add_test(tc, test_readme_examples);
     tcase_add_loop_test(tc, test_random_corpora, 0, 28);
     tcase_add_test(tc, test_broken_rules_are_noticed);
+    tcase_add_test(tc, test_lookups_rely_on_the_typo_index);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("datasets");
     tcase_set_timeout(real, 600);

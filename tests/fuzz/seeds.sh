@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# Remakes the seed snapshots of tests/fuzz/corpus/fuzz_snapshot/ with this
+# tree's ahead-build, after a change of the snapshot format (a seed of an old
+# version is refused at open, so it would seed nothing):
+#
+#   bash tests/fuzz/seeds.sh [BUILD_DIR]     (default build/)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+b=${1:-build}/ahead-build
+out=tests/fuzz/corpus/fuzz_snapshot
+sample=$(mktemp)
+trap 'rm -f "$sample"' EXIT
+head -12 data/sample.tsv > "$sample"
+u=tests/fuzz/unicode-lines.tsv
+"$b" --quiet "$sample" -o "$out/sample12"
+"$b" --quiet -k 1 --bucket-size 1 "$sample" -o "$out/k1-bucket1"
+"$b" --quiet --no-infix --hot-nodes 0 "$sample" -o "$out/noinfix-nohot"
+"$b" --quiet --no-typo-index "$sample" -o "$out/notypo"
+"$b" --quiet -k 3 --word-leaf 1 --hot-nodes 64 "$u" -o "$out/unicode-words"
+"$b" --quiet -k 2 --bucket-size 4 "$u" -o "$out/unicode-k2"
+ls -l "$out"
