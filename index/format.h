@@ -298,8 +298,10 @@
  *
  * LOOK (and WORD_LOOK): one 8-byte entry per child of every record of
  *   NODES (WORD_NODES), at the record's look index plus the child's
- *   position, every entry used once. For a child whose edge byte is at
- *   offset p of its keys (suffixes), over every key (suffix) below it:
+ *   position, every entry used once; in WORD_NODES the 0x00 edge has no
+ *   entry, so there the entry of child j is at look + j - 1 when child 0
+ *   is the 0x00 edge. For a child whose edge byte is at offset p of its
+ *   keys (suffixes), over every key (suffix) below it:
  *        0    4 next: bit ah_look_class(b) set for each byte b at p + 1
  *        4    4 pair: bit ah_look_pair(b, c) set for each two bytes b, c
  *               at p + 1, p + 2
@@ -326,18 +328,23 @@
  *     G x {                    by g3 ascending:
  *       varint g3              0: the string ends after g2; else 1 + its
  *                              code point j + 2
- *       varint main bytes      the group's records from keys
- *       varint word bytes      the group's records from word-start suffixes
+ *       varint A               4 x M + 2 (when B > 0) + 1 (when W > 0)
+ *       varint B               only with bit 1 of A
+ *       varint W               only with bit 0 of A
+ *       M bytes of records whose heads come from keys only, then B bytes
+ *       of records from keys and word-start suffixes both, then W bytes
+ *       of records from word-start suffixes only
  *     }
- *     then each group's main records, then its word records, in group order
- *   A record is one distinct head (the string's code points 1..j-1) in its
- *   group and list, records sorted by head bytes:
+ *   So a pass over the keys reads M + B bytes, one over the word starts
+ *   B + W, each from one place. A record is one distinct head (the
+ *   string's code points 1..j-1) in its group, sorted by head bytes within
+ *   each of the three runs:
  *        0    1 m4: bit ah_gram_bit(code point j + 3) for each string with one
  *        1    1 m5: the same for code point j + 4
  *        2  ... the head, UTF-8, exactly j - 1 code points
  *   ah_gram_bit(c) = (c * 0x9E3779B1 mod 2^32) >> 29.
  *   (Example, j = 2: "react" and "reach" give block (2, 'r', 'a', 'c') with
- *   groups g3 = 't' + 1 and 'h' + 1, each holding the record head "e".)
+ *   groups g3 = 'h' + 1 and 't' + 1, each holding the record head "e".)
  */
 #ifndef AH_FORMAT_H
 #define AH_FORMAT_H

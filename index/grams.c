@@ -58,32 +58,6 @@ static size_t put_utf8(uint32_t c, char *out)
     return 4;
 }
 
-/* The block of (j, p0, g1, g2): its first byte after the key, or NULL. */
-static const unsigned char *find_block(const ah_index_t *ix, uint32_t j, uint32_t p0, uint32_t g1,
-                                       uint32_t g2, const unsigned char **end)
-{
-    const ah_section_t *slots = &ix->sec[AH_SEC_GRAM_SLOTS], *blocks = &ix->sec[AH_SEC_GRAM_BLOCKS];
-    uint64_t h = ah_gram_hash(j, p0, g1, g2), mask = ix->gram_slots - 1;
-    *end = blocks->data + blocks->len;
-    /* Open addressing: every probe sequence ends at an empty slot, or after every slot. */
-    for (uint64_t probes = 0, at = h & mask; probes <= mask; probes++, at = (at + 1) & mask) {
-        const unsigned char *slot = slots->data + at * AH_GRAM_SLOT_SIZE;
-        uint32_t off = ah_load_u32(slot);
-        if (off == AH_GRAM_SLOT_EMPTY)
-            return NULL;
-        if (ah_load_u32(slot + 4) != (uint32_t)(h >> 32) || off >= blocks->len)
-            continue;
-        const unsigned char *p = blocks->data + off;
-        uint64_t k[4];
-        int ok = 1;
-        for (int i = 0; i < 4 && ok; i++)
-            ok = ah_varint_get(&p, *end, &k[i]);
-        if (ok && k[0] == j && k[1] == p0 && k[2] == g1 && k[3] == g2)
-            return p;
-    }
-    return NULL;
-}
-
 /* The bytes of the head at [at, end): cps code points by their lead bytes; 0 when cut short. */
 static uint32_t head_bytes(const unsigned char *at, const unsigned char *end, unsigned cps)
 {
@@ -98,25 +72,59 @@ static uint32_t head_bytes(const unsigned char *at, const unsigned char *end, un
 }
 
 /*
- * Runs Q's distance over a head of j - 1 code points (h, len bytes) after
- * the state `start` (Q[0] read): 1 when the state is not out of edits
- * before depth j, is at depth j, and lane x holds exactly d.
+ * Q's distance over the heads of one list, which are sorted: a head
+ * resumes from the states its predecessor left along the code points they
+ * share, and one that shares the code point where its predecessor failed
+ * fails with it.
  */
-static int head_fits(const ah_pattern_t *p, const ah_osa_t *start, const unsigned char *h,
-                     uint32_t len, unsigned j, unsigned x)
+typedef struct heads {
+    ah_osa_t st[AH_MAX_GRAM_DEPTH]; /* st[i]: after Q[0] and i code points of the last head */
+    uint32_t cps[AH_MAX_GRAM_DEPTH];
+    unsigned known;  /* cps[0..known) are the last head's */
+    unsigned valid;  /* st[0..valid] hold */
+    unsigned failed; /* the last head failed reading cps[failed], or AH_MAX_GRAM_DEPTH */
+} heads_t;
+
+static void heads_init(heads_t *hs, const ah_osa_t *start)
+{
+    hs->st[0] = *start;
+    hs->known = hs->valid = 0;
+    hs->failed = AH_MAX_GRAM_DEPTH;
+}
+
+/*
+ * 1 when the state after Q[0] and the head h (j - 1 code points, len
+ * bytes) first runs out of edits at depth j, with lane x at exactly d.
+ */
+static int head_fits(const ah_pattern_t *p, heads_t *hs, const unsigned char *h, uint32_t len,
+                     unsigned j, unsigned x)
 {
     uint32_t cps[AH_MAX_GRAM_DEPTH];
     if (ah_match_decode((const char *)h, len, cps, AH_MAX_GRAM_DEPTH) != j - 1)
         return 0; /* damaged: a record can only fail */
-    ah_osa_t st = *start;
-    for (unsigned i = 0; i + 1 < j; i++) {
-        if (ah_osa_step(p, &st, cps[i]) != AH_OSA_ALIVE)
+    unsigned same = 0;
+    while (same < hs->known && cps[same] == hs->cps[same])
+        same++;
+    if (hs->failed < AH_MAX_GRAM_DEPTH && same > hs->failed)
+        return 0; /* it shares the code point the last head failed on */
+    hs->failed = AH_MAX_GRAM_DEPTH;
+    unsigned i = same < hs->valid ? same : hs->valid;
+    for (; i + 1 < j; i++) {
+        hs->cps[i] = cps[i];
+        hs->known = i + 1;
+        hs->st[i + 1] = hs->st[i];
+        hs->valid = i;
+        /* Out of edits before depth j: the block of that depth has it. */
+        if (ah_osa_step(p, &hs->st[i + 1], cps[i]) != AH_OSA_ALIVE ||
+            (i + 2 < j && hs->st[i + 1].sat)) {
+            hs->failed = i;
             return 0;
-        if (i + 2 < j && st.sat)
-            return 0; /* out of edits before depth j: the block of that depth has it */
+        }
+        hs->valid = i + 1;
     }
+    const ah_osa_t *st = &hs->st[j - 1];
     unsigned lane = x + p->d - j;
-    return st.sat && ((st.row >> (8 * lane)) & 0xff) == p->d;
+    return st->sat && ((st->row >> (8 * lane)) & 0xff) == p->d;
 }
 
 /*
@@ -127,6 +135,8 @@ static int take_records(ah_walk_t *s, int words, const ah_osa_t *start, const un
                         const unsigned char *end, unsigned j, unsigned x, char *key, size_t q0)
 {
     const ah_pattern_t *p = &s->pat;
+    heads_t hs;
+    heads_init(&hs, start);
     unsigned rest = p->n - x;
     uint8_t want4 = rest > 3 ? (uint8_t)(1u << ah_gram_bit(p->q[x + 3])) : 0;
     uint8_t want5 = rest > 4 ? (uint8_t)(1u << ah_gram_bit(p->q[x + 4])) : 0;
@@ -144,7 +154,7 @@ static int take_records(ah_walk_t *s, int words, const ah_osa_t *start, const un
             return 0;
         }
         s->work++;
-        if (!head_fits(p, start, h, len, j, x))
+        if (!head_fits(p, &hs, h, len, j, x))
             continue;
         memcpy(key + q0, h, len);
         size_t l = q0 + len;
@@ -157,6 +167,50 @@ static int take_records(ah_walk_t *s, int words, const ah_osa_t *start, const un
     return 0;
 }
 
+/*
+ * The block of key (j, Q[0], Q[x], Q[x+1]) at off in GRAM_BLOCKS, if it is
+ * that key's (its check matched), for the position x: the group of
+ * Q[x+2], or every group when Q ends at x + 2, and in it the list of this
+ * pass's trie. Returns 1 when it was that key's block, 0 when it was not,
+ * or AH_ECORRUPT.
+ */
+static int take_block(ah_walk_t *s, int words, const ah_osa_t *start, uint32_t off, unsigned j,
+                      unsigned x, char *key, size_t q0)
+{
+    const ah_section_t *blocks = &s->ix->sec[AH_SEC_GRAM_BLOCKS];
+    const ah_pattern_t *p = &s->pat;
+    const unsigned char *b = blocks->data + off, *end = blocks->data + blocks->len;
+    uint64_t k[4], groups, want = p->n - x > 2 ? 1 + (uint64_t)p->q[x + 2] : UINT64_MAX;
+    for (int i = 0; i < 4; i++)
+        if (off >= blocks->len || !ah_varint_get(&b, end, &k[i]))
+            return AH_ECORRUPT;
+    if (k[0] != j || k[1] != p->q[0] || k[2] != p->q[x] || k[3] != p->q[x + 1])
+        return 0; /* another key with the same check */
+    if (!ah_varint_get(&b, end, &groups) || groups == 0)
+        return AH_ECORRUPT;
+    for (uint64_t g = 0; g < groups; g++) {
+        /* Three runs: heads of keys only (kb), of both (bb), of word starts only (wb). */
+        uint64_t g3, a, bb = 0, wb = 0;
+        if (!ah_varint_get(&b, end, &g3) || !ah_varint_get(&b, end, &a) ||
+            ((a & 2) && !ah_varint_get(&b, end, &bb)) || ((a & 1) && !ah_varint_get(&b, end, &wb)))
+            return AH_ECORRUPT;
+        uint64_t kb = a >> 2;
+        if (kb > (uint64_t)(end - b) || bb > (uint64_t)(end - b) - kb ||
+            wb > (uint64_t)(end - b) - kb - bb)
+            return AH_ECORRUPT;
+        if (want == UINT64_MAX || g3 == want) {
+            const unsigned char *at = b + (words ? kb : 0);
+            int rc = take_records(s, words, start, at, at + bb + (words ? wb : kb), j, x, key, q0);
+            if (rc || want != UINT64_MAX)
+                return rc ? rc : 1; /* one group has this g3 */
+        } else if (g3 > want) {
+            break; /* groups are by g3 ascending */
+        }
+        b += kb + bb + wb;
+    }
+    return 1;
+}
+
 int ah_grams__pass(ah_walk_t *s, int words)
 {
     const ah_index_t *ix = s->ix;
@@ -167,6 +221,10 @@ int ah_grams__pass(ah_walk_t *s, int words)
     unsigned top = p->n - d - GRAM_MIN_REST;
     if (top > ix->typo_depth)
         top = ix->typo_depth;
+    /* Edits come one per code point, the first is never one: none runs out before depth d + 1. */
+    unsigned lo = d + 1 > 2 ? d + 1 : 2;
+    if (lo > top)
+        return 0;
     ah_osa_t start;
     ah_osa_init(p, &start);
     if (ah_osa_step(p, &start, p->q[0]) != AH_OSA_ALIVE)
@@ -174,41 +232,28 @@ int ah_grams__pass(ah_walk_t *s, int words)
     /* Q[0] h Q[x..n): Q[0], up to typo depth - 1 code points of head, then Q's rest. */
     char key[4 * (AH_MAX_GRAM_DEPTH + AH_MAX_KEY_BYTES)];
     size_t q0 = put_utf8(p->q[0], key);
-    for (unsigned j = 2; j <= top; j++) {
+    const unsigned char *slots = ix->sec[AH_SEC_GRAM_SLOTS].data;
+    uint64_t mask = ix->gram_slots - 1;
+    for (unsigned j = lo; j <= top; j++) {
         for (unsigned x = j > d ? j - d : 0; x <= j + d; x++) {
-            const unsigned char *end, *b = find_block(ix, j, p->q[0], p->q[x], p->q[x + 1], &end);
-            if (!b)
-                continue;
-            uint64_t groups;
-            if (!ah_varint_get(&b, end, &groups) || groups == 0 || groups > (uint64_t)(end - b))
-                return AH_ECORRUPT;
-            /* The group table, then the records in group order. */
-            const unsigned char *rec = b;
-            for (uint64_t g = 0; g < groups; g++) {
-                uint64_t g3, mb, wb;
-                if (!ah_varint_get(&rec, end, &g3) || !ah_varint_get(&rec, end, &mb) ||
-                    !ah_varint_get(&rec, end, &wb))
-                    return AH_ECORRUPT;
-            }
-            uint32_t want = p->n - x > 2 ? 1 + p->q[x + 2] : UINT32_MAX; /* MAX: every group */
-            for (uint64_t g = 0; g < groups; g++) {
-                uint64_t g3 = 0, mb = 0, wb = 0; /* read once above: these cannot fail */
-                ah_varint_get(&b, end, &g3);
-                ah_varint_get(&b, end, &mb);
-                ah_varint_get(&b, end, &wb);
-                if (mb > (uint64_t)(end - rec) || wb > (uint64_t)(end - rec) - mb)
-                    return AH_ECORRUPT;
-                if (want == UINT32_MAX || g3 == want) {
-                    const unsigned char *at = rec + (words ? mb : 0);
-                    int rc =
-                        take_records(s, words, &start, at, at + (words ? wb : mb), j, x, key, q0);
-                    if (rc)
-                        return rc;
-                }
-                rec += mb + wb;
+            uint64_t h = ah_gram_hash(j, p->q[0], p->q[x], p->q[x + 1]);
+            /* Open addressing: every probe sequence ends at an empty slot, or after every slot. */
+            for (uint64_t n = 0, at = h & mask; n <= mask; n++, at = (at + 1) & mask) {
+                const unsigned char *slot = slots + at * AH_GRAM_SLOT_SIZE;
+                uint32_t off = ah_load_u32(slot);
+                if (off == AH_GRAM_SLOT_EMPTY)
+                    break;
+                if (ah_load_u32(slot + 4) != (uint32_t)(h >> 32))
+                    continue;
+                int rc = take_block(s, words, &start, off, j, x, key, q0);
+                if (rc < 0)
+                    return rc;
+                if (rc == 1)
+                    break;
             }
         }
     }
+    s->defer_lo = lo;
     s->defer_j = top;
     return 0;
 }

@@ -562,8 +562,9 @@ static inline __attribute__((always_inline)) int parse_record(const ah_index_t *
     p += table;
     nd->look = NULL;
     if (look) {
-        uint64_t at = ah_load_u32(p);
-        if (at + m > (words ? ix->word_look_n : ix->look_n))
+        /* A word-start record's 0x00 edge (first when present) has no entry. */
+        uint64_t at = ah_load_u32(p), entries = m - (words && m > 0 && nd->child_bytes[0] == 0);
+        if (at + entries > (words ? ix->word_look_n : ix->look_n))
             return AH_ECORRUPT;
         nd->look = ix->sec[words ? AH_SEC_WORD_LOOK : AH_SEC_LOOK].data + at * AH_LOOK_ENTRY_SIZE;
         p += 4;

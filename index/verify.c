@@ -271,7 +271,8 @@ static int check_look(walk_t *w, const ah_node_t *nd, uint32_t j, int words, con
     size_t errlen = w->errlen;
     const ah_index_t *ix = w->ix;
     const unsigned char *base = ix->sec[words ? AH_SEC_WORD_LOOK : AH_SEC_LOOK].data;
-    uint64_t at = (uint64_t)(nd->look - base) / AH_LOOK_ENTRY_SIZE + j;
+    uint64_t at = (uint64_t)(nd->look - base) / AH_LOOK_ENTRY_SIZE + j -
+                  (words && nd->child_bytes[0] == AH_WORD_END_EDGE); /* 0x00 has no entry */
     unsigned char *used = w->look_used + (words ? ix->look_n : 0);
     if (used[at])
         return FAIL("%snode at %u: child %u shares a lookahead entry", words ? "word " : "",
@@ -281,7 +282,7 @@ static int check_look(walk_t *w, const ah_node_t *nd, uint32_t j, int words, con
     for (unsigned c = 0; c < 256; c++)
         if (f->bytes[c >> 6] >> (c & 63) & 1)
             next |= 1u << ah_look_class((unsigned char)c);
-    const unsigned char *e = nd->look + (size_t)j * AH_LOOK_ENTRY_SIZE;
+    const unsigned char *e = base + at * AH_LOOK_ENTRY_SIZE;
     if (ah_load_u32(e) != next || ah_load_u32(e + 4) != f->pair)
         return FAIL("%snode at %u: child %u lookahead entry is not its strings'",
                     words ? "word " : "", nd->offset, j);
@@ -578,16 +579,16 @@ static int verify_word_node(word_walk_t *v, uint32_t off, uint32_t lo, uint32_t 
                 rc = FAIL("word node at %u: the suffixes ending here have a record", off);
             if (!rc)
                 rc = verify_word_leaf(v, lo + clo, chi - clo, depth, 1, NULL);
+            continue; /* no lookahead entry: never walked */
+        }
+        w->path[depth] = (char)edge;
+        if (child == UINT32_MAX) {
+            if (chi - clo > ix->word_leaf)
+                rc = FAIL("word node at %u: leaf %u larger than %u", off, j, ix->word_leaf);
+            if (!rc)
+                rc = verify_word_leaf(v, lo + clo, chi - clo, depth + 1, 0, &kids[j]);
         } else {
-            w->path[depth] = (char)edge;
-            if (child == UINT32_MAX) {
-                if (chi - clo > ix->word_leaf)
-                    rc = FAIL("word node at %u: leaf %u larger than %u", off, j, ix->word_leaf);
-                if (!rc)
-                    rc = verify_word_leaf(v, lo + clo, chi - clo, depth + 1, 0, &kids[j]);
-            } else {
-                rc = verify_word_node(v, child, lo + clo, chi - clo, depth + 1, &kids[j]);
-            }
+            rc = verify_word_node(v, child, lo + clo, chi - clo, depth + 1, &kids[j]);
         }
         if (!rc && nd.look)
             rc = check_look(w, &nd, j, 1, &kids[j]);

@@ -187,8 +187,9 @@ static int requeue(ah_walk_t *s, ah_walk_item_t *it, uint64_t *bound, uint64_t b
  */
 static inline int step(const ah_walk_t *s, ah_osa_t *osa, uint32_t c)
 {
+    unsigned had = osa->sat;
     int r = ah_osa_step(&s->pat, osa, c);
-    if (r == AH_OSA_ALIVE && osa->sat && osa->j <= s->defer_j)
+    if (r == AH_OSA_ALIVE && osa->sat && !had && osa->j <= s->defer_j && osa->j >= s->defer_lo)
         return AH_OSA_DEAD;
     return r;
 }
@@ -243,39 +244,75 @@ static inline unsigned next_bytes(const ah_pattern_t *p, unsigned x, unsigned cp
 }
 
 /*
- * Whether a child's LOOK entry rules it out. A child whose state has no
- * edit left must continue Q exactly from one of its lanes; one with one
- * edit left at depth j, when the gram table covered depths up to defer_j,
- * must continue exactly for defer_j - 1 - j code points, or it would run
- * out of edits at a depth the table covered. The entry says which bytes
- * follow the child's edge: when none of the lanes' next one or two bytes
- * are there, nothing below the child is a new match.
+ * What a state must read next, as bits of LOOK masks (format.h): some
+ * option i must find next[i] in the child's next mask and pair[i] (0: no
+ * test) in its pair mask. n == 0: nothing rules a child out.
+ *
+ *   no edit left (saturated at d)       Q from one of its lanes, exactly:
+ *                                       the next two bytes are tested
+ *   at d, a swap still pending          one of Q's code points near the
+ *                                       diagonal, or every lane dies
+ *   one edit left at depth j, the gram  Q exactly from a lane for
+ *   table covering depths <= defer_j    defer_j - 1 - j code points, or
+ *                                       the state would run out of edits
+ *                                       at a depth the table covered
+ *                                       (just below defer_j: Q[x] or the
+ *                                       swap's first letter Q[x+1])
  */
-static inline int look_rules_out(const ah_walk_t *s, const ah_walk_item_t *ch,
-                                 const unsigned char *entry)
+typedef struct look_need {
+    unsigned n;
+    uint32_t next[2 * AH_MATCH_BAND], pair[2 * AH_MATCH_BAND];
+} look_need_t;
+
+/* Adds the option "Q[x..] for cps code points" (cps >= 1). */
+static inline void need_add(const ah_pattern_t *p, look_need_t *nd, unsigned x, unsigned cps)
 {
-    if (ch->u.need != 0)
-        return 0; /* inside a code point */
+    unsigned char b[2];
+    unsigned nb = next_bytes(p, x, cps, b);
+    nd->next[nd->n] = 1u << ah_look_class(b[0]);
+    nd->pair[nd->n++] = nb < 2 ? 0 : 1u << ah_look_pair(b[0], b[1]);
+}
+
+static void look_need(const ah_walk_t *s, const ah_osa_t *o, look_need_t *nd)
+{
     const ah_pattern_t *p = &s->pat;
-    unsigned j = ch->osa.j, lanes = ch->osa.sat, cps = p->n;
-    if (!lanes && p->d > 0 && s->defer_j >= j + 2) {
-        lanes = lanes_at(&ch->osa, p->d - 1, p->d);
+    unsigned j = o->j, d = p->d, lanes = o->sat, cps = p->n, swaps = 0;
+    nd->n = 0;
+    if (!lanes && d > 0 && s->defer_j > j && j + 1 >= s->defer_lo &&
+        (lanes = lanes_at(o, d - 1, d)) != 0) {
         cps = s->defer_j - 1 - j;
+        swaps = cps == 0;
+    } else if (!lanes) {
+        if (((((o->row | AH_LANES_H) - (uint64_t)d * AH_LANES_1)) & AH_LANES_H) != AH_LANES_H)
+            return; /* an edit left, or two: anything may follow */
+        for (int x = (int)j - (int)d - 1; x <= (int)(j + d); x++)
+            if (x >= 0 && (unsigned)x < p->n)
+                need_add(p, nd, (unsigned)x, 1);
+        return;
     }
-    if (!lanes)
-        return 0;
-    uint32_t next = ah_load_u32(entry), pair = ah_load_u32(entry + 4);
-    for (unsigned i = 0; i <= 2 * p->d; i++) {
+    for (unsigned i = 0; i <= 2 * d; i++) {
         if (!((lanes >> i) & 1))
             continue;
-        int x = (int)j - (int)p->d + (int)i;
-        if (x < 0 || (unsigned)x >= p->n)
-            return 0; /* Q is used up along this lane: nothing to test */
-        unsigned char b[2];
-        unsigned nb = next_bytes(p, (unsigned)x, cps, b);
-        if ((next >> ah_look_class(b[0]) & 1) && (nb < 2 || (pair >> ah_look_pair(b[0], b[1]) & 1)))
-            return 0;
+        int x = (int)j - (int)d + (int)i;
+        if (x < 0 || (unsigned)x >= p->n) {
+            nd->n = 0; /* Q is used up along this lane: nothing to test */
+            return;
+        }
+        need_add(p, nd, (unsigned)x, swaps ? 1 : cps);
+        if (swaps && (unsigned)x + 1 < p->n)
+            need_add(p, nd, (unsigned)x + 1, 1);
     }
+}
+
+/* Whether a child's LOOK entry rules it out, for a state that needs nd. */
+static inline int look_rules_out(const look_need_t *nd, const unsigned char *entry)
+{
+    if (nd->n == 0)
+        return 0;
+    uint32_t next = ah_load_u32(entry), pair = ah_load_u32(entry + 4);
+    for (unsigned i = 0; i < nd->n; i++)
+        if ((next & nd->next[i]) && (!nd->pair[i] || (pair & nd->pair[i])))
+            return 0;
     return 1;
 }
 
@@ -290,8 +327,9 @@ static inline int look_rules_out(const ah_walk_t *s, const ah_walk_item_t *ch,
 typedef struct edges {
     ah_osa_t other;
     int other_r;
-    int whole;          /* the state is at a code point boundary */
-    uint64_t window[2]; /* the ASCII code points of Q in the next window */
+    look_need_t other_need; /* what the other children's state must read next */
+    int whole;              /* the state is at a code point boundary */
+    uint64_t window[2];     /* the ASCII code points of Q in the next window */
 } edges_t;
 
 #define AH_CP_OTHER 0x7fffffffu /* a code point equal to none of Q's */
@@ -305,6 +343,9 @@ static void edges_init(const ah_walk_t *s, const ah_walk_item_t *at, edges_t *e)
         return;
     e->other = at->osa;
     e->other_r = step(s, &e->other, AH_CP_OTHER);
+    e->other_need.n = 0;
+    if (e->other_r == AH_OSA_ALIVE)
+        look_need(s, &e->other, &e->other_need);
     const uint32_t *qx = s->pat.q + ((int)at->osa.j + 1 - (int)d) - 1;
     for (unsigned i = 0; i <= 2 * d; i++)
         if (qx[i] < 0x80)
@@ -315,6 +356,20 @@ static void edges_init(const ah_walk_t *s, const ah_walk_item_t *at, edges_t *e)
 static inline int edge_is_other(const edges_t *e, unsigned b)
 {
     return e->whole && b < 0x80 && !((e->window[b >> 6] >> (b & 63)) & 1);
+}
+
+/* Whether child j (edge byte b, state ch) is ruled out by its LOOK entry (look: child 0's). */
+static inline int child_ruled_out(const ah_walk_t *s, const edges_t *e, const ah_walk_item_t *ch,
+                                  unsigned b, const unsigned char *look, uint32_t j)
+{
+    const unsigned char *entry = look + (size_t)j * AH_LOOK_ENTRY_SIZE;
+    if (ch->u.need != 0)
+        return 0; /* inside a code point */
+    if (edge_is_other(e, b))
+        return look_rules_out(&e->other_need, entry);
+    look_need_t nd;
+    look_need(s, &ch->osa, &nd);
+    return look_rules_out(&nd, entry);
 }
 
 /* The next state along edge byte b (into *ch, a copy of the state at the node's end). */
@@ -388,8 +443,8 @@ static int expand_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
             continue;
         ah_walk_item_t ch = at;
         int r = edge_step(s, &e, &ch, (unsigned char)b);
-        if (r == AH_OSA_DEAD || (r == AH_OSA_ALIVE && nd.look &&
-                                 look_rules_out(s, &ch, nd.look + (size_t)j * AH_LOOK_ENTRY_SIZE)))
+        if (r == AH_OSA_DEAD ||
+            (r == AH_OSA_ALIVE && nd.look && child_ruled_out(s, &e, &ch, b, nd.look, j)))
             continue;
         uint32_t clo, chi, coff;
         if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0 || depth + 1 > UINT16_MAX)
@@ -593,6 +648,8 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
     }
     edges_t e;
     edges_init(s, &at, &e);
+    /* The 0x00 edge, first when present, has no LOOK entry. */
+    uint32_t zero = nd.n_children > 0 && nd.child_bytes[0] == AH_WORD_END_EDGE;
     for (uint32_t j = 0; j < nd.n_children; j++) {
         /* The suffixes that end here (edge 0x00) were matched all along the path: none is new. */
         unsigned b = nd.child_bytes[j];
@@ -600,8 +657,8 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
             continue;
         ah_walk_item_t ch = at;
         int r = edge_step(s, &e, &ch, (unsigned char)b);
-        if (r == AH_OSA_DEAD || (r == AH_OSA_ALIVE && nd.look &&
-                                 look_rules_out(s, &ch, nd.look + (size_t)j * AH_LOOK_ENTRY_SIZE)))
+        if (r == AH_OSA_DEAD ||
+            (r == AH_OSA_ALIVE && nd.look && child_ruled_out(s, &e, &ch, b, nd.look, j - zero)))
             continue;
         uint32_t clo, chi, coff;
         if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0)

@@ -64,7 +64,8 @@ typedef struct ah_walk {
     size_t ncand, need;
     uint32_t work;
     int complete;
-    unsigned defer_j; /* states that run out of edits at depth <= defer_j are the gram table's */
+    unsigned defer_lo, defer_j; /* states that run out of edits at a depth in [defer_lo, defer_j]
+                                   are the gram table's (none when defer_j is 0) */
     size_t nheap, nstack, nfree, npool;
     uint32_t seq;
     ah_walk_slot_t heap[AH_WALK_FRONTIER];

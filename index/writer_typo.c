@@ -18,7 +18,8 @@
  *   -> a record: hash of (j, P0, g1, g2), g3,           |  radix sort by hash,
  *      the head (code points 1..j-1), m4, m5            |  then each run of
  *                                                        v  equal hash by key
- *   blocks: (j, P0, g1, g2) -> groups by g3 -> main records, word records
+ *   blocks: (j, P0, g1, g2) -> groups by g3 -> heads of keys only, of both,
+ *                                              of word starts only
  *
  * Blocks are laid out in hash order, so equal input gives equal bytes, and
  * the slot table is filled last, from the blocks' hashes and offsets.
@@ -144,12 +145,6 @@ static void view(const grams_t *g, const grec_t *r, gview_t *v)
     v->word = r->word;
 }
 
-static int same_head(const gview_t *a, const gview_t *b)
-{
-    return a->word == b->word && a->head_len == b->head_len &&
-           memcmp(a->head, b->head, a->head_len) == 0;
-}
-
 /* Order within a run of equal hash: block key, g3, main before word, head bytes. */
 static int by_view(const void *a, const void *b)
 {
@@ -205,22 +200,71 @@ static int note_block(grams_t *g, uint64_t hash, size_t off)
     return 0;
 }
 
-/* The bytes of v[lo, hi)'s records that are in list `word`: each distinct head once. */
-static uint64_t list_bytes(const gview_t *v, size_t lo, size_t hi, unsigned word)
+/* One record to write: a head, its masks, and which strings it comes from (bit 0 key, 1 word). */
+typedef struct grecord {
+    const char *head;
+    uint32_t head_len;
+    uint8_t m4, m5, from;
+} grecord_t;
+
+static int head_cmp(const gview_t *a, const gview_t *b)
+{
+    uint32_t m = a->head_len < b->head_len ? a->head_len : b->head_len;
+    int c = memcmp(a->head, b->head, m);
+    return c ? c : (int)a->head_len - (int)b->head_len;
+}
+
+/*
+ * The records of one group, v[lo, mid) from keys and v[mid, hi) from word
+ * starts (each sorted by head): each distinct head once, its masks OR-ed
+ * over its strings, in out (hi - lo of room); returns how many.
+ */
+static size_t group_records(const gview_t *v, size_t lo, size_t mid, size_t hi, grecord_t *out)
+{
+    size_t n = 0, a = lo, b = mid;
+    while (a < mid || b < hi) {
+        int c = a == mid ? 1 : b == hi ? -1 : head_cmp(&v[a], &v[b]);
+        const gview_t *first = c <= 0 ? &v[a] : &v[b];
+        grecord_t r = {first->head, first->head_len, 0, 0, 0};
+        for (; a < mid && head_cmp(&v[a], first) == 0; a++) {
+            r.m4 |= v[a].m4;
+            r.m5 |= v[a].m5;
+            r.from |= 1;
+        }
+        for (; b < hi && head_cmp(&v[b], first) == 0; b++) {
+            r.m4 |= v[b].m4;
+            r.m5 |= v[b].m5;
+            r.from |= 2;
+        }
+        out[n++] = r;
+    }
+    return n;
+}
+
+/* Appends the records of rec[0..n) that come from exactly `from`; returns their bytes. */
+static uint64_t put_records(buf_t *b, const grecord_t *rec, size_t n, uint8_t from, int write)
 {
     uint64_t bytes = 0;
-    for (size_t k = lo; k < hi; k++)
-        if (v[k].word == word && (k == lo || !same_head(&v[k - 1], &v[k])))
-            bytes += 2 + v[k].head_len;
+    for (size_t i = 0; i < n; i++) {
+        if (rec[i].from != from)
+            continue;
+        bytes += 2 + rec[i].head_len;
+        if (write) {
+            buf_put(b, &rec[i].m4, 1);
+            buf_put(b, &rec[i].m5, 1);
+            buf_put(b, rec[i].head, rec[i].head_len);
+        }
+    }
     return bytes;
 }
 
 /*
- * Appends the block of v[lo, hi) (one block key, sorted by by_view): the
- * group table, then the records, each distinct head once per group and
- * list with its m4 and m5 OR-ed over its strings.
+ * Appends the block of v[lo, hi) (one block key, sorted by by_view): its
+ * key, then each group: its g3, the sizes of its three runs of records
+ * (keys only, both, word starts only) and the runs.
  */
-static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, size_t hi)
+static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, size_t hi,
+                        grecord_t *rec)
 {
     buf_t *b = g->blocks;
     int rc = note_block(g, hash, b->len);
@@ -239,26 +283,24 @@ static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, 
     }
     buf_varint(b, groups);
     for (size_t i = lo; i < hi;) {
-        size_t k = i + 1;
+        size_t k = i + 1, mid = i;
         while (k < hi && v[k].g3 == v[i].g3)
             k++;
+        while (mid < k && !v[mid].word)
+            mid++;
+        size_t n = group_records(v, i, mid, k, rec);
+        uint64_t keys = put_records(b, rec, n, 1, 0), both = put_records(b, rec, n, 3, 0),
+                 words = put_records(b, rec, n, 2, 0);
         buf_varint(b, v[i].g3);
-        buf_varint(b, list_bytes(v, i, k, 0));
-        buf_varint(b, list_bytes(v, i, k, 1));
+        buf_varint(b, keys * 4 + (both > 0) * 2 + (words > 0));
+        if (both > 0)
+            buf_varint(b, both);
+        if (words > 0)
+            buf_varint(b, words);
+        put_records(b, rec, n, 1, 1);
+        put_records(b, rec, n, 3, 1);
+        put_records(b, rec, n, 2, 1);
         i = k;
-    }
-    /* Records: sorted by g3, then main before word, then head, so in file order already. */
-    for (size_t k = lo; k < hi;) {
-        uint8_t m4 = v[k].m4, m5 = v[k].m5;
-        size_t e = k + 1;
-        for (; e < hi && v[e].g3 == v[k].g3 && same_head(&v[e], &v[k]); e++) {
-            m4 |= v[e].m4;
-            m5 |= v[e].m5;
-        }
-        buf_put(b, &m4, 1);
-        buf_put(b, &m5, 1);
-        buf_put(b, v[k].head, v[k].head_len);
-        k = e;
     }
     return 0;
 }
@@ -302,6 +344,7 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
     }
     grams_t g = {.e = e, .blocks = blocks};
     gview_t *views = NULL;
+    grecord_t *recs = NULL;
     size_t cap_views = 0;
     grec_t *r = malloc((cap ? cap : 1) * sizeof *r), *tmp = malloc((cap ? cap : 1) * sizeof *r);
     int rc = r && tmp ? 0 : AH_ENOMEM;
@@ -315,11 +358,14 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
                 k++;
             if (k - i > cap_views) {
                 gview_t *nv = realloc(views, (k - i) * sizeof *nv);
-                if (!nv) {
+                if (nv)
+                    views = nv;
+                grecord_t *nr = nv ? realloc(recs, (k - i) * sizeof *nr) : NULL;
+                if (!nr) {
                     rc = AH_ENOMEM;
                     break;
                 }
-                views = nv;
+                recs = nr;
                 cap_views = k - i;
             }
             for (size_t x = i; x < k; x++)
@@ -331,7 +377,7 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
                 while (end < k - i && views[end].p0 == views[a].p0 &&
                        views[end].g1 == views[a].g1 && views[end].g2 == views[a].g2)
                     end++;
-                rc = encode_block(&g, r[i].hash, views, a, end);
+                rc = encode_block(&g, r[i].hash, views, a, end, recs);
                 a = end;
             }
             i = k;
@@ -340,6 +386,7 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
     free(r);
     free(tmp);
     free(views);
+    free(recs);
     /* The slots: a power of two at least 5/4 of the blocks, and one more, so one stays empty. */
     uint64_t ns = 1;
     while (!rc && ns < g.n_blocks + g.n_blocks / 4 + 1)

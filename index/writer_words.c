@@ -191,7 +191,8 @@ static void encode(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t de
             w->look->failed = 1;
         buf_uw(b, (uint32_t)at, 4);
         for (uint32_t j = 0; j < nk; j++)
-            ah_writer__look_put(w->look, kids[j].look);
+            if (kids[j].byte != AH_WORD_END_EDGE) /* never walked: no entry */
+                ah_writer__look_put(w->look, kids[j].look);
     }
     unsigned char list_len = (unsigned char)ntop;
     buf_put(b, &list_len, 1);
