@@ -40,6 +40,7 @@
 #   PIN [1 with 2+ CPUs]  LOW_CONNS [4]
 #   VERIFY [checksums]: ahead-serve --verify for the hot-swap run (full also
 #                  walks every structure, about a second of CPU per npm reload)
+#   SHUFFLE [0]: 1 replays the prefixes in a random (fixed-seed) order
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -94,6 +95,15 @@ done
 [ -s "$OUT/prefixes-npm.txt" ] ||
     python3 "$ROOT/bench/make_prefixes.py" "$DATA/npm-downloads.tsv.gz" "$OUT/prefixes-npm.txt"
 PREFIXES=$OUT/prefixes-npm.txt
+# SHUFFLE=1: the same prefixes in a random order (fixed seed), so that no
+# lookup follows the keystroke before it.
+if [ "${SHUFFLE:-0}" = 1 ]; then
+    python3 -c 'import random, sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")[:-1]
+random.Random(20261204).shuffle(lines)
+open(sys.argv[2], "w", encoding="utf-8").write("\n".join(lines) + "\n")' "$PREFIXES" "$OUT/prefixes-npm-shuffled.txt"
+    PREFIXES=$OUT/prefixes-npm-shuffled.txt
+fi
 mkdir -p "$WORK/live"
 # The two snapshots the hot-swap run alternates, on the live file's file system.
 cp "$OUT/npm.snap" "$WORK/a.snap"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The index benchmark behind bench/RESULTS.md: builds a dataset's snapshot
-# with and without the word-start index (timing each build and its peak
-# memory, and comparing their sizes), makes the keystroke prefix file and
-# its misspelled twin, and runs ahead-bench-lookup several times in each
+# three ways, the defaults, --no-typo-index, and --no-infix --no-typo-index
+# (the exact lookup's snapshot, which sizes are compared with), timing each
+# build and its peak memory, makes the keystroke prefix file and its
+# misspelled twin, and runs ahead-bench-lookup several times in each
 # setting, printing every run and the median of each figure:
 #
 #   exact      --typos 0 --match prefix, keystroke prefixes (the old lookup),
@@ -14,7 +15,8 @@
 #
 #   bash bench/run_lookup.sh [DATASET] [RUNS] [SETTINGS]
 #   (default: ../shared/data/npm-downloads.tsv.gz, 5 runs, "exact defaults
-#   misspelled"; needs build/)
+#   misspelled"; needs build/; SHUFFLE=1 runs the prefixes in a random
+#   order, fixed seed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/npm-downloads.tsv.gz}
@@ -34,19 +36,36 @@ build() { # build SNAPSHOT [OPTION]: prints seconds, peak KB and bytes
   read -r secs kb < "$out/time.txt"
   echo "$secs $kb $(stat -c %s "$1")"
 }
-read -r nsecs nkb nbytes <<< "$(build "$out/$name-noinfix.snap" --no-infix)"
+read -r nsecs nkb nbytes <<< "$(build "$out/$name-noinfix.snap" "--no-infix --no-typo-index")"
+read -r tsecs tkb tbytes <<< "$(build "$out/$name-notypo.snap" --no-typo-index)"
 read -r secs kb bytes <<< "$(build "$snap")"
 entries=$(build/ahead-query "$snap" --stats | sed 's/.*"entries":\([0-9]*\).*/\1/')
-python3 - "$secs" "$kb" "$bytes" "$nsecs" "$nkb" "$nbytes" "$input_bytes" "$entries" <<'PY'
+python3 - "$secs" "$kb" "$bytes" "$nsecs" "$nkb" "$nbytes" "$input_bytes" "$entries" \
+  "$tsecs" "$tkb" "$tbytes" <<'PY'
 import sys
-secs, kb, snap, nsecs, nkb, nsnap, inp, n = (float(x) for x in sys.argv[1:])
+secs, kb, snap, nsecs, nkb, nsnap, inp, n, tsecs, tkb, tsnap = (float(x) for x in sys.argv[1:])
 print(f"build: {secs:.2f} s, peak RSS {kb/1024:.0f} MB; snapshot {snap:.0f} bytes = "
       f"{snap/inp:.3f}x the {inp:.0f}-byte input, {snap/n:.2f} bytes/completion ({n:.0f} completions)")
-print(f"--no-infix: {nsecs:.2f} s, peak RSS {nkb/1024:.0f} MB, {nsnap:.0f} bytes, {nsnap/n:.2f} bytes/completion")
-print(f"word-start index: size {snap/nsnap:.3f}x, build time {secs/nsecs:.2f}x of --no-infix")
+print(f"--no-infix --no-typo-index: {nsecs:.2f} s, peak RSS {nkb/1024:.0f} MB, {nsnap:.0f} bytes, "
+      f"{nsnap/n:.2f} bytes/completion")
+print(f"--no-typo-index: {tsecs:.2f} s, peak RSS {tkb/1024:.0f} MB, {tsnap:.0f} bytes")
+print(f"defaults against --no-infix --no-typo-index: size {snap/nsnap:.3f}x, "
+      f"build time {secs/nsecs:.2f}x; word-start index alone {tsnap/nsnap:.3f}x")
 PY
 [ -s "$prefixes" ] || python3 bench/make_prefixes.py "$data" "$prefixes"
 [ -s "$misspelled" ] || python3 bench/make_misspelled.py "$prefixes" "$misspelled"
+# SHUFFLE=1: both files in a random order (fixed seed), so that no lookup
+# follows the keystroke before it in the caches.
+if [ "${SHUFFLE:-0}" = 1 ]; then
+  for f in "$prefixes" "$misspelled"; do
+    python3 -c 'import random, sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")[:-1]
+random.Random(20261204).shuffle(lines)
+open(sys.argv[2], "w", encoding="utf-8").write("\n".join(lines) + "\n")' "$f" "$f.shuffled"
+  done
+  prefixes=$prefixes.shuffled
+  misspelled=$misspelled.shuffled
+fi
 for setting in $settings; do
   case $setting in
     exact) file=$prefixes; args=(--typos 0 --match prefix --passes 5) ;;

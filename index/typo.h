@@ -57,4 +57,18 @@ static inline uint64_t ah_gram_hash(uint32_t j, uint32_t p0, uint32_t g1, uint32
     return ah_hash64(0, key, sizeof key);
 }
 
+/*
+ * A second, independent hash of the same key: the writer tells two keys
+ * with one ah_gram_hash() apart by it (a block for each); not stored.
+ */
+static inline uint32_t ah_gram_check(uint32_t j, uint32_t p0, uint32_t g1, uint32_t g2)
+{
+    unsigned char key[16];
+    ah_store_u32(key, j);
+    ah_store_u32(key + 4, p0);
+    ah_store_u32(key + 8, g1);
+    ah_store_u32(key + 12, g2);
+    return (uint32_t)ah_hash64(0x6772616d, key, sizeof key);
+}
+
 #endif /* AH_TYPO_H */

@@ -759,35 +759,30 @@ static int write_file(writer_t *w, const char *path, unsigned char *head, size_t
 
 /* The word-start index, built on its own thread (it reads the entries and classes only). */
 /*
- * The word-start index and the gram table, built on a thread of their own
- * (they read the entries and classes only), one after the other.
+ * The word-start index, built on a thread of its own (it reads the entries
+ * and classes only); then that thread shares the gram table's depths with
+ * the main thread, which joins in once the trie is written.
  */
 typedef struct words_job {
     const ah_entry_t *e;
     writer_t *w;
     unsigned leaf;
-    int words, typo;
+    int words;
+    ah_grams_build_t *grams; /* NULL without the typo index */
     ah_words_info_t info;
-    uint32_t gram_slots;
     int rc;
-    const char *why; /* what was too large, when rc is AH_EINVAL */
 } words_job_t;
 
 static void *words_main(void *arg)
 {
     words_job_t *j = arg;
     writer_t *w = j->w;
-    if (j->words) {
+    if (j->words)
         j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf,
                                  &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES],
-                                 j->typo ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
-        j->why = "word-start index too large";
-    }
-    if (!j->rc && j->typo) {
-        j->rc = ah_writer__grams(j->e, w->n, j->words, AH_GRAM_DEPTH, &w->sec[AH_SEC_GRAM_SLOTS],
-                                 &w->sec[AH_SEC_GRAM_BLOCKS], &j->gram_slots);
-        j->why = "typo index too large";
-    }
+                                 j->grams ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
+    if (j->grams)
+        ah_writer__grams_work(j->grams);
     return NULL;
 }
 
@@ -840,10 +835,11 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
                        .w = &w,
                        .leaf = opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF,
                        .words = !opt->no_words,
-                       .typo = w.typo,
                        .info = {.id_bits = ah_bits_for(w.n - 1) ? ah_bits_for(w.n - 1) : 1}};
+    if (!rc && w.typo)
+        rc = ah_writer__grams_begin(&job.grams, entries, w.n, job.words, AH_GRAM_DEPTH);
     pthread_t words_thread;
-    int threaded = 0, side = job.words || job.typo;
+    int threaded = 0, side = job.words || w.typo;
     if (!rc && side)
         threaded = pthread_create(&words_thread, NULL, words_main, &job) == 0;
     if (!rc) {
@@ -861,13 +857,24 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     if (!rc)
         rc = encode_hot_nodes(&w, &root, &why);
     free_hot_nodes(&w);
+    if (job.grams && threaded)
+        ah_writer__grams_work(job.grams); /* the trie is done: help with the depths left */
     if (threaded)
         pthread_join(words_thread, NULL);
     else if (!rc && side)
         words_main(&job); /* no thread to be had: build them here */
     if (!rc && job.rc) {
         rc = job.rc;
-        why = job.why;
+        why = "word-start index too large";
+    }
+    uint32_t gram_slots = 0;
+    if (job.grams) {
+        int grc = ah_writer__grams_end(job.grams, rc ? NULL : &w.sec[AH_SEC_GRAM_SLOTS],
+                                       &w.sec[AH_SEC_GRAM_BLOCKS], &gram_slots);
+        if (!rc && grc) {
+            rc = grc;
+            why = "typo index too large";
+        }
     }
     ah_words_info_t words = job.info;
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
@@ -890,7 +897,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         uint64_t size = head_len;
         for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
             size += w.sec[s].len;
-        fill_header(&w, head, size, class_bits, root, total, opt, &words, job.gram_slots);
+        fill_header(&w, head, size, class_bits, root, total, opt, &words, gram_slots);
         /* Body CRC: the table, then the sections, in file order. */
         uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, head_len - AH_HEADER_SIZE);
         for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)

@@ -114,4 +114,18 @@ void ah_writer__look_put(buf_t *look, uint64_t entry);
 int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth, buf_t *slots,
                      buf_t *blocks, uint32_t *n_slots);
 
+/*
+ * The same in three steps, so that two threads can share the work: begin
+ * (one thread: finds every string), work (any number of threads, each
+ * returning when no depth is left), end (after every work call has
+ * returned: appends the depths in order, fills the slots, frees; with
+ * slots NULL it only frees). ah_writer__grams_end() returns what
+ * ah_writer__grams() does.
+ */
+typedef struct ah_grams_build ah_grams_build_t;
+int ah_writer__grams_begin(ah_grams_build_t **gb, const ah_entry_t *e, uint32_t n, int words,
+                           unsigned depth);
+void ah_writer__grams_work(ah_grams_build_t *gb);
+int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint32_t *n_slots);
+
 #endif /* AH_WRITER_INTERNAL_H */

@@ -30,6 +30,7 @@
 #include "match.h"
 #include "typo.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,24 +83,62 @@ void ah_writer__look_put(buf_t *look, uint64_t entry)
 
 /* ---------------------------------------------------------- gram table */
 
-/* One string's record at one depth, 16 bytes: the rest is read off its key again. */
+/*
+ * One string's record at one depth, 32 bytes, enough to write it without
+ * reading its key again when its head is ASCII (reading the keys in hash
+ * order missed the cache once per record: most of the build's time).
+ */
 typedef struct grec {
-    uint64_t hash; /* of the block key (j, P0, g1, g2) */
-    uint32_t id;   /* the key's lex id */
+    uint64_t hash;  /* of the block key (j, P0, g1, g2) */
+    uint64_t order; /* g3, word, the head's first four bytes, its length: see order_of() */
+    uint32_t id;    /* the key's lex id */
+    uint32_t check; /* a second hash of the block key, to tell two keys of one hash apart */
     uint16_t start;
-    uint8_t word; /* 0: the key itself (start 0), 1: a word-start suffix */
-    uint8_t pad;
+    uint8_t m4, m5;
 } grec_t;
 
+/*
+ * g3 (21 bits), word (1), a head's first four bytes (32) and its length
+ * (5), as one integer that orders them as by_view() does.
+ */
+static uint64_t order_of(uint32_t g3, unsigned word, const char *head, uint32_t head_len)
+{
+    uint32_t first = 0;
+    for (uint32_t i = 0; i < 4; i++)
+        first = first << 8 | (i < head_len ? (unsigned char)head[i] : 0);
+    return (uint64_t)g3 << 38 | (uint64_t)word << 37 | (uint64_t)first << 5 | head_len;
+}
+
+#define ORDER_G3(o)   ((uint32_t)((o) >> 38))
+#define ORDER_WORD(o) ((unsigned)((o) >> 37) & 1)
+#define ORDER_LEN(o)  ((uint32_t)(o)&31)
+
+/* One depth's share of the table: its blocks, and their hashes and offsets for the slots. */
 typedef struct grams {
     const ah_entry_t *e;
     unsigned j;
-    buf_t *blocks;
+    buf_t blocks;
     uint64_t *slot_hash; /* per block: its hash, and its offset in blocks */
     uint32_t *slot_off;
     size_t n_blocks, cap_blocks;
     int too_large;
+    int rc;
 } grams_t;
+
+/*
+ * The whole build: every string (a key from its start, or from a word
+ * start), found once, and one grams_t per depth. Depths are handed out to
+ * whichever thread asks next, deepest (largest) first.
+ */
+struct ah_grams_build {
+    const ah_entry_t *e;
+    uint32_t *ids;
+    uint16_t *starts; /* 0: the key itself */
+    size_t n;
+    unsigned depth;
+    atomic_uint next; /* depths handed out so far */
+    grams_t *per;     /* [depth + 1], index j */
+};
 
 /* Code points of a string from byte start on: up to cap of them, with their byte offsets. */
 static unsigned decode_from(const char *key, uint32_t len, uint32_t start, uint32_t *cps,
@@ -109,10 +148,15 @@ static unsigned decode_from(const char *key, uint32_t len, uint32_t start, uint3
     uint32_t b = start;
     while (b < len && n < cap) {
         unsigned char c0 = (unsigned char)key[b];
-        uint32_t l = c0 < 0x80 ? 1 : c0 < 0xe0 ? 2 : c0 < 0xf0 ? 3 : 4;
+        offs[n] = b;
+        if (c0 < 0x80) { /* most keys are ASCII: no call */
+            cps[n++] = c0;
+            b++;
+            continue;
+        }
+        uint32_t l = c0 < 0xe0 ? 2 : c0 < 0xf0 ? 3 : 4;
         if (l > len - b)
             l = len - b;
-        offs[n] = b;
         ah_match_decode(key + b, l, &cps[n], 1);
         n++;
         b += l;
@@ -121,46 +165,59 @@ static unsigned decode_from(const char *key, uint32_t len, uint32_t start, uint3
     return n;
 }
 
-/* What a record says about its string, decoded from the key: the block key, g3, head, m4, m5. */
+/* What is written of a record: its group, list and head, and its masks. */
 typedef struct gview {
-    uint32_t p0, g1, g2, g3; /* g3: AH_GRAM_END or 1 + the code point */
-    const char *head;
+    uint64_t order;
+    uint32_t check, id;
+    const char *head; /* NULL: hbuf holds it */
     uint32_t head_len;
+    uint16_t start;
     uint8_t m4, m5, word;
+    char hbuf[4];
 } gview_t;
+
+static const char *head_of(const gview_t *v)
+{
+    return v->head ? v->head : v->hbuf;
+}
 
 static void view(const grams_t *g, const grec_t *r, gview_t *v)
 {
+    *v = (gview_t){.order = r->order,
+                   .check = r->check,
+                   .id = r->id,
+                   .head_len = ORDER_LEN(r->order),
+                   .start = r->start,
+                   .m4 = r->m4,
+                   .m5 = r->m5,
+                   .word = (uint8_t)ORDER_WORD(r->order)};
+    if (v->head_len <= 4) {
+        for (unsigned i = 0; i < 4; i++)
+            v->hbuf[i] = (char)(r->order >> (5 + 8 * (3 - i)));
+        return;
+    }
+    /* A longer head (not ASCII) is read from the key. */
     const ah_entry_t *e = &g->e[r->id];
-    uint32_t cps[AH_GRAM_DEPTH + 6], offs[AH_GRAM_DEPTH + 7];
-    unsigned j = g->j, n = decode_from(e->key, e->key_len, r->start, cps, offs, j + 5);
-    v->p0 = cps[0];
-    v->g1 = cps[j];
-    v->g2 = cps[j + 1];
-    v->g3 = n > j + 2 ? 1 + cps[j + 2] : AH_GRAM_END;
-    v->head = e->key + offs[1];
-    v->head_len = offs[j] - offs[1];
-    v->m4 = n > j + 3 ? (uint8_t)(1u << ah_gram_bit(cps[j + 3])) : 0;
-    v->m5 = n > j + 4 ? (uint8_t)(1u << ah_gram_bit(cps[j + 4])) : 0;
-    v->word = r->word;
+    unsigned char c0 = (unsigned char)e->key[r->start];
+    v->head = e->key + r->start + (c0 < 0x80 ? 1 : c0 < 0xe0 ? 2 : c0 < 0xf0 ? 3 : 4);
 }
 
-/* Order within a run of equal hash: block key, g3, main before word, head bytes. */
+static int head_cmp(const gview_t *a, const gview_t *b)
+{
+    uint32_t m = a->head_len < b->head_len ? a->head_len : b->head_len;
+    int c = memcmp(head_of(a), head_of(b), m);
+    return c ? c : (int)a->head_len - (int)b->head_len;
+}
+
+/* Order within a run of equal hash: block key (its check), then order, then head bytes. */
 static int by_view(const void *a, const void *b)
 {
     const gview_t *x = a, *y = b;
-#define CMP(f)                                                                                     \
-    if (x->f != y->f)                                                                              \
-    return x->f < y->f ? -1 : 1
-    CMP(p0);
-    CMP(g1);
-    CMP(g2);
-    CMP(g3);
-    CMP(word);
-#undef CMP
-    uint32_t m = x->head_len < y->head_len ? x->head_len : y->head_len;
-    int c = memcmp(x->head, y->head, m);
-    return c ? c : (int)x->head_len - (int)y->head_len;
+    if (x->check != y->check)
+        return x->check < y->check ? -1 : 1;
+    if (x->order != y->order)
+        return x->order < y->order ? -1 : 1;
+    return x->head_len <= 4 ? 0 : head_cmp(x, y); /* order held all four bytes */
 }
 
 /* Stable LSD radix sort of n records by hash, eight bits at a time; tmp holds n records. */
@@ -207,13 +264,6 @@ typedef struct grecord {
     uint8_t m4, m5, from;
 } grecord_t;
 
-static int head_cmp(const gview_t *a, const gview_t *b)
-{
-    uint32_t m = a->head_len < b->head_len ? a->head_len : b->head_len;
-    int c = memcmp(a->head, b->head, m);
-    return c ? c : (int)a->head_len - (int)b->head_len;
-}
-
 /*
  * The records of one group, v[lo, mid) from keys and v[mid, hi) from word
  * starts (each sorted by head): each distinct head once, its masks OR-ed
@@ -225,7 +275,7 @@ static size_t group_records(const gview_t *v, size_t lo, size_t mid, size_t hi, 
     while (a < mid || b < hi) {
         int c = a == mid ? 1 : b == hi ? -1 : head_cmp(&v[a], &v[b]);
         const gview_t *first = c <= 0 ? &v[a] : &v[b];
-        grecord_t r = {first->head, first->head_len, 0, 0, 0};
+        grecord_t r = {head_of(first), first->head_len, 0, 0, 0};
         for (; a < mid && head_cmp(&v[a], first) == 0; a++) {
             r.m4 |= v[a].m4;
             r.m5 |= v[a].m5;
@@ -266,32 +316,36 @@ static uint64_t put_records(buf_t *b, const grecord_t *rec, size_t n, uint8_t fr
 static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, size_t hi,
                         grecord_t *rec)
 {
-    buf_t *b = g->blocks;
+    buf_t *b = &g->blocks;
     int rc = note_block(g, hash, b->len);
     if (rc)
         return rc;
+    /* The block's key, read once from its first string. */
+    const ah_entry_t *e = &g->e[v[lo].id];
+    uint32_t cps[AH_GRAM_DEPTH + 2], offs[AH_GRAM_DEPTH + 3];
+    decode_from(e->key, e->key_len, v[lo].start, cps, offs, g->j + 2);
     buf_varint(b, g->j);
-    buf_varint(b, v[lo].p0);
-    buf_varint(b, v[lo].g1);
-    buf_varint(b, v[lo].g2);
+    buf_varint(b, cps[0]);
+    buf_varint(b, cps[g->j]);
+    buf_varint(b, cps[g->j + 1]);
     size_t groups = 0;
     for (size_t i = lo; i < hi; groups++) {
         size_t k = i + 1;
-        while (k < hi && v[k].g3 == v[i].g3)
+        while (k < hi && ORDER_G3(v[k].order) == ORDER_G3(v[i].order))
             k++;
         i = k;
     }
     buf_varint(b, groups);
     for (size_t i = lo; i < hi;) {
         size_t k = i + 1, mid = i;
-        while (k < hi && v[k].g3 == v[i].g3)
+        while (k < hi && ORDER_G3(v[k].order) == ORDER_G3(v[i].order))
             k++;
         while (mid < k && !v[mid].word)
             mid++;
         size_t n = group_records(v, i, mid, k, rec);
         uint64_t keys = put_records(b, rec, n, 1, 0), both = put_records(b, rec, n, 3, 0),
                  words = put_records(b, rec, n, 2, 0);
-        buf_varint(b, v[i].g3);
+        buf_varint(b, ORDER_G3(v[i].order));
         buf_varint(b, keys * 4 + (both > 0) * 2 + (words > 0));
         if (both > 0)
             buf_varint(b, both);
@@ -305,109 +359,190 @@ static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, 
     return 0;
 }
 
-/* Every string's record at depth g->j into r; returns how many (<= cap). */
-static size_t collect(grams_t *g, uint32_t n, int words, grec_t *r)
+/* Every string's record at depth g->j into r; returns how many. */
+static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t *r)
 {
     size_t m = 0;
-    uint32_t starts[AH_MAX_KEY_BYTES / 2];
     uint32_t cps[AH_GRAM_DEPTH + 6], offs[AH_GRAM_DEPTH + 7];
-    for (uint32_t id = 0; id < n; id++) {
-        const ah_entry_t *e = &g->e[id];
-        size_t ns = 0;
-        starts[ns++] = 0;
-        if (words)
-            ns += ah_match_word_starts(e->key, e->key_len, starts + 1,
-                                       sizeof starts / sizeof *starts - 1);
-        if (ns > sizeof starts / sizeof *starts)
-            ns = sizeof starts / sizeof *starts;
-        for (size_t s = 0; s < ns; s++) {
-            unsigned c = decode_from(e->key, e->key_len, starts[s], cps, offs, g->j + 2);
-            if (c < g->j + 2)
-                continue;
-            r[m++] = (grec_t){ah_gram_hash(g->j, cps[0], cps[g->j], cps[g->j + 1]), id,
-                              (uint16_t)starts[s], (uint8_t)(s > 0), 0};
-        }
+    unsigned j = g->j;
+    for (size_t i = 0; i < gb->n; i++) {
+        const ah_entry_t *e = &g->e[gb->ids[i]];
+        unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 5);
+        if (c < j + 2)
+            continue;
+        uint32_t g3 = c > j + 2 ? 1 + cps[j + 2] : AH_GRAM_END, hl = offs[j] - offs[1];
+        unsigned word = gb->starts[i] > 0;
+        uint64_t h = ah_gram_hash(j, cps[0], cps[j], cps[j + 1]);
+        r[m++] = (grec_t){h,
+                          order_of(g3, word, e->key + offs[1], hl),
+                          gb->ids[i],
+                          ah_gram_check(j, cps[0], cps[j], cps[j + 1]),
+                          gb->starts[i],
+                          c > j + 3 ? (uint8_t)(1u << ah_gram_bit(cps[j + 3])) : 0,
+                          c > j + 4 ? (uint8_t)(1u << ah_gram_bit(cps[j + 4])) : 0};
     }
     return m;
+}
+
+/* Builds the blocks of depth g->j. */
+static int build_depth(const ah_grams_build_t *gb, grams_t *g)
+{
+    gview_t *views = NULL;
+    grecord_t *recs = NULL;
+    size_t cap_views = 0, cap = gb->n ? gb->n : 1;
+    grec_t *r = malloc(cap * sizeof *r), *tmp = malloc(cap * sizeof *r);
+    int rc = r && tmp ? 0 : AH_ENOMEM;
+    size_t m = rc ? 0 : collect(gb, g, r);
+    if (!rc)
+        radix_sort(r, tmp, m);
+    free(tmp);
+    for (size_t i = 0; i < m && !rc;) {
+        size_t k = i + 1;
+        while (k < m && r[k].hash == r[i].hash)
+            k++;
+        if (k - i > cap_views) {
+            gview_t *nv = realloc(views, (k - i) * sizeof *nv);
+            if (nv)
+                views = nv;
+            grecord_t *nr = nv ? realloc(recs, (k - i) * sizeof *nr) : NULL;
+            if (!nr) {
+                rc = AH_ENOMEM;
+                break;
+            }
+            recs = nr;
+            cap_views = k - i;
+        }
+        for (size_t x = i; x < k; x++)
+            view(g, &r[x], &views[x - i]);
+        qsort(views, k - i, sizeof *views, by_view);
+        /* A run of equal hash may hold several block keys (a collision): one block each. */
+        for (size_t a = 0; a < k - i && !rc;) {
+            size_t end = a + 1;
+            while (end < k - i && views[end].check == views[a].check)
+                end++;
+            rc = encode_block(g, r[i].hash, views, a, end, recs);
+            a = end;
+        }
+        i = k;
+    }
+    free(r);
+    free(views);
+    free(recs);
+    if (!rc && g->blocks.failed)
+        rc = AH_ENOMEM;
+    return rc;
+}
+
+int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t n, int words,
+                           unsigned depth)
+{
+    ah_grams_build_t *gb = calloc(1, sizeof *gb);
+    uint32_t *offs = malloc(AH_MAX_KEY_BYTES / 2 * sizeof *offs);
+    size_t cap = n;
+    for (uint32_t id = 0; words && offs && id < n; id++)
+        cap += ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES / 2);
+    if (gb) {
+        gb->e = e;
+        gb->depth = depth;
+        gb->ids = malloc((cap ? cap : 1) * sizeof *gb->ids);
+        gb->starts = malloc((cap ? cap : 1) * sizeof *gb->starts);
+        gb->per = calloc(depth + 1, sizeof *gb->per);
+    }
+    if (!gb || !offs || !gb->ids || !gb->starts || !gb->per) {
+        free(offs);
+        ah_writer__grams_end(gb, NULL, NULL, NULL);
+        return AH_ENOMEM;
+    }
+    for (uint32_t id = 0; id < n; id++) {
+        gb->ids[gb->n] = id;
+        gb->starts[gb->n++] = 0;
+        size_t k =
+            words ? ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES / 2) : 0;
+        for (size_t i = 0; i < k && i < AH_MAX_KEY_BYTES / 2; i++) {
+            gb->ids[gb->n] = id;
+            gb->starts[gb->n++] = (uint16_t)offs[i];
+        }
+    }
+    free(offs);
+    for (unsigned j = 2; j <= depth; j++)
+        gb->per[j] = (grams_t){.e = e, .j = j};
+    atomic_init(&gb->next, 0);
+    *out = gb;
+    return 0;
+}
+
+void ah_writer__grams_work(ah_grams_build_t *gb)
+{
+    for (;;) {
+        unsigned i = atomic_fetch_add(&gb->next, 1);
+        if (gb->depth < 2 || i > gb->depth - 2)
+            return;
+        grams_t *g = &gb->per[gb->depth - i];
+        g->rc = build_depth(gb, g);
+    }
+}
+
+int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint32_t *n_slots)
+{
+    if (!gb)
+        return AH_ENOMEM;
+    int rc = 0;
+    size_t total = 0;
+    for (unsigned j = 2; j <= gb->depth && gb->per; j++) {
+        grams_t *g = &gb->per[j];
+        if (!rc && (g->rc || g->too_large))
+            rc = g->rc ? g->rc : AH_EINVAL;
+        total += g->n_blocks;
+    }
+    /* The slots: a power of two at least 5/4 of the blocks, and one more, so one stays empty. */
+    uint64_t ns = 1;
+    while (!rc && ns < total + total / 4 + 1)
+        ns *= 2;
+    unsigned char *p = rc || !slots ? NULL : buf_grow(slots, ns * AH_GRAM_SLOT_SIZE);
+    if (!rc && slots && !p)
+        rc = AH_ENOMEM;
+    if (!rc && p) {
+        memset(p, 0xff, ns * AH_GRAM_SLOT_SIZE);
+        for (unsigned j = 2; j <= gb->depth; j++) {
+            grams_t *g = &gb->per[j];
+            /* Depths follow one another in GRAM_BLOCKS, shallowest first. */
+            uint64_t base = blocks->len;
+            if (base + g->blocks.len > UINT32_MAX - 1) {
+                rc = AH_EINVAL;
+                break;
+            }
+            buf_put(blocks, g->blocks.data, g->blocks.len);
+            for (size_t i = 0; i < g->n_blocks; i++) {
+                uint64_t at = g->slot_hash[i] & (ns - 1);
+                while (ah_load_u32(p + at * AH_GRAM_SLOT_SIZE) != AH_GRAM_SLOT_EMPTY)
+                    at = (at + 1) & (ns - 1);
+                ah_store_u32(p + at * AH_GRAM_SLOT_SIZE, (uint32_t)(base + g->slot_off[i]));
+                ah_store_u32(p + at * AH_GRAM_SLOT_SIZE + 4, (uint32_t)(g->slot_hash[i] >> 32));
+            }
+        }
+        *n_slots = (uint32_t)ns;
+    }
+    if (!rc && ns > UINT32_MAX)
+        rc = AH_EINVAL;
+    for (unsigned j = 2; j <= gb->depth && gb->per; j++) {
+        free(gb->per[j].blocks.data);
+        free(gb->per[j].slot_hash);
+        free(gb->per[j].slot_off);
+    }
+    free(gb->per);
+    free(gb->ids);
+    free(gb->starts);
+    free(gb);
+    return rc;
 }
 
 int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth, buf_t *slots,
                      buf_t *blocks, uint32_t *n_slots)
 {
-    /* One record per key, and per word start when words are indexed. */
-    size_t cap = n;
-    if (words) {
-        uint32_t starts[AH_MAX_KEY_BYTES / 2];
-        for (uint32_t id = 0; id < n; id++)
-            cap += ah_match_word_starts(e[id].key, e[id].key_len, starts,
-                                        sizeof starts / sizeof *starts);
-    }
-    grams_t g = {.e = e, .blocks = blocks};
-    gview_t *views = NULL;
-    grecord_t *recs = NULL;
-    size_t cap_views = 0;
-    grec_t *r = malloc((cap ? cap : 1) * sizeof *r), *tmp = malloc((cap ? cap : 1) * sizeof *r);
-    int rc = r && tmp ? 0 : AH_ENOMEM;
-    for (unsigned j = 2; j <= depth && !rc; j++) {
-        g.j = j;
-        size_t m = collect(&g, n, words, r);
-        radix_sort(r, tmp, m);
-        for (size_t i = 0; i < m && !rc;) {
-            size_t k = i + 1;
-            while (k < m && r[k].hash == r[i].hash)
-                k++;
-            if (k - i > cap_views) {
-                gview_t *nv = realloc(views, (k - i) * sizeof *nv);
-                if (nv)
-                    views = nv;
-                grecord_t *nr = nv ? realloc(recs, (k - i) * sizeof *nr) : NULL;
-                if (!nr) {
-                    rc = AH_ENOMEM;
-                    break;
-                }
-                recs = nr;
-                cap_views = k - i;
-            }
-            for (size_t x = i; x < k; x++)
-                view(&g, &r[x], &views[x - i]);
-            qsort(views, k - i, sizeof *views, by_view);
-            /* A run of equal hash may hold several block keys (a collision): one block each. */
-            for (size_t a = 0; a < k - i && !rc;) {
-                size_t end = a + 1;
-                while (end < k - i && views[end].p0 == views[a].p0 &&
-                       views[end].g1 == views[a].g1 && views[end].g2 == views[a].g2)
-                    end++;
-                rc = encode_block(&g, r[i].hash, views, a, end, recs);
-                a = end;
-            }
-            i = k;
-        }
-    }
-    free(r);
-    free(tmp);
-    free(views);
-    free(recs);
-    /* The slots: a power of two at least 5/4 of the blocks, and one more, so one stays empty. */
-    uint64_t ns = 1;
-    while (!rc && ns < g.n_blocks + g.n_blocks / 4 + 1)
-        ns *= 2;
-    unsigned char *p = rc ? NULL : buf_grow(slots, ns * AH_GRAM_SLOT_SIZE);
-    if (!rc && !p)
-        rc = AH_ENOMEM;
-    if (!rc) {
-        memset(p, 0xff, ns * AH_GRAM_SLOT_SIZE);
-        for (size_t i = 0; i < g.n_blocks; i++) {
-            uint64_t at = g.slot_hash[i] & (ns - 1);
-            while (ah_load_u32(p + at * AH_GRAM_SLOT_SIZE) != AH_GRAM_SLOT_EMPTY)
-                at = (at + 1) & (ns - 1);
-            ah_store_u32(p + at * AH_GRAM_SLOT_SIZE, g.slot_off[i]);
-            ah_store_u32(p + at * AH_GRAM_SLOT_SIZE + 4, (uint32_t)(g.slot_hash[i] >> 32));
-        }
-        *n_slots = (uint32_t)ns;
-    }
-    if (!rc && (g.too_large || ns > UINT32_MAX))
-        rc = AH_EINVAL;
-    free(g.slot_hash);
-    free(g.slot_off);
-    return rc;
+    ah_grams_build_t *gb;
+    int rc = ah_writer__grams_begin(&gb, e, n, words, depth);
+    if (rc)
+        return rc;
+    ah_writer__grams_work(gb);
+    return ah_writer__grams_end(gb, slots, blocks, n_slots);
 }
