@@ -4,7 +4,8 @@
  * GRAM_BLOCKS; walk.h).
  *
  * A pass of distance d over Q (n code points) hands the table every match
- * whose distance state runs out of edits at a depth j <= J, where
+ * whose distance state first runs out of edits at a depth j in [d + 1, J]
+ * (no state can before d + 1: the first code point is never an edit), where
  *
  *   J = min(typo depth, n - d - GRAM_MIN_REST)
  *
@@ -12,7 +13,7 @@
  * left to continue exactly: the two the block key holds, g1 and g2, and
  * where Q has them, the g3 of a group and the m4, m5 of a record.
  *
- *   for j = 2 .. J, for each position x = j - d .. j + d Q may go on from:
+ *   for j = d + 1 .. J, for each position x = j - d .. j + d Q may go on from:
  *     block (j, Q[0], Q[x], Q[x+1])       one probe of GRAM_SLOTS
  *       group g3 = Q[x+2] (or all groups when Q ends at x + 2)
  *         records of this pass's trie      m4, m5 against Q[x+3], Q[x+4]
@@ -21,8 +22,10 @@
  *             -> every completion under Q[0] h Q[x..n) matches at d:
  *                an exact walk offers them (ah_walk__exact)
  *
- * The walk then drops every state that runs out of edits at a depth
- * <= J (walk.c, step): each is one of those, and was offered here.
+ * The walk then drops every state that first runs out of edits at one of
+ * those depths (walk.c, step): each is one of those, and was offered here.
+ * The exact walks run before the pass's own, while its frontier is empty,
+ * and offer into its candidates, so the best `need` overall win.
  */
 #include "walk.h"
 
