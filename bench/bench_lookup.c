@@ -13,7 +13,10 @@
  * mean, p50, p90, p99, p99.9 and max in nanoseconds (the clock read itself,
  * ~20 ns, is included), and how many answers were incomplete (the typo
  * search reached its work bound). --slow NS lists the queries of the last
- * pass that took longer than NS.
+ * pass that took longer than NS. --exact-tier FILE writes the prefixes
+ * whose answer came from the exact tier alone (k exact prefix matches) to
+ * FILE and prints their latency within this run, so that a second run on
+ * FILE times the same lookups without the typo searches between them.
  */
 #include "ahead.h"
 
@@ -43,6 +46,8 @@ static void usage(FILE *f)
             "  --match prefix|words   where a prefix may match (default words)\n"
             "  --passes N             timed passes (default 5)\n"
             "  --slow NS              list on stderr the prefixes slower than NS in the last pass\n"
+            "  --exact-tier FILE      write the prefixes answered by the exact tier alone to\n"
+            "                         FILE, and print their latency in this run\n"
             "  --json                 one JSON object instead of text\n"
             "  --help, --version      print this or the version and exit\n");
 }
@@ -97,13 +102,18 @@ static int load_prefixes(const char *path, prefixes_t *p)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},        {"passes", required_argument, NULL, 'p'},
-        {"slow", required_argument, NULL, 's'},  {"typos", required_argument, NULL, 't'},
-        {"match", required_argument, NULL, 'm'}, {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},     {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"passes", required_argument, NULL, 'p'},
+                                             {"slow", required_argument, NULL, 's'},
+                                             {"typos", required_argument, NULL, 't'},
+                                             {"match", required_argument, NULL, 'm'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"exact-tier", required_argument, NULL, 'e'},
+                                             {NULL, 0, NULL, 0}};
     int json = 0, passes = 5, c, bad = 0;
     long slow_ns = 0;
+    const char *exact_out = NULL;
     unsigned k = 10;
     ah_lookup_options_t opt = {.typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
     while ((c = getopt_long(argc, argv, "k:hV", longopts, NULL)) != -1) {
@@ -115,6 +125,8 @@ int main(int argc, char **argv)
             json = 1;
         else if (c == 's')
             slow_ns = atol(optarg);
+        else if (c == 'e')
+            exact_out = optarg;
         else if (c == 't')
             bad |= ah_parse_typos(optarg, strlen(optarg), &opt.typos) != 0;
         else if (c == 'm')
@@ -147,8 +159,10 @@ int main(int argc, char **argv)
     ah_completion_t out[AH_MAX_K];
     static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
     size_t total = p.n * (size_t)passes, at = 0, results = 0, incomplete = 0;
-    uint32_t *lat = malloc(total * sizeof *lat);
-    if (!lat)
+    uint32_t *lat = malloc(total * sizeof *lat), *elat = malloc(total * sizeof *elat);
+    size_t ne = 0;
+    FILE *ef = exact_out ? fopen(exact_out, "w") : NULL;
+    if (!lat || !elat || (exact_out && !ef))
         return 1;
     for (int pass = -1; pass < passes; pass++) {
         for (size_t i = 0; i < p.n; i++) {
@@ -169,6 +183,14 @@ int main(int argc, char **argv)
                 lat[at++] = dt > UINT32_MAX ? UINT32_MAX : (uint32_t)dt;
                 results += n;
                 incomplete += rc == 0 && !complete;
+                int exact = rc == 0 && n == k;
+                for (size_t j = 0; exact && j < n; j++)
+                    exact = out[j].typos == 0 && !out[j].mid;
+                if (ef && exact) {
+                    elat[ne++] = lat[at - 1];
+                    if (pass == 0)
+                        fprintf(ef, "%.*s\n", (int)p.len[i], p.data + p.off[i]);
+                }
             }
         }
     }
@@ -193,6 +215,19 @@ int main(int argc, char **argv)
                total, k, passes, p.n, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99),
                PCT(0.999), lat[total - 1], (double)results / (double)total,
                100.0 * (double)incomplete / (double)total);
+    if (ef) {
+        fclose(ef);
+        qsort(elat, ne, sizeof *elat, cmp_u32);
+        uint64_t esum = 0;
+        for (size_t i = 0; i < ne; i++)
+            esum += elat[i];
+#define EPCT(q) (ne ? elat[(size_t)((double)(ne - 1) * (q))] : 0)
+        fprintf(json ? stderr : stdout,
+                "exact tier within this run: %zu lookups, mean %.1f ns, p50 %u ns, p90 %u ns, "
+                "p99 %u ns\n",
+                ne, ne ? (double)esum / (double)ne : 0.0, EPCT(0.5), EPCT(0.9), EPCT(0.99));
+    }
+    free(elat);
     free(lat);
     free(p.data);
     free(p.off);
