@@ -46,14 +46,21 @@ static inline unsigned ah_gram_bit(uint32_t c)
     return (uint32_t)(c * 0x9E3779B1u) >> 29;
 }
 
-/* The hash of a gram block's key (j, p0, g1, g2). */
-static inline uint64_t ah_gram_hash(uint32_t j, uint32_t p0, uint32_t g1, uint32_t g2)
+/* A gram block's key (j, p0, g1, g2) as the 16 bytes format.h hashes. */
+static inline void ah_gram_key(unsigned char key[16], uint32_t j, uint32_t p0, uint32_t g1,
+                               uint32_t g2)
 {
-    unsigned char key[16];
     ah_store_u32(key, j);
     ah_store_u32(key + 4, p0);
     ah_store_u32(key + 8, g1);
     ah_store_u32(key + 12, g2);
+}
+
+/* The hash of a gram block's key (j, p0, g1, g2). */
+static inline uint64_t ah_gram_hash(uint32_t j, uint32_t p0, uint32_t g1, uint32_t g2)
+{
+    unsigned char key[16];
+    ah_gram_key(key, j, p0, g1, g2);
     return ah_hash64(0, key, sizeof key);
 }
 
@@ -64,10 +71,7 @@ static inline uint64_t ah_gram_hash(uint32_t j, uint32_t p0, uint32_t g1, uint32
 static inline uint32_t ah_gram_check(uint32_t j, uint32_t p0, uint32_t g1, uint32_t g2)
 {
     unsigned char key[16];
-    ah_store_u32(key, j);
-    ah_store_u32(key + 4, p0);
-    ah_store_u32(key + 8, g1);
-    ah_store_u32(key + 12, g2);
+    ah_gram_key(key, j, p0, g1, g2);
     return (uint32_t)ah_hash64(0x6772616d, key, sizeof key);
 }
 
