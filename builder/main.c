@@ -22,6 +22,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -338,6 +339,9 @@ int main(int argc, char **argv)
 {
     options_t o;
     parse_options(argc, argv, &o);
+    /* Over a file size limit (ulimit -f), write() then fails with EFBIG and the
+     * builder says so, where SIGXFSZ would kill it without a word. */
+    signal(SIGXFSZ, SIG_IGN);
     double t0 = now();
     progress_t prog = {.enabled = !o.quiet && isatty(STDERR_FILENO), .start = t0};
     char err[512];
@@ -390,7 +394,8 @@ int main(int argc, char **argv)
                                  .no_typo = o.no_typo,
                                  .word_leaf = o.word_leaf};
         if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {
-            fprintf(stderr, "%sahead-build: %s\n", prog.enabled ? "\r\033[K" : "", err);
+            fprintf(stderr, "%sahead-build: %s; %s unchanged\n", prog.enabled ? "\r\033[K" : "",
+                    err, o.out);
             status = 1;
         }
     }
@@ -407,6 +412,10 @@ int main(int argc, char **argv)
                 " bytes (%.1f bytes/completion), %.2f s -> %s (id %016" PRIx64 ")\n",
                 n, counts.keys, skipped, counts.below_min, counts.blocked, info.file_bytes,
                 (double)info.file_bytes / (double)n, now() - t0, o.out, info.content_id);
+        if (info.stale_temps_removed)
+            fprintf(stderr,
+                    "ahead-build: removed %u temporary file%s left beside %s by a killed build\n",
+                    info.stale_temps_removed, info.stale_temps_removed == 1 ? "" : "s", o.out);
         if (headers)
             fprintf(stderr, "ahead-build: %" PRIu64 " part file header line%s skipped\n", headers,
                     headers == 1 ? "" : "s");

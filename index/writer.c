@@ -17,11 +17,11 @@
 #include "bits.h"
 #include "checksum.h"
 #include "index_internal.h"
+#include "outfile.h"
 #include "writer_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -655,22 +655,6 @@ static void free_hot_nodes(writer_t *w)
 
 /* --------------------------------------------------------------- output */
 
-static int write_all(int fd, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    while (len > 0) {
-        ssize_t got = write(fd, p, len);
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += got;
-        len -= (size_t)got;
-    }
-    return 0;
-}
-
 static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned class_bits,
                         uint32_t root, uint64_t total, const ah_write_options_t *opt,
                         const ah_words_info_t *words, uint32_t gram_slots)
@@ -714,47 +698,21 @@ static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, un
     ah_store_u64(head + AH_HDR_CONTENT_ID, id);
 }
 
-/* Writes header+table and the sections to a temporary file, then renames it over path. */
+/* Writes header+table and the sections to a file that replaces path whole (outfile.h). */
 static int write_file(writer_t *w, const char *path, unsigned char *head, size_t head_len,
-                      char *err, size_t errlen)
+                      ah_write_info_t *info, char *err, size_t errlen)
 {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp)
-        return fail(err, errlen, AH_ENOMEM, "out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
-        int rc = fail(err, errlen, AH_EIO, "%s: %s", tmp, strerror(errno));
-        free(tmp);
+    ah_outfile_t f;
+    int rc = ah_outfile_open(&f, path, err, errlen);
+    if (rc)
         return rc;
-    }
-    int ok = fchmod(fd, 0644) == 0 && write_all(fd, head, head_len) == 0;
-    for (unsigned s = 1; ok && s <= AH_SECTION_COUNT; s++)
-        ok = write_all(fd, w->sec[s].data, w->sec[s].len) == 0;
-    ok = ok && fsync(fd) == 0;
-    int e = errno;
-    ok = close(fd) == 0 && ok;
-    if (ok && rename(tmp, path) != 0) {
-        e = errno;
-        ok = 0;
-    }
-    if (!ok) {
-        unlink(tmp);
-        int rc = fail(err, errlen, AH_EIO, "%s: %s", path, strerror(e));
-        free(tmp);
-        return rc;
-    }
-    /* Make the rename itself durable. */
-    char *dir = dirname(tmp);
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(tmp);
-    return 0;
+    ah_outfile_write(&f, head, head_len);
+    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
+        ah_outfile_write(&f, w->sec[s].data, w->sec[s].len);
+    rc = ah_outfile_commit(&f, err, errlen);
+    if (!rc)
+        info->stale_temps_removed = ah_outfile_sweep(path);
+    return rc;
 }
 
 /* The word-start index, built on its own thread (it reads the entries and classes only). */
@@ -904,9 +862,10 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
             body = ah_crc32(body, w.sec[s].data, w.sec[s].len);
         ah_store_u32(head + AH_HDR_BODY_CRC, body);
         ah_store_u32(head + AH_HDR_HEADER_CRC, ah_crc32(0, head, AH_HDR_HEADER_CRC));
-        rc = write_file(&w, path, head, head_len, err, errlen);
+        ah_write_info_t written = {0};
+        rc = write_file(&w, path, head, head_len, &written, err, errlen);
         if (!rc && info) {
-            memset(info, 0, sizeof *info);
+            *info = written;
             info->file_bytes = size;
             info->content_id = ah_load_u64(head + AH_HDR_CONTENT_ID);
             info->inner_nodes = w.inner_nodes;

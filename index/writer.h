@@ -42,6 +42,7 @@ typedef struct ah_write_info {
     uint32_t word_entries;                        /* word starts after the first, indexed */
     uint32_t word_inner_nodes;                    /* records of the word-start trie */
     uint64_t section_bytes[AH_SECTION_COUNT + 1]; /* by section id, padding included */
+    unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
 } ah_write_info_t;
 
 /*
@@ -51,7 +52,8 @@ typedef struct ah_write_info {
  * Returns 0, AH_EINVAL (unsorted or duplicate keys, an empty or over-long key
  * or text, an option out of range, n == 0), AH_ENOMEM or AH_EIO (with the
  * system's reason in err). On failure path is untouched and no temporary
- * file is left behind.
+ * file is left behind; a writer killed at any point leaves path untouched and
+ * at most a temporary file that the next successful write removes.
  */
 int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
                       const ah_write_options_t *opt, ah_write_info_t *info, char *err,

@@ -3,11 +3,14 @@
  * check_builder.c: ahead-build and ahead-query as a user runs them:
  * aggregation, the blocklist, --min-count, bad lines (skipped, reported,
  * fatal under --strict), gzip and stdin input, option errors, determinism
- * (shuffled input gives identical bytes), and atomic output (a failed or
- * killed build leaves the old snapshot), part-file directories from a
+ * (shuffled input gives identical bytes), part-file directories from a
  * data engine and --weight. The line parser and the part-file line reader
  * are also called in-process (libahead-builder), on exact-size buffers that
  * ASan guards.
+ *
+ * Crashes (the "crash" case): a build killed at ten points, under a file size
+ * limit and on a full file system leaves the previous snapshot whole and no
+ * stray file, or only a temporary file that the next build removes.
  */
 #include "aggregate.h"
 #include "blocklist.h"
@@ -16,11 +19,18 @@
 #include "oracle.h"
 
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -278,48 +288,272 @@ START_TEST(test_deterministic_output)
 }
 END_TEST
 
-START_TEST(test_atomic_output_under_kill)
+/* ---------------------------------------------------------------- crashes */
+
+/* A folder of its own under the scratch folder, so that what a build leaves in it can be listed. */
+static char *crash_dir(char *buf, size_t cap, const char *name)
 {
-    /* Build an old snapshot, then kill rebuilds of other data at many moments: the file
-     * is always a whole snapshot, old or new. */
-    char old_in[512], new_in[512], snap[512], msg[256];
-    char *old_txt = scratch_file("old.tsv", "old\t1\n");
-    snprintf(old_in, sizeof old_in, "%s", old_txt);
+    scratch_path(buf, cap, name);
+    ck_assert_msg(mkdir(buf, 0755) == 0 || errno == EEXIST, "%s: %s", buf, strerror(errno));
+    return buf;
+}
+
+/* The names in dir other than keep, joined by spaces ("" when there are none). */
+static void dir_leftovers(const char *dir, const char *keep, char *out, size_t cap)
+{
+    out[0] = 0;
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+            strcmp(de->d_name, keep) == 0)
+            continue;
+        size_t len = strlen(out);
+        snprintf(out + len, cap - len, "%s%s", len ? " " : "", de->d_name);
+    }
+    closedir(d);
+}
+
+/* The content id of the snapshot at path, verified whole; 0 when there is no file. */
+static uint64_t snapshot_id_at(const char *path)
+{
+    char msg[256];
+    ah_index_t *ix;
+    if (access(path, F_OK) != 0)
+        return 0;
+    ck_assert_msg(ah_index_open(path, &ix, msg, sizeof msg) == 0, "%s: %s", path, msg);
+    ck_assert_msg(ah_index_verify(ix, msg, sizeof msg) == 0, "%s: %s", path, msg);
+    ah_index_stats_t st;
+    ah_index_stats(ix, &st);
+    ah_index_close(ix);
+    return st.content_id;
+}
+
+static double seconds_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Whether process pid has a file open in dir (its output, named or not yet). */
+static int has_file_open_in(pid_t pid, const char *dir)
+{
+    char fds[64], link[320], target[1024];
+    snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(fds);
+    if (!d)
+        return 0;
+    struct dirent *de;
+    int found = 0;
+    size_t dlen = strlen(dir);
+    while (!found && (de = readdir(d)) != NULL) {
+        snprintf(link, sizeof link, "%s/%s", fds, de->d_name);
+        ssize_t n = readlink(link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = 0;
+        found = strncmp(target, dir, dlen) == 0 && target[dlen] == '/';
+    }
+    closedir(d);
+    return found;
+}
+
+static pid_t spawn_build(const char *in, const char *snap)
+{
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        freopen("/dev/null", "w", stderr);
+        execl(AH_BUILD_BIN, AH_BUILD_BIN, "-q", in, "-o", snap, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+START_TEST(test_killed_builds_leave_old_or_nothing)
+{
+    /* SIGKILL at ten points of a build: seven spread over its whole length, three while
+     * it writes the output. The path then holds the previous snapshot, whole; a temporary
+     * file may be left only under the name the next build sweeps, and it does. */
+    char dir[512], snap[600], new_in[512], left[4096];
+    crash_dir(dir, sizeof dir, "killed");
+    snprintf(snap, sizeof snap, "%s/out.snap", dir);
+    char *old_in = scratch_file("killed-old.tsv", "old\t1\nolder\t2\n");
     ck_assert_ptr_nonnull(dataset_path("es-ngrams.tsv.gz", new_in, sizeof new_in));
-    scratch_path(snap, sizeof snap, "atomic.snap");
     char *err;
     ck_assert_int_eq(BUILD(NULL, &err, "-q", old_in, "-o", snap), 0);
     free(err);
-    ah_index_t *ix;
-    ck_assert_int_eq(ah_index_open(snap, &ix, msg, sizeof msg), 0);
-    ah_index_stats_t st;
-    ah_index_stats(ix, &st);
-    uint64_t old_id = st.content_id;
-    ah_index_close(ix);
-    for (int attempt = 0; attempt < 12; attempt++) {
-        pid_t pid = fork();
-        ck_assert(pid >= 0);
-        if (pid == 0) {
-            freopen("/dev/null", "w", stderr);
-            execl(AH_BUILD_BIN, AH_BUILD_BIN, "-q", new_in, "-o", snap, (char *)NULL);
-            _exit(127);
+    uint64_t old_id = snapshot_id_at(snap);
+    /* How long a whole build takes here, to spread the kills over it. */
+    double t0 = seconds_now();
+    char spare[600];
+    snprintf(spare, sizeof spare, "%s/spare.snap", dir);
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", new_in, "-o", spare), 0);
+    free(err);
+    double whole = seconds_now() - t0;
+    uint64_t new_id = snapshot_id_at(spare);
+    unlink(spare);
+    int killed_writing = 0;
+    for (int point = 0; point < 10; point++) {
+        pid_t pid = spawn_build(new_in, snap);
+        if (point < 7) {
+            double at = whole * (point + 0.5) / 7;
+            struct timespec ts = {(time_t)at, (long)((at - (time_t)at) * 1e9)};
+            nanosleep(&ts, NULL);
+        } else {
+            /* Until the output is open, then 0, 1 or 3 ms into writing it. */
+            double give_up = seconds_now() + 10 * whole + 5;
+            while (!has_file_open_in(pid, dir) && seconds_now() < give_up &&
+                   waitpid(pid, NULL, WNOHANG) == 0)
+                usleep(100);
+            struct timespec ts = {0, (long)(point == 7 ? 0 : point == 8 ? 1 : 3) * 1000000L};
+            nanosleep(&ts, NULL);
         }
-        struct timespec ts = {0, (long)(attempt * 150) * 1000000L};
-        nanosleep(&ts, NULL);
+        int status;
+        int running = waitpid(pid, &status, WNOHANG) == 0;
         kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        int rc = ah_index_open(snap, &ix, msg, sizeof msg);
-        ck_assert_msg(rc == 0, "after a kill at %d ms: %s", attempt * 150, msg);
-        ck_assert_int_eq(ah_index_verify(ix, msg, sizeof msg), 0);
-        ah_index_close(ix);
+        waitpid(pid, &status, 0);
+        int was_killed = running && WIFSIGNALED(status);
+        killed_writing += was_killed && point >= 7;
+        uint64_t id = snapshot_id_at(snap);
+        if (was_killed)
+            ck_assert_msg(id == old_id, "kill %d: the output is %016llx, not the previous one",
+                          point, (unsigned long long)id);
+        else
+            ck_assert_msg(id == new_id, "build %d finished, yet the output is not the new one",
+                          point);
+        /* Only a temporary file named for the sweep may be left. */
+        dir_leftovers(dir, "out.snap", left, sizeof left);
+        for (char *name = strtok(left, " "); name; name = strtok(NULL, " "))
+            ck_assert_msg(strncmp(name, "out.snap.tmp.", 13) == 0 && strlen(name) == 19,
+                          "kill %d left %s", point, name);
+        if (!was_killed) { /* it finished first: start again from the previous snapshot */
+            ck_assert_int_eq(BUILD(NULL, &err, "-q", old_in, "-o", snap), 0);
+            free(err);
+        }
     }
-    /* Let one finish: the new content replaces the old. */
+    ck_assert_msg(killed_writing >= 1, "no kill landed while the output was written");
+    /* The next build completes, replaces the file, and leaves nothing else. */
     ck_assert_int_eq(BUILD(NULL, &err, "-q", new_in, "-o", snap), 0);
     free(err);
-    ck_assert_int_eq(ah_index_open(snap, &ix, msg, sizeof msg), 0);
-    ah_index_stats(ix, &st);
-    ck_assert_uint_ne(st.content_id, old_id);
-    ah_index_close(ix);
+    ck_assert(snapshot_id_at(snap) == new_id);
+    dir_leftovers(dir, "out.snap", left, sizeof left);
+    ck_assert_msg(left[0] == 0, "left beside the snapshot: %s", left);
+}
+END_TEST
+
+START_TEST(test_stale_temporary_files_swept)
+{
+    /* A temporary file whose writer is gone (no lock on it) is removed by the next build;
+     * one a live writer holds (locked) is not, nor are files that only look alike. */
+    char dir[512], path[700], snap[600], left[4096];
+    crash_dir(dir, sizeof dir, "stale");
+    snprintf(snap, sizeof snap, "%s/out.snap", dir);
+    static const char *const names[] = {"out.snap.tmp.a1b2c3", "out.snap.tmp.livexx",
+                                        "out.snap.tmp.short", "other.snap.tmp.d4e5f6"};
+    int live_fd = -1;
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        write_file(path, "partial", 7);
+    }
+    snprintf(path, sizeof path, "%s/%s", dir, names[1]);
+    live_fd = open(path, O_RDONLY);
+    ck_assert(live_fd >= 0 && flock(live_fd, LOCK_EX) == 0);
+    char *in = scratch_file("stale.tsv", "fresh\t3\n");
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, in, "-o", snap), 0);
+    ck_assert_msg(strstr(err, "removed 1 temporary file left beside") != NULL, "%s", err);
+    free(err);
+    dir_leftovers(dir, "out.snap", left, sizeof left);
+    ck_assert_msg(strstr(left, "a1b2c3") == NULL, "the stale file stayed: %s", left);
+    ck_assert_msg(strstr(left, "livexx") && strstr(left, "short") && strstr(left, "d4e5f6"),
+                  "a file not to sweep was removed: %s", left);
+    close(live_fd);
+}
+END_TEST
+
+/* Runs a build with the file size limit at limit bytes; returns its exit status. */
+static int build_under_fsize_limit(const char *in, const char *snap, rlim_t limit, char **err)
+{
+    char err_path[512];
+    scratch_path(err_path, sizeof err_path, "fsize.err");
+    pid_t pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = {limit, limit};
+        int fd = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(126);
+        dup2(fd, 2);
+        execl(AH_BUILD_BIN, AH_BUILD_BIN, "-q", in, "-o", snap, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    *err = read_file(err_path, NULL);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
+}
+
+START_TEST(test_file_size_limit)
+{
+    /* ulimit -f: a clear error naming the path and the cause, not a silent SIGXFSZ. */
+    char dir[512], snap[600], in[512], left[4096];
+    crash_dir(dir, sizeof dir, "fsize");
+    snprintf(snap, sizeof snap, "%s/out.snap", dir);
+    char *old_in = scratch_file("fsize-old.tsv", "old\t1\n");
+    ck_assert_ptr_nonnull(dataset_path("es-ngrams.tsv.gz", in, sizeof in));
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", old_in, "-o", snap), 0);
+    free(err);
+    uint64_t old_id = snapshot_id_at(snap);
+    int rc = build_under_fsize_limit(in, snap, 256 << 10, &err);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, err);
+    ck_assert_msg(strstr(err, snap) && strstr(err, "File too large") && strstr(err, "ulimit -f") &&
+                      strstr(err, "unchanged"),
+                  "unclear error: %s", err);
+    free(err);
+    ck_assert(snapshot_id_at(snap) == old_id);
+    dir_leftovers(dir, "out.snap", left, sizeof left);
+    ck_assert_msg(left[0] == 0, "left beside the snapshot: %s", left);
+}
+END_TEST
+
+START_TEST(test_full_disk)
+{
+    /* A real full file system: a 1 MB tmpfs, where the machine lets the test mount one. */
+    char dir[512], snap[600], in[512], left[4096];
+    crash_dir(dir, sizeof dir, "full");
+    if (mount("ahead-test", dir, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m") != 0) {
+        printf("check_builder: full disk: cannot mount a small tmpfs here (%s): skipped\n",
+               strerror(errno));
+        return;
+    }
+    snprintf(snap, sizeof snap, "%s/out.snap", dir);
+    char *old_in = scratch_file("full-old.tsv", "old\t1\n");
+    ck_assert_ptr_nonnull(dataset_path("es-ngrams.tsv.gz", in, sizeof in));
+    char *err, *err_full;
+    int rc_old = BUILD(NULL, &err, "-q", old_in, "-o", snap);
+    free(err);
+    uint64_t old_id = rc_old == 0 ? snapshot_id_at(snap) : 0;
+    struct statvfs before, after;
+    statvfs(dir, &before);
+    int rc = BUILD(NULL, &err_full, "-q", in, "-o", snap);
+    statvfs(dir, &after);
+    uint64_t id = snapshot_id_at(snap);
+    dir_leftovers(dir, "out.snap", left, sizeof left);
+    ck_assert_int_eq(umount(dir), 0); /* before any assertion can end the test */
+    ck_assert_int_eq(rc_old, 0);
+    ck_assert_msg(rc == 1, "exit %d: %s", rc, err_full);
+    ck_assert_msg(strstr(err_full, snap) && strstr(err_full, "No space left on device") &&
+                      strstr(err_full, "unchanged"),
+                  "unclear error: %s", err_full);
+    free(err_full);
+    ck_assert(id == old_id);
+    ck_assert_msg(left[0] == 0, "left beside the snapshot: %s", left);
+    ck_assert_msg(after.f_bfree == before.f_bfree, "the failed build kept %lu blocks",
+                  (unsigned long)(before.f_bfree - after.f_bfree));
 }
 END_TEST
 
@@ -721,7 +955,6 @@ int main(void)
     tcase_add_test(tc, test_gzip_stdin_and_many_inputs);
     tcase_add_test(tc, test_option_errors);
     tcase_add_test(tc, test_deterministic_output);
-    tcase_add_test(tc, test_atomic_output_under_kill);
     tcase_add_test(tc, test_query_cli);
     tcase_add_test(tc, test_count_leading_zeros_and_exact_buffer);
     tcase_add_test(tc, test_blocklist_comments_and_hash_terms);
@@ -730,5 +963,12 @@ int main(void)
     tcase_add_test(tc, test_part_lines);
     tcase_add_test(tc, test_weights);
     suite_add_tcase(s, tc);
+    TCase *crash = tcase_create("crash");
+    tcase_set_timeout(crash, 300);
+    tcase_add_test(crash, test_killed_builds_leave_old_or_nothing);
+    tcase_add_test(crash, test_stale_temporary_files_swept);
+    tcase_add_test(crash, test_file_size_limit);
+    tcase_add_test(crash, test_full_disk);
+    suite_add_tcase(s, crash);
     return run_suite(s);
 }
