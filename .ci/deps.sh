@@ -10,7 +10,8 @@
 #                             (tests/web/package-lock.json), systemd-analyze,
 #                             clang (libFuzzer, for tests/fuzz.sh), curl
 #                             (bench/hostile.sh and bench/soak.sh), nginx
-#                             (bench/deploy.sh)
+#                             (bench/deploy.sh), libfuse3 (a disk with a bad
+#                             sector, for check_hotswap)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,7 +21,7 @@ packages=(
   libutf8proc-dev check libsubunit-dev libcurl4-openssl-dev
 )
 if [ "${1:-}" = test ]; then
-  packages+=(clang-format clang wrk chromium systemd curl nginx)
+  packages+=(clang-format clang wrk chromium systemd curl nginx libfuse3-dev)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi

@@ -19,10 +19,12 @@
 #include "ahead.h"
 
 #include <getopt.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
@@ -230,7 +232,14 @@ int main(int argc, char **argv)
     if (stats) {
         status = print_stats(ix);
     } else if (verify) {
-        rc = ah_index_verify(ix, err, sizeof err);
+        /* Checksums first, read with pread: a disk read error is then an error, not SIGBUS. */
+        int fd = open(argv[optind], O_RDONLY | O_CLOEXEC);
+        rc = fd < 0 ? ah_index_verify_checksums(ix, err, sizeof err)
+                    : ah_index_verify_checksums_paced(ix, fd, NULL, NULL, err, sizeof err);
+        if (fd >= 0)
+            close(fd);
+        if (!rc)
+            rc = ah_index_verify(ix, err, sizeof err);
         if (rc)
             fprintf(stderr, "ahead-query: %s: %s\n", argv[optind], err);
         else

@@ -220,6 +220,22 @@ int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size
         return ah_index__fail(err, errlen, AH_ECORRUPT, "%s: %s", name,
                               S_ISREG(st.st_mode) ? "too short to be a snapshot"
                                                   : "not a regular file");
+    /*
+     * Read the header and section table once with pread: where the disk
+     * cannot give them, that is an error here, not SIGBUS at the first
+     * touch of the mapping. (Checksums, pread too, cover the rest.)
+     */
+    unsigned char probe[AH_HEADER_SIZE + AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE];
+    size_t want = (uint64_t)st.st_size < sizeof probe ? (size_t)st.st_size : sizeof probe;
+    for (size_t got = 0; got < want;) {
+        ssize_t k = pread(fd, probe + got, want - got, (off_t)got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return ah_index__fail(err, errlen, AH_EIO, "%s: cannot read the header: %s", name,
+                                  k < 0 ? strerror(errno) : "the file ends early");
+        got += (size_t)k;
+    }
     void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     if (map == MAP_FAILED)
         return ah_index__fail(err, errlen, AH_EIO, "%s: mmap: %s", name, strerror(errno));

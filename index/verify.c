@@ -24,6 +24,7 @@
 #include "typo.h"
 #include "writer_internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -48,6 +49,8 @@ typedef struct crc_source {
     unsigned char *buf; /* AH_PACE_BYTES, with fd */
     ah_pace_fn pace;
     void *arg;
+    uint64_t failed_at; /* where a read failed, with its errno (0: the file ended there) */
+    int failed_errno;
 } crc_source_t;
 
 /* The CRC-32 of the file's bytes [off, off + len) continued from *crc; 0, or AH_EIO. */
@@ -59,8 +62,13 @@ static int crc_range(crc_source_t *src, uint32_t *crc, uint64_t off, uint64_t le
         if (src->fd >= 0) {
             for (size_t got = 0; got < n;) {
                 ssize_t k = pread(src->fd, src->buf + got, n - got, (off_t)(off + got));
-                if (k <= 0)
+                if (k < 0 && errno == EINTR)
+                    continue;
+                if (k <= 0) {
+                    src->failed_at = off + got;
+                    src->failed_errno = k < 0 ? errno : 0;
                     return AH_EIO;
+                }
                 got += (size_t)k;
             }
             p = src->buf;
@@ -72,6 +80,14 @@ static int crc_range(crc_source_t *src, uint32_t *crc, uint64_t off, uint64_t le
             src->pace(src->arg);
     }
     return 0;
+}
+
+static int read_failed(const crc_source_t *src, char *err, size_t errlen)
+{
+    return ah_index__fail(err, errlen, AH_EIO, "cannot read the file at byte %llu: %s",
+                          (unsigned long long)src->failed_at,
+                          src->failed_errno ? strerror(src->failed_errno)
+                                            : "it ends there (truncated while loading)");
 }
 
 static int verify_checksums(crc_source_t *src, char *err, size_t errlen)
@@ -86,14 +102,14 @@ static int verify_checksums(crc_source_t *src, char *err, size_t errlen)
         uint32_t crc = 0;
         if (crc_range(src, &body_crc, pos, sec->file_off - pos) != 0 ||
             crc_range(src, &crc, sec->file_off, full) != 0)
-            return ah_index__fail(err, errlen, AH_EIO, "cannot read the file");
+            return read_failed(src, err, errlen);
         if (crc != sec->crc)
             return FAIL("section %u checksum mismatch", s);
         body_crc = ah_crc32_combine(body_crc, crc, full);
         pos = sec->file_off + full;
     }
     if (crc_range(src, &body_crc, pos, ix->size - pos) != 0)
-        return ah_index__fail(err, errlen, AH_EIO, "cannot read the file");
+        return read_failed(src, err, errlen);
     if (body_crc != ah_load_u32((const unsigned char *)ix->map + AH_HDR_BODY_CRC))
         return FAIL("file checksum mismatch");
     return 0;

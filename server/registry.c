@@ -335,9 +335,12 @@ static int open_verified(const char *path, ah_verify_level_t level, int paced, a
         return res->rc;
     int rc = ah_index_open_fd(fd, path, &idx, msg, sizeof(msg));
     if (rc == 0 && level != AH_VERIFY_OPEN) {
-        rc = level == AH_VERIFY_FULL ? ah_index_verify(idx, msg, sizeof(msg))
-                                     : ah_index_verify_checksums_paced(idx, fd, paced ? pace : NULL,
-                                                                       &pacer, msg, sizeof(msg));
+        /* The checksums read with pread, so that a disk read error is an error, not SIGBUS
+         * in a walk of the mapping; the full check walks it afterwards, from the cache. */
+        rc =
+            ah_index_verify_checksums_paced(idx, fd, paced ? pace : NULL, &pacer, msg, sizeof(msg));
+        if (rc == 0 && level == AH_VERIFY_FULL)
+            rc = ah_index_verify(idx, msg, sizeof(msg));
         if (rc != 0) {
             ah_index_close(idx);
             idx = NULL;

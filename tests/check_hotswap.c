@@ -32,6 +32,12 @@
  * ends up serving the new directory's snapshot and logs the re-arm; and
  * when inotify's queue overflows (events lost), every index is reloaded.
  *
+ * Files gone: the served file deleted and its folder removed keep the old
+ * answers (reloads fail, counted, with the reason) until a valid file is
+ * back; a file on a disk with a bad sector (a FUSE stand-in) is refused, at
+ * start and at a reload, with the system's reason; a server killed with SIGKILL in the middle of a
+ * reload and started again serves the file at its path.
+ *
  * Shutdown: an idle keep-alive connection is closed at once, a burst of
  * pipelined requests gets only complete responses, new connections are
  * refused while draining, and the process exits 0 within --grace-ms. A
@@ -50,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/ptrace.h>
@@ -685,6 +692,193 @@ START_TEST(test_watch_directory_replaced)
 }
 END_TEST
 
+/* Waits (up to REARM_MAX_MS) until the server has counted `n` failed reloads. */
+static void wait_failed_reloads(ts_server_t *s, double n)
+{
+    for (double t0 = ts_now_ms(); failed_reloads(s) < n; ts_sleep_ms(20))
+        ck_assert_msg(ts_now_ms() - t0 < REARM_MAX_MS, "reload failure %g not counted (log %s)", n,
+                      s->log);
+}
+
+/*
+ * The served file deleted, then its folder removed: the server keeps its
+ * mapping and its answers, reloads fail with a reason and are counted, and
+ * once a valid file is back it serves that.
+ */
+START_TEST(test_served_file_and_folder_removed)
+{
+    char sub[512], dir[600], live[700];
+    ts_server_t s;
+    ts_resp_t r;
+
+    snprintf(sub, sizeof(sub), "%s/removed", g_dir);
+    snprintf(dir, sizeof(dir), "%s/data", sub);
+    snprintf(live, sizeof(live), "%s/live.snap", dir);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "2", live, NULL};
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+
+    ck_assert_int_eq(unlink(live), 0);
+    assert_serving(&s, 0);
+    kill(s.pid, SIGHUP);
+    wait_failed_reloads(&s, 1);
+    assert_serving(&s, 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+    kill(s.pid, SIGHUP);
+    wait_failed_reloads(&s, 2);
+    assert_serving(&s, 0);
+    ck_assert_msg(ts_log_contains(&s, "No such file or directory"), "no reason logged (log %s)",
+                  s.log);
+    ck_assert_int_eq(ts_get(s.url, "/readyz", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    ck_assert_int_eq(ts_install(g_snap[1], live), 0);
+    kill(s.pid, SIGHUP);
+    wait_serving_rearmed(&s, 1);
+    /* The deleted file's mapping goes once nothing references it. */
+    int mapped = -1;
+    for (double t1 = ts_now_ms(); ts_now_ms() - t1 < REARM_MAX_MS; ts_sleep_ms(20))
+        if ((mapped = ts_count_mapped(s.pid, sub)) == 1)
+            break;
+    ck_assert_msg(mapped == 1, "%d snapshot files still mapped", mapped);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+}
+END_TEST
+
+static void repoint_symlink(const char *target, const char *link);
+
+/*
+ * A disk with a bad sector: the snapshot's file sits on a FUSE file system
+ * (tests/eio_fs.c) that fails every read of one byte with EIO, in the
+ * middle or in the header. Started on it, the server refuses it and says
+ * why; reloading onto it, the server keeps the old snapshot and says why;
+ * ahead-query --verify too. No read ever reaches the bad sector through the
+ * mapping (that would be SIGBUS).
+ */
+START_TEST(test_unreadable_disk)
+{
+    char sub[512], mnt[600], bad[2][700], live[600], good[600], fs_log[600];
+    ts_server_t s;
+
+    if (AH_EIO_FS_BIN[0] == 0 || access("/dev/fuse", R_OK | W_OK) != 0) {
+        printf("check_hotswap: read errors: %s: skipped\n",
+               AH_EIO_FS_BIN[0] ? "no /dev/fuse here" : "built without libfuse3");
+        return;
+    }
+    snprintf(sub, sizeof(sub), "%s/eio", g_dir);
+    snprintf(mnt, sizeof(mnt), "%s/mnt", sub);
+    snprintf(bad[0], sizeof(bad[0]), "%s/bad-middle", mnt);
+    snprintf(bad[1], sizeof(bad[1]), "%s/bad-header", mnt);
+    snprintf(live, sizeof(live), "%s/live.snap", sub);
+    snprintf(good, sizeof(good), "%s/good.snap", sub);
+    snprintf(fs_log, sizeof(fs_log), "%s/eio_fs.log", sub);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(mkdir(mnt, 0755), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(g_snap[1], &st), 0);
+    char offset[32];
+    snprintf(offset, sizeof(offset), "%lld", (long long)st.st_size / 2);
+    pid_t fs = fork();
+    ck_assert(fs >= 0);
+    if (fs == 0) {
+        int fd = open(fs_log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        execl(AH_EIO_FS_BIN, AH_EIO_FS_BIN, mnt, g_snap[1], offset, (char *)NULL);
+        _exit(127);
+    }
+    int mounted = 0;
+    for (double t0 = ts_now_ms(); ts_now_ms() - t0 < 10000; ts_sleep_ms(20)) {
+        if ((mounted = access(bad[0], R_OK) == 0) || waitpid(fs, NULL, WNOHANG) == fs)
+            break;
+    }
+    if (!mounted) {
+        char *why = ts_read_file(fs_log, NULL);
+        printf("check_hotswap: read errors: cannot mount a FUSE file system here (%s): skipped\n",
+               why ? strtok(why, "\n") : "?");
+        free(why);
+        kill(fs, SIGKILL);
+        waitpid(fs, NULL, 0);
+        return;
+    }
+
+    char err[4096];
+    ck_assert_int_eq(ts_copy(g_snap[0], good), 0);
+    ck_assert_int_eq(symlink(good, live), 0);
+    const char *args[] = {"--threads", "2", live, NULL};
+    ck_assert_msg(ts_server_start(&s, args) == 0, "server did not start; log %s", s.log);
+    for (int b = 0; b < 2; b++) {
+        const char *on_bad[] = {"--listen", "127.0.0.1:0", "--admin-listen", "off", bad[b], NULL};
+        int rc = ts_run_server_expect_exit(on_bad, err, sizeof(err), 20000);
+        ck_assert_msg(rc == 1 && strstr(err, bad[b]) && strstr(err, "Input/output error"),
+                      "started on %s: exit %d, %s", bad[b], rc, err);
+        char cmd[2048];
+        snprintf(cmd, sizeof(cmd), "%s '%s' --verify 2>&1", AH_QUERY_BIN, bad[b]);
+        FILE *q = popen(cmd, "r");
+        size_t got = q ? fread(err, 1, sizeof(err) - 1, q) : 0;
+        err[got] = 0;
+        int status = q ? pclose(q) : -1;
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1 &&
+                          strstr(err, "Input/output error"),
+                      "ahead-query --verify %s: status %d, %s", bad[b], status, err);
+        repoint_symlink(bad[b], live);
+        kill(s.pid, SIGHUP);
+        wait_failed_reloads(&s, b + 1);
+        assert_serving(&s, 0);
+    }
+    ck_assert_msg(ts_log_contains(&s, "Input/output error"), "no reason logged (log %s)", s.log);
+    ck_assert_int_eq(ts_copy(g_snap[1], good), 0);
+    repoint_symlink(good, live);
+    kill(s.pid, SIGHUP);
+    wait_serving_rearmed(&s, 1);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+
+    kill(fs, SIGTERM); /* unmounts and exits */
+    waitpid(fs, NULL, 0);
+    umount2(mnt, MNT_DETACH);
+}
+END_TEST
+
+/*
+ * A server killed with SIGKILL in the middle of a reload (from the SIGHUP to
+ * 30 ms after it), then started again on the same path, serves the file that
+ * is there: a reload writes nothing that a crash could leave half done.
+ */
+START_TEST(test_killed_during_reload)
+{
+    static const int delay_us[] = {0, 200, 1000, 3000, 10000, 30000};
+    char sub[512], live[600];
+    ts_server_t s;
+
+    snprintf(sub, sizeof(sub), "%s/killed", g_dir);
+    snprintf(live, sizeof(live), "%s/live.snap", sub);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(ts_copy(g_snap[0], live), 0);
+    const char *args[] = {"--threads", "2", live, NULL};
+    int which = 0;
+    for (unsigned i = 0; i < sizeof(delay_us) / sizeof(delay_us[0]); i++) {
+        ck_assert_msg(ts_server_start(&s, args) == 0, "start %u failed; log %s", i, s.log);
+        assert_serving(&s, which);
+        which = !which;
+        ck_assert_int_eq(ts_install(g_snap[which], live), 0);
+        kill(s.pid, SIGHUP);
+        usleep((useconds_t)delay_us[i]);
+        ck_assert_int_eq(ts_server_stop(&s, SIGKILL, 10000, NULL), 128 + SIGKILL);
+        unlink(s.log);
+    }
+    ck_assert_msg(ts_server_start(&s, args) == 0, "last start failed; log %s", s.log);
+    assert_serving(&s, which);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+    unlink(s.log);
+}
+END_TEST
+
 /* Points link at target the way ln -sfn does: a new symlink renamed over the old one. */
 static void repoint_symlink(const char *target, const char *link)
 {
@@ -1013,6 +1207,7 @@ static Suite *hotswap_suite(void)
     tcase_add_test(swap, test_hot_swap_admin);
     tcase_add_test(swap, test_hot_swap_watch);
     tcase_add_test(swap, test_write_in_place);
+    tcase_add_test(swap, test_killed_during_reload);
     suite_add_tcase(s, swap);
     TCase *files = tcase_create("files");
     tcase_add_unchecked_fixture(files, fixture_setup, fixture_teardown);
@@ -1020,6 +1215,8 @@ static Suite *hotswap_suite(void)
     tcase_add_test(files, test_fifo_watch);
     tcase_add_test(files, test_fifo_admin);
     tcase_add_test(files, test_watch_directory_replaced);
+    tcase_add_test(files, test_served_file_and_folder_removed);
+    tcase_add_test(files, test_unreadable_disk);
     tcase_add_test(files, test_watch_symlink_repointed);
     tcase_add_test(files, test_watch_queue_overflow);
     suite_add_tcase(s, files);

@@ -12,6 +12,18 @@ if(NOT AHEAD_WRK)
   message(WARNING "wrk not found: check_hotswap will fail (apt install wrk)")
 endif()
 
+# A FUSE file system whose one file has a bad sector (tests/eio_fs.c), for
+# check_hotswap's read-error test; without libfuse3 that test says it is skipped.
+pkg_check_modules(FUSE3 IMPORTED_TARGET fuse3)
+if(FUSE3_FOUND)
+  add_executable(eio_fs eio_fs.c)
+  target_link_libraries(eio_fs PRIVATE PkgConfig::FUSE3)
+  set(AHEAD_EIO_FS "$<TARGET_FILE:eio_fs>")
+else()
+  set(AHEAD_EIO_FS "")
+  message(STATUS "libfuse3 not found: the read-error test will be skipped (apt install libfuse3-dev)")
+endif()
+
 function(ahead_server_check name timeout)
   add_executable(${name} ${name}.c check_server_harness.c reseal.c)
   target_link_libraries(${name} PRIVATE ahead PkgConfig::CHECK PkgConfig::CURL PkgConfig::CJSON)
@@ -19,8 +31,12 @@ function(ahead_server_check name timeout)
     AH_SERVE_BIN="$<TARGET_FILE:ahead-serve>"
     AH_WRK_BIN="${AHEAD_WRK}"
     AH_TESTS_DIR="${CMAKE_CURRENT_SOURCE_DIR}"
-    AH_LSAN_SUPP="${CMAKE_SOURCE_DIR}/server/lsan.supp")
+    AH_LSAN_SUPP="${CMAKE_SOURCE_DIR}/server/lsan.supp"
+    AH_EIO_FS_BIN="${AHEAD_EIO_FS}")
   add_dependencies(${name} ahead-serve ahead-build)
+  if(TARGET eio_fs)
+    add_dependencies(${name} eio_fs)
+  endif()
   add_test(NAME ${name} COMMAND ${name})
   set_tests_properties(${name} PROPERTIES TIMEOUT ${timeout} RUN_SERIAL TRUE)
 endfunction()
