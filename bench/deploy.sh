@@ -18,7 +18,12 @@
 #      back;
 #   5. with replica 3 down, the first snapshot is rolled out again: it
 #      must stop at replica 3 and roll replicas 2 and 1 back; replica 3 is
-#      then restarted.
+#      then restarted;
+#   6. ahead-rollout is killed with SIGKILL at each of its steps (copy,
+#      verify, canary, rename, reload, wait, recheck; on replica 2, and at
+#      the rename on replica 3), then run again with the same arguments:
+#      the rerun must succeed and leave every replica on the new snapshot
+#      with no copy or backup beside its file.
 # It fails (exit 1) on any non-2xx answer or socket error at wrk, on a
 # rollout ending otherwise than expected, on a replica not serving the new
 # snapshot at the end or mapping more than one snapshot, on a staging or
@@ -221,6 +226,31 @@ cat "$WORK/rollout5.txt"
 start_replica 3
 wait_ready "${PORTS[2]}"
 
+served_by() { # i
+    curl -s "http://127.0.0.1:${PORTS[$1 - 1]}/v1/indexes" |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["indexes"][0]["snapshot"])'
+}
+echo "-- 6. ahead-rollout killed at each step, then run again with the same arguments"
+KILLS=(copy:2 verify:2 canary:2 rename:2 reload:2 wait:2 recheck:2 rename:3)
+for n in "${!KILLS[@]}"; do
+    if [ $((n % 2)) = 0 ]; then snap=day1 want=$DAY1; else snap=day2 want=$DAY2; fi
+    status=0
+    { AHEAD_ROLLOUT_KILL_AT=${KILLS[n]} "${ROLLOUT[@]}" --snapshot "$WORK/$snap.snap" "${REPLICAS[@]}" \
+        >"$WORK/killed.txt" 2>&1; } 2>/dev/null || status=$? # not the shell's "Killed" line
+    [ "$status" = 137 ] || { cat "$WORK/killed.txt"; fail "the rollout to be killed at ${KILLS[n]} ended with $status"; }
+    status=0
+    "${ROLLOUT[@]}" --snapshot "$WORK/$snap.snap" "${REPLICAS[@]}" >"$WORK/rerun.txt" 2>&1 || status=$?
+    [ "$status" = 0 ] || { cat "$WORK/rerun.txt"; fail "the rerun after a kill at ${KILLS[n]} ended with $status"; }
+    for i in 1 2 3; do
+        served=$(served_by "$i")
+        [ "$served" = "$want" ] || { cat "$WORK/rerun.txt"; fail "after a kill at ${KILLS[n]}, replica $i serves $served, not $want"; }
+        [ "$(ls -A "$WORK/r$i")" = live.snap ] || fail "after a kill at ${KILLS[n]}, left beside replica $i's file: $(ls -A "$WORK/r$i")"
+    done
+    echo "killed at ${KILLS[n]}, then run again: all serve $want;" \
+        "$(grep -cE 'killed: it stays|left by a rollout that was killed' "$WORK/rerun.txt") leftover(s) taken over," \
+        "$(grep -c 'already serves' "$WORK/rerun.txt") replica(s) already done"
+done
+
 EVENTS=$(($(date +%s) - START))
 wait "$WRK_PID" || fail "wrk failed"
 PIDS=("${PIDS[@]/$WRK_PID/}")
@@ -232,8 +262,7 @@ grep -q "^PREFIXES requests=[1-9][0-9]* bad_status=0 errors=0" "$WORK/wrk.txt" |
 
 # The end state: every replica on the new snapshot, one mapping each, no stray file.
 for i in 1 2 3; do
-    served=$(curl -s "http://127.0.0.1:${PORTS[$i - 1]}/v1/indexes" |
-        python3 -c 'import json, sys; print(json.load(sys.stdin)["indexes"][0]["snapshot"])')
+    served=$(served_by "$i")
     [ "$served" = "$DAY2" ] || fail "replica $i serves $served, not $DAY2"
     mapped=0
     for _ in $(seq 50); do

@@ -6,7 +6,7 @@
 # every Check suite and integration test in both with ctest; then every
 # libFuzzer target for 10 seconds (tests/fuzz.sh, clang in build-fuzz/);
 # last, the hostile-clients test, three replicas behind nginx with
-# rollouts and a killed replica, and a 60 s soak (bench/hostile.sh,
+# rollouts, a killed replica and rollouts killed at each step, and a 60 s soak (bench/hostile.sh,
 # bench/deploy.sh, bench/soak.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -42,7 +42,7 @@ FUZZ_JOBS=$jobs bash tests/fuzz.sh 10
 # scale of a test; bench/RESULTS.md has the long runs.
 echo "== hostile clients"
 ALONE=10 MALFORMED=10000 MIN_RATIO=0 bash bench/hostile.sh build
-echo "== three replicas behind nginx: rollouts, a replica killed"
-COMPARE=0 bash bench/deploy.sh 20 build
+echo "== three replicas behind nginx: rollouts, a replica killed, rollouts killed"
+COMPARE=0 bash bench/deploy.sh 40 build
 echo "== soak (60 s)"
 GROWTH_PCT=5 bash bench/soak.sh 60 build
