@@ -11,7 +11,8 @@
 #                             clang (libFuzzer, for tests/fuzz.sh), curl
 #                             (bench/hostile.sh and bench/soak.sh), nginx
 #                             (bench/deploy.sh), libfuse3 (a disk with a bad
-#                             sector, for check_hotswap)
+#                             sector, for check_hotswap), help2man, lintian
+#                             and dpkg-dev (the Debian package, check_deb)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +22,7 @@ packages=(
   libutf8proc-dev check libsubunit-dev libcurl4-openssl-dev
 )
 if [ "${1:-}" = test ]; then
-  packages+=(clang-format clang wrk chromium systemd curl nginx libfuse3-dev)
+  packages+=(clang-format clang wrk chromium systemd curl nginx libfuse3-dev help2man lintian dpkg-dev man-db)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi

@@ -37,7 +37,7 @@ static uint64_t now_ns(void)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ahead-bench-lookup SNAPSHOT PREFIXES [options]\n"
+            "Usage: ahead-bench-lookup SNAPSHOT PREFIXES [options]\n"
             "Times a lookup of every line of PREFIXES (one typed prefix per line): one\n"
             "warm-up pass, then N timed passes; prints latency percentiles in\n"
             "nanoseconds and the share of incomplete answers.\n"

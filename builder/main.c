@@ -64,7 +64,7 @@ typedef struct progress {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: ahead-build [options] [--weight W] INPUT... [--weight W INPUT...] -o OUT\n"
+            "Usage: ahead-build [options] [--weight W] INPUT... [--weight W INPUT...] -o OUT\n"
             "\n"
             "Compiles query logs into an ahead snapshot. Each INPUT is a file (gzip is\n"
             "detected and read through zlib), - for stdin, or a directory of part files\n"
@@ -77,7 +77,7 @@ static void usage(FILE *f)
             "                       number > 0 (default 1); each line's product is\n"
             "                       rounded and saturates. Blends windows of counts:\n"
             "                       --weight 4 last-day/ --weight 1 last-30-days/\n"
-            "  -o, --output OUT     snapshot to write (atomically: temp file, fsync, rename)\n"
+            "  -o, --output OUT     snapshot to write, whole or not at all (see below)\n"
             "  -k, --topk K         length of the precomputed top-k lists, 1..%d (default 10)\n"
             "      --min-count N    drop completions whose summed count is below N (default 1)\n"
             "      --max-bytes N    longest text accepted, in bytes, 1..%d (default 256)\n"
@@ -100,7 +100,14 @@ static void usage(FILE *f)
             "      --strict         stop at the first bad line (exit 1)\n"
             "  -q, --quiet          print only errors\n"
             "  -h, --help           this text\n"
-            "  -V, --version        the version\n",
+            "  -V, --version        the version\n"
+            "\n"
+            "OUT is written to a temporary file in its folder, synced, and renamed over it:\n"
+            "a build that fails (a bad input, a full disk, ulimit -f) or is killed leaves\n"
+            "OUT as it was. The next build removes a temporary file a killed one left\n"
+            "(OUT.tmp.XXXXXX).\n"
+            "\n"
+            "Exit status: 0 written; 1 an error (OUT unchanged); 2 a usage error.\n",
             AH_MAX_TOPK, AH_MAX_TEXT_BYTES, AH_MAX_BUCKET, AH_DEFAULT_BUCKET, AH_MAX_WORD_LEAF,
             AH_DEFAULT_WORD_LEAF);
 }

@@ -28,16 +28,26 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ahead-query SNAPSHOT [-k K] [MATCHING] [--details] PREFIX...\n"
-               "       ahead-query SNAPSHOT --batch [-k K] [MATCHING]  (prefixes on stdin, JSON "
-               "lines out)\n"
-               "       ahead-query SNAPSHOT --stats\n"
-               "       ahead-query SNAPSHOT --verify\n"
-               "MATCHING: --typos auto|0|1|2 (default auto: none below 4 characters, one\n"
-               "          below 8, then two), --match prefix|words (default words: also at\n"
-               "          word starts inside the text)\n"
-               "--details adds to each text and score its typos and the highlighted code\n"
-               "points start-end; --batch always gives them.\n");
+    fprintf(f, "Usage: ahead-query SNAPSHOT [-k K] [MATCHING] [--details] PREFIX...\n"
+               "  or:  ahead-query SNAPSHOT --batch [-k K] [MATCHING]\n"
+               "  or:  ahead-query SNAPSHOT --stats\n"
+               "  or:  ahead-query SNAPSHOT --verify\n"
+               "Looks up completions in a snapshot made by ahead-build (--batch: prefixes on\n"
+               "stdin, JSON lines out), prints its statistics as JSON, or checks every byte\n"
+               "and structure of it (exit 1 if it is corrupt).\n"
+               "\n"
+               "  -k K                  completions per prefix (default: the snapshot's top-k)\n"
+               "  --typos auto|0|1|2    MATCHING: typos forgiven (default auto: none below 4\n"
+               "                        characters, one below 8, then two)\n"
+               "  --match prefix|words  MATCHING: where a match may start (default words: also\n"
+               "                        at word starts inside the text)\n"
+               "  --details             add to each text and score its typos and the\n"
+               "                        highlighted code points start-end (--batch always does)\n"
+               "  --batch               read prefixes from stdin, write one JSON object per line\n"
+               "  --stats               print the snapshot's statistics as JSON\n"
+               "  --verify              check every byte and structure; exit 1 if corrupt\n"
+               "  --help                this text\n"
+               "  --version             print the version\n");
 }
 
 /* Writes s as a JSON string; bytes that are not valid UTF-8 become U+FFFD. */

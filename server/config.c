@@ -36,7 +36,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 void ah_config_usage(FILE *out)
 {
-    fputs("usage: ahead-serve [options] [SNAPSHOT]\n"
+    fputs("Usage: ahead-serve [options] [SNAPSHOT]\n"
           "\n"
           "Serves prefix completions from snapshots made by ahead-build.\n"
           "SNAPSHOT is served as the index named \"default\"; --index adds more.\n"
@@ -44,7 +44,8 @@ void ah_config_usage(FILE *out)
           "  --index NAME=PATH        serve PATH as index NAME (repeatable)\n"
           "  --listen HOST:PORT       public API address (default 127.0.0.1:8080; repeatable)\n"
           "  --threads N              event loops (default: number of CPUs)\n"
-          "  --admin-listen HOST:PORT admin address (default 127.0.0.1:8081; 'off' disables)\n"
+          "  --admin-listen HOST:PORT\n"
+          "                           admin address (default 127.0.0.1:8081; 'off' disables)\n"
           "  --admin-token-file PATH  require 'Authorization: Bearer TOKEN' on the admin\n"
           "                           listener, TOKEN being the file's first line (also:\n"
           "                           the AHEAD_ADMIN_TOKEN environment variable); needed\n"

@@ -31,7 +31,7 @@ done
 [ -f "$prefix/share/doc/ahead/README.md" ] || fail "README not installed"
 for p in ahead-build ahead-serve ahead-query ahead-bench-lookup; do
     "$bin/$p" --version | grep -q "^$p [0-9]" || fail "$p --version"
-    "$bin/$p" --help | grep -q "^usage: $p " || fail "$p --help"
+    "$bin/$p" --help | grep -q "^Usage: $p " || fail "$p --help"
 done
 echo "ok: four programs installed under $prefix/bin"
 "$bin/ahead-rollout" --help | grep -q -- "--max-changed" || fail "ahead-rollout --help"

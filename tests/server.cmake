@@ -68,6 +68,13 @@ endif()
 add_test(NAME check_install COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_install.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
 set_tests_properties(check_install PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE)
 
+# The Debian package (cpack -G DEB): contents, lintian, installed with apt
+# where the machine allows it, run, removed. Not for the sanitizer builds.
+if(NOT AHEAD_SANITIZE AND NOT AHEAD_FUZZ)
+  add_test(NAME check_deb COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_deb.sh ${CMAKE_BINARY_DIR} ${CMAKE_SOURCE_DIR})
+  set_tests_properties(check_deb PROPERTIES TIMEOUT 300 RUN_SERIAL TRUE)
+endif()
+
 # The request path's libFuzzer target (tests/fuzz_request.c): the server's
 # parameter parsing and answer writing, without sockets (tests/fuzz.sh).
 if(AHEAD_FUZZ)
