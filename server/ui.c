@@ -5,8 +5,9 @@
  * build's page is fetched again). The page's Content-Security-Policy lets
  * it load its own script and style sheet and talk to its own origin,
  * nothing else: a completion text can never become markup that runs.
- * --ui off leaves the page's three files out (404 as before); the API
- * description stays.
+ * --ui off leaves the page's files out (404 as before); the API
+ * description and the drop-in widget /ahead-autocomplete.js, which other
+ * sites' pages load (with the API's CORS header), stay.
  */
 #include "ui.h"
 
@@ -39,8 +40,9 @@ const ah_asset_t *ah_ui_find(const ah_server_t *srv, h2o_iovec_t path)
         const ah_asset_t *a = &ah_assets[i];
         if (!h2o_memis(path.base, path.len, a->path, strlen(a->path)))
             continue;
-        if (!srv->cfg.ui && strcmp(a->kind, "json") != 0)
-            return NULL; /* --ui off: the page is gone, the API description stays */
+        if (!srv->cfg.ui && strcmp(a->kind, "json") != 0 &&
+            strcmp(a->path, "/ahead-autocomplete.js") != 0)
+            return NULL; /* --ui off: the page is gone; the API description and the widget stay */
         return a;
     }
     return NULL;

@@ -48,19 +48,19 @@ ahead_server_check(check_server 300)
 ahead_server_check(check_hotswap 600)
 ahead_server_check(check_reliability 600)
 
-# The search box in a real browser, the API description against the real
+# The search box and the drop-in widget on another origin in a real browser, the API description against the real
 # server, and builder/aggregate.sql in DuckDB (tests/web, Node.js): when node
 # is found. Their npm packages come from
 # bash .ci/deps.sh test (npm ci in tests/web); screenshots go to the build folder.
 find_program(AHEAD_NODE node)
 if(AHEAD_NODE)
-  foreach(web check_ui check_openapi check_engine)
+  foreach(web check_ui check_widget check_openapi check_engine)
     add_test(NAME ${web} COMMAND ${AHEAD_NODE} ${CMAKE_CURRENT_SOURCE_DIR}/web/${web}.mjs)
     set_tests_properties(${web} PROPERTIES TIMEOUT 180 RUN_SERIAL TRUE ENVIRONMENT
       "AH_BUILD_BIN=$<TARGET_FILE:ahead-build>;AH_QUERY_BIN=$<TARGET_FILE:ahead-query>;AH_SERVE_BIN=$<TARGET_FILE:ahead-serve>;AH_SOURCE_DIR=${CMAKE_SOURCE_DIR};AH_SCREENSHOT_DIR=${CMAKE_BINARY_DIR}")
   endforeach()
 else()
-  message(WARNING "node not found: check_ui, check_openapi and check_engine are left out (bash .ci/deps.sh test)")
+  message(WARNING "node not found: check_ui, check_widget, check_openapi and check_engine are left out (bash .ci/deps.sh test)")
 endif()
 
 # cmake --install into a temporary prefix: the programs, the systemd unit

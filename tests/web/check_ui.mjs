@@ -64,6 +64,10 @@ try {
   await page.goto(server.url + "/", { waitUntil: "networkidle0" });
   const input = await page.$("#q");
   check(input, "the page has the input #q");
+  // The widget (ahead-autocomplete.js) made the list; its id is the input's aria-controls.
+  const LB = await page.$eval("#q", (e) => e.getAttribute("aria-controls"));
+  check(/^ahead-\d+-listbox$/.test(LB || ""), "the widget's listbox: " + LB);
+  const OPTION = (i) => LB.replace(/-listbox$/, "-option-" + i);
 
   // ARIA: the combobox pattern's wiring.
   const aria = await page.$eval("#q", (e) => ({
@@ -80,9 +84,9 @@ try {
 
   // What the page shows: each option's text, and the text of its marks.
   const shown = () =>
-    page.$$eval("#listbox li[role=option]", (lis) =>
+    page.$$eval(`#${LB} li[role=option]`, (lis) =>
       lis.map((li) => ({
-        text: li.querySelector(".text").textContent,
+        text: li.querySelector(".ahead-text").textContent,
         marks: Array.from(li.querySelectorAll("mark")).map((m) => m.textContent),
         imgs: li.querySelectorAll("img").length,
       }))
@@ -96,21 +100,22 @@ try {
     const expected = want.suggestions.map((s) => ({ text: s.text, marks: marked(s) }));
     try {
       await page.waitForFunction(
-        (want) => {
-          const lis = Array.from(document.querySelectorAll("#listbox li[role=option]"));
+        (want, lb) => {
+          const lis = Array.from(document.querySelectorAll(`#${lb} li[role=option]`));
           return (
             lis.length === want.length &&
             lis.every((li, i) => {
               const marks = Array.from(li.querySelectorAll("mark")).map((m) => m.textContent);
               return (
-                li.querySelector(".text").textContent === want[i].text &&
+                li.querySelector(".ahead-text").textContent === want[i].text &&
                 JSON.stringify(marks) === JSON.stringify(want[i].marks)
               );
             })
           );
         },
         { timeout: 5000 },
-        expected
+        expected,
+        LB
       );
     } catch {
       throw new Error(`for '${q}' the page shows ${JSON.stringify(await shown())}, the API ${JSON.stringify(expected)}`);
@@ -136,15 +141,15 @@ try {
   const list = await expectShown("wor");
   for (const key of ["ArrowDown", "ArrowDown", "ArrowUp", "ArrowDown"]) await page.keyboard.press(key);
   const active = await page.$eval("#q", (e) => e.getAttribute("aria-activedescendant"));
-  check(active === "option-1", "aria-activedescendant after down, down, up, down: " + active);
-  check((await page.$eval("#option-1", (e) => e.getAttribute("aria-selected"))) === "true", "option-1 selected");
+  check(active === OPTION(1), "aria-activedescendant after down, down, up, down: " + active);
+  check((await page.$eval("#" + OPTION(1), (e) => e.getAttribute("aria-selected"))) === "true", "option 1 selected");
   await page.keyboard.press("Enter");
   check((await page.$eval("#q", (e) => e.value)) === list[1].text, "Enter fills the input");
-  check(await page.$eval("#listbox", (e) => e.hidden), "Enter closes the list");
+  check(await page.$eval("#" + LB, (e) => e.hidden), "Enter closes the list");
   await page.keyboard.press("ArrowDown");
-  check(!(await page.$eval("#listbox", (e) => e.hidden)), "ArrowDown opens the list again");
+  check(!(await page.$eval("#" + LB, (e) => e.hidden)), "ArrowDown opens the list again");
   await page.keyboard.press("Escape");
-  check(await page.$eval("#listbox", (e) => e.hidden), "Escape closes the list");
+  check(await page.$eval("#" + LB, (e) => e.hidden), "Escape closes the list");
   check((await page.$eval("#q", (e) => e.getAttribute("aria-expanded"))) === "false", "aria-expanded false");
   await page.keyboard.press("Escape");
   check((await page.$eval("#q", (e) => e.value)) === "", "a second Escape clears the input");
@@ -163,7 +168,7 @@ try {
   await page.keyboard.type("wrold");
   const typo = await expectShown("wrold");
   check(typo.length > 0 && typo.every((s) => s.typos === 1), "wrold: one-typo matches");
-  const badge = await page.$eval("#listbox li .badge", (e) => e.textContent);
+  const badge = await page.$eval(`#${LB} li .ahead-badge`, (e) => e.textContent);
   check(badge === "1 typo", "the typo badge: " + badge);
 
   // A hostile completion is text, never markup.
@@ -179,7 +184,7 @@ try {
   await page.click("#q", { clickCount: 3 });
   await page.keyboard.type("th");
   const th = await expectShown("th");
-  await page.click("#option-1");
+  await page.click("#" + OPTION(1));
   check((await page.$eval("#q", (e) => e.value)) === th[1].text, "a click picks the option");
 
   // Fast typing: every keystroke without a pause; the last answer wins, never an older one.
@@ -219,7 +224,7 @@ try {
     e.dispatchEvent(new Event("input"));
   });
   await page.waitForFunction(() => /server said/.test(document.getElementById("status").textContent), { timeout: 5000 });
-  const said = await page.$eval("#status", (e) => ({ text: e.textContent, error: e.classList.contains("error") }));
+  const said = await page.$eval("#status", (e) => ({ text: e.textContent, error: e.classList.contains("ahead-error") }));
   check(said.error && /longer than/.test(said.text), "the 400's message: " + said.text);
   await server.stop();
   await page.click("#q", { clickCount: 3 });
