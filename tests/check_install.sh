@@ -89,7 +89,9 @@ echo "$response" | head -1 | grep -q ' 200 ' || fail "/v1/complete: $response"
 echo "$response" | grep -q '"text":"help"' || fail "/v1/complete?q=hel has no help: $response"
 response=$(get '/')
 echo "$response" | head -1 | grep -q ' 200 ' || fail "GET /: $(echo "$response" | head -1)"
-echo "$response" | grep -q 'role="combobox"' || fail "GET / is not the search box"
+echo "$response" | grep -q 'src="/ui/app.js"' || fail "GET / is not the search box"
+response=$(get '/ahead-autocomplete.js')
+echo "$response" | grep -q 'role", "combobox"' || fail "GET /ahead-autocomplete.js: $(echo "$response" | head -1)"
 response=$(get '/openapi.json')
 echo "$response" | grep -q '"openapi": *"3.1' || fail "GET /openapi.json: $(echo "$response" | head -1)"
-echo "ok: the installed ahead-build and ahead-serve answer /v1/complete, / and /openapi.json"
+echo "ok: the installed ahead-build and ahead-serve answer /v1/complete, /, the widget and /openapi.json"

@@ -470,9 +470,10 @@ START_TEST(test_page_and_api_description)
     static const struct {
         const char *path, *ctype, *needle;
     } files[] = {
-        {"/", "text/html; charset=utf-8", "role=\"combobox\""},
-        {"/ui/app.js", "text/javascript; charset=utf-8", "aria-activedescendant"},
-        {"/ui/app.css", "text/css; charset=utf-8", "#listbox"},
+        {"/", "text/html; charset=utf-8", "<script type=\"module\" src=\"/ui/app.js\">"},
+        {"/ui/app.js", "text/javascript; charset=utf-8", "from \"/ahead-autocomplete.js\""},
+        {"/ui/app.css", "text/css; charset=utf-8", ".ahead-listbox"},
+        {"/ahead-autocomplete.js", "text/javascript; charset=utf-8", "aria-activedescendant"},
         {"/openapi.json", "application/json; charset=utf-8", "\"openapi\": \"3.1.0\""},
     };
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -1012,7 +1013,7 @@ START_TEST(test_max_k_and_admin_off)
                           arg,         "--ui", "off",     NULL};
     ck_assert_int_eq(ts_server_start(&s, args), 0);
     ck_assert(ts_log_contains(&s, "admin listener off"));
-    /* --ui off: no page, but the API description stays. */
+    /* --ui off: no page, but the API description and the widget stay. */
     ck_assert_int_eq(ts_get(s.url, "/", &r), 0);
     ck_assert_int_eq(r.status, 404);
     ck_assert_ptr_nonnull(strstr(r.body, "not_found"));
@@ -1021,6 +1022,9 @@ START_TEST(test_max_k_and_admin_off)
     ck_assert_int_eq(r.status, 404);
     ts_resp_free(&r);
     ck_assert_int_eq(ts_get(s.url, "/openapi.json", &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ts_resp_free(&r);
+    ck_assert_int_eq(ts_get(s.url, "/ahead-autocomplete.js", &r), 0);
     ck_assert_int_eq(r.status, 200);
     ts_resp_free(&r);
     ck_assert_int_eq(ts_get(s.url, "/v1/indexes/words/complete?q=a&k=5", &r), 0);
