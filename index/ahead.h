@@ -241,7 +241,7 @@ int ah_index_verify_checksums_paced(const ah_index_t *idx, int fd, ah_pace_fn pa
 
 /*
  * ah_index_lookup: the k best matches of a typed prefix, typos and word
- * starts allowed as the options say (README, "Matching", is the contract):
+ * starts allowed as the options say (docs/matching.md is the contract):
  * matches are ranked by (typos, mid-phrase, score descending, key bytes
  * ascending), so every exact prefix match comes first, then every exact
  * match at a later word start, then the one-typo matches, and so on.

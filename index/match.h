@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * match.h: the rules of matching (README, "Matching"), as small pure
+ * match.h: the rules of matching (docs/matching.md), as small pure
  * functions that the lookup (search.c), the writer (word starts) and the
  * verifier share. Nothing here reads a snapshot.
  *

@@ -10,7 +10,7 @@
  * They are: 400 for a broken Content-Length, Transfer-Encoding or chunked
  * body, 413 for a body over the limit, 417 for an Expect other than
  * 100-continue, and HTTP/2's own request errors. What libh2o does not send
- * this way has no hook, and is listed in README.md (operations): a request
+ * this way has no hook, and is listed in docs/operating.md: a request
  * line or header it cannot parse, or a head over 417,792 bytes or 100
  * headers, closes the connection without an answer.
  */

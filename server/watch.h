@@ -7,7 +7,7 @@
  * gives the old inode no event at all, but gives the directory an
  * IN_MOVED_TO with the name. IN_CLOSE_WRITE is watched too, for a file
  * written in place under its final name (which is not safe while it is
- * served: see the README, "Reloads"). The inotify descriptor is polled by the control
+ * served: see docs/operating.md, "Reloads"). The inotify descriptor is polled by the control
  * thread's event loop; each matching event calls back with the index.
  *
  * An inotify watch follows an inode, not a path, and deploys change what

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * check_match.c: typo-tolerant and word-start lookups (ah_index_lookup)
- * against the contract's brute-force oracle (oracle_match.c): the README's
+ * against the contract's brute-force oracle (oracle_match.c): docs/matching.md's
  * examples, randomized corpora of multi-word keys with punctuation,
  * accents, ß, ligatures, CJK and emoji under every build parameter, queries
  * with 0, 1 and 2 edits, every k, both match modes and every typo setting,

@@ -122,7 +122,7 @@ START_TEST(test_early_errors_are_json)
 
     /*
      * What libh2o cannot parse gets its own fixed text/plain 400, written
-     * straight to the socket (no hook; README, operations), and a close.
+     * straight to the socket (no hook; docs/operating.md), and a close.
      */
     static const char garbage[] = "\x01\x02 not http\r\n\r\n";
     raw_exchange(s.port, garbage, sizeof(garbage) - 1, out, sizeof(out), &closed);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * oracle_match.c: the matching contract (README, "Matching") done the
+ * oracle_match.c: the matching contract (docs/matching.md) done the
  * plain way, to hold ah_index_lookup() to it: every key, every word start,
  * a full textbook table of the optimal string alignment distance, a sort of
  * everything that matched, and highlight spans found by trying every range
