@@ -23,7 +23,8 @@
 #   - any non-2xx answer or socket error at wrk (an answer later than
 #     10 s is one: a shared CI machine stalls for seconds), a reload answered
 #     otherwise than expected, a 5xx to the hostile clients;
-#   - idle RssAnon after the soak more than GROWTH_PCT (1) percent above
+#   - idle RssAnon after the soak more than GROWTH_PCT (2: issue 15's target,
+#     restated from issue 9's 1%) percent above
 #     idle RssAnon after the warm-up (CI's 60 s run allows 5: in a minute
 #     the allocator and the thread stacks still settle by 0.7-2.6%, measured,
 #     with no leak under LeakSanitizer; a leak shows in the long run);
@@ -31,7 +32,7 @@
 #     load, or more than one snapshot mapped at the end.
 #
 # Usage: bench/soak.sh DURATION_SECONDS [BUILD_DIR]
-# Environment: RELOAD_MS [2000]; GROWTH_PCT [1]; SERVER_LOG: where to keep the server's
+# Environment: RELOAD_MS [2000]; GROWTH_PCT [2]; SERVER_LOG: where to keep the server's
 #              stderr; WARM: the warm-up's seconds (a fifth of
 #              the run, 20 to 120); DATA: the log to build from (default
 #              data/es-ngrams.tsv.gz, else data/sample.tsv)
@@ -40,7 +41,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DURATION=${1:?usage: bench/soak.sh DURATION_SECONDS [BUILD_DIR]}
 BUILD=${2:-$ROOT/build}
 RELOAD_MS=${RELOAD_MS:-2000}
-GROWTH_PCT=${GROWTH_PCT:-1}
+GROWTH_PCT=${GROWTH_PCT:-2}
 WARM=${WARM:-$((DURATION / 5 > 20 ? (DURATION / 5 < 120 ? DURATION / 5 : 120) : 20))}
 DATA=${DATA:-$ROOT/data/es-ngrams.tsv.gz}
 [ -s "$DATA" ] || DATA=$ROOT/data/sample.tsv
