@@ -43,6 +43,6 @@ FUZZ_JOBS=$jobs bash tests/fuzz.sh 10
 echo "== hostile clients"
 ALONE=10 MALFORMED=10000 MIN_RATIO=0 bash bench/hostile.sh build
 echo "== three replicas behind nginx: rollouts, a replica killed, rollouts killed"
-COMPARE=0 bash bench/deploy.sh 40 build
+COMPARE=0 bash bench/deploy.sh 20 build
 echo "== soak (60 s)"
 GROWTH_PCT=5 bash bench/soak.sh 60 build
