@@ -92,7 +92,7 @@ int ah_outfile_open(ah_outfile_t *f, const char *path, char *err, size_t errlen)
         }
         f->temp = temp;
     }
-    /* Held until commit closes the file, or the process ends: tells ah_outfile_sweep() it is in use. */
+    /* Held until commit closes the file or the process ends: ah_outfile_sweep() leaves it. */
     if (flock(f->fd, LOCK_EX) != 0 || fchmod(f->fd, 0644) != 0)
         f->failed_errno = errno;
     return 0;
