@@ -84,16 +84,9 @@ cleanup() {
 trap cleanup EXIT
 
 # ---- inputs: two npm snapshots with different ids (k=10 and k=11), the prefixes.
-# A snapshot left by an older build of another format version is rebuilt.
-for snap in npm.snap npm-b.snap; do
-    if [ -s "$OUT/$snap" ] && ! "$BUILD/ahead-query" "$OUT/$snap" --stats >/dev/null 2>&1; then
-        rm -f "$OUT/$snap"
-    fi
-done
-[ -s "$OUT/npm.snap" ] || "$BUILDER" --quiet "$DATA/npm-downloads.tsv.gz" -o "$OUT/npm.snap"
-[ -s "$OUT/npm-b.snap" ] || "$BUILDER" --quiet --topk 11 "$DATA/npm-downloads.tsv.gz" -o "$OUT/npm-b.snap"
-[ -s "$OUT/prefixes-npm.txt" ] ||
-    python3 "$ROOT/bench/make_prefixes.py" "$DATA/npm-downloads.tsv.gz" "$OUT/prefixes-npm.txt"
+# shellcheck source=bench/swap_common.sh
+. "$ROOT/bench/swap_common.sh"
+npm_inputs
 PREFIXES=$OUT/prefixes-npm.txt
 # SHUFFLE=1: the same prefixes in a random order (fixed seed), so that no
 # lookup follows the keystroke before it.
@@ -104,15 +97,8 @@ random.Random(20261204).shuffle(lines)
 open(sys.argv[2], "w", encoding="utf-8").write("\n".join(lines) + "\n")' "$PREFIXES" "$OUT/prefixes-npm-shuffled.txt"
     PREFIXES=$OUT/prefixes-npm-shuffled.txt
 fi
-mkdir -p "$WORK/live"
-# The two snapshots the hot-swap run alternates, on the live file's file system.
-cp "$OUT/npm.snap" "$WORK/a.snap"
-cp "$OUT/npm-b.snap" "$WORK/b.snap"
-ln "$WORK/a.snap" "$WORK/live/npm.snap"
 
 # ---- ahead-serve on free ports (it logs the ports it got)
-# shellcheck source=bench/swap_common.sh
-. "$ROOT/bench/swap_common.sh"
 start_ahead --threads "$SERVER_THREADS" --verify "$VERIFY"
 AHEAD=http://127.0.0.1:$AHEAD_PORT
 

@@ -9,6 +9,29 @@
 # SERVER_CPU (an array prefixed to the server's command: taskset, or empty)
 # and SWAP_MS.
 
+# npm_inputs: the two npm-downloads snapshots with different ids (k=10 and
+# k=11) and the keystroke prefixes, kept in OUT and rebuilt when missing or of
+# another format version; then WORK/a.snap, WORK/b.snap and live/npm.snap, a
+# hard link to a.snap. Needs ROOT, BUILD, DATA, OUT and WORK.
+npm_inputs() {
+    local snap
+    for snap in npm.snap npm-b.snap; do
+        if [ -s "$OUT/$snap" ] && ! "$BUILD/ahead-query" "$OUT/$snap" --stats >/dev/null 2>&1; then
+            rm -f "$OUT/$snap"
+        fi
+    done
+    [ -s "$OUT/npm.snap" ] || "$BUILD/ahead-build" --quiet "$DATA/npm-downloads.tsv.gz" -o "$OUT/npm.snap"
+    [ -s "$OUT/npm-b.snap" ] ||
+        "$BUILD/ahead-build" --quiet --topk 11 "$DATA/npm-downloads.tsv.gz" -o "$OUT/npm-b.snap"
+    [ -s "$OUT/prefixes-npm.txt" ] ||
+        python3 "$ROOT/bench/make_prefixes.py" "$DATA/npm-downloads.tsv.gz" "$OUT/prefixes-npm.txt"
+    mkdir -p "$WORK/live"
+    # The two snapshots a hot-swap run alternates, on the live file's file system.
+    cp "$OUT/npm.snap" "$WORK/a.snap"
+    cp "$OUT/npm-b.snap" "$WORK/b.snap"
+    ln "$WORK/a.snap" "$WORK/live/npm.snap"
+}
+
 # start_ahead [OPTION...]: starts ahead-serve on live/npm.snap with the
 # options given, waits until it is ready, and sets SERVE_PID, AHEAD_PORT and
 # ADMIN_PORT (read from its log, WORK/ahead.log).

@@ -47,32 +47,12 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Two snapshots of npm-downloads with different ids (k=10 and k=11), the
-# same ones bench_server.sh uses; rebuilt when they are of another format.
-for snap in npm.snap npm-b.snap; do
-    if [ -s "$OUT/$snap" ] && ! "$BUILD/ahead-query" "$OUT/$snap" --stats >/dev/null 2>&1; then
-        rm -f "$OUT/$snap"
-    fi
-done
-[ -s "$OUT/npm.snap" ] || "$BUILD/ahead-build" --quiet "$DATA/npm-downloads.tsv.gz" -o "$OUT/npm.snap"
-[ -s "$OUT/npm-b.snap" ] || "$BUILD/ahead-build" --quiet --topk 11 "$DATA/npm-downloads.tsv.gz" -o "$OUT/npm-b.snap"
-[ -s "$OUT/prefixes-npm.txt" ] ||
-    python3 "$ROOT/bench/make_prefixes.py" "$DATA/npm-downloads.tsv.gz" "$OUT/prefixes-npm.txt"
-mkdir "$WORK/live"
-cp "$OUT/npm.snap" "$WORK/a.snap"
-cp "$OUT/npm-b.snap" "$WORK/b.snap"
-ln "$WORK/a.snap" "$WORK/live/npm.snap"
-
-"${SERVER_CPU[@]}" "$SERVE" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 --threads 1 "${OPTS[@]}" \
-    "$WORK/live/npm.snap" 2>"$WORK/ahead.log" &
-SERVE_PID=$!
-for _ in $(seq 300); do
-    grep -q "ahead-serve: ready" "$WORK/ahead.log" && break
-    sleep 0.1
-done
-PORT=$(sed -n 's/^ahead-serve: listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/ahead.log")
-ADMIN=$(sed -n 's/^ahead-serve: admin listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$WORK/ahead.log")
-[ -n "$PORT" ] && [ -n "$ADMIN" ] || { cat "$WORK/ahead.log" >&2; exit 1; }
+# The npm snapshots and prefixes bench_server.sh uses, and ahead-serve on free ports.
+# shellcheck source=bench/swap_common.sh
+. "$ROOT/bench/swap_common.sh"
+npm_inputs
+start_ahead --threads 1 "${OPTS[@]}"
+PORT=$AHEAD_PORT ADMIN=$ADMIN_PORT
 
 SECONDS_RUN=$((MINUTES * 60))
 # A 5 s warm-up, then the measured run.
