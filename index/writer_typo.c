@@ -322,7 +322,7 @@ static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, 
         return rc;
     /* The block's key, read once from its first string. */
     const ah_entry_t *e = &g->e[v[lo].id];
-    uint32_t cps[AH_GRAM_DEPTH + 2], offs[AH_GRAM_DEPTH + 3];
+    uint32_t cps[AH_MAX_GRAM_DEPTH + 2], offs[AH_MAX_GRAM_DEPTH + 3];
     decode_from(e->key, e->key_len, v[lo].start, cps, offs, g->j + 2);
     buf_varint(b, g->j);
     buf_varint(b, cps[0]);
@@ -363,7 +363,7 @@ static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, 
 static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t *r)
 {
     size_t m = 0;
-    uint32_t cps[AH_GRAM_DEPTH + 6], offs[AH_GRAM_DEPTH + 7];
+    uint32_t cps[AH_MAX_GRAM_DEPTH + 6], offs[AH_MAX_GRAM_DEPTH + 7];
     unsigned j = g->j;
     for (size_t i = 0; i < gb->n; i++) {
         const ah_entry_t *e = &g->e[gb->ids[i]];
@@ -436,6 +436,9 @@ static int build_depth(const ah_grams_build_t *gb, grams_t *g)
 int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t n, int words,
                            unsigned depth)
 {
+    /* Verifying rebuilds the table at the depth a header names; the buffers hold up to the most. */
+    if (depth > AH_MAX_GRAM_DEPTH)
+        return AH_EINVAL;
     ah_grams_build_t *gb = calloc(1, sizeof *gb);
     uint32_t *offs = malloc(AH_MAX_KEY_BYTES / 2 * sizeof *offs);
     size_t cap = n;

@@ -197,6 +197,27 @@ START_TEST(test_wrong_version_and_magic)
 }
 END_TEST
 
+/*
+ * Every typo depth a header can name, resealed: verify rebuilds the gram
+ * table at that depth, so depths the builder never writes (6 to the most a
+ * reader accepts) must be refused, not overrun the rebuild's buffers.
+ */
+START_TEST(test_every_typo_depth)
+{
+    unsigned char *f = malloc(good_len);
+    for (uint32_t depth = 0; depth <= AH_MAX_GRAM_DEPTH + 1; depth++) {
+        memcpy(f, good, good_len);
+        ah_store_u32(f + AH_HDR_TYPO_DEPTH, depth);
+        ck_assert_int_eq(ts_reseal(f, good_len), 0);
+        int verified;
+        if (exercise(f, good_len, &verified) == 0)
+            ck_assert_msg(verified == (depth == AH_GRAM_DEPTH), "typo depth %u: verify %d",
+                          (unsigned)depth, verified);
+    }
+    free(f);
+}
+END_TEST
+
 int main(void)
 {
     make_snapshot();
@@ -207,6 +228,7 @@ int main(void)
     tcase_add_test(tc, test_truncation_at_every_length);
     tcase_add_loop_test(tc, test_flip_every_byte, 0, 4);
     tcase_add_test(tc, test_wrong_version_and_magic);
+    tcase_add_test(tc, test_every_typo_depth);
     suite_add_tcase(s, tc);
     int status = run_suite(s);
     free(good);
