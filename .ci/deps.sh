@@ -12,7 +12,8 @@
 #                             (bench/hostile.sh and bench/soak.sh), nginx
 #                             (bench/deploy.sh), libfuse3 (a disk with a bad
 #                             sector, for check_hotswap), help2man, lintian
-#                             and dpkg-dev (the Debian package, check_deb)
+#                             and dpkg-dev (the Debian package, check_deb),
+#                             matplotlib (bench/plot.py, check_plots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +23,8 @@ packages=(
   libutf8proc-dev check libsubunit-dev libcurl4-openssl-dev
 )
 if [ "${1:-}" = test ]; then
-  packages+=(clang-format clang wrk chromium systemd curl nginx libfuse3-dev help2man lintian dpkg-dev man-db)
+  packages+=(clang-format clang wrk chromium systemd curl nginx libfuse3-dev help2man lintian dpkg-dev man-db
+             python3-matplotlib)
   command -v node >/dev/null || packages+=(nodejs)
   command -v npm >/dev/null || packages+=(npm)
 fi

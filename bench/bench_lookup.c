@@ -22,6 +22,7 @@
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +49,26 @@ static void usage(FILE *f)
             "  --slow NS              list on stderr the prefixes slower than NS in the last pass\n"
             "  --exact-tier FILE      write the prefixes answered by the exact tier alone to\n"
             "                         FILE, and print their latency in this run\n"
-            "  --json                 one JSON object instead of text\n"
+            "  --json                 one JSON object instead of text, with the latency\n"
+            "                         at quantiles from 0.01 to 1 (quantiles_ns: [q, ns])\n"
             "  --help, --version      print this or the version and exit\n");
+}
+
+/*
+ * The distribution for plots (bench/plot.py): pairs [q, ns] from q = 0.01
+ * to 0.99 in steps of 0.01, then 1 - 10^-e for e = 2.25, 2.5, ... while a
+ * quantile still has a lookup of its own, and the maximum (q = 1).
+ */
+static void print_quantiles(const uint32_t *sorted, size_t n)
+{
+    const char *sep = "";
+    for (int c = 1; c <= 99; c++, sep = ",")
+        printf("%s[%.2f,%u]", sep, c / 100.0, sorted[(size_t)((double)(n - 1) * c / 100.0)]);
+    for (double e = 2.25; pow(10, e) <= (double)n; e += 0.25) {
+        double q = 1 - pow(10, -e);
+        printf(",[%.6f,%u]", q, sorted[(size_t)((double)(n - 1) * q)]);
+    }
+    printf(",[1,%u]", sorted[n - 1]);
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -201,15 +220,17 @@ int main(int argc, char **argv)
 #define PCT(q) lat[(size_t)((double)(total - 1) * (q))]
     ah_index_stats_t st;
     ah_index_stats(ix, &st);
-    if (json)
+    if (json) {
         printf(
             "{\"queries\":%zu,\"k\":%u,\"mean_ns\":%.1f,\"p50_ns\":%u,\"p90_ns\":%u,\"p99_ns\":%u,"
             "\"p999_ns\":%u,\"max_ns\":%u,\"mean_results\":%.2f,\"incomplete\":%.6f,"
-            "\"snapshot_bytes\":%" PRIu64 "}\n",
+            "\"snapshot_bytes\":%" PRIu64 ",\"quantiles_ns\":[",
             total, k, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999),
             lat[total - 1], (double)results / (double)total, (double)incomplete / (double)total,
             st.file_bytes);
-    else
+        print_quantiles(lat, total);
+        printf("]}\n");
+    } else
         printf("queries %zu (k=%u, %d passes of %zu)  mean %.1f ns  p50 %u ns  p90 %u ns  p99 %u ns"
                "  p99.9 %u ns  max %u ns  (%.2f results/query, %.4f%% incomplete)\n",
                total, k, passes, p.n, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99),

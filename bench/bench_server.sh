@@ -41,6 +41,8 @@
 #   VERIFY [checksums]: ahead-serve --verify for the hot-swap run (full also
 #                  walks every structure, about a second of CPU per npm reload)
 #   SHUFFLE [0]: 1 replays the prefixes in a random (fixed-seed) order
+#   RESULTS_DIR [bench/results]: where every run is written as server.json
+#                  (server-shuffled.json), which bench/plot.py draws
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -217,20 +219,22 @@ run_hotswap() {
 # Little's-law mean latency at the run's rate; "cpu%" the busy share of
 # CPUs 0/1 (wrk/server when pinned).
 row() { printf '%-8s %4s %10s %8s %8s %8s %9s %6s %s\n' "$@"; }
+# record RUN REP CONNS: the last parsed run, for the results file.
+record() { echo "$1 $2 $3 $rps $p50 $p99 $errs" >> "$WORK/runs.txt"; }
 row run rep "req/s" "p50 us" "p99 us" "floor us" "cpu%" errors ""
 declare -a A_RPS S_RPS H_RPS A_P50 A_P99 S_P50 S_P99 L_A_P50 L_A_P99 L_S_P50 L_S_P99
 for rep in $(seq "$REPS"); do
     run_ahead "$WORK/ahead-$rep.txt"
     read -r rps p50 p99 errs < <(parse_wrk "$WORK/ahead-$rep.txt")
-    A_RPS+=("$rps"); A_P50+=("$p50"); A_P99+=("$p99")
+    A_RPS+=("$rps"); A_P50+=("$p50"); A_P99+=("$p99"); record ahead "$rep" "$CONNS"
     row ahead "$rep" "$rps" "$p50" "$p99" "$(floor_us "$CONNS" "$rps")" "$CPU_BUSY" "$errs"
     run_static "$WORK/static-$rep.txt"
     read -r rps p50 p99 errs < <(parse_wrk "$WORK/static-$rep.txt")
-    S_RPS+=("$rps"); S_P50+=("$p50"); S_P99+=("$p99")
+    S_RPS+=("$rps"); S_P50+=("$p50"); S_P99+=("$p99"); record static "$rep" "$CONNS"
     row static "$rep" "$rps" "$p50" "$p99" "$(floor_us "$CONNS" "$rps")" "$CPU_BUSY" "$errs"
     run_hotswap "$WORK/hotswap-$rep.txt"
     read -r rps p50 p99 errs < <(parse_wrk "$WORK/hotswap-$rep.txt")
-    H_RPS+=("$rps")
+    H_RPS+=("$rps"); record hotswap "$rep" "$CONNS"
     row hotswap "$rep" "$rps" "$p50" "$p99" "$(floor_us "$CONNS" "$rps")" "$CPU_BUSY" "$errs" \
         "($SWAPS swaps, $NOT_SWAPPED not swapped, --verify $VERIFY)"
 done
@@ -238,11 +242,11 @@ done
 for rep in $(seq "$REPS"); do
     run_ahead "$WORK/ahead-low-$rep.txt" "$LOW_CONNS"
     read -r rps p50 p99 errs < <(parse_wrk "$WORK/ahead-low-$rep.txt")
-    L_A_P50+=("$p50"); L_A_P99+=("$p99")
+    L_A_P50+=("$p50"); L_A_P99+=("$p99"); record ahead "$rep" "$LOW_CONNS"
     row "ahead" "$rep" "$rps" "$p50" "$p99" "$(floor_us "$LOW_CONNS" "$rps")" "$CPU_BUSY" "$errs" "(-c$LOW_CONNS)"
     run_static "$WORK/static-low-$rep.txt" "$LOW_CONNS"
     read -r rps p50 p99 errs < <(parse_wrk "$WORK/static-low-$rep.txt")
-    L_S_P50+=("$p50"); L_S_P99+=("$p99")
+    L_S_P50+=("$p50"); L_S_P99+=("$p99"); record static "$rep" "$LOW_CONNS"
     row "static" "$rep" "$rps" "$p50" "$p99" "$(floor_us "$LOW_CONNS" "$rps")" "$CPU_BUSY" "$errs" "(-c$LOW_CONNS)"
 done
 
@@ -265,3 +269,25 @@ awk -v a="$a" -v s="$s" -v h="$h" -v pr="$(median "${PAIRED_R[@]}")" -v ph="$(me
     printf "ratio    ahead/static = %.3f of medians, %.3f median of per-repetition ratios (target >= 0.9)\n", a / s, pr
     printf "hotswap  %.1f%% throughput lost with a swap every '"$SWAP_MS"' ms, %.1f%% median per repetition (target < 10%%)\n", 100 * (1 - h / a), ph }'
 echo "per repetition: ratio ${PAIRED_R[*]}; hot-swap loss % ${PAIRED_H[*]}"
+
+# Every run, for bench/plot.py.
+RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
+mkdir -p "$RESULTS_DIR"
+results=$RESULTS_DIR/server.json
+[ "${SHUFFLE:-0}" != 1 ] || results=$RESULTS_DIR/server-shuffled.json
+python3 - "$results" "$WORK/runs.txt" "$MEDIAN_BYTES" "$DURATION" "$SERVER_THREADS" "$PIN" "$SWAP_MS" <<'EOF'
+import json, os, platform, sys, time
+path, runs, median_bytes, duration, threads, pin, swap_ms = sys.argv[1:]
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+keys = ("server", "rep", "connections", "rps", "p50_us", "p99_us", "errors")
+rows = [dict(zip(keys, [f[0]] + [int(x) for x in f[1:]])) for f in (l.split() for l in open(runs))]
+doc = {"date": time.strftime("%Y-%m-%d"),
+       "machine": f"{os.cpu_count()} CPUs, {cpu}, {platform.system()} {platform.release()}",
+       "dataset": "npm-downloads", "static_file_bytes": int(median_bytes), "duration": duration,
+       "server_threads": int(threads), "pinned": pin == "1", "swap_ms": int(swap_ms)}
+lines = [f' "{k}": {json.dumps(v)}' for k, v in doc.items()]
+lines.append(' "runs": [\n' + ",\n".join("  " + json.dumps(r) for r in rows) + "\n ]")
+with open(path, "w") as f:
+    f.write("{\n" + ",\n".join(lines) + "\n}\n")
+print(f"results: {path}")
+EOF

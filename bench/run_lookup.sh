@@ -17,6 +17,11 @@
 #   (default: ../shared/data/npm-downloads.tsv.gz, 5 runs, "exact defaults
 #   misspelled"; needs build/; SHUFFLE=1 runs the prefixes in a random
 #   order, fixed seed)
+#
+# Everything measured is also written to bench/results/lookup-NAME.json
+# (lookup-NAME-shuffled.json with SHUFFLE=1; RESULTS_DIR moves it): the
+# builds, the snapshot's sections and every run with its latency quantiles,
+# which bench/plot.py draws.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:-../shared/data/npm-downloads.tsv.gz}
@@ -39,6 +44,7 @@ build() { # build SNAPSHOT [OPTION]: prints seconds, peak KB and bytes
 read -r nsecs nkb nbytes <<< "$(build "$out/$name-noinfix.snap" "--no-infix --no-typo-index")"
 read -r tsecs tkb tbytes <<< "$(build "$out/$name-notypo.snap" --no-typo-index)"
 read -r secs kb bytes <<< "$(build "$snap")"
+stats=$(build/ahead-query "$snap" --stats)
 entries=$(build/ahead-query "$snap" --stats | sed 's/.*"entries":\([0-9]*\).*/\1/')
 python3 - "$secs" "$kb" "$bytes" "$nsecs" "$nkb" "$nbytes" "$input_bytes" "$entries" \
   "$tsecs" "$tkb" "$tbytes" <<'PY'
@@ -87,3 +93,34 @@ print(f"{sys.argv[2]}: lookup k={runs[0]['k']}, median of {len(runs)} runs of {r
       + f", incomplete {100 * runs[0]['incomplete']:.3f}%")
 PY
 done
+
+results_dir=${RESULTS_DIR:-bench/results}
+mkdir -p "$results_dir"
+results=$results_dir/lookup-$name.json
+[ "${SHUFFLE:-0}" != 1 ] || results=$results_dir/lookup-$name-shuffled.json
+python3 - "$results" "$name" "$input_bytes" "$stats" "$settings" "$out" \
+  "$secs $kb $bytes" "$tsecs $tkb $tbytes" "$nsecs $nkb $nbytes" "${SHUFFLE:-0}" <<'PY'
+import json, os, platform, sys, time
+path, name, input_bytes, stats, settings, out = sys.argv[1:7]
+def build(fields):
+    secs, kb, size = fields.split()
+    return {"seconds": float(secs), "peak_rss_kb": int(kb), "bytes": int(size)}
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+doc = {
+    "dataset": name, "date": time.strftime("%Y-%m-%d"), "shuffled": sys.argv[10] == "1",
+    "machine": f"{os.cpu_count()} CPUs, {cpu}, {platform.system()} {platform.release()}",
+    "input_bytes": int(input_bytes), "stats": json.loads(stats),
+    "builds": {"defaults": build(sys.argv[7]), "no_typo_index": build(sys.argv[8]),
+               "no_infix_no_typo_index": build(sys.argv[9])},
+    "settings": {s: [json.loads(l) for l in open(f"{out}/lookup-{s}.json")] for s in settings.split()},
+}
+# One line a field and a run, so that a new run's diff reads.
+settings = doc.pop("settings")
+lines = [f' "{k}": {json.dumps(v)}' for k, v in doc.items()]
+lines.append(' "settings": {\n' + ",\n".join(
+    f'  "{s}": [\n' + ",\n".join("   " + json.dumps(r) for r in runs) + "\n  ]"
+    for s, runs in settings.items()) + "\n }")
+with open(path, "w") as f:
+    f.write("{\n" + ",\n".join(lines) + "\n}\n")
+print(f"results: {path}")
+PY
