@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * aggregate.h: from log lines to completions. Each line is checked and
- * parsed (text<TAB>count, or a bare text counting 1), its text reduced to a
- * surface form (whitespace collapsed), and counts summed per surface form.
- * At the end surface forms are grouped by key: their counts add up, and the
- * most frequent form (ties: the byte-wise smallest) is the text shown.
+ * parsed (text<TAB>count, text<TAB>count<TAB>contexts, or a bare text
+ * counting 1), its text reduced to a surface form (whitespace collapsed),
+ * and counts summed per surface form, and per surface form and context
+ * value. At the end surface forms are grouped by key: their counts add up,
+ * and the most frequent form (ties: the byte-wise smallest) is the text
+ * shown; a completion's score in a context is the sum of the counts of its
+ * lines that list the context.
  */
 #ifndef AH_BUILDER_AGGREGATE_H
 #define AH_BUILDER_AGGREGATE_H
@@ -24,7 +27,12 @@ typedef enum ah_line_status {
     AH_LINE_COUNT,    /* the count is not an unsigned decimal integer */
     AH_LINE_OVERFLOW, /* the count does not fit in 64 bits */
     AH_LINE_TOOLONG,  /* the text is longer than --max-bytes */
+    AH_LINE_CONTEXT,  /* a context value empty, not UTF-8, or with a comma or control character */
+    AH_LINE_CONTEXT_LONG, /* a context value longer than AH_MAX_CONTEXT_BYTES */
+    AH_LINE_CONTEXT_MANY, /* more than AH_MAX_LINE_CONTEXTS distinct context values */
 } ah_line_status_t;
+
+#define AH_MAX_LINE_CONTEXTS 32 /* distinct context values one line may list */
 
 const char *ah_line_status_str(ah_line_status_t status);
 
@@ -65,6 +73,17 @@ int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_
  */
 int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, ah_entry_t **entries,
                   size_t *n, ah_agg_counts_t *counts);
+
+/*
+ * After ah_agg_finish(): the context values that kept completions, in byte
+ * order, each with its completions (a subset of the entries, in the same
+ * order, scored by their counts in it, every score > 0), ready for
+ * ah_write_options_t.contexts: *n = 0 when no line named a context. The
+ * arrays belong to agg. *memberships receives the sum of their sizes.
+ * Returns 0 or AH_ENOMEM.
+ */
+int ah_agg_contexts(ah_agg_t *agg, ah_write_context_t **contexts, size_t *n,
+                    uint64_t *memberships);
 
 /* Frees the aggregator and the entries it returned; no operation if NULL. */
 void ah_agg_free(ah_agg_t *agg);

@@ -71,7 +71,10 @@ static void usage(FILE *f)
             "as a data engine writes them (Spark, DuckDB: every file below it, gzip or\n"
             "plain, in path order; _SUCCESS, .crc and hidden files skipped; a header\n"
             "line and quoted texts understood). Each line is text<TAB>count or just\n"
-            "text (a raw log line, counting 1); lines are aggregated by key.\n"
+            "text (a raw log line, counting 1); lines are aggregated by key. A third\n"
+            "field, text<TAB>count<TAB>V1,V2,..., names up to 32 contexts (a category,\n"
+            "a store, a country: 1-64 bytes each) that the count also goes to; lookups\n"
+            "with context=V rank the completions of V by their counts in V.\n"
             "\n"
             "      --weight W       multiply the counts of the INPUTs after it by W, a\n"
             "                       number > 0 (default 1); each line's product is\n"
@@ -389,6 +392,13 @@ int main(int argc, char **argv)
             status = 1;
         }
     }
+    ah_write_context_t *contexts = NULL;
+    size_t n_contexts = 0;
+    uint64_t memberships = 0;
+    if (!status && ah_agg_contexts(agg, &contexts, &n_contexts, &memberships) != 0) {
+        fprintf(stderr, "\nahead-build: out of memory while aggregating contexts\n");
+        status = 1;
+    }
     ah_write_info_t info;
     if (!status) {
         progress_phase(&prog, "writing");
@@ -399,7 +409,9 @@ int main(int argc, char **argv)
                                      o.hot_nodes_set ? o.hot_nodes : (unsigned)(n / 256 + 16),
                                  .no_words = o.no_infix,
                                  .no_typo = o.no_typo,
-                                 .word_leaf = o.word_leaf};
+                                 .word_leaf = o.word_leaf,
+                                 .contexts = contexts,
+                                 .n_contexts = n_contexts};
         if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {
             fprintf(stderr, "%sahead-build: %s; %s unchanged\n", prog.enabled ? "\r\033[K" : "",
                     err, o.out);
@@ -419,6 +431,12 @@ int main(int argc, char **argv)
                 " bytes (%.1f bytes/completion), %.2f s -> %s (id %016" PRIx64 ")\n",
                 n, counts.keys, skipped, counts.below_min, counts.blocked, info.file_bytes,
                 (double)info.file_bytes / (double)n, now() - t0, o.out, info.content_id);
+        if (n_contexts)
+            fprintf(stderr,
+                    "ahead-build: %zu context values, %" PRIu64
+                    " completions in them (%.2f per completion), %" PRIu64 " bytes of them\n",
+                    n_contexts, memberships, (double)memberships / (double)n,
+                    info.section_bytes[AH_SEC_CONTEXTS]);
         if (info.stale_temps_removed)
             fprintf(stderr,
                     "ahead-build: removed %u temporary file%s left beside %s by a killed build\n",

@@ -175,10 +175,24 @@ static int unquote_backslashed(const char *s, size_t len, char *out, size_t *out
 ah_part_line_t ah_part_line(const char *line, size_t len, int first_line, char *out,
                             size_t *out_len)
 {
-    const char *tab = memrchr(line, '\t', len);
+    /*
+     * The text is the first field: it ends at the first tab, or for a quoted
+     * text at the first closing quote followed by a tab. The count follows,
+     * then the contexts, if any (a context value may look like a count).
+     */
+    const char *tab = memchr(line, '\t', len);
+    if (len > 0 && line[0] == '"')
+        for (const char *q = line + 1; (q = memchr(q, '"', len - (size_t)(q - line))) != NULL; q++)
+            if (q + 1 < line + len && q[1] == '\t') {
+                tab = q + 1;
+                break;
+            }
     size_t text_len = tab ? (size_t)(tab - line) : len;
-    if (first_line && tab && is_column_name(tab + 1, len - text_len - 1))
-        return AH_PART_HEADER;
+    if (first_line && tab) {
+        const char *count = tab + 1, *end = memchr(count, '\t', len - text_len - 1);
+        if (is_column_name(count, end ? (size_t)(end - count) : len - text_len - 1))
+            return AH_PART_HEADER;
+    }
     if (text_len < 2 || line[0] != '"' || line[text_len - 1] != '"')
         return AH_PART_PLAIN;
     size_t inner;

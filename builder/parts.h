@@ -4,7 +4,8 @@
  * aggregates query logs writes a directory of part files (plain or gzip,
  * maybe in Hive-style partition folders such as day=2026-12-01/), beside
  * markers such as _SUCCESS and checksum files such as .part-0.csv.gz.crc.
- * Its CSV writer adds a header line ("text<TAB>count") and quotes a text
+ * Its CSV writer adds a header line ("text<TAB>count", or with a third
+ * column, "text<TAB>count<TAB>contexts") and quotes a text
  * holding a quote ("say ""hi""", or "say \"hi\"" in Spark's default dialect).
  *
  * ahead-build reads such a directory as it stands: ah_parts_list() finds the
@@ -37,8 +38,8 @@ typedef enum ah_part_line {
 
 /*
  * Classifies line [0, len) of a part file, first_line set for its first
- * line. A header is a first line whose field after the last tab is a column
- * name (a letter or '_', then letters, digits and '_'). A text starting with
+ * line. A header is a first line whose second field (the count's) is a
+ * column name (a letter or '_', then letters, digits and '_'). A text starting with
  * '"' is unquoted, CSV style ("" is one quote) or else backslash style (\"
  * is a quote, \\ a backslash), into out (at least len bytes), with *out_len.
  * A text that is neither (it starts with a quote that a writer did not put

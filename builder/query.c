@@ -10,6 +10,8 @@
  *                                           JSON object per output line
  *   --typos auto|0|1|2, --match prefix|words  the matching (README,
  *                                           "Matching"; defaults auto, words)
+ *   --context V                             within context value V (--batch:
+ *                                           also PREFIX<TAB>V per line)
  *   ahead-query SNAPSHOT --stats            the header's facts as JSON
  *   ahead-query SNAPSHOT --verify           deep check; exit 1 if corrupt
  *
@@ -17,6 +19,7 @@
  * exact, which a double-based JSON library cannot promise.
  */
 #include "ahead.h"
+#include "format.h"
 
 #include <getopt.h>
 #include <fcntl.h>
@@ -41,6 +44,9 @@ static void usage(FILE *f)
                "                        characters, one below 8, then two)\n"
                "  --match prefix|words  MATCHING: where a match may start (default words: also\n"
                "                        at word starts inside the text)\n"
+               "  --context V           MATCHING: only completions of context value V, ranked\n"
+               "                        by their counts in V (none if the snapshot lacks V);\n"
+               "                        in --batch a line PREFIX<TAB>V sets it for that line\n"
                "  --details             add to each text and score its typos and the\n"
                "                        highlighted code points start-end (--batch always does)\n"
                "  --batch               read prefixes from stdin, write one JSON object per line\n"
@@ -111,8 +117,31 @@ static int print_stats(const ah_index_t *ix)
                                         "look",      "word_look", "gram_slots", "gram_blocks"};
     for (unsigned i = 1; i < sizeof names / sizeof names[0]; i++)
         printf("%s\"%s\":%" PRIu64, i > 1 ? "," : "", names[i], st.section_bytes[i]);
-    printf("}}\n");
+    if (st.contexts)
+        printf(",\"contexts\":%" PRIu64, st.section_bytes[AH_SEC_CONTEXTS]);
+    printf("},\"contexts\":%" PRIu32 "}\n", st.contexts);
     return 0;
+}
+
+/*
+ * The index to ask for context [v, v + len) (NULL: none given): ix, the
+ * context's, or NULL when the snapshot has no such value (empty answers).
+ * A bad value prints why and sets *bad.
+ */
+static const ah_index_t *in_context(const ah_index_t *ix, const char *v, size_t len, int *bad)
+{
+    *bad = 0;
+    if (!v)
+        return ix;
+    if (ah_context_value_check(&v, &len) != 0) {
+        fprintf(stderr,
+                "ahead-query: context '%.*s': a value is 1-64 bytes of UTF-8 without commas or "
+                "control characters\n",
+                (int)len, v);
+        *bad = 1;
+        return NULL;
+    }
+    return ah_index_context(ix, v, len);
 }
 
 /* One lookup; results or the error go to stdout in the chosen form. Returns 0 or 1. */
@@ -121,9 +150,10 @@ static int lookup(const ah_index_t *ix, const char *q, size_t len, const ah_look
 {
     ah_completion_t out[AH_MAX_K];
     static char text[AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
-    size_t n;
-    int complete;
-    int rc = ah_index_lookup(ix, q, len, opt, out, text, sizeof text, &n, &complete);
+    size_t n = 0;
+    int complete = 1;
+    /* ix NULL: a context the snapshot does not have, where nothing matches. */
+    int rc = ix ? ah_index_lookup(ix, q, len, opt, out, text, sizeof text, &n, &complete) : 0;
     if (json) {
         fputs("{\"q\":", stdout);
         json_string(stdout, q, len);
@@ -169,8 +199,10 @@ int main(int argc, char **argv)
                                              {"typos", required_argument, NULL, 't'},
                                              {"match", required_argument, NULL, 'm'},
                                              {"details", no_argument, NULL, 'd'},
+                                             {"context", required_argument, NULL, 'c'},
                                              {NULL, 0, NULL, 0}};
     int batch = 0, stats = 0, verify = 0, details = 0, c;
+    const char *context = NULL;
     long k = 10;
     ah_lookup_options_t opt = {.typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
     while ((c = getopt_long(argc, argv, "k:hV", longopts, NULL)) != -1) {
@@ -198,6 +230,9 @@ int main(int argc, char **argv)
             break;
         case 'b':
             batch = 1;
+            break;
+        case 'c':
+            context = optarg;
             break;
         case 'd':
             details = 1;
@@ -237,8 +272,13 @@ int main(int argc, char **argv)
         ah_index_close(ix);
         return 2;
     }
-    int status = 0;
+    int status = 0, bad;
     opt.k = (unsigned)k;
+    const ah_index_t *target = in_context(ix, context, context ? strlen(context) : 0, &bad);
+    if (bad) {
+        ah_index_close(ix);
+        return 2;
+    }
     if (stats) {
         status = print_stats(ix);
     } else if (verify) {
@@ -266,14 +306,27 @@ int main(int argc, char **argv)
                 len--;
             if (len > 0 && line[len - 1] == '\r')
                 len--;
-            status |= lookup(ix, line, len, &opt, 1, 0);
+            const char *tab = memchr(line, '\t', len);
+            const ah_index_t *in = target;
+            if (tab) {
+                in = in_context(ix, tab + 1, len - (size_t)(tab + 1 - line), &bad);
+                len = (size_t)(tab - line);
+                if (bad) {
+                    fputs("{\"q\":", stdout);
+                    json_string(stdout, line, len);
+                    fputs(",\"error\":\"bad context\"}\n", stdout);
+                    status = 1;
+                    continue;
+                }
+            }
+            status |= lookup(in, line, len, &opt, 1, 0);
         }
         free(line);
     } else {
         for (int i = optind + 1; i < argc; i++) {
             if (i > optind + 1)
                 putchar('\n');
-            status |= lookup(ix, argv[i], strlen(argv[i]), &opt, 0, details);
+            status |= lookup(target, argv[i], strlen(argv[i]), &opt, 0, details);
         }
     }
     ah_index_close(ix);

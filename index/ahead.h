@@ -146,8 +146,9 @@ typedef struct ah_index_stats {
     int has_typo_index;      /* the typo index was built (ahead-build without --no-typo-index) */
     uint32_t typo_depth;     /* deepest head in its gram table */
     uint64_t total_score;    /* sum of all scores (saturating) */
+    uint32_t contexts;       /* context values (0: the snapshot has no contexts) */
     /* Bytes of each section, by id (format.h), padding included; [0] unused. */
-    uint64_t section_bytes[16];
+    uint64_t section_bytes[17];
 } ah_index_stats_t;
 
 /*
@@ -294,6 +295,34 @@ int ah_index_complete(const ah_index_t *idx, const char *prefix, size_t len, uns
  */
 int ah_index_complete_key(const ah_index_t *idx, const char *key, size_t len, unsigned k,
                           ah_completion_t *out, char *text, size_t cap, size_t *n_out);
+
+/*
+ * Contexts: a snapshot built from lines with a third field holds, for each
+ * context value, the index of the completions that belong to it, scored by
+ * their counts in it (format.h, CONTEXTS). Every lookup function above runs
+ * on such an index as on any, with the same contract.
+ *
+ * ah_index_context: the index of context value [value, value + len), or NULL
+ * when the snapshot has no such value. It belongs to idx: valid until
+ * ah_index_close(idx), never closed on its own.
+ * ah_index_context_count: how many values (0 without contexts).
+ * ah_index_context_value: value i (< count), in byte order, its length in
+ * *len; NULL past the end. ah_index_context_at: value i's index.
+ */
+const ah_index_t *ah_index_context(const ah_index_t *idx, const char *value, size_t len);
+uint32_t ah_index_context_count(const ah_index_t *idx);
+const char *ah_index_context_value(const ah_index_t *idx, uint32_t i, size_t *len);
+const ah_index_t *ah_index_context_at(const ah_index_t *idx, uint32_t i);
+
+/*
+ * ah_context_value_check: trims the ASCII spaces around a context value
+ * (moving *value and *len) and checks what is left: 1..AH_MAX_CONTEXT_BYTES
+ * (64) bytes of valid UTF-8 with no comma and no control character (C0,
+ * DEL, C1). Returns 0, AH_EINVAL (empty, a comma or a control character),
+ * AH_ETOOLONG or AH_EUTF8. The builder applies it to each value of a line,
+ * the server to context=.
+ */
+int ah_context_value_check(const char **value, size_t *len);
 
 /* ah_index_stats: copies the snapshot's facts into *st. Never fails. */
 void ah_index_stats(const ah_index_t *idx, ah_index_stats_t *st);

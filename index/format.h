@@ -71,6 +71,15 @@
  *               code points at j and j + 1, with the code points before j
  *               (the "head") as the record. Left out, with LOOK, by
  *               --no-typo-index.
+ *   CONTEXTS    only when input lines named contexts (a third field): for
+ *               each context value V, a whole snapshot of this format of
+ *               the completions that belong to V, scored by their counts
+ *               in V. A lookup in context V is a lookup in V's snapshot,
+ *               so every matching rule holds within a context exactly as
+ *               without one. This is the completion suggester's way in
+ *               Elasticsearch (an entry per context and input) with each
+ *               context's entries apart, so that one context's lookup
+ *               reads only its own trie and top-k lists.
  *
  * Why this shape. Hsu & Ottaviano (WWW 2013) compare completion tries that
  * keep a max score per node and search with a heap (small, but a top-k costs
@@ -150,13 +159,15 @@
  *               (distinct scores - 1), at least 1
  *       60    4 root offset: offset of the root record in NODES
  *       64    8 total score: sum of all scores, saturating at 2^64-1
- *       72    4 section count (AH_SECTION_COUNT)
+ *       72    4 section count: AH_SECTION_COUNT, or AH_SECTION_COUNT + 1
+ *               with AH_FLAG_CONTEXTS (the CONTEXTS entry is the last)
  *       76    4 crc32 of bytes [128, file size): section table and sections
  *       80    4 distinct scores: entries in SCORES (1..n)
  *       84    4 flags: bit 0 (AH_FLAG_WORDS): the word-start index was
  *               built (it may still be empty); bit 1 (AH_FLAG_TYPO): the
- *               typo index was built (records carry look fields); other
- *               bits zero
+ *               typo index was built (records carry look fields); bit 2
+ *               (AH_FLAG_CONTEXTS): the CONTEXTS section follows the
+ *               others; other bits zero
  *       88    4 word-start entries: word starts after the first, over all
  *               keys; the length of WORD_ENTRIES (0 without the index)
  *       92    4 word-start inner nodes: records in WORD_NODES
@@ -345,6 +356,25 @@
  *   ah_gram_bit(c) = (c * 0x9E3779B1 mod 2^32) >> 29.
  *   (Example, j = 2: "react" and "reach" give block (2, 'r', 'a', 'c') with
  *   groups g3 = 'h' + 1 and 't' + 1, each holding the record head "e".)
+ *
+ * CONTEXTS (section id AH_SEC_CONTEXTS, only with AH_FLAG_CONTEXTS):
+ *        0    4 m: context values, 1..AH_MAX_CONTEXTS
+ *        4    4 zero
+ *        8 m*24 one entry per value, strictly increasing by value bytes
+ *               (memcmp order, a value before the longer ones it begins):
+ *                 0 8 offset of the value's snapshot from the section's
+ *                     start, 8-aligned
+ *                 8 8 the snapshot's length, its header's file size
+ *                16 4 offset of the value's bytes from the section's start
+ *                20 4 the value's length, 1..AH_MAX_CONTEXT_BYTES
+ *   then the values' bytes one after the other, zero bytes to a multiple of
+ *   8, and the snapshots in entry order, each followed by zero bytes to a
+ *   multiple of 8. Each snapshot is a whole file of this format, checksums
+ *   included, with the whole's topk, bucket size, max text bytes and word
+ *   and typo flags, without AH_FLAG_CONTEXTS; its completions are some of
+ *   the whole's, with the same keys and display texts, and its scores are
+ *   the context's (every one > 0). A value is 1..64 bytes of UTF-8 with no
+ *   control character or comma, compared as bytes.
  */
 #ifndef AH_FORMAT_H
 #define AH_FORMAT_H
@@ -412,7 +442,13 @@
 /* Header flags. */
 #define AH_FLAG_WORDS    0x1u /* the word-start index was built */
 #define AH_FLAG_TYPO     0x2u /* the typo index was built */
-#define AH_FLAGS_DEFINED 0x3u
+#define AH_FLAG_CONTEXTS 0x4u /* the CONTEXTS section is there */
+#define AH_FLAGS_DEFINED 0x7u
+
+/* Contexts. */
+#define AH_CONTEXT_ENTRY_SIZE 24
+#define AH_MAX_CONTEXTS       65536 /* values in one snapshot */
+#define AH_MAX_CONTEXT_BYTES  64    /* bytes in one value */
 
 /* Typo index. */
 #define AH_LOOK_ENTRY_SIZE 8
@@ -448,7 +484,8 @@ enum ah_section_id {
     AH_SEC_WORD_LOOK = 13,
     AH_SEC_GRAM_SLOTS = 14,
     AH_SEC_GRAM_BLOCKS = 15,
-    AH_SECTION_COUNT = 15
+    AH_SECTION_COUNT = 15, /* the sections every snapshot has */
+    AH_SEC_CONTEXTS = 16   /* one more, with AH_FLAG_CONTEXTS */
 };
 
 #endif /* AH_FORMAT_H */

@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 _Static_assert(AH_MAX_K == AH_MAX_TOPK, "the API's largest k is the format's list limit");
 
@@ -61,9 +62,9 @@ static uint64_t div_ceil(uint64_t a, uint64_t b)
 static int check_sections(ah_index_t *ix, char *err, size_t errlen)
 {
     const unsigned char *h = ix->map;
-    uint64_t table_end = AH_HEADER_SIZE + (uint64_t)AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE;
+    uint64_t table_end = AH_HEADER_SIZE + (uint64_t)ix->n_sec * AH_SECTION_ENTRY_SIZE;
     uint64_t prev_end = table_end;
-    for (unsigned i = 1; i <= AH_SECTION_COUNT; i++) {
+    for (unsigned i = 1; i <= ix->n_sec; i++) {
         const unsigned char *e = h + AH_HEADER_SIZE + (i - 1) * AH_SECTION_ENTRY_SIZE;
         uint32_t id = ah_load_u32(e + AH_SEC_ID);
         uint64_t off = ah_load_u64(e + AH_SEC_OFFSET);
@@ -146,7 +147,6 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
 static int parse_header(ah_index_t *ix, char *err, size_t errlen)
 {
     const unsigned char *h = ix->map;
-    uint64_t table_end = AH_HEADER_SIZE + (uint64_t)AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE;
     if (ix->size < AH_HEADER_SIZE || memcmp(h + AH_HDR_MAGIC, AH_MAGIC, AH_MAGIC_LEN) != 0)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "not an ahead snapshot (bad magic)");
     uint32_t version = ah_load_u32(h + AH_HDR_VERSION);
@@ -157,9 +157,12 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
                               version, AH_FORMAT_VERSION);
     if (ah_crc32(0, h, AH_HDR_HEADER_CRC) != ah_load_u32(h + AH_HDR_HEADER_CRC))
         return ah_index__fail(err, errlen, AH_ECORRUPT, "header checksum mismatch");
+    ix->flags = ah_load_u32(h + AH_HDR_FLAGS);
+    ix->n_sec = ix->flags & AH_FLAG_CONTEXTS ? AH_SEC_CONTEXTS : AH_SECTION_COUNT;
     if (ah_load_u32(h + AH_HDR_HEADER_SIZE) != AH_HEADER_SIZE ||
-        ah_load_u32(h + AH_HDR_SECTION_COUNT) != AH_SECTION_COUNT)
+        ah_load_u32(h + AH_HDR_SECTION_COUNT) != ix->n_sec)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "unexpected header or table size");
+    uint64_t table_end = AH_HEADER_SIZE + (uint64_t)ix->n_sec * AH_SECTION_ENTRY_SIZE;
     uint64_t file_size = ah_load_u64(h + AH_HDR_FILE_SIZE);
     if (file_size != ix->size || ix->size < table_end)
         return ah_index__fail(err, errlen, AH_ECORRUPT,
@@ -176,7 +179,6 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
     ix->n_scores = ah_load_u32(h + AH_HDR_SCORE_COUNT);
     ix->root = ah_load_u32(h + AH_HDR_ROOT);
     ix->total_score = ah_load_u64(h + AH_HDR_TOTAL_SCORE);
-    ix->flags = ah_load_u32(h + AH_HDR_FLAGS);
     ix->word_entries = ah_load_u32(h + AH_HDR_WORD_ENTRIES);
     ix->word_nodes = ah_load_u32(h + AH_HDR_WORD_NODES);
     ix->word_root = ah_load_u32(h + AH_HDR_WORD_ROOT);
@@ -210,6 +212,126 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
     return rc ? rc : check_sizes(ix, err, errlen);
 }
 
+static int value_cmp(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+/*
+ * The CONTEXTS section: its directory checked, and each context's snapshot
+ * opened as a view into the mapping (its header and table checked as any
+ * snapshot's, and its parameters the whole's). O(m) work, no allocation
+ * per lookup.
+ */
+static int open_contexts(ah_index_t *ix, char *err, size_t errlen)
+{
+    const unsigned char *d = ix->sec[AH_SEC_CONTEXTS].data;
+    uint64_t len = ix->sec[AH_SEC_CONTEXTS].len;
+    uint32_t m = len >= 8 ? ah_load_u32(d) : 0;
+    uint64_t dir_end = 8 + (uint64_t)m * AH_CONTEXT_ENTRY_SIZE;
+    if (m == 0 || m > AH_MAX_CONTEXTS || ah_load_u32(d + 4) != 0 || dir_end > len)
+        return ah_index__fail(err, errlen, AH_ECORRUPT, "contexts directory out of range");
+    ix->ctx_value = calloc(m, sizeof *ix->ctx_value);
+    ix->ctx_value_len = calloc(m, sizeof *ix->ctx_value_len);
+    ix->ctx_ix = calloc(m, sizeof *ix->ctx_ix);
+    if (!ix->ctx_value || !ix->ctx_value_len || !ix->ctx_ix)
+        return ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
+    ix->n_contexts = m;
+    uint64_t prev_end = dir_end;
+    for (uint32_t c = 0; c < m; c++) {
+        const unsigned char *e = d + 8 + (uint64_t)c * AH_CONTEXT_ENTRY_SIZE;
+        uint64_t off = ah_load_u64(e), size = ah_load_u64(e + 8);
+        uint32_t voff = ah_load_u32(e + 16), vlen = ah_load_u32(e + 20);
+        if (vlen == 0 || vlen > AH_MAX_CONTEXT_BYTES || voff < dir_end || voff > len ||
+            vlen > len - voff)
+            return ah_index__fail(err, errlen, AH_ECORRUPT, "context %u: value out of bounds", c);
+        ix->ctx_value[c] = d + voff;
+        ix->ctx_value_len[c] = vlen;
+        if (c > 0 && value_cmp(ix->ctx_value[c - 1], ix->ctx_value_len[c - 1], d + voff, vlen) >= 0)
+            return ah_index__fail(err, errlen, AH_ECORRUPT, "context %u: values out of order", c);
+        if (off % 8 || off < prev_end || off > len || size > len - off)
+            return ah_index__fail(err, errlen, AH_ECORRUPT,
+                                  "context %u: snapshot out of bounds (offset %llu, length %llu)",
+                                  c, (unsigned long long)off, (unsigned long long)size);
+        prev_end = off + size;
+        ah_index_t *sub = &ix->ctx_ix[c];
+        sub->map = d + off;
+        sub->size = size;
+        char why[200];
+        int rc = parse_header(sub, why, sizeof why);
+        if (!rc && ((sub->flags & AH_FLAG_CONTEXTS) || sub->topk != ix->topk ||
+                    sub->bucket != ix->bucket || sub->max_text != ix->max_text ||
+                    sub->flags != (ix->flags & ~AH_FLAG_CONTEXTS)))
+            rc = ah_index__fail(why, sizeof why, AH_ECORRUPT, "parameters differ from the whole's");
+        if (rc)
+            return ah_index__fail(err, errlen, rc == AH_EVERSION ? AH_ECORRUPT : rc,
+                                  "context \"%.*s\": %s", (int)vlen, (const char *)d + voff, why);
+    }
+    return 0;
+}
+
+int ah_context_value_check(const char **value, size_t *len)
+{
+    const unsigned char *v = (const unsigned char *)*value;
+    size_t n = *len;
+    while (n > 0 && v[0] == ' ')
+        v++, n--;
+    while (n > 0 && v[n - 1] == ' ')
+        n--;
+    *value = (const char *)v;
+    *len = n;
+    if (n == 0)
+        return AH_EINVAL;
+    if (n > AH_MAX_CONTEXT_BYTES)
+        return AH_ETOOLONG;
+    for (size_t i = 0; i < n;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t step = utf8proc_iterate(v + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (step <= 0)
+            return AH_EUTF8;
+        if (cp < 0x20 || cp == ',' || (cp >= 0x7f && cp <= 0x9f))
+            return AH_EINVAL;
+        i += (size_t)step;
+    }
+    return 0;
+}
+
+uint32_t ah_index_context_count(const ah_index_t *ix)
+{
+    return ix->n_contexts;
+}
+
+const char *ah_index_context_value(const ah_index_t *ix, uint32_t i, size_t *len)
+{
+    if (i >= ix->n_contexts)
+        return NULL;
+    *len = ix->ctx_value_len[i];
+    return (const char *)ix->ctx_value[i];
+}
+
+const ah_index_t *ah_index_context_at(const ah_index_t *ix, uint32_t i)
+{
+    return i < ix->n_contexts ? &ix->ctx_ix[i] : NULL;
+}
+
+const ah_index_t *ah_index_context(const ah_index_t *ix, const char *value, size_t len)
+{
+    uint32_t lo = 0, hi = ix->n_contexts;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        int c = value_cmp(ix->ctx_value[mid], ix->ctx_value_len[mid], (const unsigned char *)value,
+                          len);
+        if (c == 0)
+            return &ix->ctx_ix[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
 int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -225,7 +347,7 @@ int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size
      * cannot give them, that is an error here, not SIGBUS at the first
      * touch of the mapping. (Checksums, pread too, cover the rest.)
      */
-    unsigned char probe[AH_HEADER_SIZE + AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE];
+    unsigned char probe[AH_HEADER_SIZE + AH_SEC_CONTEXTS * AH_SECTION_ENTRY_SIZE];
     size_t want = (uint64_t)st.st_size < sizeof probe ? (size_t)st.st_size : sizeof probe;
     for (size_t got = 0; got < want;) {
         ssize_t k = pread(fd, probe + got, want - got, (off_t)got);
@@ -247,6 +369,8 @@ int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size
     ix->map = map;
     ix->size = (uint64_t)st.st_size;
     int rc = parse_header(ix, err, errlen);
+    if (!rc && (ix->flags & AH_FLAG_CONTEXTS))
+        rc = open_contexts(ix, err, errlen);
     if (rc) {
         ah_index_close(ix);
         return rc;
@@ -302,6 +426,9 @@ void ah_index_close(ah_index_t *ix)
     if (!ix)
         return;
     munmap((void *)ix->map, (size_t)ix->size);
+    free(ix->ctx_value);
+    free(ix->ctx_value_len);
+    free(ix->ctx_ix);
     free(ix);
 }
 
@@ -325,7 +452,8 @@ void ah_index_stats(const ah_index_t *ix, ah_index_stats_t *st)
     st->word_leaf = ix->word_leaf;
     st->has_typo_index = (ix->flags & AH_FLAG_TYPO) != 0;
     st->typo_depth = ix->typo_depth;
-    for (unsigned i = 1; i <= AH_SECTION_COUNT && i < sizeof st->section_bytes / 8; i++)
+    st->contexts = ix->n_contexts;
+    for (unsigned i = 1; i <= ix->n_sec && i < sizeof st->section_bytes / 8; i++)
         st->section_bytes[i] = ix->sec[i].len + AH_SECTION_PAD;
 }
 

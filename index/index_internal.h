@@ -47,7 +47,14 @@ struct ah_index {
     uint32_t typo_depth;                    /* 0 without the typo index */
     uint32_t gram_slots;                    /* entries of GRAM_SLOTS, a power of two */
     uint32_t look_n, word_look_n;           /* entries of LOOK and WORD_LOOK */
-    ah_section_t sec[AH_SECTION_COUNT + 1]; /* indexed by section id */
+    unsigned n_sec;                         /* sections in the table */
+    ah_section_t sec[AH_SEC_CONTEXTS + 1];  /* indexed by section id */
+    /* Contexts (format.h, CONTEXTS): m values in byte order, and each one's
+     * snapshot, a view into this one's mapping. NULL in a context's own. */
+    uint32_t n_contexts;
+    const unsigned char **ctx_value;
+    uint32_t *ctx_value_len;
+    struct ah_index *ctx_ix;
 };
 
 /* One front-coded key bucket, parsed (see KEYS in format.h); pointers into the mapping. */

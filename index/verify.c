@@ -96,7 +96,7 @@ static int verify_checksums(crc_source_t *src, char *err, size_t errlen)
     uint64_t pos = AH_HEADER_SIZE; /* the body's bytes before pos are in body_crc */
     uint32_t body_crc = 0;
     /* Sections lie in table order, without overlap (checked at open). */
-    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
+    for (unsigned s = 1; s <= ix->n_sec; s++) {
         const ah_section_t *sec = &ix->sec[s];
         uint64_t full = sec->len + AH_SECTION_PAD;
         uint32_t crc = 0;
@@ -139,7 +139,7 @@ int ah_index_verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
 static int verify_content_id(const ah_index_t *ix, char *err, size_t errlen)
 {
     uint64_t id = ah_hash64(ix->topk, &ix->bucket, sizeof ix->bucket);
-    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
+    for (unsigned s = 1; s <= ix->n_sec; s++)
         id = ah_hash64(id, ix->sec[s].data, ix->sec[s].len + AH_SECTION_PAD);
     if (id != ix->content_id)
         return FAIL("content id does not match the content");
@@ -757,5 +757,13 @@ int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
     free(w.cur);
     free(w.path);
     free(w.look_used);
+    /* Each context's snapshot is a whole snapshot: verified as one. */
+    for (uint32_t c = 0; !rc && c < ix->n_contexts; c++) {
+        char why[256];
+        rc = ah_index_verify(&ix->ctx_ix[c], why, sizeof why);
+        if (rc)
+            rc = ah_index__fail(err, errlen, rc, "context \"%.*s\": %s", (int)ix->ctx_value_len[c],
+                                (const char *)ix->ctx_value[c], why);
+    }
     return rc;
 }

@@ -46,7 +46,8 @@ typedef struct writer {
     node_t *hot;        /* hot nodes waiting for their records, in post-order */
     uint32_t *hot_text; /* lex id -> offset of its text in HOT_TEXTS */
     size_t n_hot, cap_hot;
-    buf_t sec[AH_SECTION_COUNT + 1];
+    buf_t sec[AH_SEC_CONTEXTS + 1];
+    unsigned n_sec; /* AH_SECTION_COUNT, or AH_SEC_CONTEXTS with contexts */
     uint32_t inner_nodes;
     uint32_t max_key;
     int typo;              /* records get look fields; LOOK and the gram table are built */
@@ -660,8 +661,9 @@ static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, un
                         const ah_words_info_t *words, uint32_t gram_slots)
 {
     unsigned max_text = opt->max_text_bytes;
-    ah_store_u32(head + AH_HDR_FLAGS,
-                 (opt->no_words ? 0 : AH_FLAG_WORDS) | (w->typo ? AH_FLAG_TYPO : 0));
+    ah_store_u32(head + AH_HDR_FLAGS, (opt->no_words ? 0 : AH_FLAG_WORDS) |
+                                          (w->typo ? AH_FLAG_TYPO : 0) |
+                                          (w->n_sec == AH_SEC_CONTEXTS ? AH_FLAG_CONTEXTS : 0));
     ah_store_u32(head + AH_HDR_TYPO_DEPTH, w->typo ? AH_GRAM_DEPTH : 0);
     ah_store_u32(head + AH_HDR_GRAM_SLOTS, w->typo ? gram_slots : 0);
     ah_store_u32(head + AH_HDR_WORD_ENTRIES, words->entries);
@@ -683,10 +685,10 @@ static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, un
     ah_store_u32(head + AH_HDR_SCORE_COUNT, w->n_scores);
     ah_store_u32(head + AH_HDR_ROOT, root);
     ah_store_u64(head + AH_HDR_TOTAL_SCORE, total);
-    ah_store_u32(head + AH_HDR_SECTION_COUNT, AH_SECTION_COUNT);
+    ah_store_u32(head + AH_HDR_SECTION_COUNT, w->n_sec);
     uint64_t id = ah_hash64(w->topk, &w->bucket, sizeof w->bucket);
-    uint64_t off = AH_HEADER_SIZE + (uint64_t)AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE;
-    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
+    uint64_t off = AH_HEADER_SIZE + (uint64_t)w->n_sec * AH_SECTION_ENTRY_SIZE;
+    for (unsigned s = 1; s <= w->n_sec; s++) {
         unsigned char *e = head + AH_HEADER_SIZE + (s - 1) * AH_SECTION_ENTRY_SIZE;
         ah_store_u32(e + AH_SEC_ID, s);
         ah_store_u32(e + AH_SEC_CRC, ah_crc32(0, w->sec[s].data, w->sec[s].len));
@@ -707,7 +709,7 @@ static int write_file(writer_t *w, const char *path, unsigned char *head, size_t
     if (rc)
         return rc;
     ah_outfile_write(&f, head, head_len);
-    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
+    for (unsigned s = 1; s <= w->n_sec; s++)
         ah_outfile_write(&f, w->sec[s].data, w->sec[s].len);
     rc = ah_outfile_commit(&f, err, errlen);
     if (!rc)
@@ -770,15 +772,36 @@ static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *
     return 0;
 }
 
-int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
-                      const ah_write_options_t *opt, ah_write_info_t *info, char *err,
-                      size_t errlen)
+static void free_sections(writer_t *w)
+{
+    for (unsigned s = 1; s <= AH_SEC_CONTEXTS; s++) {
+        free(w->sec[s].data);
+        w->sec[s] = (buf_t){0};
+    }
+}
+
+/* The header and section table of a snapshot: the most they take. */
+#define HEAD_MAX (AH_HEADER_SIZE + AH_SEC_CONTEXTS * AH_SECTION_ENTRY_SIZE)
+
+/*
+ * Encodes the entries into w->sec (w->sec[AH_SEC_CONTEXTS] already filled
+ * when w->n_sec says so) and their header and section table into head
+ * (*head_len bytes). On success the caller writes head and the sections
+ * and frees them with free_sections(); on failure they are freed here.
+ */
+static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_write_options_t *opt,
+                 unsigned char *head, size_t *head_len, ah_words_info_t *words_out, char *err,
+                 size_t errlen)
 {
     int rc = check_input(entries, n, opt, err, errlen);
-    if (rc)
+    if (rc) {
+        free_sections(w);
         return rc;
-    writer_t w = {.e = entries, .n = (uint32_t)n, .topk = opt->topk};
-    w.bucket = opt->bucket_size ? opt->bucket_size : AH_DEFAULT_BUCKET;
+    }
+    w->e = entries;
+    w->n = (uint32_t)n;
+    w->topk = opt->topk;
+    w->bucket = opt->bucket_size ? opt->bucket_size : AH_DEFAULT_BUCKET;
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++)
         total = entries[i].score > UINT64_MAX - total ? UINT64_MAX : total + entries[i].score;
@@ -786,35 +809,35 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     uint32_t root = 0, ntop;
     uint64_t *top = malloc(AH_MAX_TOPK * sizeof *top);
     unsigned class_bits = 1;
-    rc = top ? compute_classes(&w) : AH_ENOMEM;
+    rc = top ? compute_classes(w) : AH_ENOMEM;
     /* The word-start index needs only the keys and their classes: it is built beside the rest. */
-    w.typo = !opt->no_typo;
+    w->typo = !opt->no_typo;
     words_job_t job = {.e = entries,
-                       .w = &w,
+                       .w = w,
                        .leaf = opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF,
                        .words = !opt->no_words,
-                       .info = {.id_bits = ah_bits_for(w.n - 1) ? ah_bits_for(w.n - 1) : 1}};
-    if (!rc && w.typo)
-        rc = ah_writer__grams_begin(&job.grams, entries, w.n, job.words, AH_GRAM_DEPTH);
+                       .info = {.id_bits = ah_bits_for(w->n - 1) ? ah_bits_for(w->n - 1) : 1}};
+    if (!rc && w->typo)
+        rc = ah_writer__grams_begin(&job.grams, entries, w->n, job.words, AH_GRAM_DEPTH);
     pthread_t words_thread;
-    int threaded = 0, side = job.words || w.typo;
+    int threaded = 0, side = job.words || w->typo;
     if (!rc && side)
         threaded = pthread_create(&words_thread, NULL, words_main, &job) == 0;
     if (!rc) {
-        class_bits = ah_bits_for(w.n_scores - 1) ? ah_bits_for(w.n_scores - 1) : 1;
-        encode_keys(&w);
-        encode_classes(&w, class_bits);
+        class_bits = ah_bits_for(w->n_scores - 1) ? ah_bits_for(w->n_scores - 1) : 1;
+        encode_keys(w);
+        encode_classes(w, class_bits);
     }
     uint64_t root_mass;
     uint32_t root_ref;
     if (!rc)
-        rc = choose_hot(&w, opt->hot_nodes);
+        rc = choose_hot(w, opt->hot_nodes);
     if (!rc)
-        rc = build_node(&w, 0, w.n, 0, &root_ref, top, &ntop, &root_mass);
+        rc = build_node(w, 0, w->n, 0, &root_ref, top, &ntop, &root_mass);
     const char *why = NULL; /* the cause of an AH_EINVAL from here on */
     if (!rc)
-        rc = encode_hot_nodes(&w, &root, &why);
-    free_hot_nodes(&w);
+        rc = encode_hot_nodes(w, &root, &why);
+    free_hot_nodes(w);
     if (job.grams && threaded)
         ah_writer__grams_work(job.grams); /* the trie is done: help with the depths left */
     if (threaded)
@@ -827,58 +850,143 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     }
     uint32_t gram_slots = 0;
     if (job.grams) {
-        int grc = ah_writer__grams_end(job.grams, rc ? NULL : &w.sec[AH_SEC_GRAM_SLOTS],
-                                       &w.sec[AH_SEC_GRAM_BLOCKS], &gram_slots);
+        int grc = ah_writer__grams_end(job.grams, rc ? NULL : &w->sec[AH_SEC_GRAM_SLOTS],
+                                       &w->sec[AH_SEC_GRAM_BLOCKS], &gram_slots);
         if (!rc && grc) {
             rc = grc;
             why = "typo index too large";
         }
     }
-    ah_words_info_t words = job.info;
+    *words_out = job.info;
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
-        buf_pad(&w.sec[s]);
-        if (w.sec[s].failed && !rc)
+        buf_pad(&w->sec[s]);
+        if (w->sec[s].failed && !rc)
             rc = AH_ENOMEM; /* buffers fail only to allocate */
     }
-    if (!rc && (w.too_large || w.sec[AH_SEC_KEYS].len > UINT32_MAX)) {
+    if (!rc && (w->too_large || w->sec[AH_SEC_KEYS].len > UINT32_MAX)) {
         rc = AH_EINVAL;
-        why = w.too_large ? w.too_large : "keys over 4 GiB";
+        why = w->too_large ? w->too_large : "keys over 4 GiB";
     }
-    if (rc) {
-        rc = fail(err, errlen, rc, "%s",
-                  rc == AH_ENOMEM ? "out of memory"
-                  : why           ? why
-                                  : "input too large");
-    } else {
-        size_t head_len = AH_HEADER_SIZE + (size_t)AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE;
-        unsigned char head[AH_HEADER_SIZE + AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE] = {0};
-        uint64_t size = head_len;
-        for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
-            size += w.sec[s].len;
-        fill_header(&w, head, size, class_bits, root, total, opt, &words, gram_slots);
-        /* Body CRC: the table, then the sections, in file order. */
-        uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, head_len - AH_HEADER_SIZE);
-        for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
-            body = ah_crc32(body, w.sec[s].data, w.sec[s].len);
-        ah_store_u32(head + AH_HDR_BODY_CRC, body);
-        ah_store_u32(head + AH_HDR_HEADER_CRC, ah_crc32(0, head, AH_HDR_HEADER_CRC));
-        ah_write_info_t written = {0};
-        rc = write_file(&w, path, head, head_len, &written, err, errlen);
-        if (!rc && info) {
-            *info = written;
-            info->file_bytes = size;
-            info->content_id = ah_load_u64(head + AH_HDR_CONTENT_ID);
-            info->inner_nodes = w.inner_nodes;
-            info->word_entries = words.entries;
-            info->word_inner_nodes = words.inner_nodes;
-            for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
-                info->section_bytes[s] = w.sec[s].len;
-        }
-    }
-    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
-        free(w.sec[s].data);
-    free(w.class_of);
-    free(w.hot_text);
+    free(w->class_of);
+    free(w->hot_text);
     free(top);
+    if (rc) {
+        free_sections(w);
+        return fail(err, errlen, rc, "%s",
+                    rc == AH_ENOMEM ? "out of memory"
+                    : why           ? why
+                                    : "input too large");
+    }
+    *head_len = AH_HEADER_SIZE + (size_t)w->n_sec * AH_SECTION_ENTRY_SIZE;
+    memset(head, 0, *head_len);
+    uint64_t size = *head_len;
+    for (unsigned s = 1; s <= w->n_sec; s++)
+        size += w->sec[s].len;
+    fill_header(w, head, size, class_bits, root, total, opt, words_out, gram_slots);
+    /* Body CRC: the table, then the sections, in file order. */
+    uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, *head_len - AH_HEADER_SIZE);
+    for (unsigned s = 1; s <= w->n_sec; s++)
+        body = ah_crc32(body, w->sec[s].data, w->sec[s].len);
+    ah_store_u32(head + AH_HDR_BODY_CRC, body);
+    ah_store_u32(head + AH_HDR_HEADER_CRC, ah_crc32(0, head, AH_HDR_HEADER_CRC));
+    return 0;
+}
+
+/*
+ * The CONTEXTS section (format.h): each context's snapshot built in memory
+ * with the whole's options, one after the other, behind the directory.
+ */
+static int build_contexts(buf_t *out, const ah_write_options_t *opt, char *err, size_t errlen)
+{
+    size_t m = opt->n_contexts;
+    if (m > AH_MAX_CONTEXTS)
+        return fail(err, errlen, AH_EINVAL, "%zu context values, more than the %u a snapshot holds",
+                    m, AH_MAX_CONTEXTS);
+    size_t dir = 8 + m * AH_CONTEXT_ENTRY_SIZE, values = 0;
+    for (size_t c = 0; c < m; c++) {
+        const ah_write_context_t *x = &opt->contexts[c];
+        if (x->value_len == 0 || x->value_len > AH_MAX_CONTEXT_BYTES || x->n == 0)
+            return fail(err, errlen, AH_EINVAL, "context %zu: empty or over-long value, or empty",
+                        c);
+        if (c > 0) {
+            const ah_write_context_t *p = &opt->contexts[c - 1];
+            size_t k = p->value_len < x->value_len ? p->value_len : x->value_len;
+            int cmp = memcmp(p->value, x->value, k);
+            if (cmp > 0 || (cmp == 0 && p->value_len >= x->value_len))
+                return fail(err, errlen, AH_EINVAL, "context %zu: values not strictly increasing",
+                            c);
+        }
+        values += x->value_len;
+    }
+    unsigned char *p = buf_grow(out, dir + values + (8 - values % 8) % 8);
+    if (!p)
+        return fail(err, errlen, AH_ENOMEM, "out of memory");
+    memset(p, 0, dir + values + (8 - values % 8) % 8);
+    ah_store_u32(p, (uint32_t)m);
+    for (size_t c = 0, at = dir; c < m; at += opt->contexts[c].value_len, c++) {
+        ah_store_u32(out->data + 8 + c * AH_CONTEXT_ENTRY_SIZE + 16, (uint32_t)at);
+        ah_store_u32(out->data + 8 + c * AH_CONTEXT_ENTRY_SIZE + 20, opt->contexts[c].value_len);
+        memcpy(out->data + at, opt->contexts[c].value, opt->contexts[c].value_len);
+    }
+    ah_write_options_t one = *opt;
+    one.contexts = NULL;
+    one.n_contexts = 0;
+    for (size_t c = 0; c < m; c++) {
+        const ah_write_context_t *x = &opt->contexts[c];
+        /* The builder's default of hot nodes scales with n: so it does per context. */
+        one.hot_nodes = x->n / 256 + 16 < opt->hot_nodes ? (unsigned)(x->n / 256 + 16)
+                                                          : opt->hot_nodes;
+        writer_t cw = {.n_sec = AH_SECTION_COUNT};
+        unsigned char head[HEAD_MAX];
+        size_t head_len;
+        ah_words_info_t words;
+        char why[200];
+        int rc = build(&cw, x->entries, x->n, &one, head, &head_len, &words, why, sizeof why);
+        if (rc)
+            return fail(err, errlen, rc, "context \"%.*s\": %s", (int)x->value_len, x->value, why);
+        uint64_t start = out->len;
+        buf_put(out, head, head_len);
+        for (unsigned s = 1; s <= cw.n_sec; s++)
+            buf_put(out, cw.sec[s].data, cw.sec[s].len);
+        free_sections(&cw);
+        unsigned char *e = out->failed ? NULL : out->data + 8 + c * AH_CONTEXT_ENTRY_SIZE;
+        if (!e)
+            return fail(err, errlen, AH_ENOMEM, "out of memory");
+        ah_store_u64(e, start);
+        ah_store_u64(e + 8, out->len - start);
+    }
+    buf_pad(out);
+    return out->failed ? fail(err, errlen, AH_ENOMEM, "out of memory") : 0;
+}
+
+int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
+                      const ah_write_options_t *opt, ah_write_info_t *info, char *err,
+                      size_t errlen)
+{
+    writer_t w = {.n_sec = opt->n_contexts ? AH_SEC_CONTEXTS : AH_SECTION_COUNT};
+    int rc = opt->n_contexts ? build_contexts(&w.sec[AH_SEC_CONTEXTS], opt, err, errlen) : 0;
+    unsigned char head[HEAD_MAX];
+    size_t head_len;
+    ah_words_info_t words;
+    if (rc) {
+        free_sections(&w);
+        return rc;
+    }
+    rc = build(&w, entries, n, opt, head, &head_len, &words, err, errlen);
+    if (rc)
+        return rc;
+    ah_write_info_t written = {0};
+    rc = write_file(&w, path, head, head_len, &written, err, errlen);
+    if (!rc && info) {
+        *info = written;
+        info->file_bytes = ah_load_u64(head + AH_HDR_FILE_SIZE);
+        info->content_id = ah_load_u64(head + AH_HDR_CONTENT_ID);
+        info->inner_nodes = w.inner_nodes;
+        info->word_entries = words.entries;
+        info->word_inner_nodes = words.inner_nodes;
+        for (unsigned s = 1; s <= w.n_sec; s++)
+            info->section_bytes[s] = w.sec[s].len;
+    }
+    free_sections(&w);
     return rc;
 }

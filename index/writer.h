@@ -22,6 +22,14 @@ typedef struct ah_entry {
     uint64_t score;
 } ah_entry_t;
 
+/* A context value and the completions that belong to it, scored by their counts in it. */
+typedef struct ah_write_context {
+    const char *value; /* 1..AH_MAX_CONTEXT_BYTES bytes */
+    uint32_t value_len;
+    const ah_entry_t *entries; /* sorted by key, each one of the whole's; score > 0 */
+    size_t n;                  /* >= 1 */
+} ah_write_context_t;
+
 typedef struct ah_write_options {
     unsigned topk;           /* 1..AH_MAX_TOPK */
     unsigned bucket_size;    /* 1..AH_MAX_BUCKET; 0 picks the default */
@@ -30,6 +38,8 @@ typedef struct ah_write_options {
     int no_words;            /* leave the word-start index out (ahead-build --no-infix) */
     int no_typo;             /* leave the typo index out (ahead-build --no-typo-index) */
     unsigned word_leaf;      /* most entries per word-start leaf, 1..AH_MAX_WORD_LEAF; 0: default */
+    const ah_write_context_t *contexts; /* sorted by value bytes, strictly; NULL: none */
+    size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
 } ah_write_options_t;
 
 #define AH_DEFAULT_BUCKET 16
@@ -41,13 +51,15 @@ typedef struct ah_write_info {
     uint32_t inner_nodes;
     uint32_t word_entries;                        /* word starts after the first, indexed */
     uint32_t word_inner_nodes;                    /* records of the word-start trie */
-    uint64_t section_bytes[AH_SECTION_COUNT + 1]; /* by section id, padding included */
+    uint64_t section_bytes[AH_SEC_CONTEXTS + 1]; /* by section id, padding included */
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
 } ah_write_info_t;
 
 /*
  * ah_snapshot_write: writes n (>= 1) entries, sorted by key bytes with no
- * two keys equal, to path.
+ * two keys equal, to path; with opt->contexts, each context's snapshot too
+ * (format.h, CONTEXTS), built with the same options (hot nodes: the fewer of
+ * opt->hot_nodes and the context's n / 256 + 16).
  *
  * Returns 0, AH_EINVAL (unsorted or duplicate keys, an empty or over-long key
  * or text, an option out of range, n == 0), AH_ENOMEM or AH_EIO (with the
