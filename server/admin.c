@@ -238,6 +238,7 @@ static cJSON *describe(ah_server_t *srv, size_t i)
         cJSON_AddNumberToObject(o, "format_version", s->st.format_version);
         /* Without the word-start index, match=words answers as match=prefix. */
         cJSON_AddBoolToObject(o, "infix", s->st.has_words);
+        cJSON_AddNumberToObject(o, "contexts", s->st.contexts);
         format_time(s->loaded_at, when, sizeof(when));
         cJSON_AddStringToObject(o, "loaded_at", when);
         cJSON_AddNumberToObject(o, "loaded_at_unix", (double)s->loaded_at);

@@ -12,12 +12,15 @@
  *   2. refresh the worker's view if a swap happened (one relaxed load);
  *   3. parameters: q percent-decoded into the worker's buffer, checked as
  *      UTF-8 and against the snapshot's maximum text length; k, format,
- *      typos and match; unknown parameters ignored, the first of a
- *      repeated one wins;
+ *      typos, match and context; unknown parameters ignored, the first of
+ *      a repeated one wins;
  *   4. the ETag, "<snapshot id>-<hash of index, q, k, format, typos,
- *      match>": a matching If-None-Match is a 304 without a lookup;
+ *      match, context>": a matching If-None-Match is a 304 without a
+ *      lookup;
  *   5. the worker's response cache (rcache.h): a hit is copied and sent;
- *   6. else ah_index_lookup() into the worker's scratch; the JSON is
+ *   6. else ah_index_lookup() into the worker's scratch (on the context's
+ *      index with context=V; none, an empty answer, when the snapshot
+ *      lacks V); the JSON is
  *      written into pool segments (http_util.h), kept in the cache, and
  *      sent with Content-Length.
  *
@@ -151,6 +154,8 @@ static h2o_iovec_t make_etag(h2o_req_t *req, const ah_snap_t *snap, const char *
     uint64_t h = ah_hash64(0, index_name, strlen(index_name) + 1);
     h = ah_hash64(h, p->q, p->qlen);
     h = ah_hash64(h, tail, sizeof(tail));
+    if (p->context) /* and a NUL, which no q holds: "a" in "b" never hashes as "a\0b" unset */
+        h = ah_hash64(h, p->context, p->context_len + 1);
     *hash = h;
 
     char *e = h2o_mem_alloc_pool(&req->pool, 35);
@@ -233,6 +238,14 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
                            .variant = variant_of(&p),
                            .q = p.q,
                            .qlen = p.qlen};
+    if (p.context) { /* the cache compares this text whole: the context is part of it */
+        memcpy(w->ckey, p.context, p.context_len);
+        w->ckey[p.context_len] = '\0';
+        memcpy(w->ckey + p.context_len + 1, p.q, p.qlen);
+        key.q = w->ckey;
+        key.qlen = p.context_len + 1 + p.qlen;
+        key.variant |= 1u << 5;
+    }
     ah_out_t o;
     ah_out_init(&o, &req->pool);
     size_t cached_len;
@@ -250,8 +263,12 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
     size_t n = 0;
     int complete = 1;
     ah_lookup_options_t opt = {.k = p.k, .typos = p.typos, .match = p.match};
-    int rc =
-        ah_index_lookup(snap->idx, p.q, p.qlen, &opt, w->comp, w->text, w->text_cap, &n, &complete);
+    /* In a context the snapshot lacks, nothing belongs: an empty answer. */
+    const ah_index_t *ix = p.context ? ah_index_context(snap->idx, p.context, p.context_len)
+                                     : snap->idx;
+    int rc = ix ? ah_index_lookup(ix, p.q, p.qlen, &opt, w->comp, w->text, w->text_cap, &n,
+                                  &complete)
+                : 0;
     if (rc != 0)
         return lookup_error(req, rc, snap);
     ah_counter_add(&w->metrics.cache_misses, 1);
@@ -286,6 +303,8 @@ static int list_indexes(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req)
         ah_out_u64(&o, snap->st.entries);
         ah_out_lit(&o, ",\"topk\":");
         ah_out_u64(&o, snap->st.topk);
+        ah_out_lit(&o, ",\"contexts\":");
+        ah_out_u64(&o, snap->st.contexts);
         if (snap->st.has_words)
             ah_out_lit(&o, ",\"infix\":true}");
         else
@@ -298,14 +317,63 @@ static int list_indexes(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req)
     return 200;
 }
 
+/*
+ * GET /v1/indexes/NAME/contexts: the index's context values in byte order,
+ * each with how many completions belong to it (for a picker).
+ */
+static int list_contexts(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
+{
+    ah_view_check(&w->view, &srv->reg);
+    const ah_snap_t *snap = w->view.snaps[index];
+    const char *name = srv->reg.entries[index].name;
+    if (snap == NULL) {
+        ah_http_send_error(req, 503, "not_ready", "index '%s' is still loading", name);
+        return 503;
+    }
+    ah_out_t o;
+    ah_out_init(&o, &req->pool);
+    ah_out_lit(&o, "{\"index\":");
+    ah_out_json_string(&o, name, strlen(name));
+    ah_out_lit(&o, ",\"snapshot\":\"");
+    ah_out_put(&o, snap->st.id_hex, 16);
+    ah_out_lit(&o, "\",\"contexts\":[");
+    uint32_t m = ah_index_context_count(snap->idx);
+    for (uint32_t i = 0; i < m; i++) {
+        size_t len;
+        const char *v = ah_index_context_value(snap->idx, i, &len);
+        ah_index_stats_t st;
+        ah_index_stats(ah_index_context_at(snap->idx, i), &st);
+        if (i)
+            ah_out_lit(&o, ",");
+        ah_out_lit(&o, "{\"value\":");
+        ah_out_json_string(&o, v, len);
+        ah_out_lit(&o, ",\"entries\":");
+        ah_out_u64(&o, st.entries);
+        ah_out_lit(&o, "}");
+    }
+    ah_out_lit(&o, "]}");
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL,
+                   H2O_STRLIT("no-store"));
+    ah_http_send(req, 200, h2o_iovec_init(H2O_STRLIT(AH_CTYPE_JSON)), &o);
+    return 200;
+}
+
 /* ---------------------------------------------------------------- routing */
 
 /* Finds the index a /v1/ path names; returns it, or -1 after sending the 404. */
-static int route_index(ah_server_t *srv, h2o_req_t *req, h2o_iovec_t path)
+static int route_index(ah_server_t *srv, h2o_req_t *req, h2o_iovec_t path, int *contexts)
 {
-    static const char prefix[] = "/v1/indexes/", suffix[] = "/complete";
-    const size_t plen = sizeof(prefix) - 1, slen = sizeof(suffix) - 1;
+    static const char prefix[] = "/v1/indexes/", complete_suffix[] = "/complete",
+                      contexts_suffix[] = "/contexts";
+    const size_t plen = sizeof(prefix) - 1, slen = sizeof(complete_suffix) - 1;
     int index;
+    const char *suffix = complete_suffix;
+    /* "/contexts" is as long as "/complete": the one tail decides which. */
+    _Static_assert(sizeof(complete_suffix) == sizeof(contexts_suffix), "suffix lengths");
+    *contexts = path.len > plen + slen &&
+                memcmp(path.base + path.len - slen, contexts_suffix, slen) == 0;
+    if (*contexts)
+        suffix = contexts_suffix;
 
     if (path_is(path, H2O_STRLIT("/v1/complete"))) {
         if ((index = ah_registry_find(&srv->reg, "default", 7)) < 0)
@@ -357,13 +425,14 @@ static int route(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int *index)
     const ah_asset_t *asset = ah_ui_find(srv, path);
     if (asset != NULL)
         return get ? ah_ui_send(req, asset) : send_method_not_allowed(req);
-    if ((*index = route_index(srv, req, path)) < 0)
+    int contexts;
+    if ((*index = route_index(srv, req, path, &contexts)) < 0)
         return 404;
     if (options)
         return send_preflight(req);
     if (!get)
         return send_method_not_allowed(req);
-    return complete(srv, w, req, *index);
+    return contexts ? list_contexts(srv, w, req, *index) : complete(srv, w, req, *index);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)

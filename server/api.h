@@ -5,6 +5,9 @@
  *
  *   GET /v1/complete?q=PREFIX&k=N&format=json|opensearch    index "default"
  *   GET /v1/indexes/NAME/complete?...                       index NAME
+ *       (&typos=auto|0|1|2, &match=prefix|words, &context=V: see request.h)
+ *   GET /v1/indexes                 the indexes, with their context counts
+ *   GET /v1/indexes/NAME/contexts   NAME's context values, with their sizes
  *   GET /healthz    200 while the process runs
  *   GET /readyz     200 once every index has loaded, 503 before
  *

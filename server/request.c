@@ -64,7 +64,7 @@ int ah_params_parse(const char *query, size_t len, const ah_param_rules_t *rules
 {
     ah_query_iter_t it;
     h2o_iovec_t name, value;
-    int have_q = 0, have_k = 0, have_format = 0, have_typos = 0, have_match = 0;
+    int have_q = 0, have_k = 0, have_format = 0, have_typos = 0, have_match = 0, have_context = 0;
     char small[16];
     long n;
 
@@ -74,6 +74,8 @@ int ah_params_parse(const char *query, size_t len, const ah_param_rules_t *rules
     p->opensearch = 0;
     p->typos = rules->default_typos;
     p->match = rules->default_match;
+    p->context = NULL;
+    p->context_len = 0;
     ah_query_begin_str(&it, query, len);
     while (ah_query_next(&it, &name, &value)) {
         if (name_is(name, H2O_STRLIT("q")) && !have_q) {
@@ -105,6 +107,17 @@ int ah_params_parse(const char *query, size_t len, const ah_param_rules_t *rules
             n = decode_small(value, small, sizeof(small));
             if (n < 0 || ah_parse_match(small, (size_t)n, &p->match) != 0)
                 return refuse(e, "bad_match", "match must be prefix or words");
+        } else if (name_is(name, H2O_STRLIT("context")) && !have_context) {
+            have_context = 1;
+            n = decode_small(value, p->context_buf, sizeof(p->context_buf));
+            const char *v = p->context_buf;
+            size_t vlen = n > 0 ? (size_t)n : 0;
+            if (n < 0 || ah_context_value_check(&v, &vlen) != 0)
+                return refuse(e, "bad_context",
+                              "context must be 1-64 bytes of UTF-8 without commas or control "
+                              "characters");
+            p->context = v;
+            p->context_len = vlen;
         }
     }
     if (p->qlen > rules->max_text_bytes)
@@ -128,6 +141,10 @@ static void write_json(ah_out_t *o, const ah_params_t *p, const char *index_name
     ah_out_json_string(o, p->q, p->qlen);
     ah_out_lit(o, ",\"index\":");
     ah_out_json_string(o, index_name, strlen(index_name));
+    if (p->context) {
+        ah_out_lit(o, ",\"context\":");
+        ah_out_json_string(o, p->context, p->context_len);
+    }
     ah_out_lit(o, ",\"snapshot\":\"");
     ah_out_put(o, snapshot_hex, 16);
     if (complete)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "ahead.h"
+#include "format.h" /* AH_MAX_CONTEXT_BYTES */
 #include "http_util.h"
 
 /* The parameters of a completion request. */
@@ -21,6 +22,9 @@ typedef struct ah_params {
     int opensearch;
     int typos; /* AH_TYPOS_AUTO or 0..2 */
     ah_match_mode_t match;
+    const char *context; /* NULL, or the checked value of context= (in context_buf) */
+    size_t context_len;
+    char context_buf[4 * AH_MAX_CONTEXT_BYTES];
 } ah_params_t;
 
 /* What bounds and defaults the parameters: the snapshot's and the server's. */
@@ -42,8 +46,9 @@ typedef struct ah_param_error {
 
 /*
  * ah_params_parse: reads query/len (the part after '?', raw) into p: q, k,
- * format, typos and match; unknown parameters are ignored and the first of
- * a repeated one wins. q is decoded into qbuf (AH_QBUF_BYTES). Returns 0,
+ * format, typos, match and context (decoded, its surrounding spaces
+ * trimmed, checked by ah_context_value_check()); unknown parameters are
+ * ignored and the first of a repeated one wins. q is decoded into qbuf (AH_QBUF_BYTES). Returns 0,
  * or -1 with *e filled.
  */
 int ah_params_parse(const char *query, size_t len, const ah_param_rules_t *rules, char *qbuf,

@@ -52,6 +52,8 @@ typedef struct ah_worker {
     char *text;            /* AH_COMPLETE_TEXT_BYTES(AH_SERVE_MAX_K) */
     size_t text_cap;
     char qbuf[AH_QBUF_BYTES];
+    /* The response cache's key text with a context: the value, NUL, q (q never holds a NUL). */
+    char ckey[AH_MAX_CONTEXT_BYTES + 1 + AH_QBUF_BYTES];
     ah_rcache_t rcache; /* this loop's response bodies (rcache.h) */
 } ah_worker_t;
 

@@ -31,9 +31,10 @@
 
 /* Built once by the fixture, shared by the tests of the "api" case. */
 static char g_dir[256], g_default[512], g_es[512], g_alt[512], g_corrupt[512], g_sample[512];
+static char g_ctx[512]; /* the sample with contexts: index "ctx" */
 static char g_access_log[512];
 static ts_server_t g_srv;
-static ah_index_t *g_idx_default, *g_idx_es;
+static ah_index_t *g_idx_default, *g_idx_es, *g_idx_ctx;
 
 static void build_fixture(void)
 {
@@ -54,18 +55,39 @@ static void build_fixture(void)
     FILE *f = fopen(g_corrupt, "wb");
     fputs("AHEADIDX this is not a snapshot", f);
     fclose(f);
+    /* The sample's lines, each in one or two of five contexts (c0..c4), some in none. */
+    char ctx_tsv[600], line[1024];
+    snprintf(ctx_tsv, sizeof(ctx_tsv), "%s/ctx.tsv", g_dir);
+    snprintf(g_ctx, sizeof(g_ctx), "%s/ctx.snap", g_dir);
+    FILE *in = fopen(g_sample, "r"), *out = fopen(ctx_tsv, "w");
+    ck_assert(in && out);
+    for (unsigned i = 0; fgets(line, sizeof(line), in); i++) {
+        line[strcspn(line, "\n")] = 0;
+        if (i % 7 == 6)
+            fprintf(out, "%s\n", line);
+        else if (i % 3 == 0)
+            fprintf(out, "%s\tc%u, c%u\n", line, i % 5, (i / 5) % 5);
+        else
+            fprintf(out, "%s\tc%u\n", line, i % 5);
+    }
+    fclose(in);
+    fclose(out);
+    ck_assert_int_eq(ts_build(ctx_tsv, g_ctx, 0), 0);
+    ck_assert_int_eq(ah_index_open(g_ctx, &g_idx_ctx, NULL, 0), 0);
     ck_assert_int_eq(ah_index_open(g_default, &g_idx_default, NULL, 0), 0);
     ck_assert_int_eq(ah_index_open(g_es, &g_idx_es, NULL, 0), 0);
 }
 
 static void api_setup(void)
 {
-    char es_arg[600];
+    char es_arg[600], ctx_arg[600];
     build_fixture();
     snprintf(es_arg, sizeof(es_arg), "es=%s", g_es);
-    const char *args[] = {"--threads",       "2",          "--index",       es_arg,
-                          "--cache-max-age", "123",        "--cors-origin", "https://example.test",
-                          "--access-log",    g_access_log, g_default,       NULL};
+    snprintf(ctx_arg, sizeof(ctx_arg), "ctx=%s", g_ctx);
+    const char *args[] = {"--threads",    "2",          "--index",         es_arg,
+                          "--index",      ctx_arg,      "--cache-max-age", "123",
+                          "--cors-origin", "https://example.test",
+                          "--access-log", g_access_log, g_default,         NULL};
     ck_assert_msg(ts_server_start(&g_srv, args) == 0, "server did not start; log in %s", g_srv.log);
     ck_assert_msg(ts_server_check_identity(&g_srv, "default", g_default),
                   "the server answering is not the one this test started");
@@ -77,6 +99,7 @@ static void api_teardown(void)
     ts_server_stop(&g_srv, SIGTERM, 10000, NULL);
     ah_index_close(g_idx_default);
     ah_index_close(g_idx_es);
+    ah_index_close(g_idx_ctx);
     unlink(g_srv.log);
     ts_rmtree(g_dir);
 }
@@ -524,7 +547,7 @@ START_TEST(test_page_and_api_description)
     char id[17];
     cJSON *j = get_json("/v1/indexes", 200, &r);
     cJSON *list = cJSON_GetObjectItem(j, "indexes");
-    ck_assert_int_eq(cJSON_GetArraySize(list), 2);
+    ck_assert_int_eq(cJSON_GetArraySize(list), 3);
     cJSON *d = cJSON_GetArrayItem(list, 0);
     ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "name")), "default");
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(d, "ready")));
@@ -624,6 +647,94 @@ START_TEST(test_etag_and_304)
     ck_assert_str_eq(v, "no-store");
     ts_resp_free(&r2);
     ts_resp_free(&r);
+}
+END_TEST
+
+/*
+ * context=V: answers equal the library's in V's index, the same q in other
+ * contexts (and none) answered each from its own (the response cache and
+ * the ETag keep them apart), an unknown V empty, a bad one a 400; the
+ * values listed with their sizes, and counted in /v1/indexes.
+ */
+START_TEST(test_contexts)
+{
+    static const char *const qs[] = {"w", "wor", "th", "", "wrld", "a", "york"};
+    static const char *const values[] = {"c0", "c1", "c4", "c2", "c3", "c0"};
+    ts_resp_t r;
+    char path[256], etag[128], prev[128] = "";
+    for (size_t i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+        for (size_t v = 0; v <= sizeof(values) / sizeof(values[0]); v++) {
+            int none = v == sizeof(values) / sizeof(values[0]);
+            snprintf(path, sizeof(path), "/v1/indexes/ctx/complete?q=%s&k=6%s%s", qs[i],
+                     none ? "" : "&context=", none ? "" : values[v]);
+            cJSON *j = get_json(path, 200, &r);
+            const ah_index_t *in =
+                none ? g_idx_ctx : ah_index_context(g_idx_ctx, values[v], strlen(values[v]));
+            ck_assert_ptr_nonnull(in);
+            expect_same_as_library((ah_index_t *)in, j, qs[i], strlen(qs[i]), 6);
+            cJSON *c = cJSON_GetObjectItem(j, "context");
+            if (none)
+                ck_assert_ptr_null(c);
+            else
+                ck_assert_str_eq(cJSON_GetStringValue(c), values[v]);
+            ck_assert(ts_header(&r, "etag", etag, sizeof(etag)));
+            if (v != 5) /* c0 twice in a row: then the same request, the same ETag */
+                ck_assert_str_ne(etag, prev);
+            else
+                ck_assert_str_ne(etag, "");
+            snprintf(prev, sizeof(prev), "%s", etag);
+            cJSON_Delete(j);
+            ts_resp_free(&r);
+        }
+    }
+    /* Spaces around are trimmed; an unknown value is an empty answer. */
+    cJSON *j = get_json("/v1/indexes/ctx/complete?q=w&context=%20c1%20", 200, &r);
+    expect_same_as_library((ah_index_t *)ah_index_context(g_idx_ctx, "c1", 2), j, "w", 1, 10);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/v1/indexes/ctx/complete?q=w&context=c9", 200, &r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 0);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/v1/complete?q=w&context=c1", 200, &r); /* an index without contexts */
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 0);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    static const char *const bad[] = {"", "%20", "a,b", "%01", "%C3", "a%7F",
+                                      "12345678901234567890123456789012345678901234567890123456789012345"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(path, sizeof(path), "/v1/indexes/ctx/complete?q=w&context=%s", bad[i]);
+        expect_error("GET", path, 400, "bad_context");
+    }
+    /* The listing, and the count. */
+    j = get_json("/v1/indexes/ctx/contexts", 200, &r);
+    cJSON *list = cJSON_GetObjectItem(j, "contexts");
+    ck_assert_int_eq(cJSON_GetArraySize(list), 5);
+    for (int i = 0; i < 5; i++) {
+        cJSON *e = cJSON_GetArrayItem(list, i);
+        char want[8];
+        snprintf(want, sizeof(want), "c%d", i);
+        ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "value")), want);
+        ah_index_stats_t st;
+        ah_index_stats(ah_index_context(g_idx_ctx, want, 2), &st);
+        ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(e, "entries")) == (double)st.entries);
+    }
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/v1/indexes/default/contexts", 200, &r);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "contexts")), 0);
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    j = get_json("/v1/indexes", 200, &r);
+    cJSON *ix = cJSON_GetObjectItem(j, "indexes");
+    for (int i = 0; i < cJSON_GetArraySize(ix); i++) {
+        cJSON *e = cJSON_GetArrayItem(ix, i);
+        int is_ctx = strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "name")), "ctx") == 0;
+        ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(e, "contexts")) == (is_ctx ? 5 : 0));
+    }
+    cJSON_Delete(j);
+    ts_resp_free(&r);
+    expect_error("GET", "/v1/indexes/nope/contexts", 404, "unknown_index");
 }
 END_TEST
 
@@ -765,7 +876,7 @@ START_TEST(test_admin_indexes)
     cJSON *j = cJSON_Parse(r.body);
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(j, "ready")));
     cJSON *list = cJSON_GetObjectItem(j, "indexes");
-    ck_assert_int_eq(cJSON_GetArraySize(list), 2);
+    ck_assert_int_eq(cJSON_GetArraySize(list), 3);
     cJSON *d = cJSON_GetArrayItem(list, 0);
     ah_index_stats_t st;
     ah_index_stats(g_idx_default, &st);
@@ -780,6 +891,10 @@ START_TEST(test_admin_indexes)
     ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 1), "name")),
                      "es");
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(d, "infix")));
+    ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(d, "contexts")) == 0);
+    cJSON *c = cJSON_GetArrayItem(list, 2);
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(c, "name")), "ctx");
+    ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(c, "contexts")) == 5);
     cJSON_Delete(j);
     ts_resp_free(&r);
 }
@@ -1266,6 +1381,7 @@ static Suite *server_suite(void)
     tcase_add_test(api, test_empty_q_is_overall_top);
     tcase_add_test(api, test_opensearch);
     tcase_add_test(api, test_typos_and_words);
+    tcase_add_test(api, test_contexts);
     tcase_add_test(api, test_percent_encoding_and_utf8);
     tcase_add_test(api, test_q_too_long);
     tcase_add_test(api, test_named_index_and_unicode);

@@ -22,6 +22,7 @@ typedef struct rec {
     char *surface, *key;
     uint32_t surface_len, key_len;
     uint64_t count;
+    uint64_t in_context; /* the count when the line lists the context asked for, else 0 */
 } rec_t;
 
 static int cmp_bytes(const char *a, size_t alen, const char *b, size_t blen)
@@ -37,8 +38,17 @@ static int by_key_surface(const void *x, const void *y)
     return c ? c : cmp_bytes(a->surface, a->surface_len, b->surface, b->surface_len);
 }
 
-/* Folds records into entries: per key, sum; per surface, sum; most frequent surface wins. */
-static void fold(oracle_t *o, rec_t *r, size_t n)
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
+/*
+ * Folds records into entries: per key, sum; per surface, sum; most frequent
+ * surface wins. With in_context, a key's score is the sum of its records'
+ * in_context counts, and it is kept only when that is > 0 too.
+ */
+static void fold(oracle_t *o, rec_t *r, size_t n, int in_context)
 {
     if (n > 1)
         qsort(r, n, sizeof *r, by_key_surface);
@@ -47,14 +57,15 @@ static void fold(oracle_t *o, rec_t *r, size_t n)
     o->cps = NULL;
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        uint64_t total = 0, best_count = 0;
+        uint64_t total = 0, best_count = 0, ctx_total = 0;
         const rec_t *best = NULL;
         while (j < n && cmp_bytes(r[j].key, r[j].key_len, r[i].key, r[i].key_len) == 0) {
             size_t s = j;
             uint64_t sc = 0;
             while (j < n && cmp_bytes(r[j].key, r[j].key_len, r[i].key, r[i].key_len) == 0 &&
                    cmp_bytes(r[j].surface, r[j].surface_len, r[s].surface, r[s].surface_len) == 0) {
-                sc = sc + r[j].count < sc ? UINT64_MAX : sc + r[j].count;
+                sc = sat_add(sc, r[j].count);
+                ctx_total = sat_add(ctx_total, r[j].in_context);
                 j++;
             }
             total = total + sc < total ? UINT64_MAX : total + sc;
@@ -63,13 +74,13 @@ static void fold(oracle_t *o, rec_t *r, size_t n)
                 best_count = sc;
             }
         }
-        if (total > 0) {
+        if (total > 0 && (!in_context || ctx_total > 0)) {
             oracle_entry_t *e = &o->e[o->n++];
             e->key = strndup(best->key, best->key_len);
             e->key_len = best->key_len;
             e->text = strndup(best->surface, best->surface_len);
             e->text_len = best->surface_len;
-            e->score = total;
+            e->score = in_context ? ctx_total : total;
         }
         i = j;
     }
@@ -80,7 +91,8 @@ static void fold(oracle_t *o, rec_t *r, size_t n)
 }
 
 /* Adds one (text, count) as a record if it is valid by the builder's rules. */
-static int add_rec(rec_t **r, size_t *n, size_t *cap, const char *text, size_t len, uint64_t count)
+static int add_rec(rec_t **r, size_t *n, size_t *cap, const char *text, size_t len, uint64_t count,
+                   uint64_t in_context)
 {
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
@@ -103,11 +115,85 @@ static int add_rec(rec_t **r, size_t *n, size_t *cap, const char *text, size_t l
                            .surface_len = (uint32_t)slen,
                            .key = strndup(key, klen),
                            .key_len = (uint32_t)klen,
-                           .count = count};
+                           .count = count,
+                           .in_context = in_context};
     return 1;
 }
 
+/* Strict UTF-8: shortest forms, no surrogates, nothing above U+10FFFF. */
+static int utf8_ok(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        unsigned c = s[i], n = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : c >= 0xe0 && c < 0xf0 ? 2
+                                          : c >= 0xf0 && c < 0xf5   ? 3
+                                                                    : 9;
+        if (n == 9 || i + n >= len)
+            return 0;
+        uint32_t cp = n == 0 ? c : c & (0x3fu >> n);
+        for (unsigned j = 1; j <= n; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + j] & 0x3fu);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += n + 1;
+    }
+    return 1;
+}
+
+/*
+ * The contexts field by the contract: comma-separated values, ASCII spaces
+ * around each trimmed, each 1-64 bytes of UTF-8 without control characters,
+ * at most 32 distinct. Returns -1 if the field is bad, else 1 when it lists
+ * context (NULL: never), 0 when not.
+ */
+static int lists_context(const char *f, size_t len, const char *context)
+{
+    const char *seen[33];
+    size_t seen_len[33], n_seen = 0;
+    int found = 0;
+    for (size_t at = 0;;) {
+        size_t end = at;
+        while (end < len && f[end] != ',')
+            end++;
+        size_t a = at, b = end;
+        while (a < b && f[a] == ' ')
+            a++;
+        while (b > a && f[b - 1] == ' ')
+            b--;
+        if (b == a || b - a > 64 || !utf8_ok((const unsigned char *)f + a, b - a))
+            return -1;
+        for (size_t i = a; i < b; i++) {
+            unsigned char c = (unsigned char)f[i];
+            if (c < 0x20 || c == 0x7f ||
+                (c == 0xc2 && (unsigned char)f[i + 1] >= 0x80 && (unsigned char)f[i + 1] <= 0x9f))
+                return -1;
+        }
+        size_t k = 0;
+        while (k < n_seen && !(seen_len[k] == b - a && memcmp(seen[k], f + a, b - a) == 0))
+            k++;
+        if (k == n_seen) {
+            if (n_seen == 32)
+                return -1;
+            seen[n_seen] = f + a;
+            seen_len[n_seen++] = b - a;
+        }
+        if (context && strlen(context) == b - a && memcmp(context, f + a, b - a) == 0)
+            found = 1;
+        if (end == len)
+            return found;
+        at = end + 1;
+    }
+}
+
 void oracle_load(oracle_t *o, const char *path, size_t max_lines)
+{
+    oracle_load_context(o, path, max_lines, NULL);
+}
+
+void oracle_load_context(oracle_t *o, const char *path, size_t max_lines, const char *context)
 {
     gzFile f = gzopen(path, "rb");
     ck_assert_msg(f != NULL, "cannot open %s", path);
@@ -121,11 +207,15 @@ void oracle_load(oracle_t *o, const char *path, size_t max_lines)
             line[--len] = 0;
         if (len && line[len - 1] == '\r')
             line[--len] = 0;
-        char *tab = strrchr(line, '\t');
+        /* text, count, contexts: the text holds no tab, so it ends at the first. */
+        char *tab = strchr(line, '\t');
         uint64_t count = 1;
         size_t tlen = len;
+        int listed = 0;
         if (tab) {
-            char *end;
+            char *end, *tab2 = strchr(tab + 1, '\t');
+            if (tab2)
+                *tab2 = 0;
             errno = 0;
             if (tab[1] < '0' || tab[1] > '9')
                 continue;
@@ -133,11 +223,13 @@ void oracle_load(oracle_t *o, const char *path, size_t max_lines)
             if (errno || *end)
                 continue;
             tlen = (size_t)(tab - line);
+            if (tab2 && (listed = lists_context(tab2 + 1, strlen(tab2 + 1), context)) < 0)
+                continue;
         }
-        add_rec(&r, &n, &cap, line, tlen, count);
+        add_rec(&r, &n, &cap, line, tlen, count, listed ? count : 0);
     }
     gzclose(f);
-    fold(o, r, n);
+    fold(o, r, n, context != NULL);
     free(r);
 }
 
@@ -146,8 +238,8 @@ void oracle_from_pairs(oracle_t *o, const char *const *texts, const uint64_t *sc
     rec_t *r = NULL;
     size_t m = 0, cap = 0;
     for (size_t i = 0; i < n; i++)
-        add_rec(&r, &m, &cap, texts[i], strlen(texts[i]), scores[i]);
-    fold(o, r, m);
+        add_rec(&r, &m, &cap, texts[i], strlen(texts[i]), scores[i], 0);
+    fold(o, r, m, 0);
     free(r);
 }
 

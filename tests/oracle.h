@@ -40,6 +40,15 @@ typedef struct oracle {
  */
 void oracle_load(oracle_t *o, const char *path, size_t max_lines);
 
+/*
+ * As oracle_load(), within one context: lines text<TAB>count<TAB>contexts
+ * whose contexts field lists context count toward a completion's score in
+ * it, and the oracle holds the completions whose score in it is > 0 (the
+ * display text still the most frequent surface over all lines). A line
+ * whose contexts field breaks the rules is skipped.
+ */
+void oracle_load_context(oracle_t *o, const char *path, size_t max_lines, const char *context);
+
 /* Makes an oracle from given (text, score) pairs with the same rules. */
 void oracle_from_pairs(oracle_t *o, const char *const *texts, const uint64_t *scores, size_t n);
 
@@ -88,6 +97,17 @@ int oracle_check_lookup(const oracle_t *o, const ah_index_t *ix, const char *q, 
 /* 1 when the lookup's answer differs from the mutated contract's (texts, typos, flags). */
 int oracle_lookup_differs(const oracle_t *o, const ah_index_t *ix, const char *q, size_t len,
                           unsigned k, int typos, int words, int mutation);
+
+/*
+ * test_random_text: a text of 1-4 words of letters from several scripts
+ * (marks, ligatures, full-width forms), joined by separators, the first
+ * letters of a word from few so that prefixes are shared. NUL-terminated.
+ * test_make_query: a query from a key: a prefix from one of its code points,
+ * with `edits` random edits after the first, normalized as typed; its length.
+ */
+void test_random_text(uint64_t *seed, char *buf, size_t cap);
+size_t test_make_query(uint64_t *seed, const char *key, size_t klen, unsigned edits, char *q,
+                       size_t cap);
 
 /* Frees what oracle_lookup() cached; oracle_free() calls it. */
 void oracle_free_cps(struct oracle_cps *c);

@@ -310,3 +310,93 @@ int oracle_lookup_differs(const oracle_t *o, const ah_index_t *ix, const char *q
     }
     return 0;
 }
+
+/* ------------------------------------------------ random texts and queries */
+
+/* Pieces of text: letters of several scripts, marks, ligatures, and separators. */
+static const char *const letters[] = {"a",  "b", "c", "e", "é",         "ß", "ü", "中",
+                                      "文", "1", "ﬁ", "Ω", "e\xcc\x81", "ǅ", "Ｂ"};
+static const char *const separators[] = {" ", "-", "/", "@", ".", "😀", "_", " & "};
+
+void test_random_text(uint64_t *seed, char *buf, size_t cap)
+{
+    size_t words = 1 + test_rand(seed) % 4, at = 0;
+    buf[0] = 0;
+    if (test_rand(seed) % 6 == 0)
+        at += (size_t)snprintf(buf + at, cap - at, "%s", separators[test_rand(seed) % 8]);
+    for (size_t w = 0; w < words; w++) {
+        if (w > 0)
+            at += (size_t)snprintf(buf + at, cap - at, "%s", separators[test_rand(seed) % 8]);
+        size_t len = 1 + test_rand(seed) % 6;
+        for (size_t j = 0; j < len && at < cap - 8;
+             j++) /* early letters from few: shared prefixes */
+            at += (size_t)snprintf(buf + at, cap - at, "%s",
+                                   letters[test_rand(seed) % (j < 2 ? 4 : 15)]);
+    }
+}
+
+/* The code points of a UTF-8 string, as byte offsets. */
+static size_t cp_offsets(const char *s, size_t len, size_t *off)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)s[i] & 0xc0) != 0x80)
+            off[n++] = i;
+    off[n] = len;
+    return n;
+}
+
+/*
+ * A query from a key: a prefix from one of its code points (often a word
+ * start), with `edits` random edits after the first code point, normalized
+ * as a typed prefix would be. Written to q; returns its length.
+ */
+size_t test_make_query(uint64_t *seed, const char *key, size_t klen, unsigned edits, char *q,
+                         size_t cap)
+{
+    size_t off[AH_MAX_KEY_BYTES + 1];
+    size_t n = cp_offsets(key, klen, off);
+    size_t from = test_rand(seed) % 3 == 0 ? 0 : test_rand(seed) % n;
+    size_t take = 1 + test_rand(seed) % (n - from);
+    /* Work on code point strings: pieces of the key, and letters for edits. */
+    char pieces[64][8];
+    size_t np = 0;
+    for (size_t i = from; i < from + take && np < 60; i++) {
+        size_t w = off[i + 1] - off[i];
+        memcpy(pieces[np], key + off[i], w);
+        pieces[np++][w] = 0;
+    }
+    for (unsigned e = 0; e < edits && np >= 2; e++) {
+        size_t at = 1 + test_rand(seed) % (np - 1);
+        const char *l = letters[test_rand(seed) % 11]; /* one code point each */
+        switch (test_rand(seed) % 4) {
+        case 0: /* substitution */
+            snprintf(pieces[at], sizeof pieces[at], "%s", l);
+            break;
+        case 1: /* insertion */
+            memmove(pieces[at + 1], pieces[at], (np - at) * sizeof pieces[0]);
+            snprintf(pieces[at], sizeof pieces[at], "%s", l);
+            np++;
+            break;
+        case 2: /* deletion */
+            memmove(pieces[at], pieces[at + 1], (np - at - 1) * sizeof pieces[0]);
+            np--;
+            break;
+        default: /* transposition with the next one */
+            if (at + 1 < np) {
+                char tmp[8];
+                memcpy(tmp, pieces[at], 8);
+                memcpy(pieces[at], pieces[at + 1], 8);
+                memcpy(pieces[at + 1], tmp, 8);
+            }
+        }
+    }
+    char raw[1024];
+    size_t rl = 0;
+    for (size_t i = 0; i < np; i++)
+        rl += (size_t)snprintf(raw + rl, sizeof raw - rl, "%s", pieces[i]);
+    size_t len;
+    if (ah_normalize_key(raw, rl, q, cap, &len, 1) != 0)
+        return 0;
+    return len;
+}

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { buildSnapshot, check, env, scratch, startServer } from "./server.mjs";
 
 const dir = scratch();
-const snap = buildSnapshot(dir, "api", ["new york city\t30000", "Straße\t500"]);
+const snap = buildSnapshot(dir, "api", ["new york city\t30000\tcities,us", "Straße\t500\tstreets"]);
 const server = await startServer(["--index", "default=" + snap, "--index", "other=" + snap], dir);
 let failed = false;
 try {
@@ -48,6 +48,14 @@ try {
     ["GET", "/v1/complete?q=th&format=opensearch", 200],
     ["GET", "/v1/indexes/other/complete?q=new+y&k=3", 200],
     ["GET", "/v1/indexes", 200],
+    ["GET", "/v1/complete?q=new&context=cities", 200],
+    ["GET", "/v1/complete?q=new&context=%20us%20&typos=0", 200],
+    ["GET", "/v1/complete?q=new&context=nowhere", 200],
+    ["GET", "/v1/complete?q=new&context=a,b", 400],
+    ["GET", "/v1/complete?q=new&context=", 400],
+    ["GET", "/v1/indexes/default/contexts", 200],
+    ["GET", "/v1/indexes/nope/contexts", 404],
+    ["OPTIONS", "/v1/indexes/default/contexts", 204],
     ["GET", "/healthz", 200],
     ["GET", "/readyz", 200],
     ["GET", "/", 200],
