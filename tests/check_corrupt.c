@@ -22,6 +22,8 @@
 
 static char *good;
 static size_t good_len;
+static char *good_ctx; /* a small snapshot with contexts */
+static size_t good_ctx_len;
 static const oracle_t *queries;
 static oracle_t base;
 
@@ -75,6 +77,37 @@ static void make_snapshot(void)
     free(e);
     good = read_file(path, &good_len);
     queries = &base;
+
+    /* With contexts: three values over the first 48 completions, one of them in all three. */
+    size_t m = base.n < 48 ? base.n : 48;
+    ah_entry_t *all = oracle_entries(&base), *in[3];
+    ah_write_context_t ctx[3];
+    static const char *const values[] = {"café", "shoes", "x y"};
+    for (int c = 0; c < 3; c++) {
+        in[c] = malloc(m * sizeof *in[c]);
+        size_t k = 0;
+        for (size_t i = 0; i < m; i++)
+            if (i % 3 == (size_t)c || i == 7) {
+                in[c][k] = all[i];
+                in[c][k++].score = 1 + (i * 7 + (size_t)c) % 5;
+            }
+        ctx[c] = (ah_write_context_t){values[c], (uint32_t)strlen(values[c]), in[c], k};
+    }
+    ah_write_options_t copt = {.topk = 4,
+                               .bucket_size = 4,
+                               .max_text_bytes = 512,
+                               .hot_nodes = 2,
+                               .contexts = ctx,
+                               .n_contexts = 3};
+    if (ah_snapshot_write(scratch_path(path, sizeof path, "ctx.snap"), all, m, &copt, NULL, err,
+                          sizeof err) != 0) {
+        fprintf(stderr, "check_corrupt: cannot write the contexts snapshot: %s\n", err);
+        exit(EXIT_FAILURE);
+    }
+    for (int c = 0; c < 3; c++)
+        free(in[c]);
+    free(all);
+    good_ctx = read_file(path, &good_ctx_len);
 }
 
 /* Opens the bytes as a snapshot and, if that works, looks things up and verifies. */
@@ -126,6 +159,24 @@ static int exercise(const unsigned char *bytes, size_t len, int *verified)
             ck_assert(out[j].text >= text && out[j].text + out[j].text_len <= text + sizeof text &&
                       out[j].span_start <= out[j].span_end);
     }
+    /* Every context's index, found by value and by position, asked the same way. */
+    for (uint32_t c = 0; c < ah_index_context_count(ix); c++) {
+        size_t vlen;
+        const char *v = ah_index_context_value(ix, c, &vlen);
+        ck_assert(v != NULL && vlen >= 1 && vlen <= AH_MAX_CONTEXT_BYTES);
+        const ah_index_t *in = ah_index_context(ix, v, vlen);
+        ck_assert(in == NULL || in == ah_index_context_at(ix, c) || c > 0);
+        in = ah_index_context_at(ix, c);
+        for (size_t i = 0; i < sizeof typos / sizeof *typos; i += 3) {
+            int complete;
+            int r = ah_index_lookup(in, typos[i], strlen(typos[i]), &opt, out, text, sizeof text,
+                                    &n, &complete);
+            ck_assert_msg(r == 0 || r == AH_ECORRUPT, "context lookup '%s': %d", typos[i], r);
+        }
+        int r = ah_index_complete(in, "", 0, 4, out, text, sizeof text, &n);
+        ck_assert(r == 0 || r == AH_ECORRUPT);
+    }
+    ck_assert(ah_index_context(ix, "zz", 2) == NULL || ah_index_context_count(ix) > 0);
     rc = ah_index_verify(ix, err, sizeof err);
     ck_assert_msg(rc == 0 || rc == AH_ECORRUPT, "verify: %d", rc);
     *verified = rc == 0;
@@ -158,26 +209,28 @@ START_TEST(test_truncation_at_every_length)
 }
 END_TEST
 
-/* _i selects the xor mask; every byte of the file is flipped with it. */
+/* _i selects the xor mask (and, from 4 on, the snapshot with contexts); every byte is flipped. */
 START_TEST(test_flip_every_byte)
 {
     static const unsigned char masks[] = {0x01, 0x80, 0xff, 0x10};
-    unsigned char *f = malloc(good_len);
+    const char *src = _i < 4 ? good : good_ctx;
+    size_t len = _i < 4 ? good_len : good_ctx_len;
+    unsigned char *f = malloc(len);
     size_t opened = 0;
-    for (size_t at = 0; at < good_len; at++) {
-        memcpy(f, good, good_len);
-        f[at] ^= masks[_i];
+    for (size_t at = 0; at < len; at++) {
+        memcpy(f, src, len);
+        f[at] ^= masks[_i % 4];
         int verified;
         /* Plain damage: refused at open or by verify, never accepted as good. */
-        if (exercise(f, good_len, &verified) == 0) {
+        if (exercise(f, len, &verified) == 0) {
             opened++;
             ck_assert_msg(!verified, "flip at %zu passed verify", at);
         }
         /* Hostile: consistent checksums, so only the structure checks stand. */
-        if (ts_reseal(f, good_len) == 0)
-            exercise(f, good_len, &verified);
+        if (ts_reseal(f, len) == 0)
+            exercise(f, len, &verified);
     }
-    ck_assert_uint_lt(opened, good_len); /* the header flips at least were refused at open */
+    ck_assert_uint_lt(opened, len); /* the header flips at least were refused at open */
     free(f);
 }
 END_TEST
@@ -218,6 +271,25 @@ START_TEST(test_every_typo_depth)
 }
 END_TEST
 
+/* The snapshot with contexts passes, answers in each context, and its truncations are refused. */
+START_TEST(test_contexts_snapshot)
+{
+    int verified;
+    ck_assert_int_eq(exercise((unsigned char *)good_ctx, good_ctx_len, &verified), 0);
+    ck_assert(verified);
+    ah_index_t *ix;
+    char path[512];
+    write_file(scratch_path(path, sizeof path, "ctx-victim.snap"), good_ctx, good_ctx_len);
+    ck_assert_int_eq(ah_index_open(path, &ix, NULL, 0), 0);
+    ck_assert_uint_eq(ah_index_context_count(ix), 3);
+    ck_assert(ah_index_context(ix, "shoes", 5) != NULL);
+    ah_index_close(ix);
+    for (size_t len = 0; len < good_ctx_len; len += 1 + len / 64)
+        ck_assert_msg(exercise((unsigned char *)good_ctx, len, &verified) == AH_ECORRUPT,
+                      "truncated to %zu bytes was accepted", len);
+}
+END_TEST
+
 int main(void)
 {
     make_snapshot();
@@ -226,12 +298,14 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_good_snapshot_passes);
     tcase_add_test(tc, test_truncation_at_every_length);
-    tcase_add_loop_test(tc, test_flip_every_byte, 0, 4);
+    tcase_add_loop_test(tc, test_flip_every_byte, 0, 6);
+    tcase_add_test(tc, test_contexts_snapshot);
     tcase_add_test(tc, test_wrong_version_and_magic);
     tcase_add_test(tc, test_every_typo_depth);
     suite_add_tcase(s, tc);
     int status = run_suite(s);
     free(good);
+    free(good_ctx);
     oracle_free(&base);
     return status;
 }

@@ -5,8 +5,9 @@
  * log is read by ah_input (plain or gzip) line by line, each line read as
  * a part file's (header, CSV quoting) when asked, parsed and aggregated
  * (text<TAB>count lines and raw lines, one counting 1, mixed freely) under
- * a --weight, a blocklist file loaded, the completions written to a snapshot
- * on tmpfs, which is then opened, deep-verified and asked for its keys.
+ * a --weight, a blocklist file loaded, the completions (and the contexts of
+ * lines with a third field) written to a snapshot on tmpfs, which is then
+ * opened, deep-verified and asked for its keys, in each context too.
  *
  * Input layout (all of it is fuzzed):
  *
@@ -116,7 +117,7 @@ static void read_log(const char *path, int part_file, ah_agg_t *agg)
 
 /* Opens, verifies and queries the snapshot written from entries. */
 static void check_snapshot(const char *path, const ah_entry_t *e, size_t n, unsigned topk,
-                           int words)
+                           int words, const ah_write_context_t *ctx, size_t n_ctx)
 {
     char err[256];
     ah_index_t *ix;
@@ -127,6 +128,25 @@ static void check_snapshot(const char *path, const ah_entry_t *e, size_t n, unsi
     static ah_completion_t out[AH_MAX_K];
     static char text[AH_COMPLETE_TEXT_BYTES(16)];
     unsigned k = topk < 16 ? topk : 16;
+    /* Each context's index holds exactly its completions; its first key completes, to a
+     * completion of at least its score (a longer key may outrank it). */
+    if (ah_index_context_count(ix) != n_ctx)
+        FAIL("%u contexts in the snapshot, %zu written", ah_index_context_count(ix), n_ctx);
+    for (size_t c = 0; c < n_ctx; c++) {
+        const ah_index_t *in = ah_index_context(ix, ctx[c].value, ctx[c].value_len);
+        ah_index_stats_t st;
+        if (!in)
+            FAIL("context %zu is not found by its value", c);
+        ah_index_stats(in, &st);
+        if (st.entries != ctx[c].n)
+            FAIL("context %zu: %llu completions, %zu written", c, (unsigned long long)st.entries,
+                 ctx[c].n);
+        size_t got;
+        int rc = ah_index_complete_key(in, ctx[c].entries[0].key, ctx[c].entries[0].key_len, 1,
+                                       out, text, sizeof text, &got);
+        if (rc != 0 || got != 1 || out[0].score < ctx[c].entries[0].score)
+            FAIL("context %zu: its first key does not complete (rc %d)", c, rc);
+    }
     /* The first keys, as keys and as their texts typed (which normalize to them). */
     for (size_t i = 0; i < n && i < 16; i++) {
         size_t got;
@@ -187,8 +207,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FAIL("out of memory aggregating");
     if (counts.completions != n || counts.keys < n)
         FAIL("counts disagree: %zu entries", n);
+    ah_write_context_t *contexts;
+    size_t n_contexts;
+    uint64_t memberships;
+    if (ah_agg_contexts(agg, &contexts, &n_contexts, &memberships) != 0)
+        FAIL("out of memory gathering contexts");
+    for (size_t c = 0; c < n_contexts; c++)
+        if (contexts[c].n == 0 || contexts[c].value_len == 0 ||
+            contexts[c].value_len > AH_MAX_CONTEXT_BYTES)
+            FAIL("context %zu: %zu completions, a value of %u bytes", c, contexts[c].n,
+                 contexts[c].value_len);
     if (n > 0) {
         ah_write_options_t wo = {.topk = topk,
+                                 .contexts = contexts,
+                                 .n_contexts = n_contexts,
                                  .bucket_size = bucket,
                                  .max_text_bytes = max_bytes,
                                  .hot_nodes = hot_sel == 0    ? (unsigned)(n / 256 + 16)
@@ -199,7 +231,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         const char *snap = tmp_file("snap", NULL, 0);
         if (ah_snapshot_write(snap, e, n, &wo, NULL, err, sizeof err) != 0)
             FAIL("%zu completions do not build: %s", n, err);
-        check_snapshot(snap, e, n, topk, !no_words);
+        check_snapshot(snap, e, n, topk, !no_words, contexts, n_contexts);
     }
     ah_agg_free(agg);
     ah_blocklist_free(bl);

@@ -2,7 +2,8 @@
 /*
  * fuzz_request.c: a libFuzzer target for the request path of ahead-serve
  * without its sockets: the query string parsed as the handler parses it
- * (server/request.c: percent-decoding, UTF-8, k, format, typos, match),
+ * (server/request.c: percent-decoding, UTF-8, k, format, typos, match,
+ * context),
  * then an answer written from completions whose texts are arbitrary bytes
  * (JSON and OpenSearch), and an error body.
  *
@@ -99,6 +100,9 @@ static void check_answer(h2o_mem_pool_t *pool, ah_params_t *p, const ah_completi
         cJSON *j = parse_body(opensearch ? "opensearch" : "json", body, len);
         const cJSON *q = opensearch ? cJSON_GetArrayItem(j, 0) : cJSON_GetObjectItem(j, "q");
         expect_string(q, p->q, p->qlen, "q");
+        if (!opensearch && p->context)
+            expect_string(cJSON_GetObjectItem(j, "context"), p->context, p->context_len,
+                          "context");
         const cJSON *list =
             opensearch ? cJSON_GetArrayItem(j, 1) : cJSON_GetObjectItem(j, "suggestions");
         if (cJSON_GetArraySize(list) != (int)n)
@@ -145,6 +149,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FAIL("typos %d", p.typos);
         if (p.qlen > rules.max_text_bytes || !ah_utf8_valid(p.q, p.qlen))
             FAIL("q accepted with %zu bytes, or not UTF-8", p.qlen);
+        if (p.context) { /* a context accepted is one the builder would accept, trimmed */
+            const char *v = p.context;
+            size_t vlen = p.context_len;
+            if (ah_context_value_check(&v, &vlen) != 0 || v != p.context || vlen != p.context_len)
+                FAIL("context accepted with %zu bytes that the builder refuses", p.context_len);
+        }
         ah_completion_t c[MAX_COMPLETIONS];
         size_t n = 0;
         for (const char *s = nl != NULL ? nl + 1 : end; s < end && n < MAX_COMPLETIONS; n++) {

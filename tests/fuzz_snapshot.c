@@ -3,8 +3,8 @@
  * fuzz_snapshot.c: a libFuzzer target for the snapshot reader. Each input is
  * taken as a snapshot file (its header CRC re-sealed, so that mutations of
  * the header reach the checks behind it), opened, asked a fixed set of
- * prefixes and deep-verified: any crash, sanitizer report or out-of-bounds
- * read is a bug. Built with clang by tests/fuzz.sh (CMake -DAHEAD_FUZZ=ON in
+ * prefixes (in every context too) and deep-verified: any crash, sanitizer
+ * report or out-of-bounds read is a bug. Built with clang by tests/fuzz.sh (CMake -DAHEAD_FUZZ=ON in
  * build-fuzz/), which runs it from a copy of tests/fuzz/corpus/fuzz_snapshot/
  * (small snapshots of data/sample.tsv):
  *
@@ -59,6 +59,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < sizeof probes / sizeof *probes; i++)
         ah_index_complete(ix, probes[i], strlen(probes[i]), 1 + (unsigned)(i % 8), out, text,
                           sizeof text, &n);
+    /* The contexts' indexes: by position and by value, a few lookups with typos in each. */
+    ah_lookup_options_t opt = {.k = 4, .typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
+    for (uint32_t c = 0; c < ah_index_context_count(ix) && c < 8; c++) {
+        size_t vlen;
+        const char *v = ah_index_context_value(ix, c, &vlen);
+        const ah_index_t *in = ah_index_context(ix, v, vlen);
+        if (!in)
+            in = ah_index_context_at(ix, c);
+        int complete;
+        for (size_t i = 0; i < sizeof probes / sizeof *probes; i += 4)
+            ah_index_lookup(in, probes[i], strlen(probes[i]), &opt, out, text, sizeof text, &n,
+                            &complete);
+    }
     ah_index_verify(ix, err, sizeof err);
     ah_index_close(ix);
     return 0;

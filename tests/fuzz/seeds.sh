@@ -19,4 +19,8 @@ u=tests/fuzz/unicode-lines.tsv
 "$b" --quiet --no-typo-index "$sample" -o "$out/notypo"
 "$b" --quiet -k 3 --word-leaf 1 --hot-nodes 64 "$u" -o "$out/unicode-words"
 "$b" --quiet -k 2 --bucket-size 4 "$u" -o "$out/unicode-k2"
+# With contexts: the sample's first lines, each in one or two of three values.
+awk -F'\t' 'NR <= 12 { print $1 "\t" $2 "\t" (NR % 3 == 0 ? "shoes" : NR % 3 == 1 ? "café,men" : "x y") }' \
+    data/sample.tsv > "$sample"
+"$b" --quiet -k 4 "$sample" -o "$out/contexts"
 ls -l "$out"
