@@ -5,7 +5,7 @@
 // one key at a time and holds what the page shows to the API's answer for
 // the same input: the suggestions, their order, and the highlighted
 // characters; then the keyboard (ArrowDown/Up, Enter, Escape), the mouse,
-// a hostile completion shown literally, the index picker, fast typing (no
+// a hostile completion shown literally, the index and context pickers, fast typing (no
 // stale answer may win), the messages for a 400 and an unreachable server,
 // and a phone-sized screen. No console error may occur along the way. It
 // saves screenshots to AH_SCREENSHOT_DIR (the build folder).
@@ -21,12 +21,17 @@ const snap = buildSnapshot(dir, "ui", [
   "café au lait\t40000",
   "new york city\t30000",
 ]);
-const second = buildSnapshot(dir, "second", ["zebra crossing\t7", "zeppelin\t5"]);
+const second = buildSnapshot(dir, "second", [
+  "zebra crossing\t7\tanimals,roads",
+  "zeppelin\t5\tmachines",
+  "zebu\t3\tanimals",
+]);
 const server = await startServer(["--index", "default=" + snap, "--index", "second=" + second], dir);
 const shots = process.env.AH_SCREENSHOT_DIR || dir;
 
-async function api(q, index = "default") {
-  const r = await fetch(`${server.url}/v1/indexes/${index}/complete?k=10&q=${encodeURIComponent(q)}`);
+async function api(q, index = "default", context = "") {
+  const within = context ? "&context=" + encodeURIComponent(context) : "";
+  const r = await fetch(`${server.url}/v1/indexes/${index}/complete?k=10&q=${encodeURIComponent(q)}${within}`);
   return r.json();
 }
 
@@ -95,8 +100,8 @@ try {
   // its highlights. An earlier prefix's answer can hold the same texts ("new
   // yor" and "new york ci" both give "new york city"), so the texts alone do
   // not tell which answer is on screen; the marks do.
-  async function expectShown(q, index = "default") {
-    const want = await api(q, index);
+  async function expectShown(q, index = "default", context = "") {
+    const want = await api(q, index, context);
     const expected = want.suggestions.map((s) => ({ text: s.text, marks: marked(s) }));
     try {
       await page.waitForFunction(
@@ -203,7 +208,20 @@ try {
   await page.click("#q", { clickCount: 3 });
   await page.keyboard.type("ze");
   await expectShown("ze", "second");
+  // Its contexts: a second picker, "everything" first, and the answers within the one picked.
+  await page.waitForFunction(() => !document.getElementById("context-picker").hidden, { timeout: 5000 });
+  const values = await page.$$eval("#context option", (os) => os.map((o) => o.value));
+  check(JSON.stringify(values) === JSON.stringify(["", "animals", "machines", "roads"]), "the context picker: " + values);
+  await page.select("#context", "animals");
+  await expectShown("ze", "second", "animals");
+  const within = (await api("ze", "second", "animals")).suggestions.map((s) => s.text);
+  check(JSON.stringify(within) === JSON.stringify(["zebra crossing", "zebu"]), "within animals: " + within);
+  await page.select("#context", "machines");
+  await expectShown("ze", "second", "machines");
+  await page.select("#context", "");
+  await expectShown("ze", "second");
   await page.select("#index", "default");
+  await page.waitForFunction(() => document.getElementById("context-picker").hidden, { timeout: 5000 });
 
   // A phone: nothing wider than the screen.
   await page.setViewport({ width: 390, height: 760, isMobile: true, hasTouch: true });
