@@ -4,6 +4,7 @@
  *
  *   ahead-bench-lookup SNAPSHOT PREFIXES [-k K] [--typos auto|0|1|2]
  *                      [--match prefix|words] [--passes N] [--json] [--slow NS]
+ *                      [--context V]
  *
  * Loads the prefix file (one typed prefix per line, as bench/make_prefixes.py
  * or bench/make_misspelled.py write it) into memory, runs one warm-up pass,
@@ -47,6 +48,9 @@ static void usage(FILE *f)
             "  --match prefix|words   where a prefix may match (default words)\n"
             "  --passes N             timed passes (default 5)\n"
             "  --slow NS              list on stderr the prefixes slower than NS in the last pass\n"
+            "  --context V            look up within context value V (none in the snapshot:\n"
+            "                         empty answers); a line PREFIX<TAB>V of PREFIXES is\n"
+            "                         looked up within V whatever this says\n"
             "  --exact-tier FILE      write the prefixes answered by the exact tier alone to\n"
             "                         FILE, and print their latency in this run\n"
             "  --json                 one JSON object instead of text, with the latency\n"
@@ -77,9 +81,11 @@ static int cmp_u32(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The prefixes, and per prefix the context it is asked in (ctx_len 0: the one of --context). */
 typedef struct prefixes {
     char *data;
     size_t *off, *len;
+    size_t *ctx_off, *ctx_len;
     size_t n;
 } prefixes_t;
 
@@ -104,14 +110,19 @@ static int load_prefixes(const char *path, prefixes_t *p)
             ncap = ncap * 2 + 1024;
             p->off = realloc(p->off, ncap * sizeof *p->off);
             p->len = realloc(p->len, ncap * sizeof *p->len);
+            p->ctx_off = realloc(p->ctx_off, ncap * sizeof *p->ctx_off);
+            p->ctx_len = realloc(p->ctx_len, ncap * sizeof *p->ctx_len);
         }
-        if (!p->data || !p->off || !p->len) {
+        if (!p->data || !p->off || !p->len || !p->ctx_off || !p->ctx_len) {
             fclose(f);
             return -1;
         }
         memcpy(p->data + used, line, len);
+        const char *tab = memchr(line, '\t', len);
         p->off[p->n] = used;
-        p->len[p->n++] = len;
+        p->len[p->n] = tab ? (size_t)(tab - line) : len;
+        p->ctx_off[p->n] = tab ? used + (size_t)(tab + 1 - line) : 0;
+        p->ctx_len[p->n++] = tab ? len - (size_t)(tab + 1 - line) : 0;
         used += len;
     }
     free(line);
@@ -129,10 +140,11 @@ int main(int argc, char **argv)
                                              {"help", no_argument, NULL, 'h'},
                                              {"version", no_argument, NULL, 'V'},
                                              {"exact-tier", required_argument, NULL, 'e'},
+                                             {"context", required_argument, NULL, 'c'},
                                              {NULL, 0, NULL, 0}};
     int json = 0, passes = 5, c, bad = 0;
     long slow_ns = 0;
-    const char *exact_out = NULL;
+    const char *exact_out = NULL, *context = NULL;
     unsigned k = 10;
     ah_lookup_options_t opt = {.typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
     while ((c = getopt_long(argc, argv, "k:hV", longopts, NULL)) != -1) {
@@ -146,6 +158,8 @@ int main(int argc, char **argv)
             slow_ns = atol(optarg);
         else if (c == 'e')
             exact_out = optarg;
+        else if (c == 'c')
+            context = optarg;
         else if (c == 't')
             bad |= ah_parse_typos(optarg, strlen(optarg), &opt.typos) != 0;
         else if (c == 'm')
@@ -188,8 +202,14 @@ int main(int argc, char **argv)
             size_t n;
             int complete;
             uint64_t t0 = now_ns();
-            int rc = ah_index_lookup(ix, p.data + p.off[i], p.len[i], &opt, out, text, sizeof text,
-                                     &n, &complete);
+            /* Finding the context's index is part of the lookup, as in the server. */
+            const ah_index_t *in = p.ctx_len[i] ? ah_index_context(ix, p.data + p.ctx_off[i],
+                                                                   p.ctx_len[i])
+                                   : context    ? ah_index_context(ix, context, strlen(context))
+                                                : ix;
+            int rc = in ? ah_index_lookup(in, p.data + p.off[i], p.len[i], &opt, out, text,
+                                          sizeof text, &n, &complete)
+                        : (n = 0, complete = 1, 0);
             uint64_t dt = now_ns() - t0;
             if (rc && rc != AH_EUTF8 && rc != AH_ETOOLONG) {
                 fprintf(stderr, "ahead-bench-lookup: %s\n", ah_strerror(rc));
@@ -208,7 +228,9 @@ int main(int argc, char **argv)
                 if (ef && exact) {
                     elat[ne++] = lat[at - 1];
                     if (pass == 0)
-                        fprintf(ef, "%.*s\n", (int)p.len[i], p.data + p.off[i]);
+                        fprintf(ef, "%.*s%s%.*s\n", (int)p.len[i], p.data + p.off[i],
+                                p.ctx_len[i] ? "\t" : "", (int)p.ctx_len[i],
+                                p.data + p.ctx_off[i]);
                 }
             }
         }
@@ -253,6 +275,8 @@ int main(int argc, char **argv)
     free(p.data);
     free(p.off);
     free(p.len);
+    free(p.ctx_off);
+    free(p.ctx_len);
     ah_index_close(ix);
     return 0;
 }

@@ -371,7 +371,10 @@
  *   8, and the snapshots in entry order, each followed by zero bytes to a
  *   multiple of 8. Each snapshot is a whole file of this format, checksums
  *   included, with the whole's topk, bucket size, max text bytes and word
- *   and typo flags, without AH_FLAG_CONTEXTS; its completions are some of
+ *   flag, without AH_FLAG_CONTEXTS, and with the typo flag only when the
+ *   whole has it (ahead-build gives it to contexts of AH_CONTEXT_TYPO_MIN
+ *   completions or more: a small trie is walked whole in microseconds,
+ *   and the gram table would cost it more than its keys); its completions are some of
  *   the whole's, with the same keys and display texts, and its scores are
  *   the context's (every one > 0). A value is 1..64 bytes of UTF-8 with no
  *   control character or comma, compared as bytes.
@@ -449,6 +452,7 @@
 #define AH_CONTEXT_ENTRY_SIZE 24
 #define AH_MAX_CONTEXTS       65536 /* values in one snapshot */
 #define AH_MAX_CONTEXT_BYTES  64    /* bytes in one value */
+#define AH_CONTEXT_TYPO_MIN   2048  /* smaller contexts' snapshots have no typo index */
 
 /* Typo index. */
 #define AH_LOOK_ENTRY_SIZE 8

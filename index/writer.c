@@ -933,9 +933,14 @@ static int build_contexts(buf_t *out, const ah_write_options_t *opt, char *err, 
     one.n_contexts = 0;
     for (size_t c = 0; c < m; c++) {
         const ah_write_context_t *x = &opt->contexts[c];
-        /* The builder's default of hot nodes scales with n: so it does per context. */
-        one.hot_nodes = x->n / 256 + 16 < opt->hot_nodes ? (unsigned)(x->n / 256 + 16)
-                                                          : opt->hot_nodes;
+        /*
+         * A small context's trie is walked whole in microseconds: the typo
+         * index would cost it more bytes than its keys (the gram table's
+         * slots and blocks, about 110 bytes a completion in contexts of
+         * tens). Hot nodes scale with n, as the builder's default does.
+         */
+        one.no_typo = opt->no_typo || x->n < AH_CONTEXT_TYPO_MIN;
+        one.hot_nodes = x->n / 256 < opt->hot_nodes ? (unsigned)(x->n / 256) : opt->hot_nodes;
         writer_t cw = {.n_sec = AH_SECTION_COUNT};
         unsigned char head[HEAD_MAX];
         size_t head_len;

@@ -58,8 +58,9 @@ typedef struct ah_write_info {
 /*
  * ah_snapshot_write: writes n (>= 1) entries, sorted by key bytes with no
  * two keys equal, to path; with opt->contexts, each context's snapshot too
- * (format.h, CONTEXTS), built with the same options (hot nodes: the fewer of
- * opt->hot_nodes and the context's n / 256 + 16).
+ * (format.h, CONTEXTS), built with the same options but for hot nodes (the
+ * fewer of opt->hot_nodes and the context's n / 256) and the typo index
+ * (left out of contexts under AH_CONTEXT_TYPO_MIN completions).
  *
  * Returns 0, AH_EINVAL (unsorted or duplicate keys, an empty or over-long key
  * or text, an option out of range, n == 0), AH_ENOMEM or AH_EIO (with the

@@ -147,7 +147,9 @@ START_TEST(test_random_logs_in_every_context)
     scratch_path(input, sizeof input, name);
     snprintf(name, sizeof name, "contexts-%d.snap", _i);
     scratch_path(out, sizeof out, name);
-    random_log(&seed, input, 150 + test_rand(&seed) % 450);
+    /* Two logs large enough that the shared values' indexes have the typo index too. */
+    size_t lines = _i % 5 == 0 ? 20000 : 150 + test_rand(&seed) % 450;
+    random_log(&seed, input, lines);
     free(build(input, out, options[_i % 5][0], options[_i % 5][1]));
 
     char err[256];
@@ -166,7 +168,7 @@ START_TEST(test_random_logs_in_every_context)
     ck_assert_uint_eq(st.entries, kept);
     size_t incomplete = min_count == 1 ? check_lookups(&all, &all, ix, st.topk, &seed, 60) : 0;
 
-    uint32_t contexts = 0;
+    uint32_t contexts = 0, typo_indexed = 0;
     for (size_t v = 0; v <= POOL; v++) {
         const char *value = v < POOL ? pool[v] : "nope";
         oracle_t o;
@@ -197,6 +199,8 @@ START_TEST(test_random_logs_in_every_context)
         ah_index_stats_t cs;
         ah_index_stats(in, &cs);
         ck_assert_uint_eq(cs.entries, o.n);
+        ck_assert_int_eq(cs.has_typo_index, o.n >= AH_CONTEXT_TYPO_MIN && st.has_typo_index);
+        typo_indexed += cs.has_typo_index;
         incomplete += check_lookups(&o, &all, in, st.topk, &seed, 48);
         oracle_free(&o);
     }
@@ -214,6 +218,8 @@ START_TEST(test_random_logs_in_every_context)
         }
     }
     ck_assert_uint_eq(incomplete, 0); /* small tries never reach the work bound */
+    if (lines == 20000)
+        ck_assert_uint_gt(typo_indexed, 0);
     oracle_free(&all);
     ah_index_close(ix);
 }
