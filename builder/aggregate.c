@@ -363,6 +363,8 @@ static size_t parse_contexts(const char *s, size_t len, const char **v, size_t *
 {
     size_t n = 0;
     *status = AH_LINE_OK;
+    if (len == 0) /* an empty field lists no value: a data engine's NULL */
+        return 0;
     for (size_t at = 0;;) {
         const char *comma = memchr(s + at, ',', len - at);
         size_t end = comma ? (size_t)(comma - s) : len;

@@ -27,7 +27,8 @@ typedef enum ah_line_status {
     AH_LINE_COUNT,    /* the count is not an unsigned decimal integer */
     AH_LINE_OVERFLOW, /* the count does not fit in 64 bits */
     AH_LINE_TOOLONG,  /* the text is longer than --max-bytes */
-    AH_LINE_CONTEXT,  /* a context value empty, not UTF-8, or with a comma or control character */
+    AH_LINE_CONTEXT,  /* a context value empty, not UTF-8, or with a comma or control character
+                       * (an empty field is no value: what a data engine writes for NULL) */
     AH_LINE_CONTEXT_LONG, /* a context value longer than AH_MAX_CONTEXT_BYTES */
     AH_LINE_CONTEXT_MANY, /* more than AH_MAX_LINE_CONTEXTS distinct context values */
 } ah_line_status_t;

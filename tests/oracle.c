@@ -146,7 +146,7 @@ static int utf8_ok(const unsigned char *s, size_t len)
 /*
  * The contexts field by the contract: comma-separated values, ASCII spaces
  * around each trimmed, each 1-64 bytes of UTF-8 without control characters,
- * at most 32 distinct. Returns -1 if the field is bad, else 1 when it lists
+ * at most 32 distinct; an empty field lists none. Returns -1 if the field is bad, else 1 when it lists
  * context (NULL: never), 0 when not.
  */
 static int lists_context(const char *f, size_t len, const char *context)
@@ -154,6 +154,8 @@ static int lists_context(const char *f, size_t len, const char *context)
     const char *seen[33];
     size_t seen_len[33], n_seen = 0;
     int found = 0;
+    if (len == 0) /* an empty field: no values (what a data engine writes for NULL) */
+        return 0;
     for (size_t at = 0;;) {
         size_t end = at;
         while (end < len && f[end] != ',')

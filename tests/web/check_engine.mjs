@@ -6,7 +6,8 @@
 // (Hive partition folders, header lines, quoted texts), and builds a snapshot
 // from that directory. The same decayed counts, computed here independently
 // and given to ahead-build as one plain file, must build the identical
-// snapshot, byte for byte.
+// snapshot, byte for byte. The log's hits carry contexts (a department,
+// several, or none), so each text's count in each context is checked too.
 import { DuckDBInstance } from "@duckdb/node-api";
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
@@ -39,20 +40,27 @@ const texts = [
 // sums do not depend on the order the engine adds them in), or in the future.
 const ages = [0, 1, 2, 3, 4, -1];
 
+// Contexts of a hit: none (null, or only spaces), one, two in one field.
+const contexts = [null, null, "shoes", "men", "shoes,men", "café", "  ", "Kids"];
+
 const jsonLines = [];
 const rawLines = [];
-const expected = new Map(); // text as aggregate.sql cleans it -> summed weight
+// (text as aggregate.sql cleans it, context as it trims it) -> summed weight
+const expected = new Map();
 const clean = (q) => q.replace(/[\t\n\r]/g, " ").replace(/^ +| +$/g, "");
-const add = (q, weight) => {
+const add = (q, weight, dept = null) => {
   const t = clean(q);
-  if (t !== "") expected.set(t, (expected.get(t) || 0) + weight);
+  const c = dept === null || clean(dept) === "" ? "" : clean(dept);
+  const key = t + "\t" + c;
+  if (t !== "") expected.set(key, (expected.get(key) || 0) + weight);
 };
 for (let i = 0; i < 4000; i++) {
   const q = texts[rand(texts.length)];
+  const dept = contexts[rand(contexts.length)];
   const age = ages[rand(ages.length)] * HALF_LIFE_DAYS * DAY;
   const ts = new Date((NOW - age) * 1000).toISOString();
-  jsonLines.push(JSON.stringify({ q, ts }));
-  add(q, Math.pow(0.5, Math.max(0, age) / (HALF_LIFE_DAYS * DAY)));
+  jsonLines.push(JSON.stringify({ q, ts, dept }));
+  add(q, Math.pow(0.5, Math.max(0, age) / (HALF_LIFE_DAYS * DAY)), dept);
 }
 jsonLines.push(JSON.stringify({ q: null, ts: new Date(NOW * 1000).toISOString() }));
 jsonLines.push(JSON.stringify({ q: "no time given", ts: null }));
@@ -65,12 +73,17 @@ for (let i = 0; i < 500; i++) {
 writeFileSync(join(dir, "log.jsonl"), jsonLines.join("\n") + "\n");
 writeFileSync(join(dir, "queries.txt"), rawLines.join("\n") + "\n");
 
-// What the engine must produce, as one plain text<TAB>count file.
+// What the engine must produce, as one plain file: text<TAB>count, and a
+// third field for the rows with a context.
 const direct = [...expected]
-  .map(([t, w]) => [t, Math.round(w)])
+  .map(([key, w]) => [key, Math.round(w)])
   .filter(([, c]) => c >= 1)
-  .map(([t, c]) => `${t}\t${c}\n`)
+  .map(([key, c]) => {
+    const [t, ctx] = key.split("\t");
+    return ctx === "" ? `${t}\t${c}\n` : `${t}\t${c}\t${ctx}\n`;
+  })
   .join("");
+check(direct.includes("\tshoes,men\n") && direct.includes("\tcafé\n"), "the log has contexts");
 check(direct.includes('say "hi"\t'), "the log has a quoted text");
 check([...expected.values()].some((w) => w !== Math.round(w)), "decay leaves fractions to round");
 writeFileSync(join(dir, "direct.tsv"), direct);
@@ -82,15 +95,15 @@ const sql = readFileSync(join(env("AH_SOURCE_DIR"), "builder", "aggregate.sql"),
 const db = await DuckDBInstance.create(":memory:");
 const con = await db.connect();
 await con.run(`CREATE OR REPLACE TEMPORARY VIEW ahead_log AS
-  SELECT q AS query, epoch(CAST(ts AS TIMESTAMP)) AS ts_epoch
-  FROM read_json('${join(dir, "log.jsonl")}', columns = {q: 'VARCHAR', ts: 'VARCHAR'})
+  SELECT q AS query, epoch(CAST(ts AS TIMESTAMP)) AS ts_epoch, dept AS context
+  FROM read_json('${join(dir, "log.jsonl")}', columns = {q: 'VARCHAR', ts: 'VARCHAR', dept: 'VARCHAR'})
   UNION ALL
-  SELECT query, CAST(NULL AS DOUBLE) AS ts_epoch
+  SELECT query, CAST(NULL AS DOUBLE) AS ts_epoch, CAST(NULL AS VARCHAR) AS context
   FROM read_csv('${join(dir, "queries.txt")}', columns = {query: 'VARCHAR'}, header = false,
                 delim = chr(1), quote = '', escape = '', auto_detect = false)`);
 await con.run(sql);
 const parts = join(dir, "counts");
-await con.run(`COPY (SELECT text, count, length(text) % 3 AS shard FROM ahead_counts)
+await con.run(`COPY (SELECT text, count, contexts, length(text) % 3 AS shard FROM ahead_counts)
   TO '${parts}' (FORMAT csv, DELIMITER '\t', COMPRESSION gzip, PARTITION_BY (shard))`);
 // What Spark leaves beside its part files; ahead-build must pass over them.
 writeFileSync(join(parts, "_SUCCESS"), "");
@@ -114,4 +127,6 @@ if (!a.equals(b)) {
 }
 const top = execFileSync(env("AH_QUERY_BIN"), [fromEngine, "-k", "3", "say"], { encoding: "utf8" });
 check(top.startsWith('say "hi"\t'), "the quoted text survives: " + top);
+const stats = JSON.parse(execFileSync(env("AH_QUERY_BIN"), [fromEngine, "--stats"], { encoding: "utf8" }));
+check(stats.contexts === 4, "four contexts (shoes, men, café, Kids): " + stats.contexts);
 console.log(`check_engine: ${expected.size} texts, snapshot ${a.length} bytes, identical both ways`);
