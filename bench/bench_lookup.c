@@ -132,16 +132,12 @@ static int load_prefixes(const char *path, prefixes_t *p)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
-                                             {"passes", required_argument, NULL, 'p'},
-                                             {"slow", required_argument, NULL, 's'},
-                                             {"typos", required_argument, NULL, 't'},
-                                             {"match", required_argument, NULL, 'm'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {"exact-tier", required_argument, NULL, 'e'},
-                                             {"context", required_argument, NULL, 'c'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},          {"passes", required_argument, NULL, 'p'},
+        {"slow", required_argument, NULL, 's'},    {"typos", required_argument, NULL, 't'},
+        {"match", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},       {"exact-tier", required_argument, NULL, 'e'},
+        {"context", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
     int json = 0, passes = 5, c, bad = 0;
     long slow_ns = 0;
     const char *exact_out = NULL, *context = NULL;
@@ -203,10 +199,10 @@ int main(int argc, char **argv)
             int complete;
             uint64_t t0 = now_ns();
             /* Finding the context's index is part of the lookup, as in the server. */
-            const ah_index_t *in = p.ctx_len[i] ? ah_index_context(ix, p.data + p.ctx_off[i],
-                                                                   p.ctx_len[i])
-                                   : context    ? ah_index_context(ix, context, strlen(context))
-                                                : ix;
+            const ah_index_t *in = p.ctx_len[i]
+                                       ? ah_index_context(ix, p.data + p.ctx_off[i], p.ctx_len[i])
+                                   : context ? ah_index_context(ix, context, strlen(context))
+                                             : ix;
             int rc = in ? ah_index_lookup(in, p.data + p.off[i], p.len[i], &opt, out, text,
                                           sizeof text, &n, &complete)
                         : (n = 0, complete = 1, 0);
@@ -229,8 +225,7 @@ int main(int argc, char **argv)
                     elat[ne++] = lat[at - 1];
                     if (pass == 0)
                         fprintf(ef, "%.*s%s%.*s\n", (int)p.len[i], p.data + p.off[i],
-                                p.ctx_len[i] ? "\t" : "", (int)p.ctx_len[i],
-                                p.data + p.ctx_off[i]);
+                                p.ctx_len[i] ? "\t" : "", (int)p.ctx_len[i], p.data + p.ctx_off[i]);
                 }
             }
         }

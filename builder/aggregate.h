@@ -21,14 +21,14 @@
 /* Why a line was skipped. */
 typedef enum ah_line_status {
     AH_LINE_OK = 0,
-    AH_LINE_EMPTY,    /* no text, or only whitespace */
-    AH_LINE_UTF8,     /* not valid UTF-8 */
-    AH_LINE_CONTROL,  /* a NUL or another control character in the text */
-    AH_LINE_COUNT,    /* the count is not an unsigned decimal integer */
-    AH_LINE_OVERFLOW, /* the count does not fit in 64 bits */
-    AH_LINE_TOOLONG,  /* the text is longer than --max-bytes */
-    AH_LINE_CONTEXT,  /* a context value empty, not UTF-8, or with a comma or control character
-                       * (an empty field is no value: what a data engine writes for NULL) */
+    AH_LINE_EMPTY,        /* no text, or only whitespace */
+    AH_LINE_UTF8,         /* not valid UTF-8 */
+    AH_LINE_CONTROL,      /* a NUL or another control character in the text */
+    AH_LINE_COUNT,        /* the count is not an unsigned decimal integer */
+    AH_LINE_OVERFLOW,     /* the count does not fit in 64 bits */
+    AH_LINE_TOOLONG,      /* the text is longer than --max-bytes */
+    AH_LINE_CONTEXT,      /* a context value empty, not UTF-8, or with a comma or control character
+                           * (an empty field is no value: what a data engine writes for NULL) */
     AH_LINE_CONTEXT_LONG, /* a context value longer than AH_MAX_CONTEXT_BYTES */
     AH_LINE_CONTEXT_MANY, /* more than AH_MAX_LINE_CONTEXTS distinct context values */
 } ah_line_status_t;
@@ -83,8 +83,7 @@ int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, a
  * arrays belong to agg. *memberships receives the sum of their sizes.
  * Returns 0 or AH_ENOMEM.
  */
-int ah_agg_contexts(ah_agg_t *agg, ah_write_context_t **contexts, size_t *n,
-                    uint64_t *memberships);
+int ah_agg_contexts(ah_agg_t *agg, ah_write_context_t **contexts, size_t *n, uint64_t *memberships);
 
 /* Frees the aggregator and the entries it returned; no operation if NULL. */
 void ah_agg_free(ah_agg_t *agg);

@@ -191,16 +191,12 @@ static int lookup(const ah_index_t *ix, const char *q, size_t len, const ah_look
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"batch", no_argument, NULL, 'b'},
-                                             {"stats", no_argument, NULL, 's'},
-                                             {"verify", no_argument, NULL, 'v'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {"typos", required_argument, NULL, 't'},
-                                             {"match", required_argument, NULL, 'm'},
-                                             {"details", no_argument, NULL, 'd'},
-                                             {"context", required_argument, NULL, 'c'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"batch", no_argument, NULL, 'b'},         {"stats", no_argument, NULL, 's'},
+        {"verify", no_argument, NULL, 'v'},        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},       {"typos", required_argument, NULL, 't'},
+        {"match", required_argument, NULL, 'm'},   {"details", no_argument, NULL, 'd'},
+        {"context", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
     int batch = 0, stats = 0, verify = 0, details = 0, c;
     const char *context = NULL;
     long k = 10;

@@ -260,12 +260,12 @@ static int open_contexts(ah_index_t *ix, char *err, size_t errlen)
         sub->size = size;
         char why[200];
         int rc = parse_header(sub, why, sizeof why);
-        if (!rc && ((sub->flags & AH_FLAG_CONTEXTS) || sub->topk != ix->topk ||
-                    sub->bucket != ix->bucket || sub->max_text != ix->max_text ||
-                    /* the whole's flags, but contexts; typos only if the whole has them */
-                    (sub->flags & ~AH_FLAG_TYPO) !=
-                        (ix->flags & ~(AH_FLAG_CONTEXTS | AH_FLAG_TYPO)) ||
-                    (sub->flags & ~ix->flags & AH_FLAG_TYPO)))
+        if (!rc &&
+            ((sub->flags & AH_FLAG_CONTEXTS) || sub->topk != ix->topk ||
+             sub->bucket != ix->bucket || sub->max_text != ix->max_text ||
+             /* the whole's flags, but contexts; typos only if the whole has them */
+             (sub->flags & ~AH_FLAG_TYPO) != (ix->flags & ~(AH_FLAG_CONTEXTS | AH_FLAG_TYPO)) ||
+             (sub->flags & ~ix->flags & AH_FLAG_TYPO)))
             rc = ah_index__fail(why, sizeof why, AH_ECORRUPT, "parameters differ from the whole's");
         if (rc)
             return ah_index__fail(err, errlen, rc == AH_EVERSION ? AH_ECORRUPT : rc,

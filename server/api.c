@@ -264,11 +264,11 @@ static int complete(ah_server_t *srv, ah_worker_t *w, h2o_req_t *req, int index)
     int complete = 1;
     ah_lookup_options_t opt = {.k = p.k, .typos = p.typos, .match = p.match};
     /* In a context the snapshot lacks, nothing belongs: an empty answer. */
-    const ah_index_t *ix = p.context ? ah_index_context(snap->idx, p.context, p.context_len)
-                                     : snap->idx;
-    int rc = ix ? ah_index_lookup(ix, p.q, p.qlen, &opt, w->comp, w->text, w->text_cap, &n,
-                                  &complete)
-                : 0;
+    const ah_index_t *ix =
+        p.context ? ah_index_context(snap->idx, p.context, p.context_len) : snap->idx;
+    int rc =
+        ix ? ah_index_lookup(ix, p.q, p.qlen, &opt, w->comp, w->text, w->text_cap, &n, &complete)
+           : 0;
     if (rc != 0)
         return lookup_error(req, rc, snap);
     ah_counter_add(&w->metrics.cache_misses, 1);
@@ -370,8 +370,8 @@ static int route_index(ah_server_t *srv, h2o_req_t *req, h2o_iovec_t path, int *
     const char *suffix = complete_suffix;
     /* "/contexts" is as long as "/complete": the one tail decides which. */
     _Static_assert(sizeof(complete_suffix) == sizeof(contexts_suffix), "suffix lengths");
-    *contexts = path.len > plen + slen &&
-                memcmp(path.base + path.len - slen, contexts_suffix, slen) == 0;
+    *contexts =
+        path.len > plen + slen && memcmp(path.base + path.len - slen, contexts_suffix, slen) == 0;
     if (*contexts)
         suffix = contexts_suffix;
 

@@ -20,7 +20,7 @@
 #include <string.h>
 
 /* Context values: ASCII, accented, CJK, a space inside, digits that look like a count. */
-static const char *const pool[] = {"shoes", "men",    "women", "café", "日本", "a b",
+static const char *const pool[] = {"shoes", "men",    "women", "café",  "日本", "a b",
                                    "x",     "123",    "kids",  "Shoes", "sale", "z9",
                                    "home",  "garden", "été",   "tools"};
 #define POOL (sizeof pool / sizeof *pool)
@@ -52,7 +52,7 @@ static const char *bad_contexts(uint64_t *seed)
         return "0123456789012345678901234567890123456789012345678901234567890123X"; /* 65 bytes */
     case 3:
         return "sh\x01oes"; /* a control character */
-    default: /* 33 distinct values */
+    default:                /* 33 distinct values */
         many[0] = 0;
         for (int i = 0; i < 33; i++)
             snprintf(many + strlen(many), sizeof many - strlen(many), "%sv%d", i ? "," : "", i);
@@ -65,7 +65,7 @@ static size_t random_log(uint64_t *seed, const char *path, size_t n)
 {
     FILE *f = fopen(path, "w");
     ck_assert(f != NULL);
-    char (*texts)[256] = malloc(n * sizeof *texts);
+    char(*texts)[256] = malloc(n * sizeof *texts);
     size_t with = 0;
     for (size_t i = 0; i < n; i++) {
         /* Repeats of an earlier text (one in five, as typed or upper-cased) sum across lines. */
@@ -235,22 +235,22 @@ START_TEST(test_line_rules)
     scratch_path(input, sizeof input, "rules.tsv");
     scratch_path(out, sizeof out, "rules.snap");
     static const char log[] =
-        "nike air\t10\tshoes, men ,shoes\n"   /* trimmed, and shoes counts once */
-        "nike air\t5\tmen\n"                  /* sums: men 15 */
-        "Nike Air\t1\twomen\n"                /* another surface form of the same key */
-        "adidas\t7\t123\n"                    /* a value that looks like a count */
-        "empty\t1\tshoes,,men\n"              /* bad: an empty value */
-        "spaces\t1\t   \n"                    /* bad: only spaces */
-        "control\t1\tsh\x7foes\n"             /* bad: DEL */
-        "utf8\t1\tsh\xc3oes\n"                /* bad: not UTF-8 */
+        "nike air\t10\tshoes, men ,shoes\n" /* trimmed, and shoes counts once */
+        "nike air\t5\tmen\n"                /* sums: men 15 */
+        "Nike Air\t1\twomen\n"              /* another surface form of the same key */
+        "adidas\t7\t123\n"                  /* a value that looks like a count */
+        "empty\t1\tshoes,,men\n"            /* bad: an empty value */
+        "spaces\t1\t   \n"                  /* bad: only spaces */
+        "control\t1\tsh\x7foes\n"           /* bad: DEL */
+        "utf8\t1\tsh\xc3oes\n"              /* bad: not UTF-8 */
         "long\t1\t"
         "12345678901234567890123456789012345678901234567890123456789012345\n" /* bad: 65 */
         "ok64\t1\t"
         "1234567890123456789012345678901234567890123456789012345678901234\n" /* 64: good */
-        "tab\t1\tshoes\tmen\n"                /* bad: a tab in the field */
-        "nocount\tx\tshoes\n"                 /* bad: the count */
-        "zero\t0\tshoes\n"                    /* a count of 0: belongs to nothing */
-        "engine null\t2\t\n";                /* an empty field: no context (a NULL) */
+        "tab\t1\tshoes\tmen\n" /* bad: a tab in the field */
+        "nocount\tx\tshoes\n"  /* bad: the count */
+        "zero\t0\tshoes\n"     /* a count of 0: belongs to nothing */
+        "engine null\t2\t\n";  /* an empty field: no context (a NULL) */
     write_file(input, log, sizeof log - 1);
     char *err = build(input, out, NULL, NULL);
     for (int line = 5; line <= 14; line++) {
@@ -279,9 +279,9 @@ START_TEST(test_line_rules)
     ck_assert_int_eq(ah_index_complete(shoes, "", 0, 10, c, text, sizeof text, &n), 0);
     ck_assert_uint_eq(n, 1); /* nike air 10 (once, though listed twice); zero belongs to none */
     ck_assert_uint_eq(c[0].score, 10);
-    ck_assert_int_eq(ah_index_complete(ah_index_context(ix, "women", 5), "", 0, 10, c, text,
-                                       sizeof text, &n),
-                     0);
+    ck_assert_int_eq(
+        ah_index_complete(ah_index_context(ix, "women", 5), "", 0, 10, c, text, sizeof text, &n),
+        0);
     ck_assert(n == 1 && c[0].score == 1 && memcmp(c[0].text, "nike air", 8) == 0);
     ck_assert(ah_index_context(ix, "123", 3) != NULL);
     ck_assert(ah_index_context(ix, "Shoes", 5) == NULL); /* compared as bytes */

@@ -286,7 +286,8 @@ static size_t answers_lost(const oracle_t *o, const char *name, unsigned sec, in
     char q[AH_MAX_KEY_BYTES];
     for (size_t i = 0; i < 300; i++) {
         const oracle_entry_t *oe = &o->e[test_rand(&seed) % o->n];
-        size_t qlen = test_make_query(&seed, oe->key, oe->key_len, 1 + (unsigned)(i % 2), q, sizeof q);
+        size_t qlen =
+            test_make_query(&seed, oe->key, oe->key_len, 1 + (unsigned)(i % 2), q, sizeof q);
         lost += oracle_lookup_differs(o, ix, q, qlen, 10, -1, 1, ORACLE_EXACT);
     }
     ah_index_close(ix);

@@ -84,10 +84,13 @@ static void api_setup(void)
     build_fixture();
     snprintf(es_arg, sizeof(es_arg), "es=%s", g_es);
     snprintf(ctx_arg, sizeof(ctx_arg), "ctx=%s", g_ctx);
-    const char *args[] = {"--threads",    "2",          "--index",         es_arg,
-                          "--index",      ctx_arg,      "--cache-max-age", "123",
-                          "--cors-origin", "https://example.test",
-                          "--access-log", g_access_log, g_default,         NULL};
+    const char *args[] = {"--threads",       "2",
+                          "--index",         es_arg,
+                          "--index",         ctx_arg,
+                          "--cache-max-age", "123",
+                          "--cors-origin",   "https://example.test",
+                          "--access-log",    g_access_log,
+                          g_default,         NULL};
     ck_assert_msg(ts_server_start(&g_srv, args) == 0, "server did not start; log in %s", g_srv.log);
     ck_assert_msg(ts_server_check_identity(&g_srv, "default", g_default),
                   "the server answering is not the one this test started");
@@ -700,8 +703,14 @@ START_TEST(test_contexts)
     ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "suggestions")), 0);
     cJSON_Delete(j);
     ts_resp_free(&r);
-    static const char *const bad[] = {"", "%20", "a,b", "%01", "%C3", "a%7F",
-                                      "12345678901234567890123456789012345678901234567890123456789012345"};
+    static const char *const bad[] = {
+        "",
+        "%20",
+        "a,b",
+        "%01",
+        "%C3",
+        "a%7F",
+        "12345678901234567890123456789012345678901234567890123456789012345"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         snprintf(path, sizeof(path), "/v1/indexes/ctx/complete?q=w&context=%s", bad[i]);
         expect_error("GET", path, 400, "bad_context");

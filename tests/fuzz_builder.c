@@ -142,8 +142,8 @@ static void check_snapshot(const char *path, const ah_entry_t *e, size_t n, unsi
             FAIL("context %zu: %llu completions, %zu written", c, (unsigned long long)st.entries,
                  ctx[c].n);
         size_t got;
-        int rc = ah_index_complete_key(in, ctx[c].entries[0].key, ctx[c].entries[0].key_len, 1,
-                                       out, text, sizeof text, &got);
+        int rc = ah_index_complete_key(in, ctx[c].entries[0].key, ctx[c].entries[0].key_len, 1, out,
+                                       text, sizeof text, &got);
         if (rc != 0 || got != 1 || out[0].score < ctx[c].entries[0].score)
             FAIL("context %zu: its first key does not complete (rc %d)", c, rc);
     }

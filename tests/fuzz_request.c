@@ -101,8 +101,7 @@ static void check_answer(h2o_mem_pool_t *pool, ah_params_t *p, const ah_completi
         const cJSON *q = opensearch ? cJSON_GetArrayItem(j, 0) : cJSON_GetObjectItem(j, "q");
         expect_string(q, p->q, p->qlen, "q");
         if (!opensearch && p->context)
-            expect_string(cJSON_GetObjectItem(j, "context"), p->context, p->context_len,
-                          "context");
+            expect_string(cJSON_GetObjectItem(j, "context"), p->context, p->context_len, "context");
         const cJSON *list =
             opensearch ? cJSON_GetArrayItem(j, 1) : cJSON_GetObjectItem(j, "suggestions");
         if (cJSON_GetArraySize(list) != (int)n)

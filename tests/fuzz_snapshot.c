@@ -4,9 +4,9 @@
  * taken as a snapshot file (its header CRC re-sealed, so that mutations of
  * the header reach the checks behind it), opened, asked a fixed set of
  * prefixes (in every context too) and deep-verified: any crash, sanitizer
- * report or out-of-bounds read is a bug. Built with clang by tests/fuzz.sh (CMake -DAHEAD_FUZZ=ON in
- * build-fuzz/), which runs it from a copy of tests/fuzz/corpus/fuzz_snapshot/
- * (small snapshots of data/sample.tsv):
+ * report or out-of-bounds read is a bug. Built with clang by tests/fuzz.sh (CMake -DAHEAD_FUZZ=ON
+ * in build-fuzz/), which runs it from a copy of tests/fuzz/corpus/fuzz_snapshot/ (small snapshots
+ * of data/sample.tsv):
  *
  *   tests/fuzz.sh 60 fuzz_snapshot
  *   build-fuzz/tests/fuzz_snapshot CRASH_FILE          (replay a finding)

@@ -124,9 +124,11 @@ static int add_rec(rec_t **r, size_t *n, size_t *cap, const char *text, size_t l
 static int utf8_ok(const unsigned char *s, size_t len)
 {
     for (size_t i = 0; i < len;) {
-        unsigned c = s[i], n = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : c >= 0xe0 && c < 0xf0 ? 2
-                                          : c >= 0xf0 && c < 0xf5   ? 3
-                                                                    : 9;
+        unsigned c = s[i], n = c < 0x80                ? 0
+                               : c >= 0xc2 && c < 0xe0 ? 1
+                               : c >= 0xe0 && c < 0xf0 ? 2
+                               : c >= 0xf0 && c < 0xf5 ? 3
+                                                       : 9;
         if (n == 9 || i + n >= len)
             return 0;
         uint32_t cp = n == 0 ? c : c & (0x3fu >> n);
@@ -146,8 +148,8 @@ static int utf8_ok(const unsigned char *s, size_t len)
 /*
  * The contexts field by the contract: comma-separated values, ASCII spaces
  * around each trimmed, each 1-64 bytes of UTF-8 without control characters,
- * at most 32 distinct; an empty field lists none. Returns -1 if the field is bad, else 1 when it lists
- * context (NULL: never), 0 when not.
+ * at most 32 distinct; an empty field lists none. Returns -1 if the field is bad, else 1 when it
+ * lists context (NULL: never), 0 when not.
  */
 static int lists_context(const char *f, size_t len, const char *context)
 {

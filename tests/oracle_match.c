@@ -352,7 +352,7 @@ static size_t cp_offsets(const char *s, size_t len, size_t *off)
  * as a typed prefix would be. Written to q; returns its length.
  */
 size_t test_make_query(uint64_t *seed, const char *key, size_t klen, unsigned edits, char *q,
-                         size_t cap)
+                       size_t cap)
 {
     size_t off[AH_MAX_KEY_BYTES + 1];
     size_t n = cp_offsets(key, klen, off);
