@@ -132,6 +132,62 @@ int ah_match_span_len(const ah_pattern_t *p, const char *text, size_t len)
     return best;
 }
 
+/* ------------------------------------------------------------------ Hangul */
+
+static int is_leading(uint32_t c)
+{
+    return c >= 0x1100 && c <= 0x115f;
+}
+
+static int is_vowel(uint32_t c)
+{
+    return c >= 0x1160 && c <= 0x11a7;
+}
+
+static int is_trailing(uint32_t c)
+{
+    return c >= 0x11a8 && c <= 0x11ff;
+}
+
+uint32_t ah_match_shown_cps(const char *key, size_t len)
+{
+    uint32_t n = 0, prev = 0;
+    ah_utf8_t u = {0, 0};
+    for (size_t i = 0; i < len; i++) {
+        uint32_t c;
+        if (!ah_utf8_feed(&u, (unsigned char)key[i], &c))
+            continue;
+        /* A vowel after a leading consonant or a vowel, a trailing consonant after either. */
+        int continues = (is_vowel(c) && (is_leading(prev) || is_vowel(prev))) ||
+                        (is_trailing(c) && (is_vowel(prev) || is_trailing(prev)));
+        n += !continues;
+        prev = c;
+    }
+    return n;
+}
+
+int ah_match_trailing_variant(const char *key, size_t len, char *out)
+{
+    /* Trailing consonants U+11A8.. as leading ones (0: a compound, never last in a key). */
+    static const uint16_t as_leading[27] = {0x1100, 0x1101, 0,      0x1102, 0,      0,      0x1103,
+                                            0x1105, 0,      0,      0,      0,      0,      0,
+                                            0,      0x1106, 0x1107, 0,      0x1109, 0x110a, 0x110b,
+                                            0x110c, 0x110e, 0x110f, 0x1110, 0x1111, 0x1112};
+    /* A conjoining jamo is 3 bytes: E1 86 A8 .. E1 87 82 for U+11A8 .. U+11C2. */
+    if (len < 3 || (unsigned char)key[len - 3] != 0xe1)
+        return 0;
+    uint32_t c = 0x1000 | ((uint32_t)((unsigned char)key[len - 2] & 0x3f) << 6) |
+                 ((unsigned char)key[len - 1] & 0x3f);
+    if (c < 0x11a8 || c > 0x11c2 || as_leading[c - 0x11a8] == 0)
+        return 0;
+    uint32_t l = as_leading[c - 0x11a8];
+    memcpy(out, key, len - 3);
+    out[len - 3] = (char)0xe1;
+    out[len - 2] = (char)(0x80 | ((l >> 6) & 0x3f));
+    out[len - 1] = (char)(0x80 | (l & 0x3f));
+    return 1;
+}
+
 /* ------------------------------------------------------------ display spans */
 
 /* Code points in the key of the display text's first `bytes` bytes. */

@@ -125,6 +125,33 @@ size_t ah_match_decode(const char *s, size_t len, uint32_t *cps, size_t cap);
 /* The distance budget D for a prefix of n code points and a requested typos (-1: auto). */
 unsigned ah_match_budget(size_t n, int typos);
 
+/*
+ * Hangul in keys (normalize.c): ah_hangul_keys() writes the jamo a key
+ * holds for code point c (a syllable, a compatibility jamo typed alone, or a
+ * conjoining jamo), compounds split into the keys typed for them, at most 6;
+ * returns how many (c itself, 1, for anything else). ah_jamo_split() splits
+ * one conjoining jamo: 2 for a compound vowel or trailing consonant, else 1.
+ */
+int ah_hangul_keys(int32_t c, int32_t *keys);
+int ah_jamo_split(int32_t c, int32_t *keys);
+
+/*
+ * The code points of a key as its text shows them, which typos=auto counts:
+ * every code point but the jamo that continue a syllable (a vowel or
+ * trailing consonant after a leading consonant or vowel, a compound's
+ * second key), so 한국 is 2 and 한ㄱ is 2, as typed. (A compound consonant
+ * typed alone, ㄳ, is two leading consonants in a key: it counts 2.)
+ */
+uint32_t ah_match_shown_cps(const char *key, size_t len);
+
+/*
+ * The Hangul rule for a syllable still being typed: when key ends in a
+ * trailing consonant, writes the key with that consonant as the leading
+ * consonant of a next syllable into out (same length) and returns 1
+ * (학 -> 하ㄱ, 닭 -> 달ㄱ); else returns 0.
+ */
+int ah_match_trailing_variant(const char *key, size_t len, char *out);
+
 /* Is code point c a letter or a number (general category L* or N*)? */
 int ah_match_is_word_cp(uint32_t c);
 

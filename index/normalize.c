@@ -7,6 +7,16 @@
  * points collapsed to one ASCII space, trimmed at both ends. A typed prefix
  * may keep one trailing space.
  *
+ * Hangul is matched on jamo in the order the standard (2-set) keyboard types
+ * them, so that a syllable still being composed is a prefix of the finished
+ * one (한ㄱ and 한구 of 한국): a precomposed syllable becomes its leading
+ * consonant, vowel and trailing consonant, and a compound vowel or trailing
+ * consonant the two keys typed for it (ㅘ = ㅗ ㅏ, ㄺ = ㄹ ㄱ; the doubled
+ * consonants ㄲ ㄸ ㅃ ㅆ ㅉ are one key). A compatibility jamo typed alone
+ * (U+3131-U+3163) becomes the leading consonant or vowel it stands for,
+ * split the same way, before NFKC could take it for a trailing consonant
+ * (ㄳ alone is ㄱ ㅅ as leading consonants). Other texts are unchanged.
+ *
  * Pure ASCII, which is most of what a search box sends, takes a fast path:
  * NFKC and mark stripping leave ASCII unchanged and its case fold is
  * tolower, so the result is the same byte for byte as the utf8proc path
@@ -14,6 +24,8 @@
  * allocates: utf8proc writes into a code point buffer on the stack.
  */
 #include "ahead.h"
+
+#include "match.h"
 
 #include <utf8proc.h>
 
@@ -61,6 +73,75 @@ static int emit_cp(int32_t c, char *out, size_t cap, size_t *n, int *pending)
     return 0;
 }
 
+/* ------------------------------------------------------------- Hangul */
+
+#define H_SBASE  0xac00
+#define H_SCOUNT 11172
+#define H_LBASE  0x1100
+#define H_VBASE  0x1161
+#define H_TBASE  0x11a7
+#define H_NCOUNT 588 /* vowels x trailing consonants (with none) */
+#define H_TCOUNT 28
+
+/* The two keys of a compound vowel or trailing consonant, as conjoining jamo. */
+static const struct {
+    uint16_t jamo, first, second;
+} compound[] = {
+    {0x116a, 0x1169, 0x1161}, {0x116b, 0x1169, 0x1162}, {0x116c, 0x1169, 0x1175},
+    {0x116f, 0x116e, 0x1165}, {0x1170, 0x116e, 0x1166}, {0x1171, 0x116e, 0x1175},
+    {0x1174, 0x1173, 0x1175}, {0x11aa, 0x11a8, 0x11ba}, {0x11ac, 0x11ab, 0x11bd},
+    {0x11ad, 0x11ab, 0x11c2}, {0x11b0, 0x11af, 0x11a8}, {0x11b1, 0x11af, 0x11b7},
+    {0x11b2, 0x11af, 0x11b8}, {0x11b3, 0x11af, 0x11ba}, {0x11b4, 0x11af, 0x11c0},
+    {0x11b5, 0x11af, 0x11c1}, {0x11b6, 0x11af, 0x11c2}, {0x11b9, 0x11b8, 0x11ba},
+};
+
+/* The compatibility consonants U+3131..U+314E as leading consonants (second: 0 or its second key).
+ */
+static const uint16_t compat_consonant[30][2] = {
+    {0x1100, 0},      {0x1101, 0},      {0x1100, 0x1109}, {0x1102, 0},      {0x1102, 0x110c},
+    {0x1102, 0x1112}, {0x1103, 0},      {0x1104, 0},      {0x1105, 0},      {0x1105, 0x1100},
+    {0x1105, 0x1106}, {0x1105, 0x1107}, {0x1105, 0x1109}, {0x1105, 0x1110}, {0x1105, 0x1111},
+    {0x1105, 0x1112}, {0x1106, 0},      {0x1107, 0},      {0x1108, 0},      {0x1107, 0x1109},
+    {0x1109, 0},      {0x110a, 0},      {0x110b, 0},      {0x110c, 0},      {0x110d, 0},
+    {0x110e, 0},      {0x110f, 0},      {0x1110, 0},      {0x1111, 0},      {0x1112, 0},
+};
+
+int ah_jamo_split(int32_t c, int32_t *keys)
+{
+    for (size_t i = 0; i < sizeof compound / sizeof *compound; i++)
+        if (compound[i].jamo == c) {
+            keys[0] = compound[i].first;
+            keys[1] = compound[i].second;
+            return 2;
+        }
+    keys[0] = c;
+    return 1;
+}
+
+int ah_hangul_keys(int32_t c, int32_t *keys)
+{
+    if (c >= H_SBASE && c < H_SBASE + H_SCOUNT) {
+        int32_t i = c - H_SBASE, t = i % H_TCOUNT;
+        int n = 0;
+        keys[n++] = H_LBASE + i / H_NCOUNT;
+        n += ah_jamo_split(H_VBASE + i % H_NCOUNT / H_TCOUNT, keys + n);
+        if (t)
+            n += ah_jamo_split(H_TBASE + t, keys + n);
+        return n;
+    }
+    if (c >= 0x3131 && c <= 0x314e) { /* a consonant typed alone: leading */
+        keys[0] = compat_consonant[c - 0x3131][0];
+        keys[1] = compat_consonant[c - 0x3131][1];
+        return keys[1] ? 2 : 1;
+    }
+    if (c >= 0x314f && c <= 0x3163) /* a vowel typed alone */
+        return ah_jamo_split(H_VBASE + (c - 0x314f), keys);
+    if (c >= 0x1100 && c <= 0x11ff) /* a conjoining jamo left on its own by NFKC */
+        return ah_jamo_split(c, keys);
+    keys[0] = c;
+    return 1;
+}
+
 /* Ends a collapsed text: the owed space is kept only when asked for. */
 static int finish(char *out, size_t cap, size_t *n, int pending, int keep_trailing_space)
 {
@@ -97,6 +178,52 @@ static int normalize_ascii_key(const unsigned char *in, size_t len, char *out, s
     return rc;
 }
 
+/* Does the text hold a compatibility jamo (U+3131..U+3163, UTF-8 E3 84 B1 .. E3 85 A3)? */
+static int has_compat_jamo(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if (s[i] == 0xe3 &&
+            ((s[i + 1] == 0x84 && s[i + 2] >= 0xb1) || (s[i + 1] == 0x85 && s[i + 2] <= 0xa3)))
+            return 1;
+    return 0;
+}
+
+/*
+ * utf8proc_decompose(), but a compatibility jamo becomes the leading
+ * consonant or vowel it stands for (ah_hangul_keys), not what NFKC makes of
+ * it (ㄳ would be a trailing consonant, composed into the syllable before).
+ */
+static utf8proc_ssize_t decompose_keeping_jamo(const unsigned char *s, size_t len,
+                                               utf8proc_int32_t *cps)
+{
+    utf8proc_ssize_t n = 0;
+    for (size_t i = 0; i < len;) {
+        utf8proc_int32_t c;
+        utf8proc_ssize_t w = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &c);
+        if (w <= 0)
+            return UTF8PROC_ERROR_INVALIDUTF8;
+        i += (size_t)w;
+        if (c >= 0x3131 && c <= 0x3163) {
+            int32_t keys[2];
+            int m = ah_hangul_keys(c, keys);
+            if (n + m > AH_MAX_KEY_BYTES)
+                return UTF8PROC_ERROR_OVERFLOW;
+            for (int j = 0; j < m; j++)
+                cps[n++] = keys[j];
+            continue;
+        }
+        int last;
+        utf8proc_ssize_t m = utf8proc_decompose_char(c, cps + n, AH_MAX_KEY_BYTES - n,
+                                                     (utf8proc_option_t)KEY_OPTIONS, &last);
+        if (m < 0)
+            return m;
+        if (m > AH_MAX_KEY_BYTES - n)
+            return UTF8PROC_ERROR_OVERFLOW;
+        n += m;
+    }
+    return n;
+}
+
 int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *out_len,
                      int keep_trailing_space)
 {
@@ -114,8 +241,10 @@ int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *
 
     /* NFKC can grow a text, but never past the room the key itself has. */
     utf8proc_int32_t cps[AH_MAX_KEY_BYTES];
-    utf8proc_ssize_t n = utf8proc_decompose(s, (utf8proc_ssize_t)len, cps, AH_MAX_KEY_BYTES,
-                                            (utf8proc_option_t)KEY_OPTIONS);
+    utf8proc_ssize_t n = has_compat_jamo(s, len)
+                             ? decompose_keeping_jamo(s, len, cps)
+                             : utf8proc_decompose(s, (utf8proc_ssize_t)len, cps, AH_MAX_KEY_BYTES,
+                                                  (utf8proc_option_t)KEY_OPTIONS);
     if (n < 0)
         return n == UTF8PROC_ERROR_NOMEM || n == UTF8PROC_ERROR_OVERFLOW ? AH_ETOOLONG : AH_EUTF8;
     if (n > AH_MAX_KEY_BYTES)
@@ -127,7 +256,13 @@ int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *
     size_t used = 0;
     int pending = 0;
     for (utf8proc_ssize_t i = 0; i < n; i++) {
-        int rc = emit_cp(cps[i], out, cap, &used, &pending);
+        int32_t keys[6];
+        int m = cps[i] >= 0x1100 && cps[i] <= 0xd7a3 ? ah_hangul_keys(cps[i], keys) : 0;
+        int rc = 0;
+        for (int j = 0; j < m && !rc; j++)
+            rc = emit_cp(keys[j], out, cap, &used, &pending);
+        if (!m)
+            rc = emit_cp(cps[i], out, cap, &used, &pending);
         if (rc)
             return rc;
     }

@@ -180,17 +180,14 @@ int ah_parse_match(const char *s, size_t len, ah_match_mode_t *match)
     return 0;
 }
 
-int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
-                        const ah_lookup_options_t *opt, ah_completion_t *out, char *text,
-                        size_t cap, size_t *n_out, int *complete)
+/* One lookup of key by the contract, its typo budget from `shown` code points (match.h). */
+static int lookup_one(const ah_index_t *ix, const char *key, size_t len, uint32_t shown,
+                      const ah_lookup_options_t *opt, ah_completion_t *out, char *text, size_t cap,
+                      size_t *n_out, int *complete)
 {
+    int rc;
     *n_out = 0;
     *complete = 1;
-    int rc = check_options(ix, opt);
-    if (rc)
-        return rc;
-    if (len > AH_MAX_KEY_BYTES)
-        return AH_ETOOLONG;
     uint32_t n = count_cps(key, len);
 
     /* Tier (0, prefix): the exact answer, highlighted over Q's n code points. */
@@ -223,12 +220,119 @@ int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
     uint32_t qbuf[AH_PATTERN_CPS(AH_MAX_KEY_BYTES)];
     ah_pattern_t pat;
     ah_match_pattern(key, len, qbuf, &pat);
-    unsigned budget = ah_match_budget(n, opt->typos);
+    unsigned budget = ah_match_budget(shown, opt->typos);
     int words =
         opt->match == AH_MATCH_WORDS && ix->word_entries > 0 && ah_match_is_word_cp(pat.q[0]);
     if (budget == 0 && !words)
         return 0;
     return later_tiers(ix, &pat, budget, words, opt->k, ids, out, text, cap, used, n_out, complete);
+}
+
+/* An answer's rank: typos, then mid-phrase, then score descending (ties: the key, by the caller).
+ */
+static int rank_cmp(const ah_completion_t *a, const ah_completion_t *b)
+{
+    if (a->typos != b->typos)
+        return a->typos < b->typos ? -1 : 1;
+    if (a->mid != b->mid)
+        return a->mid < b->mid ? -1 : 1;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    return 0;
+}
+
+static int same_text(const ah_completion_t *a, const ah_completion_t *b)
+{
+    return a->text_len == b->text_len && memcmp(a->text, b->text, a->text_len) == 0;
+}
+
+static int answered(const ah_completion_t *out, size_t m, const ah_completion_t *c)
+{
+    for (size_t j = 0; j < m; j++)
+        if (same_text(&out[j], c))
+            return 1;
+    return 0;
+}
+
+/* Ties of rank go by key: a display text normalizes to its key. */
+static int key_cmp(const ah_completion_t *a, const ah_completion_t *b)
+{
+    char ka[AH_MAX_KEY_BYTES], kb[AH_MAX_KEY_BYTES];
+    size_t la = 0, lb = 0;
+    ah_normalize_key(a->text, a->text_len, ka, sizeof ka, &la, 0);
+    ah_normalize_key(b->text, b->text_len, kb, sizeof kb, &lb, 0);
+    int c = memcmp(ka, kb, la < lb ? la : lb);
+    return c ? c : (la > lb) - (la < lb);
+}
+
+/*
+ * The two lookups of a key that ends in a Hangul trailing consonant (the
+ * key as typed, and the consonant as the next syllable's leading one),
+ * each in scratch of this thread's, merged: each completion at the better
+ * of its two ranks, the first k. Each list holds the k best of its own
+ * ranking, and a completion's merged rank is no better than its rank in
+ * the list it came from, so the merged k best are among them.
+ */
+static int lookup_both(const ah_index_t *ix, const char *key, const char *alt, size_t len,
+                       uint32_t shown, const ah_lookup_options_t *opt, ah_completion_t *out,
+                       char *text, size_t cap, size_t *n_out, int *complete)
+{
+    static __thread ah_completion_t res[2][AH_MAX_K];
+    static __thread char texts[2][AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
+    size_t n[2];
+    int done[2];
+    int rc =
+        lookup_one(ix, key, len, shown, opt, res[0], texts[0], sizeof texts[0], &n[0], &done[0]);
+    if (!rc)
+        rc = lookup_one(ix, alt, len, shown, opt, res[1], texts[1], sizeof texts[1], &n[1],
+                        &done[1]);
+    if (rc)
+        return rc;
+    *complete = done[0] && done[1];
+    size_t at[2] = {0, 0}, used = 0, m = 0;
+    while (m < opt->k) {
+        /* Skip what is answered already: the other list had it at a better or equal rank. */
+        for (int l = 0; l < 2; l++)
+            while (at[l] < n[l] && answered(out, m, &res[l][at[l]]))
+                at[l]++;
+        if (at[0] >= n[0] && at[1] >= n[1])
+            break;
+        int pick = at[0] >= n[0];
+        if (at[0] < n[0] && at[1] < n[1]) {
+            int c = rank_cmp(&res[1][at[1]], &res[0][at[0]]);
+            pick = c < 0 || (c == 0 && !same_text(&res[0][at[0]], &res[1][at[1]]) &&
+                             key_cmp(&res[1][at[1]], &res[0][at[0]]) < 0);
+        }
+        const ah_completion_t *c = &res[pick][at[pick]++];
+        if (used + c->text_len > cap)
+            return AH_ENOSPC;
+        out[m] = *c;
+        memcpy(text + used, c->text, c->text_len);
+        out[m++].text = text + used;
+        used += c->text_len;
+    }
+    *n_out = m;
+    return 0;
+}
+
+int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
+                        const ah_lookup_options_t *opt, ah_completion_t *out, char *text,
+                        size_t cap, size_t *n_out, int *complete)
+{
+    *n_out = 0;
+    *complete = 1;
+    int rc = check_options(ix, opt);
+    if (rc)
+        return rc;
+    if (len > AH_MAX_KEY_BYTES)
+        return AH_ETOOLONG;
+    if (all_ascii(key, len, key + len))
+        return lookup_one(ix, key, len, (uint32_t)len, opt, out, text, cap, n_out, complete);
+    uint32_t shown = ah_match_shown_cps(key, len);
+    char alt[AH_MAX_KEY_BYTES];
+    if (ah_match_trailing_variant(key, len, alt))
+        return lookup_both(ix, key, alt, len, shown, opt, out, text, cap, n_out, complete);
+    return lookup_one(ix, key, len, shown, opt, out, text, cap, n_out, complete);
 }
 
 int ah_index_lookup(const ah_index_t *ix, const char *prefix, size_t len,

@@ -85,6 +85,10 @@ enum { ORACLE_EXACT, ORACLE_NO_FIRST_LETTER_RULE, ORACLE_WORDS_BEFORE_TYPOS };
 size_t oracle_lookup(const oracle_t *o, const char *q, size_t len, unsigned k, int typos, int words,
                      int mutation, oracle_match_t *out);
 
+/* oracle_lookup() with the typo budget of `shown` code points (0: q's own count). */
+size_t oracle_lookup_shown(const oracle_t *o, const char *q_key, size_t q_len, size_t shown,
+                           unsigned k, int typos, int words, int mutation, oracle_match_t *out);
+
 /*
  * Compares ah_index_lookup_key() with oracle_lookup(), text, score, typos,
  * mid-phrase flag and span of every answer; fails the current test on a

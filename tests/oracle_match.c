@@ -189,10 +189,16 @@ static void display_span(const oracle_entry_t *e, size_t a, size_t b, uint32_t *
 size_t oracle_lookup(const oracle_t *o, const char *q_key, size_t q_len, unsigned k, int typos,
                      int words, int mutation, oracle_match_t *out)
 {
+    return oracle_lookup_shown(o, q_key, q_len, 0, k, typos, words, mutation, out);
+}
+
+size_t oracle_lookup_shown(const oracle_t *o, const char *q_key, size_t q_len, size_t shown,
+                           unsigned k, int typos, int words, int mutation, oracle_match_t *out)
+{
     const struct oracle_cps *c = code_points(o);
     uint32_t q[AH_MAX_KEY_BYTES];
-    size_t n = decode(q_key, q_len, q);
-    unsigned budget = n < 4 ? 0 : n < 8 ? 1 : 2;
+    size_t n = decode(q_key, q_len, q), b = shown ? shown : n;
+    unsigned budget = b < 4 ? 0 : b < 8 ? 1 : 2;
     if (typos >= 0 && (unsigned)typos < budget)
         budget = (unsigned)typos;
     found_t *all = malloc((o->n + 1) * sizeof *all);
