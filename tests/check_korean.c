@@ -417,6 +417,44 @@ START_TEST(test_typed_states_match_the_contract)
 }
 END_TEST
 
+/*
+ * Real Korean words (data/korean-words.txt: 3,000 of hunspell-ko's, which
+ * has no counts: these are random, ties among them), 150 of them typed
+ * state by state.
+ */
+START_TEST(test_real_words_typed)
+{
+    size_t len;
+    char *all = read_file(AH_SOURCE_DIR "/data/korean-words.txt", &len);
+    ck_assert_ptr_nonnull(all);
+    char *texts[3100];
+    uint64_t scores[3100], seed = 0x6b6f7265u;
+    size_t n = 0;
+    for (char *line = strtok(all, "\n"); line && n < 3100; line = strtok(NULL, "\n")) {
+        texts[n] = line;
+        scores[n++] = 1 + (test_rand(&seed) % 3 ? test_rand(&seed) % 20 : test_rand(&seed) % 5000);
+    }
+    ck_assert_uint_ge(n, 3000);
+    oracle_t o;
+    oracle_from_pairs(&o, (const char *const *)texts, scores, n);
+    ah_entry_t *e = oracle_entries(&o);
+    char path[512], err[256];
+    ah_write_options_t opt = {.topk = 10, .max_text_bytes = 256, .hot_nodes = 30};
+    ck_assert(ah_snapshot_write(scratch_path(path, sizeof path, "words.snap"), e, o.n, &opt, NULL,
+                                err, sizeof err) == 0);
+    free(e);
+    ah_index_t *ix;
+    ck_assert(ah_index_open(path, &ix, err, sizeof err) == 0);
+    ctx_t x = {.o = &o, .ix = ix, .seed = &seed};
+    for (size_t i = 0; i < 150; i++)
+        type_word(texts[test_rand(&seed) % n], check_state, &x);
+    ck_assert_uint_gt(x.checked, 3000);
+    ah_index_close(ix);
+    oracle_free(&o);
+    free(all);
+}
+END_TEST
+
 /* The contract's own examples, spelled out. */
 START_TEST(test_examples)
 {
@@ -464,6 +502,7 @@ int main(void)
     tcase_add_test(tc, test_input_method_model);
     tcase_add_test(tc, test_examples);
     tcase_add_loop_test(tc, test_typed_states_match_the_contract, 0, 3);
+    tcase_add_test(tc, test_real_words_typed);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
