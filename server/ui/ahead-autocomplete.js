@@ -307,6 +307,9 @@ export function autocomplete(input, options = {}) {
   };
   const onBlur = () => close();
   const onKeydown = (e) => {
+    // A key that an input method is composing with (Korean, Japanese, Chinese) is its own:
+    // Enter then commits the syllable, it does not pick a suggestion.
+    if (e.isComposing || e.keyCode === 229) return;
     const n = items.length;
     switch (e.key) {
       case "ArrowDown":

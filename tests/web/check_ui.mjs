@@ -20,6 +20,10 @@ const snap = buildSnapshot(dir, "ui", [
   "Straße\t50000",
   "café au lait\t40000",
   "new york city\t30000",
+  "한국\t60000",
+  "한국어\t20000",
+  "학교\t30000",
+  "하고\t1000",
 ]);
 const second = buildSnapshot(dir, "second", [
   "zebra crossing\t7\tanimals,roads",
@@ -201,6 +205,39 @@ try {
   await expectShown("wonderful");
   await new Promise((r) => setTimeout(r, 300)); // any late answer would arrive by now
   await expectShown("wonderful");
+
+  // Korean through an input method: the composition's states, each answered as typed
+  // (한ㄱ and 한구 find 한국; 학 finds 하고 too), with Enter committing, not picking.
+  const cdp = await page.target().createCDPSession();
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.press("Backspace");
+  const compose = async (text) => {
+    await cdp.send("Input.imeSetComposition", { text, selectionStart: text.length, selectionEnd: text.length });
+  };
+  for (const [composing, commit] of [[["ㅎ", "하", "한"], "한"], [["ㄱ", "구", "국"], "국"]]) {
+    const before = await page.$eval("#q", (e) => e.value);
+    for (const state of composing) {
+      await compose(state);
+      const value = await page.$eval("#q", (e) => e.value);
+      check(value === before + state, `composing: the input holds ${value}, want ${before + state}`);
+      const shownNow = await expectShown(value);
+      if (value === "한구") check(shownNow[0].text === "한국", "한구 finds 한국 first: " + shownNow[0].text);
+    }
+    await cdp.send("Input.insertText", { text: commit });
+  }
+  check((await page.$eval("#q", (e) => e.value)) === "한국", "committed: 한국");
+  await expectShown("한국");
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.press("Backspace");
+  await compose("ㅎ");
+  await compose("하");
+  await compose("학");
+  const hak = await expectShown("학");
+  check(hak.map((s) => s.text).join(",") === "학교,하고", "학 finds 학교 and 하고: " + hak.map((s) => s.text));
+  await cdp.send("Input.insertText", { text: "학" });
+  await page.click("#q", { clickCount: 3 });
+  await page.keyboard.press("Backspace");
+  await cdp.detach();
 
   // Two indexes: the picker shows, and asks the one picked.
   check(!(await page.$eval("#picker", (e) => e.hidden)), "the index picker shows");
