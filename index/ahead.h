@@ -148,7 +148,7 @@ typedef struct ah_index_stats {
     uint64_t total_score;    /* sum of all scores (saturating) */
     uint32_t contexts;       /* context values (0: the snapshot has no contexts) */
     /* Bytes of each section, by id (format.h), padding included; [0] unused. */
-    uint64_t section_bytes[17];
+    uint64_t section_bytes[18];
 } ah_index_stats_t;
 
 /*

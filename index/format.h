@@ -71,6 +71,11 @@
  *               code points at j and j + 1, with the code points before j
  *               (the "head") as the record. Left out, with LOOK, by
  *               --no-typo-index.
+ *   CHOSEONG    only when some key holds Hangul: for initial-consonant
+ *               search (ㅅㅇㅌ finds 서울 특별시), each such completion's
+ *               runs of syllables as their leading consonants, one
+ *               record per completion in ranking order, so that a scan
+ *               for the k best can stop at the k-th match.
  *   CONTEXTS    only when input lines named contexts (a third field): for
  *               each context value V, a whole snapshot of this format of
  *               the completions that belong to V, scored by their counts
@@ -159,15 +164,17 @@
  *               (distinct scores - 1), at least 1
  *       60    4 root offset: offset of the root record in NODES
  *       64    8 total score: sum of all scores, saturating at 2^64-1
- *       72    4 section count: AH_SECTION_COUNT, or AH_SECTION_COUNT + 1
- *               with AH_FLAG_CONTEXTS (the CONTEXTS entry is the last)
+ *       72    4 section count: AH_SECTION_COUNT, plus one for each of the
+ *               flags AH_FLAG_CONTEXTS and AH_FLAG_CHOSEONG (their entries
+ *               follow the others', in id order)
  *       76    4 crc32 of bytes [128, file size): section table and sections
  *       80    4 distinct scores: entries in SCORES (1..n)
  *       84    4 flags: bit 0 (AH_FLAG_WORDS): the word-start index was
  *               built (it may still be empty); bit 1 (AH_FLAG_TYPO): the
  *               typo index was built (records carry look fields); bit 2
  *               (AH_FLAG_CONTEXTS): the CONTEXTS section follows the
- *               others; other bits zero
+ *               others; bit 3 (AH_FLAG_CHOSEONG): the CHOSEONG section
+ *               follows them (and CONTEXTS); other bits zero
  *       88    4 word-start entries: word starts after the first, over all
  *               keys; the length of WORD_ENTRIES (0 without the index)
  *       92    4 word-start inner nodes: records in WORD_NODES
@@ -184,7 +191,8 @@
  *      116    8 reserved, zero
  *      124    4 crc32 of header bytes [0, 124)
  *
- * SECTION TABLE (offset 128), one 24-byte entry per section, in id order:
+ * SECTION TABLE (offset 128), one 24-byte entry per section, in id order
+ * (1..15, then 16 and 17 when their flags say they are there):
  *        0    4 section id (1..AH_SECTION_COUNT, see enum below)
  *        4    4 crc32 of the section's bytes
  *        8    8 offset from the start of the file (8-byte aligned)
@@ -357,6 +365,21 @@
  *   (Example, j = 2: "react" and "reach" give block (2, 'r', 'a', 'c') with
  *   groups g3 = 'h' + 1 and 't' + 1, each holding the record head "e".)
  *
+ * CHOSEONG (section id AH_SEC_CHOSEONG, only with AH_FLAG_CHOSEONG): a
+ *   run of a key is what follows a word start (match.h) that begins a
+ *   Hangul syllable (a leading consonant jamo U+1100..U+1112 followed by a
+ *   vowel jamo), syllable by syllable, ASCII spaces between them skipped,
+ *   until anything else; its consonants are the syllables' leading
+ *   consonants as indexes 0..18 (jamo - U+1100). One record per key with
+ *   at least one run, in ranking order (score class, then lex id):
+ *     varint  lex id
+ *     u8      bits 0-6: runs r (1..127); bit 7: the first run starts at
+ *             the key's position 0
+ *     r x {u8 length m (1..255), m bytes of consonant indexes}
+ *   then up to 7 zero bytes to a multiple of 8, and AH_SECTION_PAD zero
+ *   bytes (no record is all zeros: r >= 1). A run longer than 255 syllables keeps
+ *   its first 255, a key with more than 127 runs its first 127.
+ *
  * CONTEXTS (section id AH_SEC_CONTEXTS, only with AH_FLAG_CONTEXTS):
  *        0    4 m: context values, 1..AH_MAX_CONTEXTS
  *        4    4 zero
@@ -446,7 +469,8 @@
 #define AH_FLAG_WORDS    0x1u /* the word-start index was built */
 #define AH_FLAG_TYPO     0x2u /* the typo index was built */
 #define AH_FLAG_CONTEXTS 0x4u /* the CONTEXTS section is there */
-#define AH_FLAGS_DEFINED 0x7u
+#define AH_FLAG_CHOSEONG 0x8u /* the CHOSEONG section is there */
+#define AH_FLAGS_DEFINED 0xfu
 
 /* Contexts. */
 #define AH_CONTEXT_ENTRY_SIZE 24
@@ -489,7 +513,9 @@ enum ah_section_id {
     AH_SEC_GRAM_SLOTS = 14,
     AH_SEC_GRAM_BLOCKS = 15,
     AH_SECTION_COUNT = 15, /* the sections every snapshot has */
-    AH_SEC_CONTEXTS = 16   /* one more, with AH_FLAG_CONTEXTS */
+    AH_SEC_CONTEXTS = 16,  /* with AH_FLAG_CONTEXTS */
+    AH_SEC_CHOSEONG = 17,  /* with AH_FLAG_CHOSEONG */
+    AH_SECTION_MAX = 17
 };
 
 #endif /* AH_FORMAT_H */

@@ -64,14 +64,14 @@ static int check_sections(ah_index_t *ix, char *err, size_t errlen)
     const unsigned char *h = ix->map;
     uint64_t table_end = AH_HEADER_SIZE + (uint64_t)ix->n_sec * AH_SECTION_ENTRY_SIZE;
     uint64_t prev_end = table_end;
-    for (unsigned i = 1; i <= ix->n_sec; i++) {
-        const unsigned char *e = h + AH_HEADER_SIZE + (i - 1) * AH_SECTION_ENTRY_SIZE;
-        uint32_t id = ah_load_u32(e + AH_SEC_ID);
+    for (unsigned t = 0; t < ix->n_sec; t++) {
+        const unsigned char *e = h + AH_HEADER_SIZE + t * AH_SECTION_ENTRY_SIZE;
+        uint32_t id = ah_load_u32(e + AH_SEC_ID), i = ix->sec_ids[t];
         uint64_t off = ah_load_u64(e + AH_SEC_OFFSET);
         uint64_t len = ah_load_u64(e + AH_SEC_LENGTH);
         if (id != i)
-            return ah_index__fail(err, errlen, AH_ECORRUPT, "section table entry %u has id %u", i,
-                                  id);
+            return ah_index__fail(err, errlen, AH_ECORRUPT, "section table entry %u has id %u",
+                                  t + 1, id);
         if (off % 8 || off < prev_end || len < AH_SECTION_PAD || off > ix->size ||
             len > ix->size - off)
             return ah_index__fail(err, errlen, AH_ECORRUPT,
@@ -158,7 +158,13 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
     if (ah_crc32(0, h, AH_HDR_HEADER_CRC) != ah_load_u32(h + AH_HDR_HEADER_CRC))
         return ah_index__fail(err, errlen, AH_ECORRUPT, "header checksum mismatch");
     ix->flags = ah_load_u32(h + AH_HDR_FLAGS);
-    ix->n_sec = ix->flags & AH_FLAG_CONTEXTS ? AH_SEC_CONTEXTS : AH_SECTION_COUNT;
+    ix->n_sec = 0;
+    for (unsigned i = 1; i <= AH_SECTION_COUNT; i++)
+        ix->sec_ids[ix->n_sec++] = i;
+    if (ix->flags & AH_FLAG_CONTEXTS)
+        ix->sec_ids[ix->n_sec++] = AH_SEC_CONTEXTS;
+    if (ix->flags & AH_FLAG_CHOSEONG)
+        ix->sec_ids[ix->n_sec++] = AH_SEC_CHOSEONG;
     if (ah_load_u32(h + AH_HDR_HEADER_SIZE) != AH_HEADER_SIZE ||
         ah_load_u32(h + AH_HDR_SECTION_COUNT) != ix->n_sec)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "unexpected header or table size");
@@ -263,8 +269,9 @@ static int open_contexts(ah_index_t *ix, char *err, size_t errlen)
         if (!rc &&
             ((sub->flags & AH_FLAG_CONTEXTS) || sub->topk != ix->topk ||
              sub->bucket != ix->bucket || sub->max_text != ix->max_text ||
-             /* the whole's flags, but contexts; typos only if the whole has them */
-             (sub->flags & ~AH_FLAG_TYPO) != (ix->flags & ~(AH_FLAG_CONTEXTS | AH_FLAG_TYPO)) ||
+             /* the whole's flags, but contexts; typos only if the whole has them; its own Hangul */
+             (sub->flags & ~(AH_FLAG_TYPO | AH_FLAG_CHOSEONG)) !=
+                 (ix->flags & ~(AH_FLAG_CONTEXTS | AH_FLAG_TYPO | AH_FLAG_CHOSEONG)) ||
              (sub->flags & ~ix->flags & AH_FLAG_TYPO)))
             rc = ah_index__fail(why, sizeof why, AH_ECORRUPT, "parameters differ from the whole's");
         if (rc)
@@ -350,7 +357,7 @@ int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size
      * cannot give them, that is an error here, not SIGBUS at the first
      * touch of the mapping. (Checksums, pread too, cover the rest.)
      */
-    unsigned char probe[AH_HEADER_SIZE + AH_SEC_CONTEXTS * AH_SECTION_ENTRY_SIZE];
+    unsigned char probe[AH_HEADER_SIZE + AH_SECTION_MAX * AH_SECTION_ENTRY_SIZE];
     size_t want = (uint64_t)st.st_size < sizeof probe ? (size_t)st.st_size : sizeof probe;
     for (size_t got = 0; got < want;) {
         ssize_t k = pread(fd, probe + got, want - got, (off_t)got);
@@ -456,8 +463,8 @@ void ah_index_stats(const ah_index_t *ix, ah_index_stats_t *st)
     st->has_typo_index = (ix->flags & AH_FLAG_TYPO) != 0;
     st->typo_depth = ix->typo_depth;
     st->contexts = ix->n_contexts;
-    for (unsigned i = 1; i <= ix->n_sec && i < sizeof st->section_bytes / 8; i++)
-        st->section_bytes[i] = ix->sec[i].len + AH_SECTION_PAD;
+    for (unsigned t = 0; t < ix->n_sec; t++)
+        st->section_bytes[ix->sec_ids[t]] = ix->sec[ix->sec_ids[t]].len + AH_SECTION_PAD;
 }
 
 /* ------------------------------------------------------ keys and scores */

@@ -43,12 +43,13 @@ struct ah_index {
     uint64_t total_score;
     uint32_t flags;
     uint32_t word_entries, word_nodes, word_root, word_leaf;
-    uint32_t id_bits;                      /* width of WORD_ENTRIES values */
-    uint32_t typo_depth;                   /* 0 without the typo index */
-    uint32_t gram_slots;                   /* entries of GRAM_SLOTS, a power of two */
-    uint32_t look_n, word_look_n;          /* entries of LOOK and WORD_LOOK */
-    unsigned n_sec;                        /* sections in the table */
-    ah_section_t sec[AH_SEC_CONTEXTS + 1]; /* indexed by section id */
+    uint32_t id_bits;                     /* width of WORD_ENTRIES values */
+    uint32_t typo_depth;                  /* 0 without the typo index */
+    uint32_t gram_slots;                  /* entries of GRAM_SLOTS, a power of two */
+    uint32_t look_n, word_look_n;         /* entries of LOOK and WORD_LOOK */
+    unsigned n_sec;                       /* sections in the table */
+    unsigned sec_ids[AH_SECTION_MAX];     /* their ids, in table order */
+    ah_section_t sec[AH_SECTION_MAX + 1]; /* indexed by section id; absent ones empty */
     /* Contexts (format.h, CONTEXTS): m values in byte order, and each one's
      * snapshot, a view into this one's mapping. NULL in a context's own. */
     uint32_t n_contexts;

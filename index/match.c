@@ -166,6 +166,52 @@ uint32_t ah_match_shown_cps(const char *key, size_t len)
     return n;
 }
 
+/* The code point at key[i] (a valid UTF-8 key), its length in *w. */
+static uint32_t cp_at(const char *key, size_t len, size_t i, size_t *w)
+{
+    const unsigned char *s = (const unsigned char *)key + i;
+    if (s[0] < 0x80 || i + 1 >= len) {
+        *w = 1;
+        return s[0];
+    }
+    if (s[0] < 0xe0) {
+        *w = 2;
+        return (uint32_t)(s[0] & 0x1f) << 6 | (s[1] & 0x3f);
+    }
+    if (s[0] < 0xf0 && i + 2 < len) {
+        *w = 3;
+        return (uint32_t)(s[0] & 0x0f) << 12 | (uint32_t)(s[1] & 0x3f) << 6 | (s[2] & 0x3f);
+    }
+    *w = s[0] < 0xf0 ? 1 : 4;
+    return 0x110000; /* nothing a run holds */
+}
+
+size_t ah_match_initials(const char *key, size_t len, size_t from, unsigned char *out, size_t cap,
+                         uint32_t *ends)
+{
+    size_t m = 0, i = from, w, w2;
+    while (i < len && m < cap) {
+        uint32_t c = cp_at(key, len, i, &w);
+        if (c == ' ' && m > 0) { /* a space between syllables */
+            i += w;
+            continue;
+        }
+        if (c < 0x1100 || c > 0x1112 || i + w >= len)
+            break;
+        uint32_t v = cp_at(key, len, i + w, &w2);
+        if (v < 0x1161 || v > 0x1175)
+            break; /* a consonant typed alone is not a syllable */
+        out[m] = (unsigned char)(c - 0x1100);
+        i += w;
+        while (i < len && (c = cp_at(key, len, i, &w), c >= 0x1161 && c <= 0x11c2))
+            i += w; /* the syllable's vowel and trailing jamo */
+        if (ends)
+            ends[m] = (uint32_t)i;
+        m++;
+    }
+    return m;
+}
+
 int ah_match_trailing_variant(const char *key, size_t len, char *out)
 {
     /* Trailing consonants U+11A8.. as leading ones (0: a compound, never last in a key). */

@@ -140,9 +140,19 @@ int ah_jamo_split(int32_t c, int32_t *keys);
  * every code point but the jamo that continue a syllable (a vowel or
  * trailing consonant after a leading consonant or vowel, a compound's
  * second key), so 한국 is 2 and 한ㄱ is 2, as typed. (A compound consonant
- * typed alone, ㄳ, is two leading consonants in a key: it counts 2.)
+ * typed alone, ㄳ, is two leading consonants in a key: it counts 2 here;
+ * ah_index_lookup() takes one off for each in the text typed.)
  */
 uint32_t ah_match_shown_cps(const char *key, size_t len);
+
+/*
+ * Initial-consonant runs (format.h, CHOSEONG): the run of key that starts
+ * at byte `from` (a word start), as consonant indexes 0..18 into out (at
+ * most cap), returning how many (0: no Hangul syllable starts there). When
+ * ends is not NULL, ends[i] receives the byte offset just past syllable i.
+ */
+size_t ah_match_initials(const char *key, size_t len, size_t from, unsigned char *out, size_t cap,
+                         uint32_t *ends);
 
 /*
  * The Hangul rule for a syllable still being typed: when key ends in a

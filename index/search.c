@@ -266,31 +266,16 @@ static int key_cmp(const ah_completion_t *a, const ah_completion_t *b)
 }
 
 /*
- * The two lookups of a key that ends in a Hangul trailing consonant (the
- * key as typed, and the consonant as the next syllable's leading one),
- * each in scratch of this thread's, merged: each completion at the better
- * of its two ranks, the first k. Each list holds the k best of its own
- * ranking, and a completion's merged rank is no better than its rank in
- * the list it came from, so the merged k best are among them.
+ * Two ranked answers merged into out: each completion at the better of its
+ * two ranks, the first k. Each list holds the k best of its own ranking,
+ * and a completion's merged rank is no better than its rank in the list it
+ * came from, so the merged k best are among them.
  */
-static int lookup_both(const ah_index_t *ix, const char *key, const char *alt, size_t len,
-                       uint32_t shown, const ah_lookup_options_t *opt, ah_completion_t *out,
-                       char *text, size_t cap, size_t *n_out, int *complete)
+static int merge_answers(ah_completion_t res[2][AH_MAX_K], const size_t n[2], unsigned k,
+                         ah_completion_t *out, char *text, size_t cap, size_t *n_out)
 {
-    static __thread ah_completion_t res[2][AH_MAX_K];
-    static __thread char texts[2][AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
-    size_t n[2];
-    int done[2];
-    int rc =
-        lookup_one(ix, key, len, shown, opt, res[0], texts[0], sizeof texts[0], &n[0], &done[0]);
-    if (!rc)
-        rc = lookup_one(ix, alt, len, shown, opt, res[1], texts[1], sizeof texts[1], &n[1],
-                        &done[1]);
-    if (rc)
-        return rc;
-    *complete = done[0] && done[1];
     size_t at[2] = {0, 0}, used = 0, m = 0;
-    while (m < opt->k) {
+    while (m < k) {
         /* Skip what is answered already: the other list had it at a better or equal rank. */
         for (int l = 0; l < 2; l++)
             while (at[l] < n[l] && answered(out, m, &res[l][at[l]]))
@@ -315,9 +300,162 @@ static int lookup_both(const ah_index_t *ix, const char *key, const char *alt, s
     return 0;
 }
 
-int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
-                        const ah_lookup_options_t *opt, ah_completion_t *out, char *text,
-                        size_t cap, size_t *n_out, int *complete)
+/* Two answers to merge, this thread's (only Hangul queries ever need them). */
+static __thread ah_completion_t res[2][AH_MAX_K];
+static __thread char texts[2][AH_COMPLETE_TEXT_BYTES(AH_MAX_K)];
+
+/*
+ * The two lookups of a key that ends in a Hangul trailing consonant (the
+ * key as typed, and the consonant as the next syllable's leading one),
+ * merged.
+ */
+static int lookup_both(const ah_index_t *ix, const char *key, const char *alt, size_t len,
+                       uint32_t shown, const ah_lookup_options_t *opt, ah_completion_t *out,
+                       char *text, size_t cap, size_t *n_out, int *complete)
+{
+    size_t n[2];
+    int done[2];
+    int rc =
+        lookup_one(ix, key, len, shown, opt, res[0], texts[0], sizeof texts[0], &n[0], &done[0]);
+    if (!rc)
+        rc = lookup_one(ix, alt, len, shown, opt, res[1], texts[1], sizeof texts[1], &n[1],
+                        &done[1]);
+    if (rc)
+        return rc;
+    *complete = done[0] && done[1];
+    return merge_answers(res, n, opt->k, out, text, cap, n_out);
+}
+
+/* ------------------------------------------------------- initial consonants */
+
+/*
+ * A query of initial consonants: two or more leading consonant jamo
+ * (U+1100..U+1112, from compatibility consonants typed alone) and nothing
+ * else but spaces. Their indexes into q; returns how many (0: not such a query).
+ */
+static size_t initials_query(const char *key, size_t len, unsigned char *q)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < len;) {
+        const unsigned char *b = (const unsigned char *)key + i;
+        if (b[0] == ' ') {
+            i++;
+            continue;
+        }
+        if (i + 3 > len || b[0] != 0xe1 || b[1] != 0x84 || b[2] < 0x80 || b[2] > 0x92)
+            return 0;
+        q[m++] = (unsigned char)(b[2] - 0x80);
+        i += 3;
+    }
+    return m >= 2 ? m : 0;
+}
+
+/*
+ * The k best completions whose run from the key's start begins with the
+ * consonants q (pre), and the k best whose run from a later word start
+ * does (mid), as ranks: a scan of CHOSEONG's records, in ranking order,
+ * that stops at the k-th match from the start (nothing after it can rank
+ * above it; mid-phrase matches rank below them all).
+ */
+static int initials_scan(const ah_index_t *ix, const unsigned char *q, size_t m, unsigned k,
+                         uint64_t *pre, size_t *npre, uint64_t *mid, size_t *nmid)
+{
+    const unsigned char *p = ix->sec[AH_SEC_CHOSEONG].data;
+    const unsigned char *end = p + ix->sec[AH_SEC_CHOSEONG].len;
+    *npre = *nmid = 0;
+    while (p < end && *npre < k) {
+        /* The section's end may hold up to 7 zero bytes of alignment. */
+        if (end - p < 8 && *p == 0 && memcmp(p, "\0\0\0\0\0\0\0", (size_t)(end - p)) == 0)
+            break;
+        uint64_t id = 0;
+        if (!ah_varint_get(&p, end, &id) || id >= ix->n || p >= end)
+            return AH_ECORRUPT;
+        unsigned runs = *p & 0x7f, first = *p >> 7;
+        p++;
+        int at_start = 0, later = 0;
+        for (unsigned r = 0; r < runs; r++) {
+            if (p >= end || *p == 0 || (size_t)(end - p) < 1u + *p)
+                return AH_ECORRUPT;
+            size_t len = *p++;
+            if (len >= m && memcmp(p, q, m) == 0) {
+                if (r == 0 && first)
+                    at_start = 1;
+                else
+                    later = 1;
+            }
+            p += len;
+        }
+        if (at_start)
+            pre[(*npre)++] = ah_walk__rank(ix, (uint32_t)id);
+        else if (later && *nmid < k)
+            mid[(*nmid)++] = ah_walk__rank(ix, (uint32_t)id);
+    }
+    return 0;
+}
+
+/* An initial-consonant answer: text, score, and the syllables matched, from the first run that
+ * does. */
+static int emit_initials(const ah_index_t *ix, uint64_t rank, int mid, const unsigned char *q,
+                         size_t m, ah_completion_t *out, char *text, size_t cap, size_t *used)
+{
+    char key[AH_MAX_KEY_BYTES];
+    uint32_t len, tlen, id = (uint32_t)rank;
+    uint64_t display;
+    const char *t;
+    int rc = ah_index__key_at(ix, id, key, &len, &display);
+    if (rc || (rc = ah_index__display(ix, display, key, len, &t, &tlen)) != 0 ||
+        (rc = ah_index__put_text(out, text, cap, used, t, tlen)) != 0 ||
+        (rc = ah_index__score(ix, (uint32_t)(rank >> 32), &out->score)) != 0)
+        return rc;
+    out->typos = 0;
+    out->mid = (unsigned)mid;
+    uint32_t starts[AH_MAX_KEY_BYTES / 2 + 1], ends[255];
+    unsigned char run[255];
+    starts[0] = 0;
+    size_t ns = 1 + ah_match_word_starts(key, len, starts + 1, AH_MAX_KEY_BYTES / 2);
+    for (size_t i = mid ? 1 : 0; i < ns && i <= AH_MAX_KEY_BYTES / 2; i++) {
+        size_t r = ah_match_initials(key, len, starts[i], run, sizeof run, ends);
+        if (r >= m && memcmp(run, q, m) == 0) {
+            uint32_t a = count_cps(key, starts[i]), b = count_cps(key, ends[m - 1]);
+            ah_match_display_span(out->text, out->text_len, a, b, &out->span_start, &out->span_end);
+            return 0;
+        }
+    }
+    return AH_ECORRUPT; /* the record said it matches */
+}
+
+/*
+ * A query of initial consonants, answered: the k best of its plain lookup
+ * (a key may hold such consonants typed alone) merged with its initial-
+ * consonant matches, ranked as exact matches from the start and mid-phrase.
+ */
+static int lookup_initials(const ah_index_t *ix, const char *key, size_t len, uint32_t shown,
+                           const unsigned char *q, size_t m, const ah_lookup_options_t *opt,
+                           ah_completion_t *out, char *text, size_t cap, size_t *n_out,
+                           int *complete)
+{
+    size_t n[2] = {0, 0};
+    int rc =
+        lookup_one(ix, key, len, shown, opt, res[0], texts[0], sizeof texts[0], &n[0], complete);
+    uint64_t pre[AH_MAX_K], mid[AH_MAX_K];
+    size_t npre = 0, nmid = 0, used = 0;
+    if (!rc)
+        rc = initials_scan(ix, q, m, opt->k, pre, &npre, mid, &nmid);
+    if (opt->match != AH_MATCH_WORDS) /* mid-phrase matches are asked for by match=words */
+        nmid = 0;
+    for (size_t i = 0; !rc && i < npre + nmid && n[1] < opt->k; i++)
+        rc = emit_initials(ix, i < npre ? pre[i] : mid[i - npre], i >= npre, q, m, &res[1][n[1]++],
+                           texts[1], sizeof texts[1], &used);
+    return rc ? rc : merge_answers(res, n, opt->k, out, text, cap, n_out);
+}
+
+/*
+ * A lookup of a key whose text as shown had `fewer` code points than its
+ * key says (compound consonants typed alone: ㄳ is one, its key two).
+ */
+static int lookup_key(const ah_index_t *ix, const char *key, size_t len, uint32_t fewer,
+                      const ah_lookup_options_t *opt, ah_completion_t *out, char *text, size_t cap,
+                      size_t *n_out, int *complete)
 {
     *n_out = 0;
     *complete = 1;
@@ -328,11 +466,37 @@ int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
         return AH_ETOOLONG;
     if (all_ascii(key, len, key + len))
         return lookup_one(ix, key, len, (uint32_t)len, opt, out, text, cap, n_out, complete);
-    uint32_t shown = ah_match_shown_cps(key, len);
+    uint32_t shown = ah_match_shown_cps(key, len) - fewer;
+    unsigned char initials[AH_MAX_KEY_BYTES / 3];
+    size_t m = ix->sec[AH_SEC_CHOSEONG].len ? initials_query(key, len, initials) : 0;
+    if (m)
+        return lookup_initials(ix, key, len, shown, initials, m, opt, out, text, cap, n_out,
+                               complete);
     char alt[AH_MAX_KEY_BYTES];
     if (ah_match_trailing_variant(key, len, alt))
         return lookup_both(ix, key, alt, len, shown, opt, out, text, cap, n_out, complete);
     return lookup_one(ix, key, len, shown, opt, out, text, cap, n_out, complete);
+}
+
+int ah_index_lookup_key(const ah_index_t *ix, const char *key, size_t len,
+                        const ah_lookup_options_t *opt, ah_completion_t *out, char *text,
+                        size_t cap, size_t *n_out, int *complete)
+{
+    return lookup_key(ix, key, len, 0, opt, out, text, cap, n_out, complete);
+}
+
+/* Compound consonants typed alone (ㄳ ㄵ ㄶ ㄺ..ㅀ ㅄ: E3 84 B3, B5, B6, BA..BF, E3 85 80, 84). */
+static uint32_t compound_consonants(const char *s, size_t len)
+{
+    uint32_t n = 0;
+    for (size_t i = 0; i + 2 < len; i++) {
+        const unsigned char *b = (const unsigned char *)s + i;
+        if (b[0] == 0xe3 && ((b[1] == 0x84 && (b[2] == 0xb3 || b[2] == 0xb5 || b[2] == 0xb6 ||
+                                               (b[2] >= 0xba && b[2] <= 0xbf))) ||
+                             (b[1] == 0x85 && (b[2] == 0x80 || b[2] == 0x84))))
+            n++;
+    }
+    return n;
 }
 
 int ah_index_lookup(const ah_index_t *ix, const char *prefix, size_t len,
@@ -346,7 +510,8 @@ int ah_index_lookup(const ah_index_t *ix, const char *prefix, size_t len,
     int rc = ah_normalize_key(prefix, len, key, sizeof key, &key_len, 1);
     if (rc)
         return rc;
-    return ah_index_lookup_key(ix, key, key_len, opt, out, text, cap, n_out, complete);
+    return lookup_key(ix, key, key_len, compound_consonants(prefix, len), opt, out, text, cap,
+                      n_out, complete);
 }
 
 int ah_index_complete_key(const ah_index_t *ix, const char *key, size_t len, unsigned k,

@@ -96,7 +96,8 @@ static int verify_checksums(crc_source_t *src, char *err, size_t errlen)
     uint64_t pos = AH_HEADER_SIZE; /* the body's bytes before pos are in body_crc */
     uint32_t body_crc = 0;
     /* Sections lie in table order, without overlap (checked at open). */
-    for (unsigned s = 1; s <= ix->n_sec; s++) {
+    for (unsigned t = 0; t < ix->n_sec; t++) {
+        unsigned s = ix->sec_ids[t];
         const ah_section_t *sec = &ix->sec[s];
         uint64_t full = sec->len + AH_SECTION_PAD;
         uint32_t crc = 0;
@@ -139,8 +140,9 @@ int ah_index_verify_checksums(const ah_index_t *ix, char *err, size_t errlen)
 static int verify_content_id(const ah_index_t *ix, char *err, size_t errlen)
 {
     uint64_t id = ah_hash64(ix->topk, &ix->bucket, sizeof ix->bucket);
-    for (unsigned s = 1; s <= ix->n_sec; s++)
-        id = ah_hash64(id, ix->sec[s].data, ix->sec[s].len + AH_SECTION_PAD);
+    for (unsigned t = 0; t < ix->n_sec; t++)
+        id = ah_hash64(id, ix->sec[ix->sec_ids[t]].data,
+                       ix->sec[ix->sec_ids[t]].len + AH_SECTION_PAD);
     if (id != ix->content_id)
         return FAIL("content id does not match the content");
     return 0;
@@ -727,6 +729,37 @@ static int verify_grams(const ah_index_t *ix, char *err, size_t errlen)
     return rc;
 }
 
+/* The initial-consonant section is the one the writer makes from these keys and classes. */
+static int verify_choseong(const ah_index_t *ix, char *err, size_t errlen)
+{
+    ah_entry_t *e;
+    char *bytes;
+    int rc = decode_keys(ix, &e, &bytes);
+    if (rc)
+        return rc == AH_ENOMEM ? ah_index__fail(err, errlen, rc, "out of memory")
+                               : FAIL("keys: bad record");
+    uint32_t *class_of = malloc((size_t)ix->n * sizeof *class_of);
+    buf_t want = {0};
+    rc = class_of ? 0 : AH_ENOMEM;
+    for (uint32_t i = 0; !rc && i < ix->n; i++)
+        class_of[i] = ah_index__class(ix, i);
+    if (!rc)
+        rc = ah_writer__choseong(e, ix->n, class_of, &want);
+    const ah_section_t *sec = &ix->sec[AH_SEC_CHOSEONG];
+    if (rc)
+        rc = ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
+    else if (want.len == 0 || want.len > sec->len || sec->len - want.len >= 8 ||
+             (want.len > 0 && memcmp(want.data, sec->data, want.len) != 0) ||
+             (sec->len > want.len &&
+              memcmp(sec->data + want.len, "\0\0\0\0\0\0\0", sec->len - want.len) != 0))
+        rc = FAIL("initial-consonant section is not that of the keys");
+    free(want.data);
+    free(class_of);
+    free(e);
+    free(bytes);
+    return rc;
+}
+
 int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
 {
     int rc = ah_index_verify_checksums(ix, err, errlen);
@@ -754,6 +787,8 @@ int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
         rc = verify_look_used(&w);
     if (!rc && (ix->flags & AH_FLAG_TYPO))
         rc = verify_grams(ix, err, errlen);
+    if (!rc && (ix->flags & AH_FLAG_CHOSEONG))
+        rc = verify_choseong(ix, err, errlen);
     free(w.cur);
     free(w.path);
     free(w.look_used);

@@ -17,6 +17,7 @@
 #include "bits.h"
 #include "checksum.h"
 #include "index_internal.h"
+#include "match.h"
 #include "outfile.h"
 #include "writer_internal.h"
 
@@ -46,8 +47,8 @@ typedef struct writer {
     node_t *hot;        /* hot nodes waiting for their records, in post-order */
     uint32_t *hot_text; /* lex id -> offset of its text in HOT_TEXTS */
     size_t n_hot, cap_hot;
-    buf_t sec[AH_SEC_CONTEXTS + 1];
-    unsigned n_sec; /* AH_SECTION_COUNT, or AH_SEC_CONTEXTS with contexts */
+    buf_t sec[AH_SECTION_MAX + 1];
+    int has_contexts, has_choseong; /* the optional sections are there */
     uint32_t inner_nodes;
     uint32_t max_key;
     int typo;              /* records get look fields; LOOK and the gram table are built */
@@ -654,7 +655,106 @@ static void free_hot_nodes(writer_t *w)
     free(w->hot);
 }
 
+/* ------------------------------------------------------------ choseong */
+
+static int by_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * CHOSEONG (format.h): the initial-consonant runs of every key that has
+ * one, a record per key in ranking order, into out (unpadded). Nothing
+ * when no key has Hangul (a quick byte test passes over every other key).
+ */
+int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *class_of, buf_t *out)
+{
+    uint64_t *order = NULL;
+    size_t n = 0, cap = 0;
+    unsigned char run[255];
+    uint32_t *starts = malloc((AH_MAX_KEY_BYTES / 2 + 1) * sizeof *starts);
+    if (!starts)
+        return AH_ENOMEM;
+    for (uint32_t id = 0; id < n_keys; id++) {
+        /* A leading consonant U+1100..U+1112 is E1 84 80..92 in UTF-8. */
+        if (!memmem(e[id].key, e[id].key_len, "\xe1\x84", 2))
+            continue;
+        starts[0] = 0;
+        size_t ns =
+            1 + ah_match_word_starts(e[id].key, e[id].key_len, starts + 1, AH_MAX_KEY_BYTES / 2);
+        int any = 0;
+        for (size_t i = 0; !any && i < ns && i <= AH_MAX_KEY_BYTES / 2; i++)
+            any = ah_match_initials(e[id].key, e[id].key_len, starts[i], run, 1, NULL) > 0;
+        if (!any)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            uint64_t *p = realloc(order, cap * sizeof *order);
+            if (!p) {
+                free(order);
+                free(starts);
+                return AH_ENOMEM;
+            }
+            order = p;
+        }
+        order[n++] = (uint64_t)class_of[id] << 32 | id;
+    }
+    if (n > 1)
+        qsort(order, n, sizeof *order, by_u64);
+    for (size_t r = 0; r < n; r++) {
+        uint32_t id = (uint32_t)order[r];
+        starts[0] = 0;
+        size_t ns =
+            1 + ah_match_word_starts(e[id].key, e[id].key_len, starts + 1, AH_MAX_KEY_BYTES / 2);
+        buf_varint(out, id);
+        size_t head = out->len;
+        unsigned runs = 0, first = 0;
+        buf_put(out, "", 1);
+        for (size_t i = 0; i < ns && i <= AH_MAX_KEY_BYTES / 2 && runs < 127; i++) {
+            size_t m =
+                ah_match_initials(e[id].key, e[id].key_len, starts[i], run, sizeof run, NULL);
+            if (m == 0)
+                continue;
+            first |= i == 0;
+            runs++;
+            unsigned char len = (unsigned char)m;
+            buf_put(out, &len, 1);
+            buf_put(out, run, m);
+        }
+        if (!out->failed)
+            out->data[head] = (unsigned char)(runs | (first ? 0x80 : 0));
+    }
+    free(order);
+    free(starts);
+    return out->failed ? AH_ENOMEM : 0;
+}
+
+static int encode_choseong(writer_t *w)
+{
+    buf_t *b = &w->sec[AH_SEC_CHOSEONG];
+    int rc = ah_writer__choseong(w->e, w->n, w->class_of, b);
+    if (rc || b->len == 0)
+        return rc;
+    buf_pad(b);
+    w->has_choseong = 1;
+    return b->failed ? AH_ENOMEM : 0;
+}
+
 /* --------------------------------------------------------------- output */
+
+/* The ids of the sections in the table, in order: 1..15, then the optional ones there are. */
+static unsigned table_ids(const writer_t *w, unsigned *ids)
+{
+    unsigned n = 0;
+    for (unsigned s = 1; s <= AH_SECTION_COUNT; s++)
+        ids[n++] = s;
+    if (w->has_contexts)
+        ids[n++] = AH_SEC_CONTEXTS;
+    if (w->has_choseong)
+        ids[n++] = AH_SEC_CHOSEONG;
+    return n;
+}
 
 static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned class_bits,
                         uint32_t root, uint64_t total, const ah_write_options_t *opt,
@@ -663,7 +763,8 @@ static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, un
     unsigned max_text = opt->max_text_bytes;
     ah_store_u32(head + AH_HDR_FLAGS, (opt->no_words ? 0 : AH_FLAG_WORDS) |
                                           (w->typo ? AH_FLAG_TYPO : 0) |
-                                          (w->n_sec == AH_SEC_CONTEXTS ? AH_FLAG_CONTEXTS : 0));
+                                          (w->has_contexts ? AH_FLAG_CONTEXTS : 0) |
+                                          (w->has_choseong ? AH_FLAG_CHOSEONG : 0));
     ah_store_u32(head + AH_HDR_TYPO_DEPTH, w->typo ? AH_GRAM_DEPTH : 0);
     ah_store_u32(head + AH_HDR_GRAM_SLOTS, w->typo ? gram_slots : 0);
     ah_store_u32(head + AH_HDR_WORD_ENTRIES, words->entries);
@@ -685,11 +786,13 @@ static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, un
     ah_store_u32(head + AH_HDR_SCORE_COUNT, w->n_scores);
     ah_store_u32(head + AH_HDR_ROOT, root);
     ah_store_u64(head + AH_HDR_TOTAL_SCORE, total);
-    ah_store_u32(head + AH_HDR_SECTION_COUNT, w->n_sec);
+    unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
+    ah_store_u32(head + AH_HDR_SECTION_COUNT, n_sec);
     uint64_t id = ah_hash64(w->topk, &w->bucket, sizeof w->bucket);
-    uint64_t off = AH_HEADER_SIZE + (uint64_t)w->n_sec * AH_SECTION_ENTRY_SIZE;
-    for (unsigned s = 1; s <= w->n_sec; s++) {
-        unsigned char *e = head + AH_HEADER_SIZE + (s - 1) * AH_SECTION_ENTRY_SIZE;
+    uint64_t off = AH_HEADER_SIZE + (uint64_t)n_sec * AH_SECTION_ENTRY_SIZE;
+    for (unsigned i = 0; i < n_sec; i++) {
+        unsigned s = ids[i];
+        unsigned char *e = head + AH_HEADER_SIZE + i * AH_SECTION_ENTRY_SIZE;
         ah_store_u32(e + AH_SEC_ID, s);
         ah_store_u32(e + AH_SEC_CRC, ah_crc32(0, w->sec[s].data, w->sec[s].len));
         ah_store_u64(e + AH_SEC_OFFSET, off);
@@ -709,8 +812,9 @@ static int write_file(writer_t *w, const char *path, unsigned char *head, size_t
     if (rc)
         return rc;
     ah_outfile_write(&f, head, head_len);
-    for (unsigned s = 1; s <= w->n_sec; s++)
-        ah_outfile_write(&f, w->sec[s].data, w->sec[s].len);
+    unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
+    for (unsigned i = 0; i < n_sec; i++)
+        ah_outfile_write(&f, w->sec[ids[i]].data, w->sec[ids[i]].len);
     rc = ah_outfile_commit(&f, err, errlen);
     if (!rc)
         info->stale_temps_removed = ah_outfile_sweep(path);
@@ -774,18 +878,18 @@ static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *
 
 static void free_sections(writer_t *w)
 {
-    for (unsigned s = 1; s <= AH_SEC_CONTEXTS; s++) {
+    for (unsigned s = 1; s <= AH_SECTION_MAX; s++) {
         free(w->sec[s].data);
         w->sec[s] = (buf_t){0};
     }
 }
 
 /* The header and section table of a snapshot: the most they take. */
-#define HEAD_MAX (AH_HEADER_SIZE + AH_SEC_CONTEXTS * AH_SECTION_ENTRY_SIZE)
+#define HEAD_MAX (AH_HEADER_SIZE + AH_SECTION_MAX * AH_SECTION_ENTRY_SIZE)
 
 /*
  * Encodes the entries into w->sec (w->sec[AH_SEC_CONTEXTS] already filled
- * when w->n_sec says so) and their header and section table into head
+ * when w->has_contexts says so) and their header and section table into head
  * (*head_len bytes). On success the caller writes head and the sections
  * and frees them with free_sections(); on failure they are freed here.
  */
@@ -827,6 +931,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
         class_bits = ah_bits_for(w->n_scores - 1) ? ah_bits_for(w->n_scores - 1) : 1;
         encode_keys(w);
         encode_classes(w, class_bits);
+        rc = encode_choseong(w);
     }
     uint64_t root_mass;
     uint32_t root_ref;
@@ -877,16 +982,17 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
                     : why           ? why
                                     : "input too large");
     }
-    *head_len = AH_HEADER_SIZE + (size_t)w->n_sec * AH_SECTION_ENTRY_SIZE;
+    unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
+    *head_len = AH_HEADER_SIZE + (size_t)n_sec * AH_SECTION_ENTRY_SIZE;
     memset(head, 0, *head_len);
     uint64_t size = *head_len;
-    for (unsigned s = 1; s <= w->n_sec; s++)
-        size += w->sec[s].len;
+    for (unsigned i = 0; i < n_sec; i++)
+        size += w->sec[ids[i]].len;
     fill_header(w, head, size, class_bits, root, total, opt, words_out, gram_slots);
     /* Body CRC: the table, then the sections, in file order. */
     uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, *head_len - AH_HEADER_SIZE);
-    for (unsigned s = 1; s <= w->n_sec; s++)
-        body = ah_crc32(body, w->sec[s].data, w->sec[s].len);
+    for (unsigned i = 0; i < n_sec; i++)
+        body = ah_crc32(body, w->sec[ids[i]].data, w->sec[ids[i]].len);
     ah_store_u32(head + AH_HDR_BODY_CRC, body);
     ah_store_u32(head + AH_HDR_HEADER_CRC, ah_crc32(0, head, AH_HDR_HEADER_CRC));
     return 0;
@@ -941,7 +1047,7 @@ static int build_contexts(buf_t *out, const ah_write_options_t *opt, char *err, 
          */
         one.no_typo = opt->no_typo || x->n < AH_CONTEXT_TYPO_MIN;
         one.hot_nodes = x->n / 256 < opt->hot_nodes ? (unsigned)(x->n / 256) : opt->hot_nodes;
-        writer_t cw = {.n_sec = AH_SECTION_COUNT};
+        writer_t cw = {0};
         unsigned char head[HEAD_MAX];
         size_t head_len;
         ah_words_info_t words;
@@ -951,8 +1057,9 @@ static int build_contexts(buf_t *out, const ah_write_options_t *opt, char *err, 
             return fail(err, errlen, rc, "context \"%.*s\": %s", (int)x->value_len, x->value, why);
         uint64_t start = out->len;
         buf_put(out, head, head_len);
-        for (unsigned s = 1; s <= cw.n_sec; s++)
-            buf_put(out, cw.sec[s].data, cw.sec[s].len);
+        unsigned ids[AH_SECTION_MAX], n_sec = table_ids(&cw, ids);
+        for (unsigned i = 0; i < n_sec; i++)
+            buf_put(out, cw.sec[ids[i]].data, cw.sec[ids[i]].len);
         free_sections(&cw);
         unsigned char *e = out->failed ? NULL : out->data + 8 + c * AH_CONTEXT_ENTRY_SIZE;
         if (!e)
@@ -968,7 +1075,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
                       const ah_write_options_t *opt, ah_write_info_t *info, char *err,
                       size_t errlen)
 {
-    writer_t w = {.n_sec = opt->n_contexts ? AH_SEC_CONTEXTS : AH_SECTION_COUNT};
+    writer_t w = {.has_contexts = opt->n_contexts > 0};
     int rc = opt->n_contexts ? build_contexts(&w.sec[AH_SEC_CONTEXTS], opt, err, errlen) : 0;
     unsigned char head[HEAD_MAX];
     size_t head_len;
@@ -989,7 +1096,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         info->inner_nodes = w.inner_nodes;
         info->word_entries = words.entries;
         info->word_inner_nodes = words.inner_nodes;
-        for (unsigned s = 1; s <= w.n_sec; s++)
+        for (unsigned s = 1; s <= AH_SECTION_MAX; s++)
             info->section_bytes[s] = w.sec[s].len;
     }
     free_sections(&w);

@@ -49,9 +49,9 @@ typedef struct ah_write_info {
     uint64_t file_bytes;
     uint64_t content_id;
     uint32_t inner_nodes;
-    uint32_t word_entries;                       /* word starts after the first, indexed */
-    uint32_t word_inner_nodes;                   /* records of the word-start trie */
-    uint64_t section_bytes[AH_SEC_CONTEXTS + 1]; /* by section id, padding included */
+    uint32_t word_entries;                      /* word starts after the first, indexed */
+    uint32_t word_inner_nodes;                  /* records of the word-start trie */
+    uint64_t section_bytes[AH_SECTION_MAX + 1]; /* by section id, padding included */
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
 } ah_write_info_t;
 

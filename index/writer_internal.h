@@ -122,6 +122,13 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
  * slots NULL it only frees). ah_writer__grams_end() returns what
  * ah_writer__grams() does.
  */
+/*
+ * The CHOSEONG section's records (format.h) of keys e[0..n) ranked by
+ * class_of, appended to out without padding; nothing when no key has a
+ * Hangul run. Returns 0 or AH_ENOMEM. Verify rebuilds it to compare.
+ */
+int ah_writer__choseong(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, buf_t *out);
+
 typedef struct ah_grams_build ah_grams_build_t;
 int ah_writer__grams_begin(ah_grams_build_t **gb, const ah_entry_t *e, uint32_t n, int words,
                            unsigned depth);

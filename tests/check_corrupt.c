@@ -31,10 +31,11 @@ static oracle_t base;
  * children, several buckets, a wide bucket (a key over 255 bytes). */
 static void make_snapshot(void)
 {
-    const char *words[] = {"São Paulo", "sao",         "Straße",      "strasse x",    "new york",
-                           "newark",    "new orleans", "Zürich",      "zurich",       "ab",
-                           "abc",       "abd",         "abe",         "big new york", "@types/node",
-                           "x-ab-ab",   "a b c d e",   "café au lait"};
+    const char *words[] = {
+        "São Paulo",   "sao",          "Straße",      "strasse x", "new york",  "newark",
+        "new orleans", "Zürich",       "zurich",      "ab",        "abc",       "abd",
+        "abe",         "big new york", "@types/node", "x-ab-ab",   "a b c d e", "café au lait",
+        "서울 특별시", "한국",         "닭고기",      "(달걀)"};
     size_t nw = sizeof words / sizeof *words, n = 0;
     char *texts[400];
     uint64_t scores[400];
@@ -148,7 +149,8 @@ static int exercise(const unsigned char *bytes, size_t len, int *verified)
     /* Typos and word starts walk both tries and read every new section. */
     static const char *const typos[] = {"york",     "nwe york", "sao paolo", "strase x", "zurch",
                                         "abed",     "types",    "node",      "ab-a",     "cafe a",
-                                        "qqqqqqqq", "lait",     "d e",       "bg new y"};
+                                        "qqqqqqqq", "lait",     "d e",       "bg new y", "ㅅㅇ",
+                                        "ㅌㅂㅅ",   "한구",     "닭",        "ㄷㄱ"};
     ah_lookup_options_t opt = {.k = 4, .typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
     for (size_t i = 0; i < sizeof typos / sizeof *typos; i++) {
         int complete;

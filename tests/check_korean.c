@@ -72,10 +72,20 @@ static size_t own_key(const char *text, size_t len, char *out)
             for (int j = 0; t && j < 2 && trailing_keys[t][j] >= 0; j++)
                 at = put(out, at, TBASE + (uint32_t)trailing_keys[t][j]);
         } else if (c >= 0x3131 && c <= 0x314e) {
+            /* Compound consonants typed alone: their two keys, leading. */
+            static const int compound[][3] = {{0x3133, 0, 9},  {0x3135, 2, 12}, {0x3136, 2, 18},
+                                              {0x313a, 5, 0},  {0x313b, 5, 6},  {0x313c, 5, 7},
+                                              {0x313d, 5, 9},  {0x313e, 5, 16}, {0x313f, 5, 17},
+                                              {0x3140, 5, 18}, {0x3144, 7, 9}};
             int l = 0;
             while (l < 19 && compat_of_leading[l] != c)
                 l++;
-            ck_assert_msg(l < 19, "own_key: only single consonants typed alone");
+            for (size_t j = 0; l == 19 && j < sizeof compound / sizeof *compound; j++)
+                if (compound[j][0] == c) {
+                    at = put(out, at, LBASE + (uint32_t)compound[j][1]);
+                    l = compound[j][2];
+                }
+            ck_assert(l < 19);
             at = put(out, at, LBASE + (uint32_t)l);
         } else {
             at = put(out, at, (uint32_t)(c >= 'A' && c <= 'Z' ? c + 32 : c));
@@ -221,6 +231,93 @@ static int before(const oracle_t *o, const oracle_match_t *a, const oracle_match
     return c < 0 || (c == 0 && x->key_len < y->key_len);
 }
 
+/* Is c a letter or number (a word start follows a code point that is neither)? */
+static int word_cp(int32_t c)
+{
+    utf8proc_category_t k = utf8proc_category(c);
+    return (k >= UTF8PROC_CATEGORY_LU && k <= UTF8PROC_CATEGORY_LO) ||
+           (k >= UTF8PROC_CATEGORY_ND && k <= UTF8PROC_CATEGORY_NO);
+}
+
+/*
+ * Initial-consonant search by the contract, on display texts: for a typed
+ * text of two or more compatibility consonants (spaces ignored; a compound
+ * typed alone is its two consonants, as in keys), every
+ * completion whose text, from a word start, has syllables whose leading
+ * consonants begin with them (spaces between skipped), as an exact match
+ * from the start or mid-phrase; its span the syllables matched. Returns
+ * -1 when typed is not such a query, else how many matches (best first).
+ */
+static long initials_oracle(const oracle_t *o, const char *typed, size_t tlen, unsigned k,
+                            int words, oracle_match_t *out)
+{
+    int q[256];
+    size_t m = 0;
+    for (size_t i = 0; i < tlen;) {
+        utf8proc_int32_t c;
+        i += (size_t)utf8proc_iterate((const utf8proc_uint8_t *)typed + i,
+                                      (utf8proc_ssize_t)(tlen - i), &c);
+        if (c == ' ')
+            continue;
+        if (c < 0x3131 || c > 0x314e)
+            return -1;
+        /* A compound typed alone stands for its two consonants, as in keys (ㄶ: ㄴ ㅎ). */
+        char one[4], key[8];
+        size_t kl = own_key(one, put(one, 0, (uint32_t)c), key);
+        for (size_t b = 0; b + 2 < kl; b += 3)
+            q[m++] = (key[b + 2] & 0x3f) | ((key[b + 1] & 0x3) << 6); /* U+1100 + index */
+    }
+    if (m < 2)
+        return -1;
+    oracle_match_t *all = malloc((o->n + 1) * sizeof *all);
+    size_t n = 0;
+    for (size_t e = 0; e < o->n; e++) {
+        int32_t cps[AH_MAX_TEXT_BYTES];
+        size_t nc = 0;
+        for (size_t i = 0; i < o->e[e].text_len;)
+            i += (size_t)utf8proc_iterate((const utf8proc_uint8_t *)o->e[e].text + i,
+                                          (utf8proc_ssize_t)(o->e[e].text_len - i), &cps[nc++]);
+        for (size_t ws = 0; ws < nc; ws++) {
+            if (!(ws == 0 || (word_cp(cps[ws]) && !word_cp(cps[ws - 1]))))
+                continue;
+            if (ws > 0 && !words)
+                break;
+            size_t j = ws, got = 0, last = ws;
+            while (j < nc && got < m) {
+                if (cps[j] >= SBASE && cps[j] < SBASE + 11172) {
+                    if ((cps[j] - SBASE) / 588 != q[got])
+                        break;
+                    got++;
+                    last = ++j;
+                } else if (cps[j] == ' ' && got > 0) {
+                    j++;
+                } else {
+                    break;
+                }
+            }
+            if (got == m) {
+                all[n++] = (oracle_match_t){.entry = e,
+                                            .typos = 0,
+                                            .mid = ws > 0,
+                                            .span_start = (uint32_t)ws,
+                                            .span_end = (uint32_t)last};
+                break;
+            }
+        }
+    }
+    /* Best first: from the start before mid-phrase, then score, then key. */
+    for (size_t i = 1; i < n; i++)
+        for (size_t j = i; j > 0 && before(o, &all[j], &all[j - 1]); j--) {
+            oracle_match_t t = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = t;
+        }
+    size_t got = n < k ? n : k;
+    memcpy(out, all, got * sizeof *out);
+    free(all);
+    return (long)got;
+}
+
 /* The contract's answer for a typed text: as typed, and with its last trailing consonant leading.
  */
 static size_t korean_oracle(const oracle_t *o, const char *typed, size_t tlen, unsigned k,
@@ -240,6 +337,9 @@ static size_t korean_oracle(const oracle_t *o, const char *typed, size_t tlen, u
             nb = oracle_lookup_shown(o, q, qlen, shown, k, typos, words, ORACLE_EXACT, b);
         }
     }
+    long ni = initials_oracle(o, typed, tlen, k, words, b);
+    if (ni >= 0)
+        nb = (size_t)ni;
     size_t m = 0, i = 0, j = 0;
     while (m < k && (i < na || j < nb)) {
         const oracle_match_t *c =
@@ -455,6 +555,99 @@ START_TEST(test_real_words_typed)
 }
 END_TEST
 
+/* Initial-consonant queries from a text: its syllables' consonants from each word start, cut
+ * anywhere. */
+static void initials_queries(const char *text, ctx_t *x)
+{
+    int32_t cps[256];
+    size_t nc = 0, tl = strlen(text);
+    for (size_t i = 0; i < tl && nc < 256;)
+        i += (size_t)utf8proc_iterate((const utf8proc_uint8_t *)text + i,
+                                      (utf8proc_ssize_t)(tl - i), &cps[nc++]);
+    for (size_t ws = 0; ws < nc; ws++) {
+        if (!(ws == 0 || (word_cp(cps[ws]) && !word_cp(cps[ws - 1]))))
+            continue;
+        char q[1024];
+        size_t ql = 0, got = 0;
+        for (size_t j = ws; j < nc; j++) {
+            if (cps[j] == ' ') {
+                if (test_rand(x->seed) % 2)
+                    q[ql++] = ' '; /* spaces in the query are ignored */
+                continue;
+            }
+            if (cps[j] < SBASE || cps[j] >= SBASE + 11172)
+                break;
+            ql = put(q, ql, (uint32_t)compat_of_leading[(cps[j] - SBASE) / 588]);
+            if (++got >= 2)
+                check_state(q, ql, x);
+        }
+    }
+}
+
+/* ㅅㅇㅌ finds 서울 특별시 and 서울특별시: every word's initials, and random pairs, by the
+ * contract. */
+START_TEST(test_initial_consonants)
+{
+    uint64_t seed = 0x63686f00u;
+    size_t len;
+    char *all = read_file(AH_SOURCE_DIR "/data/korean-words.txt", &len);
+    ck_assert_ptr_nonnull(all);
+    char *texts[3200];
+    uint64_t scores[3200];
+    size_t n = 0, nw = sizeof words / sizeof *words;
+    for (size_t i = 0; i < nw; i++) {
+        texts[n] = (char *)words[i];
+        scores[n++] = 100 + test_rand(&seed) % 100;
+    }
+    /* Phrases of real words, so that matches come from later word starts too. */
+    static char phrases[100][200];
+    for (char *line = strtok(all, "\n"); line && n < 3000; line = strtok(NULL, "\n")) {
+        texts[n] = line;
+        scores[n++] = 1 + test_rand(&seed) % 30;
+    }
+    for (size_t i = 0; i < 100; i++) {
+        snprintf(phrases[i], sizeof phrases[i], "%s %s", texts[nw + test_rand(&seed) % (n - nw)],
+                 texts[nw + test_rand(&seed) % (n - nw)]);
+        texts[n] = phrases[i];
+        scores[n++] = 1 + test_rand(&seed) % 30;
+    }
+    oracle_t o;
+    oracle_from_pairs(&o, (const char *const *)texts, scores, n);
+    ah_entry_t *e = oracle_entries(&o);
+    char path[512], err[256];
+    ah_write_options_t opt = {.topk = 10, .max_text_bytes = 256, .hot_nodes = 20};
+    ck_assert(ah_snapshot_write(scratch_path(path, sizeof path, "initials.snap"), e, o.n, &opt,
+                                NULL, err, sizeof err) == 0);
+    free(e);
+    ah_index_t *ix;
+    ck_assert(ah_index_open(path, &ix, err, sizeof err) == 0);
+    ck_assert_msg(ah_index_verify(ix, err, sizeof err) == 0, "%s", err);
+    ctx_t x = {.o = &o, .ix = ix, .seed = &seed};
+    for (size_t i = 0; i < nw; i++)
+        initials_queries(words[i], &x);
+    for (size_t i = 0; i < 100; i++)
+        initials_queries(phrases[i], &x);
+    for (size_t i = 0; i < 300; i++) { /* random pairs and triples, a compound among them */
+        char q[16];
+        size_t ql = 0, m = 2 + test_rand(&seed) % 2;
+        for (size_t j = 0; j < m; j++)
+            ql = put(q, ql, 0x3131 + (uint32_t)(test_rand(&seed) % 30));
+        check_state(q, ql, &x);
+    }
+    /* The contract's example. */
+    ah_completion_t c[10];
+    char text[AH_COMPLETE_TEXT_BYTES(10)];
+    size_t got;
+    ck_assert_int_eq(
+        ah_index_complete(ix, "ㅅㅇㅌ", strlen("ㅅㅇㅌ"), 10, c, text, sizeof text, &got), 0);
+    ck_assert_uint_eq(got, 2);
+    ck_assert_uint_gt(x.checked, 2000);
+    ah_index_close(ix);
+    oracle_free(&o);
+    free(all);
+}
+END_TEST
+
 /* The contract's own examples, spelled out. */
 START_TEST(test_examples)
 {
@@ -503,6 +696,7 @@ int main(void)
     tcase_add_test(tc, test_examples);
     tcase_add_loop_test(tc, test_typed_states_match_the_contract, 0, 3);
     tcase_add_test(tc, test_real_words_typed);
+    tcase_add_test(tc, test_initial_consonants);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -51,8 +51,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     if (ah_index_open(path, &ix, err, sizeof err) != 0)
         return 0;
-    static const char *const probes[] = {"",  "a", "ab",   "abc", "new ", "s", "sa", "sao p", "z",
-                                         "é", "q", "qqqq", "x",   "str",  "b", "c",  "d",     "e"};
+    static const char *const probes[] = {"",  "a", "ab",   "abc",  "new ", "s",     "sa", "sao p",
+                                         "z", "é", "q",    "qqqq", "x",    "str",   "b",  "c",
+                                         "d", "e", "ㅅㅇ", "한ㄱ", "닭",   "ㅎㄱㅇ"};
     ah_completion_t out[8];
     static char text[AH_COMPLETE_TEXT_BYTES(8)];
     size_t n;

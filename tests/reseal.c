@@ -8,10 +8,14 @@
 
 int ts_reseal(unsigned char *f, size_t len)
 {
-    if (len < AH_HEADER_SIZE + AH_SECTION_COUNT * AH_SECTION_ENTRY_SIZE)
+    if (len < AH_HEADER_SIZE)
+        return -1;
+    /* The table as long as the header says, within reason (the optional sections included). */
+    uint32_t n = ah_load_u32(f + AH_HDR_SECTION_COUNT);
+    if (n > AH_SECTION_MAX || len < AH_HEADER_SIZE + (size_t)n * AH_SECTION_ENTRY_SIZE)
         return -1;
     uint64_t id = ah_hash64(ah_load_u32(f + AH_HDR_TOPK), f + AH_HDR_BUCKET, 4);
-    for (unsigned s = 0; s < AH_SECTION_COUNT; s++) {
+    for (unsigned s = 0; s < n; s++) {
         unsigned char *e = f + AH_HEADER_SIZE + s * AH_SECTION_ENTRY_SIZE;
         uint64_t off = ah_load_u64(e + AH_SEC_OFFSET), slen = ah_load_u64(e + AH_SEC_LENGTH);
         if (off > len || slen > len - off)

@@ -23,4 +23,7 @@ u=tests/fuzz/unicode-lines.tsv
 awk -F'\t' 'NR <= 12 { print $1 "\t" $2 "\t" (NR % 3 == 0 ? "shoes" : NR % 3 == 1 ? "café,men" : "x y") }' \
     data/sample.tsv > "$sample"
 "$b" --quiet -k 4 "$sample" -o "$out/contexts"
+# Hangul: jamo keys and the initial-consonant section.
+printf '한국\t9\n서울 특별시\t8\n닭고기\t7\n(달걀)\t6\n학교\t5\n' > "$sample"
+"$b" --quiet -k 3 "$sample" -o "$out/korean"
 ls -l "$out"
