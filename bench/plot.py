@@ -50,7 +50,9 @@ SECTION_GROUPS = (("keys", ("keys", "key_index"), "#4393c3"),
                   ("hot nodes", ("hot_texts", "hot_paths", "hot_slots"), "#fddbc7"),
                   ("word starts", ("word_nodes", "word_entries"), "#f4a582"),
                   ("lookahead masks", ("look", "word_look"), "#d6604d"),
-                  ("gram table", ("gram_slots", "gram_blocks"), "#b2182b"))
+                  ("gram table", ("gram_slots", "gram_blocks"), "#b2182b"),
+                  ("Korean initials", ("choseong",), "#762a83"),
+                  ("contexts", ("contexts",), "#5aae61"))
 
 
 def load(results, name):
@@ -239,6 +241,8 @@ def plot_sections(results, out):
             sys.exit(f"plot.py: sections {sorted(unknown)} have no group in SECTION_GROUPS")
         left = 0.0
         for group, names, color in SECTION_GROUPS:
+            if not any(s in d["stats"]["sections"] for _, d in docs for s in names):
+                continue  # a section none of the snapshots has stays out of the legend
             width = sum(st["sections"].get(s, 0) for s in names) / st["entries"]
             ax.barh(y, width, left=left, color=color, label=group if y == 0 else None)
             left += width

@@ -119,6 +119,8 @@ static int print_stats(const ah_index_t *ix)
         printf("%s\"%s\":%" PRIu64, i > 1 ? "," : "", names[i], st.section_bytes[i]);
     if (st.contexts)
         printf(",\"contexts\":%" PRIu64, st.section_bytes[AH_SEC_CONTEXTS]);
+    if (st.section_bytes[AH_SEC_CHOSEONG])
+        printf(",\"choseong\":%" PRIu64, st.section_bytes[AH_SEC_CHOSEONG]);
     printf("},\"contexts\":%" PRIu32 "}\n", st.contexts);
     return 0;
 }

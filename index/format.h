@@ -370,15 +370,24 @@
  *   Hangul syllable (a leading consonant jamo U+1100..U+1112 followed by a
  *   vowel jamo), syllable by syllable, ASCII spaces between them skipped,
  *   until anything else; its consonants are the syllables' leading
- *   consonants as indexes 0..18 (jamo - U+1100). One record per key with
- *   at least one run, in ranking order (score class, then lex id):
- *     varint  lex id
- *     u8      bits 0-6: runs r (1..127); bit 7: the first run starts at
- *             the key's position 0
- *     r x {u8 length m (1..255), m bytes of consonant indexes}
- *   then up to 7 zero bytes to a multiple of 8, and AH_SECTION_PAD zero
- *   bytes (no record is all zeros: r >= 1). A run longer than 255 syllables keeps
- *   its first 255, a key with more than 127 runs its first 127.
+ *   consonants as indexes 0..18 (jamo - U+1100).
+ *        0    4 R: bytes of records
+ *        4    R records, one per key with at least one run, in ranking
+ *               order (score class, then lex id):
+ *                 varint  lex id
+ *                 u8      bits 0-6: runs r (1..127); bit 7: the first run
+ *                         starts at the key's position 0
+ *                 r x {u8 length m (1..255), m consonant indexes}
+ *         ..      zero bytes to a multiple of 4 (from the section's start)
+ *         ..      AH_CHOSEONG_PAIRS + 1 u32: for each pair of consonants
+ *                 (c1, c2), at c1 * 19 + c2, where its postings start in
+ *                 the array below (in entries); the last is their count
+ *         ..      the postings: u32 offsets of records (from the first
+ *                 record), for each pair those whose runs have one that
+ *                 begins with it (each once), in ranking order
+ *   A query of m >= 2 consonants reads only the postings of its first two.
+ *   A run longer than 255 syllables keeps its first 255, a key with more
+ *   than 127 runs its first 127.
  *
  * CONTEXTS (section id AH_SEC_CONTEXTS, only with AH_FLAG_CONTEXTS):
  *        0    4 m: context values, 1..AH_MAX_CONTEXTS
@@ -476,6 +485,7 @@
 #define AH_CONTEXT_ENTRY_SIZE 24
 #define AH_MAX_CONTEXTS       65536 /* values in one snapshot */
 #define AH_MAX_CONTEXT_BYTES  64    /* bytes in one value */
+#define AH_CHOSEONG_PAIRS     361   /* pairs of leading consonants, 19 x 19 */
 #define AH_CONTEXT_TYPO_MIN   2048  /* smaller contexts' snapshots have no typo index */
 
 /* Typo index. */

@@ -292,6 +292,30 @@ void ah_match_display_span(const char *text, size_t len, uint32_t a, uint32_t b,
     }
     off[n] = (uint16_t)from;
     /*
+     * Hangul and ASCII only (the display text's whitespace is collapsed
+     * already): each display code point gives the key a fixed number of
+     * code points, one, or its jamo.
+     */
+    uint32_t f = 0, c;
+    for (c = 0; c < n; c++)
+        if (cps[c] >= 0x80 && !(cps[c] >= 0xac00 && cps[c] <= 0xd7a3) &&
+            !(cps[c] >= 0x3131 && cps[c] <= 0x3163))
+            break;
+    if (c == n) {
+        int32_t keys[6];
+        for (c = 0; c < n; c++) {
+            uint32_t g = f + (cps[c] < 0x80 ? 1 : (uint32_t)ah_hangul_keys((int32_t)cps[c], keys));
+            if (g > a)
+                break;
+            f = g;
+        }
+        *start = c;
+        for (; c < n && f < b; c++)
+            f += cps[c] < 0x80 ? 1 : (uint32_t)ah_hangul_keys((int32_t)cps[c], keys);
+        *end = c;
+        return;
+    }
+    /*
      * f(c), the key code points of the first c display code points, never
      * decreases as c grows: binary searches find the last c with f(c) <= a
      * and the first with f(c) >= b.

@@ -178,6 +178,56 @@ static int normalize_ascii_key(const unsigned char *in, size_t len, char *out, s
     return rc;
 }
 
+/*
+ * Is the text only ASCII, precomposed syllables and compatibility jamo
+ * typed alone (U+3131..U+3163)? Then NFKC, case folding and mark
+ * stripping leave the Hangul as it is and lower the ASCII, and the key is
+ * made without utf8proc (the same bytes: tests/check_korean.c).
+ */
+static int hangul_and_ascii(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len;) {
+        if (s[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if (i + 2 >= len || (s[i] & 0xf0) != 0xe0 || (s[i + 1] & 0xc0) != 0x80 ||
+            (s[i + 2] & 0xc0) != 0x80)
+            return 0;
+        uint32_t c =
+            (uint32_t)(s[i] & 0x0f) << 12 | (uint32_t)(s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f);
+        if (!((c >= H_SBASE && c < H_SBASE + H_SCOUNT) || (c >= 0x3131 && c <= 0x3163)))
+            return 0;
+        i += 3;
+    }
+    return 1;
+}
+
+static int normalize_hangul_key(const unsigned char *s, size_t len, char *out, size_t cap,
+                                size_t *out_len, int keep_trailing_space)
+{
+    size_t used = 0;
+    int pending = 0, rc = 0;
+    for (size_t i = 0; i < len && !rc;) {
+        if (s[i] < 0x80) {
+            unsigned char c = s[i++];
+            rc = emit_cp(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c, out, cap, &used, &pending);
+            continue;
+        }
+        int32_t c = (int32_t)((uint32_t)(s[i] & 0x0f) << 12 | (uint32_t)(s[i + 1] & 0x3f) << 6 |
+                              (s[i + 2] & 0x3f)),
+                keys[6];
+        i += 3;
+        int m = ah_hangul_keys(c, keys);
+        for (int j = 0; j < m && !rc; j++)
+            rc = emit_cp(keys[j], out, cap, &used, &pending);
+    }
+    if (!rc)
+        rc = finish(out, cap, &used, pending, keep_trailing_space);
+    *out_len = used;
+    return rc;
+}
+
 /* Does the text hold a compatibility jamo (U+3131..U+3163, UTF-8 E3 84 B1 .. E3 85 A3)? */
 static int has_compat_jamo(const unsigned char *s, size_t len)
 {
@@ -238,6 +288,8 @@ int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *
     *out_len = 0;
     if (ascii)
         return normalize_ascii_key(s, len, out, cap, out_len, keep_trailing_space);
+    if (hangul_and_ascii(s, len))
+        return normalize_hangul_key(s, len, out, cap, out_len, keep_trailing_space);
 
     /* NFKC can grow a text, but never past the room the key itself has. */
     utf8proc_int32_t cps[AH_MAX_KEY_BYTES];

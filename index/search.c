@@ -353,37 +353,52 @@ static size_t initials_query(const char *key, size_t len, unsigned char *q)
 /*
  * The k best completions whose run from the key's start begins with the
  * consonants q (pre), and the k best whose run from a later word start
- * does (mid), as ranks: a scan of CHOSEONG's records, in ranking order,
- * that stops at the k-th match from the start (nothing after it can rank
- * above it; mid-phrase matches rank below them all).
+ * does (mid), as ranks: a scan of the records that hold q's first two
+ * consonants (their postings, in ranking order), which stops at the k-th
+ * match from the start (nothing after it can rank above it; mid-phrase
+ * matches rank below them all).
  */
 static int initials_scan(const ah_index_t *ix, const unsigned char *q, size_t m, unsigned k,
                          uint64_t *pre, size_t *npre, uint64_t *mid, size_t *nmid)
 {
-    const unsigned char *p = ix->sec[AH_SEC_CHOSEONG].data;
-    const unsigned char *end = p + ix->sec[AH_SEC_CHOSEONG].len;
+    /* The section's parts (format.h), checked here: open checks only its bounds. */
+    const unsigned char *sec = ix->sec[AH_SEC_CHOSEONG].data;
+    uint64_t len = ix->sec[AH_SEC_CHOSEONG].len;
     *npre = *nmid = 0;
-    while (p < end && *npre < k) {
-        /* The section's end may hold up to 7 zero bytes of alignment. */
-        if (end - p < 8 && *p == 0 && memcmp(p, "\0\0\0\0\0\0\0", (size_t)(end - p)) == 0)
-            break;
+    if (len < 4 || q[0] >= 19 || q[1] >= 19)
+        return len < 4 ? AH_ECORRUPT : 0;
+    uint64_t r = ah_load_u32(sec), table = (4 + r + 3) / 4 * 4;
+    if (table + 4ull * (AH_CHOSEONG_PAIRS + 1) > len)
+        return AH_ECORRUPT;
+    const unsigned char *recs = sec + 4, *recs_end = recs + r, *starts = sec + table;
+    uint64_t total = ah_load_u32(starts + 4 * AH_CHOSEONG_PAIRS);
+    uint64_t from = ah_load_u32(starts + 4 * (q[0] * 19u + q[1]));
+    uint64_t to = ah_load_u32(starts + 4 * (q[0] * 19u + q[1] + 1));
+    const unsigned char *post = starts + 4 * (AH_CHOSEONG_PAIRS + 1);
+    if (from > to || to > total || (uint64_t)(sec + len - post) < total * 4)
+        return AH_ECORRUPT;
+    for (uint64_t i = from; i < to && *npre < k; i++) {
+        uint32_t at = ah_load_u32(post + 4 * i);
+        if (at >= r)
+            return AH_ECORRUPT;
+        const unsigned char *p = recs + at;
         uint64_t id = 0;
-        if (!ah_varint_get(&p, end, &id) || id >= ix->n || p >= end)
+        if (!ah_varint_get(&p, recs_end, &id) || id >= ix->n || p >= recs_end)
             return AH_ECORRUPT;
         unsigned runs = *p & 0x7f, first = *p >> 7;
         p++;
         int at_start = 0, later = 0;
-        for (unsigned r = 0; r < runs; r++) {
-            if (p >= end || *p == 0 || (size_t)(end - p) < 1u + *p)
+        for (unsigned n = 0; n < runs; n++) {
+            if (p >= recs_end || *p == 0 || (size_t)(recs_end - p) < 1u + *p)
                 return AH_ECORRUPT;
-            size_t len = *p++;
-            if (len >= m && memcmp(p, q, m) == 0) {
-                if (r == 0 && first)
+            size_t l = *p++;
+            if (l >= m && memcmp(p, q, m) == 0) {
+                if (n == 0 && first)
                     at_start = 1;
                 else
                     later = 1;
             }
-            p += len;
+            p += l;
         }
         if (at_start)
             pre[(*npre)++] = ah_walk__rank(ix, (uint32_t)id);

@@ -702,15 +702,24 @@ int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *cl
     }
     if (n > 1)
         qsort(order, n, sizeof *order, by_u64);
-    for (size_t r = 0; r < n; r++) {
+    /* The records, and for each the pairs its runs begin with (postings, counted then filled). */
+    buf_t rec = {0};
+    uint32_t *offs = malloc((n ? n : 1) * sizeof *offs),
+             *count = calloc(AH_CHOSEONG_PAIRS + 1, sizeof *count);
+    uint16_t(*pairs)[127] = malloc((n ? n : 1) * sizeof *pairs);
+    unsigned char *npairs = malloc(n ? n : 1);
+    int rc = offs && count && pairs && npairs ? 0 : AH_ENOMEM;
+    for (size_t r = 0; r < n && !rc; r++) {
         uint32_t id = (uint32_t)order[r];
         starts[0] = 0;
         size_t ns =
             1 + ah_match_word_starts(e[id].key, e[id].key_len, starts + 1, AH_MAX_KEY_BYTES / 2);
-        buf_varint(out, id);
-        size_t head = out->len;
+        offs[r] = (uint32_t)rec.len;
+        npairs[r] = 0;
+        buf_varint(&rec, id);
+        size_t head = rec.len;
         unsigned runs = 0, first = 0;
-        buf_put(out, "", 1);
+        buf_put(&rec, "", 1);
         for (size_t i = 0; i < ns && i <= AH_MAX_KEY_BYTES / 2 && runs < 127; i++) {
             size_t m =
                 ah_match_initials(e[id].key, e[id].key_len, starts[i], run, sizeof run, NULL);
@@ -719,15 +728,56 @@ int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *cl
             first |= i == 0;
             runs++;
             unsigned char len = (unsigned char)m;
-            buf_put(out, &len, 1);
-            buf_put(out, run, m);
+            buf_put(&rec, &len, 1);
+            buf_put(&rec, run, m);
+            uint16_t pair = (uint16_t)(run[0] * 19 + run[1]);
+            int seen = m < 2;
+            for (unsigned j = 0; !seen && j < npairs[r]; j++)
+                seen = pairs[r][j] == pair;
+            if (!seen) {
+                pairs[r][npairs[r]++] = pair;
+                count[pair]++;
+            }
         }
-        if (!out->failed)
-            out->data[head] = (unsigned char)(runs | (first ? 0x80 : 0));
+        if (!rec.failed)
+            rec.data[head] = (unsigned char)(runs | (first ? 0x80 : 0));
     }
+    if (!rc && n > 0) {
+        unsigned char le[4];
+        ah_store_u32(le, (uint32_t)rec.len);
+        buf_put(out, le, 4);
+        buf_put(out, rec.data, rec.len);
+        while (out->len % 4)
+            buf_put(out, "", 1);
+        /* Starts, then the postings in ranking order (the records' order). */
+        uint32_t at = 0;
+        for (unsigned p = 0; p <= AH_CHOSEONG_PAIRS; p++) {
+            ah_store_u32(le, at);
+            buf_put(out, le, 4);
+            at += p < AH_CHOSEONG_PAIRS ? count[p] : 0;
+        }
+        size_t base = out->len;
+        unsigned char *post = buf_grow(out, (size_t)at * 4);
+        uint32_t *fill = calloc(AH_CHOSEONG_PAIRS, sizeof *fill);
+        if (!post || !fill) {
+            rc = AH_ENOMEM;
+        } else {
+            for (unsigned p = 1; p < AH_CHOSEONG_PAIRS; p++)
+                fill[p] = fill[p - 1] + count[p - 1];
+            for (size_t r = 0; r < n; r++)
+                for (unsigned j = 0; j < npairs[r]; j++)
+                    ah_store_u32(out->data + base + (size_t)fill[pairs[r][j]]++ * 4, offs[r]);
+        }
+        free(fill);
+    }
+    free(rec.data);
+    free(offs);
+    free(count);
+    free(pairs);
+    free(npairs);
     free(order);
     free(starts);
-    return out->failed ? AH_ENOMEM : 0;
+    return rc ? rc : out->failed || rec.failed ? AH_ENOMEM : 0;
 }
 
 static int encode_choseong(writer_t *w)

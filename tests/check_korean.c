@@ -431,6 +431,29 @@ START_TEST(test_keys_are_jamo_as_typed)
         ck_assert_msg(gl == strlen(alone[i].key) && memcmp(got, alone[i].key, gl) == 0, "%s",
                       alone[i].typed);
     }
+    /*
+     * Texts of syllables, jamo typed alone and ASCII take a path without
+     * utf8proc: the same keys as through it (a combining mark appended is
+     * stripped there, and sends the text down the utf8proc path).
+     */
+    uint64_t seed = 0x66617374u;
+    for (int t = 0; t < 20000; t++) {
+        char in[64], slow[80], a[256], b[256];
+        size_t il = 0, al, bl;
+        for (int j = 0, n = 1 + (int)(test_rand(&seed) % 6); j < n; j++) {
+            uint64_t r = test_rand(&seed) % 10;
+            uint32_t c = r < 5   ? SBASE + (uint32_t)(test_rand(&seed) % 11172)
+                         : r < 7 ? 0x3131 + (uint32_t)(test_rand(&seed) % 51)
+                         : r < 8 ? (uint32_t) " \tAz"[test_rand(&seed) % 4]
+                                 : 'a' + (uint32_t)(test_rand(&seed) % 26);
+            il = put(in, il, c);
+        }
+        memcpy(slow, in, il);
+        memcpy(slow + il, "\xcc\x81", 2);
+        ck_assert_int_eq(ah_normalize_key(in, il, a, sizeof a, &al, t % 2), 0);
+        ck_assert_int_eq(ah_normalize_key(slow, il + 2, b, sizeof b, &bl, t % 2), 0);
+        ck_assert_msg(al == bl && memcmp(a, b, al) == 0, "%.*s: the two paths differ", (int)il, in);
+    }
     /* Texts without Hangul keep their keys. */
     size_t gl;
     ck_assert_int_eq(ah_normalize_key("Café ﬁ", strlen("Café ﬁ"), got, sizeof got, &gl, 0), 0);
