@@ -331,6 +331,41 @@ START_TEST(test_part_files_with_contexts)
 }
 END_TEST
 
+/* Korean in a context: its snapshot has its own jamo keys and initial consonants. */
+START_TEST(test_korean_in_contexts)
+{
+    char input[512], out[512];
+    scratch_path(input, sizeof input, "korean.tsv");
+    scratch_path(out, sizeof out, "korean.snap");
+    static const char log[] = "서울 특별시\t9\tcity\n서울특별시\t8\tcity,office\n사원\t7\toffice\n"
+                              "한국\t6\tcountry\nseoul\t5\tcity\n";
+    write_file(input, log, sizeof log - 1);
+    free(build(input, out, NULL, NULL));
+    ah_index_t *ix;
+    char e[256];
+    ck_assert_msg(ah_index_open(out, &ix, e, sizeof e) == 0, "%s", e);
+    ck_assert_msg(ah_index_verify(ix, e, sizeof e) == 0, "%s", e);
+    ah_completion_t c[10];
+    char text[AH_COMPLETE_TEXT_BYTES(10)];
+    size_t n;
+    const ah_index_t *office = ah_index_context(ix, "office", 6);
+    ck_assert_int_eq(
+        ah_index_complete(office, "ㅅㅇ", strlen("ㅅㅇ"), 10, c, text, sizeof text, &n), 0);
+    ck_assert_uint_eq(n, 2); /* 서울특별시 8, 사원 7: 서울 특별시 is not in office */
+    ck_assert(c[0].score == 8 && c[1].score == 7);
+    ck_assert_int_eq(ah_index_complete(ah_index_context(ix, "city", 4), "서울 ㅌ",
+                                       strlen("서울 ㅌ"), 10, c, text, sizeof text, &n),
+                     0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_uint_eq(c[0].score, 9);
+    ck_assert_int_eq(ah_index_complete(ah_index_context(ix, "country", 7), "한구", strlen("한구"),
+                                       10, c, text, sizeof text, &n),
+                     0);
+    ck_assert_uint_eq(n, 1);
+    ah_index_close(ix);
+}
+END_TEST
+
 /*
  * Input without a third field: the same bytes as before contexts existed
  * (the content id and size of data/sample.tsv's snapshot as the build of
@@ -368,6 +403,7 @@ int main(void)
     tcase_add_test(tc, test_line_rules);
     tcase_add_test(tc, test_part_files_with_contexts);
     tcase_add_test(tc, test_no_third_field_same_bytes);
+    tcase_add_test(tc, test_korean_in_contexts);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
