@@ -261,8 +261,10 @@ int ah_index_verify_checksums_paced(const ah_index_t *idx, int fd, ah_pace_fn pa
  *             complete.
  *
  * Allocates nothing (its scratch, about 270 KB, is on the stack: call it
- * from a thread with a stack of 512 KB or more) and is safe to call from
- * many threads on one snapshot. Returns 0, AH_EINVAL (k or an
+ * from a thread with a stack of 512 KB or more; a Korean prefix that ends
+ * in a trailing consonant, or of initial consonants, merges two answers
+ * in about 540 KB of this thread's storage, static TLS) and is safe to
+ * call from many threads on one snapshot. Returns 0, AH_EINVAL (k or an
  * option out of range), AH_EUTF8 (prefix not valid UTF-8), AH_ETOOLONG
  * (normalized prefix longer than AH_MAX_KEY_BYTES), AH_ENOSPC (text buffer
  * too small) or AH_ECORRUPT (the walk met a structure that fails its bounds
