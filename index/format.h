@@ -408,7 +408,8 @@
  *   completions or more: a small trie is walked whole in microseconds,
  *   and the gram table would cost it more than its keys); its completions are some of
  *   the whole's, with the same keys and display texts, and its scores are
- *   the context's (every one > 0). A value is 1..64 bytes of UTF-8 with no
+ *   the context's (every one > 0, none above the whole's); verify checks
+ *   each. A value is 1..64 bytes of UTF-8 with no
  *   control character or comma, compared as bytes.
  */
 #ifndef AH_FORMAT_H

@@ -760,6 +760,65 @@ static int verify_choseong(const ah_index_t *ix, char *err, size_t errlen)
     return rc;
 }
 
+/* The lex id of key in ix (a binary search over the front-coded keys); 0, or -1 when absent. */
+static int find_key(const ah_index_t *ix, ah_key_cursor_t *c, const char *key, uint32_t len,
+                    uint32_t *id)
+{
+    uint32_t lo = 0, hi = ix->n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (ah_index__cursor_seek(c, ix, mid) != 0)
+            return -1;
+        int cmp = memcmp(c->key, key, c->len < len ? c->len : len);
+        if (cmp == 0 && c->len == len) {
+            *id = mid;
+            return 0;
+        }
+        if (cmp < 0 || (cmp == 0 && c->len < len))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return -1;
+}
+
+/*
+ * A context's completions are the whole's (format.h, CONTEXTS): each of its
+ * keys is a key of the whole, with the same display text, and a score in
+ * the context above 0 and no more than the whole's.
+ */
+static int verify_context_members(const ah_index_t *ix, const ah_index_t *in, char *err,
+                                  size_t errlen)
+{
+    ah_key_cursor_t *c = malloc(sizeof *c), *w = malloc(sizeof *w);
+    char *text = malloc(AH_MAX_TEXT_BYTES);
+    int rc = c && w && text ? 0 : ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
+    for (uint32_t i = 0; !rc && i < in->n; i++) {
+        const char *t, *wt;
+        uint32_t tl, wtl, id;
+        uint64_t score, whole;
+        if ((i == 0 ? ah_index__cursor_seek(c, in, 0) : ah_index__cursor_next(c)) != 0 ||
+            ah_index__display(in, c->display, c->key, c->len, &t, &tl) != 0 ||
+            ah_index__score(in, ah_index__class(in, i), &score) != 0) {
+            rc = FAIL("key %u: bad record", i);
+            break;
+        }
+        memcpy(text, t, tl);
+        if (find_key(ix, w, c->key, c->len, &id) != 0) {
+            rc = FAIL("key %u is not one of the whole's", i);
+            break;
+        }
+        if (ah_index__display(ix, w->display, w->key, w->len, &wt, &wtl) != 0 ||
+            ah_index__score(ix, ah_index__class(ix, id), &whole) != 0 || wtl != tl ||
+            memcmp(wt, text, tl) != 0 || score == 0 || score > whole)
+            rc = FAIL("key %u: its text or score is not the whole's", i);
+    }
+    free(c);
+    free(w);
+    free(text);
+    return rc;
+}
+
 int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
 {
     int rc = ah_index_verify_checksums(ix, err, errlen);
@@ -796,6 +855,8 @@ int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
     for (uint32_t c = 0; !rc && c < ix->n_contexts; c++) {
         char why[256];
         rc = ah_index_verify(&ix->ctx_ix[c], why, sizeof why);
+        if (!rc)
+            rc = verify_context_members(ix, &ix->ctx_ix[c], why, sizeof why);
         if (rc)
             rc = ah_index__fail(err, errlen, rc, "context \"%.*s\": %s", (int)ix->ctx_value_len[c],
                                 (const char *)ix->ctx_value[c], why);

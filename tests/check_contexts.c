@@ -331,6 +331,36 @@ START_TEST(test_part_files_with_contexts)
 }
 END_TEST
 
+/* Verify holds a context's completions to the whole's: keys, texts, scores. */
+START_TEST(test_verify_checks_members)
+{
+    ah_entry_t whole[] = {{"abc", 3, "ABC", 3, 10}, {"abd", 3, "abd", 3, 5}};
+    static const struct {
+        ah_entry_t in;
+        int ok;
+    } cases[] = {
+        {{"abc", 3, "ABC", 3, 10}, 1}, /* the same, at the whole's score */
+        {{"abd", 3, "abd", 3, 1}, 1},  {{"abc", 3, "abc", 3, 4}, 0}, /* another display text */
+        {{"abd", 3, "abd", 3, 6}, 0},                                /* above the whole's score */
+        {{"abe", 3, "abe", 3, 1}, 0},                                /* not a key of the whole */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        ah_write_context_t ctx = {"v", 1, &cases[i].in, 1};
+        ah_write_options_t opt = {
+            .topk = 4, .max_text_bytes = 64, .contexts = &ctx, .n_contexts = 1};
+        char path[512], err[256];
+        ck_assert(ah_snapshot_write(scratch_path(path, sizeof path, "members.snap"), whole, 2, &opt,
+                                    NULL, err, sizeof err) == 0);
+        ah_index_t *ix;
+        ck_assert(ah_index_open(path, &ix, err, sizeof err) == 0);
+        int rc = ah_index_verify(ix, err, sizeof err);
+        ck_assert_msg(cases[i].ok ? rc == 0 : rc == AH_ECORRUPT, "case %zu: verify %d (%s)", i, rc,
+                      err);
+        ah_index_close(ix);
+    }
+}
+END_TEST
+
 /* Korean in a context: its snapshot has its own jamo keys and initial consonants. */
 START_TEST(test_korean_in_contexts)
 {
@@ -404,6 +434,7 @@ int main(void)
     tcase_add_test(tc, test_part_files_with_contexts);
     tcase_add_test(tc, test_no_third_field_same_bytes);
     tcase_add_test(tc, test_korean_in_contexts);
+    tcase_add_test(tc, test_verify_checks_members);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
