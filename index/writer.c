@@ -1052,7 +1052,28 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
  * The CONTEXTS section (format.h): each context's snapshot built in memory
  * with the whole's options, one after the other, behind the directory.
  */
-static int build_contexts(buf_t *out, const ah_write_options_t *opt, char *err, size_t errlen)
+/* Is entry x one of e[0..n) (sorted by key), with its text and at most its score? */
+static int member_of(const ah_entry_t *e, size_t n, const ah_entry_t *x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c =
+            memcmp(e[mid].key, x->key, e[mid].key_len < x->key_len ? e[mid].key_len : x->key_len);
+        if (c == 0 && e[mid].key_len == x->key_len)
+            return e[mid].text_len == x->text_len &&
+                   memcmp(e[mid].text, x->text, x->text_len) == 0 && x->score > 0 &&
+                   x->score <= e[mid].score;
+        if (c < 0 || (c == 0 && e[mid].key_len < x->key_len))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
+}
+
+static int build_contexts(buf_t *out, const ah_entry_t *entries, size_t n,
+                          const ah_write_options_t *opt, char *err, size_t errlen)
 {
     size_t m = opt->n_contexts;
     if (m > AH_MAX_CONTEXTS)
@@ -1064,6 +1085,12 @@ static int build_contexts(buf_t *out, const ah_write_options_t *opt, char *err, 
         if (x->value_len == 0 || x->value_len > AH_MAX_CONTEXT_BYTES || x->n == 0)
             return fail(err, errlen, AH_EINVAL, "context %zu: empty or over-long value, or empty",
                         c);
+        for (size_t i = 0; i < x->n; i++)
+            if (!member_of(entries, n, &x->entries[i]))
+                return fail(err, errlen, AH_EINVAL,
+                            "context %zu, entry %zu: not one of the completions (key, text), or "
+                            "a score of 0 or above the completion's",
+                            c, i);
         if (c > 0) {
             const ah_write_context_t *p = &opt->contexts[c - 1];
             size_t k = p->value_len < x->value_len ? p->value_len : x->value_len;
@@ -1126,7 +1153,8 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
                       size_t errlen)
 {
     writer_t w = {.has_contexts = opt->n_contexts > 0};
-    int rc = opt->n_contexts ? build_contexts(&w.sec[AH_SEC_CONTEXTS], opt, err, errlen) : 0;
+    int rc =
+        opt->n_contexts ? build_contexts(&w.sec[AH_SEC_CONTEXTS], entries, n, opt, err, errlen) : 0;
     unsigned char head[HEAD_MAX];
     size_t head_len;
     ah_words_info_t words;

@@ -12,7 +12,9 @@
  */
 #include "oracle.h"
 
+#include "bits.h"
 #include "format.h"
+#include "reseal.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -331,7 +333,11 @@ START_TEST(test_part_files_with_contexts)
 }
 END_TEST
 
-/* Verify holds a context's completions to the whole's: keys, texts, scores. */
+/*
+ * A context's completions are the whole's: keys, texts, scores. The writer
+ * refuses others; verify refuses a snapshot whose context strays (made here
+ * by changing a byte of the context's display text and resealing).
+ */
 START_TEST(test_verify_checks_members)
 {
     ah_entry_t whole[] = {{"abc", 3, "ABC", 3, 10}, {"abd", 3, "abd", 3, 5}};
@@ -349,15 +355,45 @@ START_TEST(test_verify_checks_members)
         ah_write_options_t opt = {
             .topk = 4, .max_text_bytes = 64, .contexts = &ctx, .n_contexts = 1};
         char path[512], err[256];
-        ck_assert(ah_snapshot_write(scratch_path(path, sizeof path, "members.snap"), whole, 2, &opt,
-                                    NULL, err, sizeof err) == 0);
+        int rc = ah_snapshot_write(scratch_path(path, sizeof path, "members.snap"), whole, 2, &opt,
+                                   NULL, err, sizeof err);
+        ck_assert_msg(cases[i].ok ? rc == 0 : rc == AH_EINVAL, "case %zu: write %d (%s)", i, rc,
+                      err);
+        if (rc)
+            continue;
         ah_index_t *ix;
         ck_assert(ah_index_open(path, &ix, err, sizeof err) == 0);
-        int rc = ah_index_verify(ix, err, sizeof err);
-        ck_assert_msg(cases[i].ok ? rc == 0 : rc == AH_ECORRUPT, "case %zu: verify %d (%s)", i, rc,
-                      err);
+        ck_assert_int_eq(ah_index_verify(ix, err, sizeof err), 0);
         ah_index_close(ix);
     }
+    /* A stray display text in a context, resealed: "AbC" in the context's snapshot only. */
+    ah_entry_t in = {"abc", 3, "ABC", 3, 10};
+    ah_write_context_t ctx = {"v", 1, &in, 1};
+    ah_write_options_t opt = {.topk = 4, .max_text_bytes = 64, .contexts = &ctx, .n_contexts = 1};
+    char path[512], err[256];
+    ck_assert(ah_snapshot_write(scratch_path(path, sizeof path, "stray.snap"), whole, 2, &opt, NULL,
+                                err, sizeof err) == 0);
+    size_t len;
+    unsigned char *f = (unsigned char *)read_file(path, &len);
+    /* The context's snapshot: the table's last entry (CONTEXTS), its first image. */
+    uint32_t nsec = ah_load_u32(f + AH_HDR_SECTION_COUNT);
+    const unsigned char *e = f + AH_HEADER_SIZE + (nsec - 1) * AH_SECTION_ENTRY_SIZE;
+    ck_assert_uint_eq(ah_load_u32(e + AH_SEC_ID), AH_SEC_CONTEXTS);
+    unsigned char *sec = f + ah_load_u64(e + AH_SEC_OFFSET), *img = sec + ah_load_u64(sec + 8);
+    size_t img_len = ah_load_u64(sec + 16), changed = 0;
+    for (size_t i = 0; i + 3 <= img_len; i++) /* its display text, and its hot copy */
+        if (memcmp(img + i, "ABC", 3) == 0)
+            img[i + 1] = 'b', changed++; /* AbC: the same key, another text */
+    ck_assert_uint_gt(changed, 0);
+    ck_assert_int_eq(ts_reseal(img, img_len), 0);
+    ck_assert_int_eq(ts_reseal(f, len), 0);
+    ah_index_t *ix;
+    write_file(path, (const char *)f, len);
+    free(f);
+    ck_assert(ah_index_open(path, &ix, err, sizeof err) == 0);
+    ck_assert_int_eq(ah_index_verify(ix, err, sizeof err), AH_ECORRUPT);
+    ck_assert_msg(strstr(err, "not the whole's") != NULL, "%s", err);
+    ah_index_close(ix);
 }
 END_TEST
 
