@@ -89,8 +89,9 @@ static void make_snapshot(void)
         size_t k = 0;
         for (size_t i = 0; i < m; i++)
             if (i % 3 == (size_t)c || i == 7) {
-                in[c][k] = all[i];
-                in[c][k++].score = 1 + (i * 7 + (size_t)c) % 5;
+                in[c][k] = all[i]; /* a score in the context, up to the whole's */
+                uint64_t score = 1 + (i * 7 + (size_t)c) % 5;
+                in[c][k++].score = score < all[i].score ? score : all[i].score;
             }
         ctx[c] = (ah_write_context_t){values[c], (uint32_t)strlen(values[c]), in[c], k};
     }
