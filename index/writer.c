@@ -664,6 +664,29 @@ static int by_u64(const void *a, const void *b)
 }
 
 /*
+ * The distinct pairs of first consonants that the runs of the record at *p
+ * begin with (a run of one has none), into pairs; moves *p past the
+ * record. Records are the writer's own, so they parse.
+ */
+static unsigned record_pairs(const unsigned char **p, const unsigned char *end, uint16_t *pairs)
+{
+    uint64_t id;
+    ah_varint_get(p, end, &id);
+    unsigned runs = *(*p)++ & 0x7f, n = 0;
+    for (unsigned r = 0; r < runs; r++) {
+        unsigned len = *(*p)++;
+        uint16_t pair = (uint16_t)((*p)[0] * 19 + (len > 1 ? (*p)[1] : 0));
+        int seen = len < 2;
+        for (unsigned j = 0; !seen && j < n; j++)
+            seen = pairs[j] == pair;
+        if (!seen)
+            pairs[n++] = pair;
+        *p += len;
+    }
+    return n;
+}
+
+/*
  * CHOSEONG (format.h): the initial-consonant runs of every key that has
  * one, a record per key in ranking order, into out (unpadded). Nothing
  * when no key has Hangul (a quick byte test passes over every other key).
@@ -702,20 +725,13 @@ int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *cl
     }
     if (n > 1)
         qsort(order, n, sizeof *order, by_u64);
-    /* The records, and for each the pairs its runs begin with (postings, counted then filled). */
+    /* The records, in ranking order. */
     buf_t rec = {0};
-    uint32_t *offs = malloc((n ? n : 1) * sizeof *offs),
-             *count = calloc(AH_CHOSEONG_PAIRS + 1, sizeof *count);
-    uint16_t(*pairs)[127] = malloc((n ? n : 1) * sizeof *pairs);
-    unsigned char *npairs = malloc(n ? n : 1);
-    int rc = offs && count && pairs && npairs ? 0 : AH_ENOMEM;
-    for (size_t r = 0; r < n && !rc; r++) {
+    for (size_t r = 0; r < n; r++) {
         uint32_t id = (uint32_t)order[r];
         starts[0] = 0;
         size_t ns =
             1 + ah_match_word_starts(e[id].key, e[id].key_len, starts + 1, AH_MAX_KEY_BYTES / 2);
-        offs[r] = (uint32_t)rec.len;
-        npairs[r] = 0;
         buf_varint(&rec, id);
         size_t head = rec.len;
         unsigned runs = 0, first = 0;
@@ -730,18 +746,15 @@ int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *cl
             unsigned char len = (unsigned char)m;
             buf_put(&rec, &len, 1);
             buf_put(&rec, run, m);
-            uint16_t pair = (uint16_t)(run[0] * 19 + run[1]);
-            int seen = m < 2;
-            for (unsigned j = 0; !seen && j < npairs[r]; j++)
-                seen = pairs[r][j] == pair;
-            if (!seen) {
-                pairs[r][npairs[r]++] = pair;
-                count[pair]++;
-            }
         }
         if (!rec.failed)
             rec.data[head] = (unsigned char)(runs | (first ? 0x80 : 0));
     }
+    free(order);
+    free(starts);
+    /* The postings, read off the records: counted, then filled in the records' order. */
+    uint32_t *count = calloc(AH_CHOSEONG_PAIRS + 1, sizeof *count);
+    int rc = count && !rec.failed ? 0 : AH_ENOMEM;
     if (!rc && n > 0) {
         unsigned char le[4];
         ah_store_u32(le, (uint32_t)rec.len);
@@ -749,35 +762,30 @@ int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *cl
         buf_put(out, rec.data, rec.len);
         while (out->len % 4)
             buf_put(out, "", 1);
-        /* Starts, then the postings in ranking order (the records' order). */
+        uint16_t pairs[127];
+        for (const unsigned char *p = rec.data, *end = p + rec.len; p < end;)
+            for (unsigned j = 0, np = record_pairs(&p, end, pairs); j < np; j++)
+                count[pairs[j]]++;
         uint32_t at = 0;
         for (unsigned p = 0; p <= AH_CHOSEONG_PAIRS; p++) {
             ah_store_u32(le, at);
             buf_put(out, le, 4);
-            at += p < AH_CHOSEONG_PAIRS ? count[p] : 0;
+            uint32_t c = p < AH_CHOSEONG_PAIRS ? count[p] : 0;
+            count[p] = at; /* from here on: where the pair's next posting goes */
+            at += c;
         }
         size_t base = out->len;
-        unsigned char *post = buf_grow(out, (size_t)at * 4);
-        uint32_t *fill = calloc(AH_CHOSEONG_PAIRS, sizeof *fill);
-        if (!post || !fill) {
+        if (!buf_grow(out, (size_t)at * 4))
             rc = AH_ENOMEM;
-        } else {
-            for (unsigned p = 1; p < AH_CHOSEONG_PAIRS; p++)
-                fill[p] = fill[p - 1] + count[p - 1];
-            for (size_t r = 0; r < n; r++)
-                for (unsigned j = 0; j < npairs[r]; j++)
-                    ah_store_u32(out->data + base + (size_t)fill[pairs[r][j]]++ * 4, offs[r]);
+        for (const unsigned char *p = rec.data, *end = p + rec.len; !rc && p < end;) {
+            uint32_t off = (uint32_t)(p - rec.data);
+            for (unsigned j = 0, np = record_pairs(&p, end, pairs); j < np; j++)
+                ah_store_u32(out->data + base + (size_t)count[pairs[j]]++ * 4, off);
         }
-        free(fill);
     }
     free(rec.data);
-    free(offs);
     free(count);
-    free(pairs);
-    free(npairs);
-    free(order);
-    free(starts);
-    return rc ? rc : out->failed || rec.failed ? AH_ENOMEM : 0;
+    return rc ? rc : out->failed ? AH_ENOMEM : 0;
 }
 
 static int encode_choseong(writer_t *w)
