@@ -699,15 +699,10 @@ static int decode_keys(const ah_index_t *ix, ah_entry_t **out, char **bytes)
     return 0;
 }
 
-/* The gram table is the one the writer makes from these keys. */
-static int verify_grams(const ah_index_t *ix, char *err, size_t errlen)
+/* The gram table is the one the writer makes from the keys e. */
+static int verify_grams(const ah_index_t *ix, const ah_entry_t *e, char *err, size_t errlen)
 {
-    ah_entry_t *e;
-    char *bytes;
-    int rc = decode_keys(ix, &e, &bytes);
-    if (rc)
-        return rc == AH_ENOMEM ? ah_index__fail(err, errlen, rc, "out of memory")
-                               : FAIL("keys: bad record");
+    int rc;
     buf_t slots = {0}, blocks = {0};
     uint32_t n_slots = 0;
     rc = ah_writer__grams(e, ix->n, (ix->flags & AH_FLAG_WORDS) != 0, ix->typo_depth, &slots,
@@ -724,23 +719,15 @@ static int verify_grams(const ah_index_t *ix, char *err, size_t errlen)
         rc = FAIL("gram blocks are not those of the keys"); /* the rest is alignment */
     free(slots.data);
     free(blocks.data);
-    free(e);
-    free(bytes);
     return rc;
 }
 
-/* The initial-consonant section is the one the writer makes from these keys and classes. */
-static int verify_choseong(const ah_index_t *ix, char *err, size_t errlen)
+/* The initial-consonant section is the one the writer makes from the keys e and the classes. */
+static int verify_choseong(const ah_index_t *ix, const ah_entry_t *e, char *err, size_t errlen)
 {
-    ah_entry_t *e;
-    char *bytes;
-    int rc = decode_keys(ix, &e, &bytes);
-    if (rc)
-        return rc == AH_ENOMEM ? ah_index__fail(err, errlen, rc, "out of memory")
-                               : FAIL("keys: bad record");
     uint32_t *class_of = malloc((size_t)ix->n * sizeof *class_of);
     buf_t want = {0};
-    rc = class_of ? 0 : AH_ENOMEM;
+    int rc = class_of ? 0 : AH_ENOMEM;
     for (uint32_t i = 0; !rc && i < ix->n; i++)
         class_of[i] = ah_index__class(ix, i);
     if (!rc)
@@ -755,6 +742,25 @@ static int verify_choseong(const ah_index_t *ix, char *err, size_t errlen)
         rc = FAIL("initial-consonant section is not that of the keys");
     free(want.data);
     free(class_of);
+    return rc;
+}
+
+/* The sections rebuilt from the keys (the typo index, the initials), compared: keys decoded once.
+ */
+static int verify_rebuilt(const ah_index_t *ix, char *err, size_t errlen)
+{
+    if (!(ix->flags & (AH_FLAG_TYPO | AH_FLAG_CHOSEONG)))
+        return 0;
+    ah_entry_t *e;
+    char *bytes;
+    int rc = decode_keys(ix, &e, &bytes);
+    if (rc)
+        return rc == AH_ENOMEM ? ah_index__fail(err, errlen, rc, "out of memory")
+                               : FAIL("keys: bad record");
+    if (ix->flags & AH_FLAG_TYPO)
+        rc = verify_grams(ix, e, err, errlen);
+    if (!rc && (ix->flags & AH_FLAG_CHOSEONG))
+        rc = verify_choseong(ix, e, err, errlen);
     free(e);
     free(bytes);
     return rc;
@@ -844,10 +850,8 @@ int ah_index_verify(const ah_index_t *ix, char *err, size_t errlen)
         rc = verify_words(&w);
     if (!rc)
         rc = verify_look_used(&w);
-    if (!rc && (ix->flags & AH_FLAG_TYPO))
-        rc = verify_grams(ix, err, errlen);
-    if (!rc && (ix->flags & AH_FLAG_CHOSEONG))
-        rc = verify_choseong(ix, err, errlen);
+    if (!rc)
+        rc = verify_rebuilt(ix, err, errlen);
     free(w.cur);
     free(w.path);
     free(w.look_used);
