@@ -41,6 +41,21 @@ static uint32_t count_cps(const char *s, size_t len)
     return (uint32_t)len - cont;
 }
 
+/* The completion of rank (class << 32 | lex id): its key into key/len, its text and score into out.
+ */
+static int answer_of(const ah_index_t *ix, uint64_t rank, char *key, uint32_t *len,
+                     ah_completion_t *out, char *text, size_t cap, size_t *used)
+{
+    uint32_t tlen;
+    uint64_t display;
+    const char *t;
+    int rc = ah_index__key_at(ix, (uint32_t)rank, key, len, &display);
+    if (rc || (rc = ah_index__display(ix, display, key, *len, &t, &tlen)) != 0 ||
+        (rc = ah_index__put_text(out, text, cap, used, t, tlen)) != 0)
+        return rc;
+    return ah_index__score(ix, (uint32_t)(rank >> 32), &out->score);
+}
+
 /*
  * The answer for a hit of a later tier: text, score, and the span: at the
  * first word start that matches within the hit's distance (the start of
@@ -50,15 +65,10 @@ static uint32_t count_cps(const char *s, size_t len)
 static int emit_hit(ah_walk_t *s, const ah_hit_t *h, ah_completion_t *out, char *text, size_t cap,
                     size_t *used)
 {
-    const ah_index_t *ix = s->ix;
     char key[AH_MAX_KEY_BYTES];
-    uint32_t len, tlen, id = (uint32_t)h->rank;
-    uint64_t display;
-    const char *t;
-    int rc = ah_index__key_at(ix, id, key, &len, &display);
-    if (rc || (rc = ah_index__display(ix, display, key, len, &t, &tlen)) != 0 ||
-        (rc = ah_index__put_text(out, text, cap, used, t, tlen)) != 0 ||
-        (rc = ah_index__score(ix, (uint32_t)(h->rank >> 32), &out->score)) != 0)
+    uint32_t len;
+    int rc = answer_of(s->ix, h->rank, key, &len, out, text, cap, used);
+    if (rc)
         return rc;
     out->typos = h->d;
     out->mid = h->mid;
@@ -414,13 +424,9 @@ static int emit_initials(const ah_index_t *ix, uint64_t rank, int mid, const uns
                          size_t m, ah_completion_t *out, char *text, size_t cap, size_t *used)
 {
     char key[AH_MAX_KEY_BYTES];
-    uint32_t len, tlen, id = (uint32_t)rank;
-    uint64_t display;
-    const char *t;
-    int rc = ah_index__key_at(ix, id, key, &len, &display);
-    if (rc || (rc = ah_index__display(ix, display, key, len, &t, &tlen)) != 0 ||
-        (rc = ah_index__put_text(out, text, cap, used, t, tlen)) != 0 ||
-        (rc = ah_index__score(ix, (uint32_t)(rank >> 32), &out->score)) != 0)
+    uint32_t len;
+    int rc = answer_of(ix, rank, key, &len, out, text, cap, used);
+    if (rc)
         return rc;
     out->typos = 0;
     out->mid = (unsigned)mid;
