@@ -41,8 +41,7 @@ static uint32_t count_cps(const char *s, size_t len)
     return (uint32_t)len - cont;
 }
 
-/* The completion of rank (class << 32 | lex id): its key into key/len, its text and score into out.
- */
+/* The completion of rank (class << 32 | lex id): its key into key/len, text and score into out. */
 static int answer_of(const ah_index_t *ix, uint64_t rank, char *key, uint32_t *len,
                      ah_completion_t *out, char *text, size_t cap, size_t *used)
 {
