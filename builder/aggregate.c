@@ -6,15 +6,25 @@
  * line's surface form in an open-addressing hash table (raw logs repeat the
  * same lines many times, so this is where most lines stop). Strings live in
  * an arena of blocks that never move (64 KB first, doubling to 16 MB).
- * Step 2, once: normalize each distinct surface form to its key, sort by
- * (key, surface), and fold each key's run into one completion. Sorting makes
- * the result independent of the input's line order.
+ * Step 2: normalize each distinct surface form to its key, sort by (key,
+ * surface), and write the table out as sorted runs (spill.h), one per
+ * thread; then merge the runs and fold each key's surface forms into one
+ * completion. With a memory budget, step 2 also runs whenever the table
+ * would outgrow half of it, into temporary files, and the table starts
+ * again empty; merging many runs takes several passes when their read
+ * buffers would not fit at once. Sums do not depend on the order they are
+ * made in, so the result is the same for any budget, any number of threads
+ * and any line order.
  */
 #include "aggregate.h"
 
 #include "ahead.h"
 #include "checksum.h"
+#include "spill.h"
 
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,11 +32,20 @@
 #define ARENA_FIRST_BLOCK (64u << 10)
 #define ARENA_BLOCK       (16u << 20)
 
+/* A merge reads at most this many runs at once, each through a buffer of at most MERGE_BUF. */
+#define MERGE_MAX_FAN_IN 128
+#define MERGE_BUF        (4u << 20)
+
 typedef struct arena_block {
     struct arena_block *next;
     size_t used, cap;
     char data[];
 } arena_block_t;
+
+typedef struct arena {
+    arena_block_t *head;
+    size_t bytes; /* allocated, for the memory budget */
+} arena_t;
 
 typedef struct surface {
     const char *text;
@@ -35,10 +54,11 @@ typedef struct surface {
     uint32_t key_len;
     uint64_t count;
     uint64_t hash;
-    uint32_t id; /* its index when added: sorting moves it */
+    uint32_t id;  /* its index when added: sorting moves it */
+    uint8_t kind; /* AH_RUN_KEYED, or why it has no key (spill.h) */
 } surface_t;
 
-/* A context value, interned. */
+/* A context value, interned: its id is the same in every run. */
 typedef struct context {
     const char *value;
     uint32_t len;
@@ -51,6 +71,18 @@ typedef struct membership {
     uint64_t count;
 } membership_t;
 
+/* A context and a count, as runs and merges carry them. */
+typedef struct ctx_count {
+    uint32_t context;
+    uint64_t count;
+} ctx_count_t;
+
+/* A completion's count in a context: (context id, then rank in byte order; entry; count). */
+typedef struct placed {
+    uint32_t rank, entry;
+    uint64_t count;
+} placed_t;
+
 /* An open-addressing table of ids + 1 (0: empty), grown at half full. */
 typedef struct id_table {
     uint32_t *slots;
@@ -59,21 +91,40 @@ typedef struct id_table {
 
 struct ah_agg {
     unsigned max_text;
-    arena_block_t *arena;
+    /* the table of step 1 */
+    arena_t arena;
     surface_t *surf;
     size_t n_surf, cap_surf;
     uint32_t *slots; /* index + 1 into surf, 0 = empty */
     size_t n_slots;
-    ah_entry_t *entries;
     double weight;
     uint64_t weighted_to_zero;
+    arena_t ctx_arena; /* context values: kept across spills */
     context_t *ctx;
     size_t n_ctx, cap_ctx;
     id_table_t ctx_table; /* value -> context */
     membership_t *mem;
     size_t n_mem, cap_mem;
-    id_table_t mem_table;    /* (surface, context) -> membership */
-    uint32_t *entry_of;      /* surface id -> entry, UINT32_MAX: none (ah_agg_finish) */
+    id_table_t mem_table; /* (surface, context) -> membership */
+    /* step 2 */
+    size_t memory;      /* the budget; 0: none */
+    char *tmpdir;       /* where spill files go */
+    unsigned threads;   /* 1.. */
+    ah_spill_t *spills; /* one per thread, opened at the first spill */
+    ah_run_t *runs;
+    size_t n_runs, cap_runs;
+    ah_run_writer_t *mem_writers; /* the memory runs' bytes (no spill at all) */
+    size_t n_mem_writers, cap_mem_writers;
+    ah_spill_stats_t stats;
+    ah_agg_progress_fn progress;
+    void *progress_ctx;
+    char err[512];
+    /* the result */
+    arena_t out_arena;
+    ah_entry_t *entries;
+    size_t n_entries, cap_entries;
+    placed_t *placed;
+    size_t n_placed, cap_placed;
     ah_write_context_t *out; /* ah_agg_contexts()'s */
     ah_entry_t *out_entries;
 };
@@ -105,9 +156,9 @@ const char *ah_line_status_str(ah_line_status_t status)
     return "?";
 }
 
-static char *arena_copy(ah_agg_t *agg, const char *s, size_t len)
+static char *arena_copy(arena_t *a, const char *s, size_t len)
 {
-    arena_block_t *b = agg->arena;
+    arena_block_t *b = a->head;
     if (!b || b->cap - b->used < len) {
         size_t cap = !b ? ARENA_FIRST_BLOCK : b->cap < ARENA_BLOCK ? b->cap * 2 : ARENA_BLOCK;
         if (cap < len)
@@ -118,13 +169,35 @@ static char *arena_copy(ah_agg_t *agg, const char *s, size_t len)
         nb->next = b;
         nb->used = 0;
         nb->cap = cap;
-        agg->arena = b = nb;
+        a->head = b = nb;
+        a->bytes += sizeof *nb + cap;
     }
     char *p = b->data + b->used;
     memcpy(p, s, len);
     b->used += len;
     return p;
 }
+
+/* What the arena allocates next for len more bytes (0: they fit). */
+static size_t arena_growth(const arena_t *a, size_t len)
+{
+    const arena_block_t *b = a->head;
+    if (b && b->cap - b->used >= len)
+        return 0;
+    size_t cap = !b ? ARENA_FIRST_BLOCK : b->cap < ARENA_BLOCK ? b->cap * 2 : ARENA_BLOCK;
+    return sizeof *b + (cap < len ? len : cap);
+}
+
+static void arena_free(arena_t *a)
+{
+    for (arena_block_t *b = a->head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    *a = (arena_t){0};
+}
+
+#define FIRST_SLOTS (1u << 16)
 
 ah_agg_t *ah_agg_new(unsigned max_text_bytes)
 {
@@ -133,13 +206,62 @@ ah_agg_t *ah_agg_new(unsigned max_text_bytes)
         return NULL;
     agg->max_text = max_text_bytes;
     agg->weight = 1.0;
-    agg->n_slots = 1u << 16;
+    agg->threads = 1;
+    agg->n_slots = FIRST_SLOTS;
     agg->slots = calloc(agg->n_slots, sizeof *agg->slots);
-    if (!agg->slots) {
-        free(agg);
+    if (!agg->slots || ah_agg_set_limits(agg, 0, ".", 1) != 0) {
+        ah_agg_free(agg);
         return NULL;
     }
     return agg;
+}
+
+int ah_agg_set_limits(ah_agg_t *agg, size_t memory, const char *tmpdir, unsigned threads)
+{
+    char *dir = strdup(tmpdir ? tmpdir : ".");
+    ah_spill_t *spills = calloc(threads ? threads : 1, sizeof *spills);
+    if (!dir || !spills) {
+        free(dir);
+        free(spills);
+        return AH_ENOMEM;
+    }
+    free(agg->tmpdir);
+    free(agg->spills);
+    agg->tmpdir = dir;
+    agg->spills = spills;
+    agg->memory = memory;
+    agg->threads = threads ? threads : 1;
+    /* A small budget starts with a small table: its slots take at most a 16th of it. */
+    size_t slots = FIRST_SLOTS;
+    while (memory && slots > 1024 && slots * sizeof(uint32_t) > memory / 16)
+        slots /= 2;
+    if (agg->n_surf == 0 && slots != agg->n_slots) {
+        uint32_t *p = calloc(slots, sizeof *p);
+        if (!p)
+            return AH_ENOMEM;
+        free(agg->slots);
+        agg->slots = p;
+        agg->n_slots = slots;
+    }
+    for (unsigned t = 0; t < agg->threads; t++)
+        agg->spills[t].fd = -1;
+    return 0;
+}
+
+void ah_agg_set_progress(ah_agg_t *agg, ah_agg_progress_fn fn, void *ctx)
+{
+    agg->progress = fn;
+    agg->progress_ctx = ctx;
+}
+
+const char *ah_agg_error(const ah_agg_t *agg)
+{
+    return agg->err[0] ? agg->err : "out of memory";
+}
+
+void ah_agg_spill_stats(const ah_agg_t *agg, ah_spill_stats_t *stats)
+{
+    *stats = agg->stats;
 }
 
 /*
@@ -218,14 +340,14 @@ static int add_surface(ah_agg_t *agg, const char *text, size_t len, uint64_t cou
     if (agg->n_surf >= UINT32_MAX - 1)
         return AH_ENOMEM;
     if (agg->n_surf == agg->cap_surf) {
-        size_t cap = agg->cap_surf ? agg->cap_surf * 2 : 4096;
+        size_t cap = agg->cap_surf ? agg->cap_surf * 2 : agg->n_slots / 16;
         surface_t *p = realloc(agg->surf, cap * sizeof *p);
         if (!p)
             return AH_ENOMEM;
         agg->surf = p;
         agg->cap_surf = cap;
     }
-    const char *copy = arena_copy(agg, text, len);
+    const char *copy = arena_copy(&agg->arena, text, len);
     if (!copy)
         return AH_ENOMEM;
     *id = (uint32_t)agg->n_surf;
@@ -326,7 +448,7 @@ static int add_membership(ah_agg_t *agg, uint32_t surface, const char *value, si
     if (!slot)
         return AH_ENOMEM;
     if (!*slot) {
-        const char *copy = arena_copy(agg, value, len);
+        const char *copy = arena_copy(&agg->ctx_arena, value, len);
         if (!copy || agg->n_ctx >= UINT32_MAX - 1 ||
             reserve((void **)&agg->ctx, agg->n_ctx, &agg->cap_ctx, sizeof *agg->ctx))
             return AH_ENOMEM;
@@ -406,6 +528,40 @@ static uint64_t weigh(uint64_t count, double weight)
     return (uint64_t)v;
 }
 
+/* The table's memory, as the budget counts it. */
+static size_t table_bytes(const ah_agg_t *agg)
+{
+    return agg->arena.bytes + agg->ctx_arena.bytes + agg->cap_surf * sizeof(surface_t) +
+           agg->n_slots * sizeof(uint32_t) + agg->cap_ctx * sizeof(context_t) +
+           agg->ctx_table.n_slots * sizeof(uint32_t) + agg->cap_mem * sizeof(membership_t) +
+           agg->mem_table.n_slots * sizeof(uint32_t);
+}
+
+/*
+ * What adding one surface form of len bytes with n_ctx contexts may allocate
+ * at most: arrays double, and a table that grows has its old and new slots
+ * at once.
+ */
+static size_t table_growth(const ah_agg_t *agg, size_t len, size_t n_ctx)
+{
+    size_t g = arena_growth(&agg->arena, len) + arena_growth(&agg->ctx_arena, 64);
+    if (agg->n_surf == agg->cap_surf)
+        g += (agg->cap_surf ? agg->cap_surf : agg->n_slots / 16) * sizeof(surface_t);
+    if ((agg->n_surf + 1) * 2 > agg->n_slots)
+        g += agg->n_slots * 2 * sizeof(uint32_t);
+    if (agg->n_mem + n_ctx > agg->cap_mem)
+        g += (agg->cap_mem ? agg->cap_mem : 256) * sizeof(membership_t);
+    if ((agg->mem_table.used + n_ctx + 1) * 2 > agg->mem_table.n_slots)
+        g += (agg->mem_table.n_slots ? agg->mem_table.n_slots : 1024) * 2 * sizeof(uint32_t);
+    if (agg->n_ctx + n_ctx > agg->cap_ctx)
+        g += (agg->cap_ctx ? agg->cap_ctx : 256) * sizeof(context_t);
+    if ((agg->ctx_table.used + n_ctx + 1) * 2 > agg->ctx_table.n_slots)
+        g += (agg->ctx_table.n_slots ? agg->ctx_table.n_slots : 1024) * 2 * sizeof(uint32_t);
+    return g;
+}
+
+static int spill(ah_agg_t *agg);
+
 int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_t *status)
 {
     /* The text never holds a tab, so it ends at the first; a context may look like a count. */
@@ -444,6 +600,10 @@ int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_
         count = weigh(count, agg->weight);
         agg->weighted_to_zero += count == 0;
     }
+    if (agg->memory && agg->n_surf > 0 &&
+        table_bytes(agg) + table_growth(agg, slen, n_ctx) > agg->memory / 2 &&
+        (rc = spill(agg)) != 0)
+        return rc;
     uint32_t id;
     rc = add_surface(agg, surface, slen, count, &id);
     for (size_t i = 0; i < n_ctx && !rc; i++)
@@ -451,97 +611,577 @@ int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_
     return rc;
 }
 
-static int by_key_then_text(const void *a, const void *b)
+/* ---- Step 2: sorted runs, and merging them */
+
+static ah_run_rec_t rec_of(const surface_t *s)
 {
-    const surface_t *x = a, *y = b;
-    size_t m = x->key_len < y->key_len ? x->key_len : y->key_len;
-    int c = memcmp(x->key, y->key, m);
-    if (c || x->key_len != y->key_len)
-        return c ? c : (x->key_len < y->key_len ? -1 : 1);
-    m = x->text_len < y->text_len ? x->text_len : y->text_len;
-    c = memcmp(x->text, y->text, m);
-    return c ? c : (x->text_len < y->text_len ? -1 : x->text_len > y->text_len);
+    return (ah_run_rec_t){.kind = s->kind,
+                          .key = s->key,
+                          .key_len = s->key_len,
+                          .text = s->text,
+                          .text_len = s->text_len,
+                          .count = s->count};
+}
+
+static int by_kind_key_text(const void *a, const void *b)
+{
+    ah_run_rec_t x = rec_of(a), y = rec_of(b);
+    return ah_run_rec_cmp(&x, &y);
+}
+
+/* The budget's share of one buffer of a run writer or reader: an eighth, at most 1 MB. */
+static size_t buffer_bytes(const ah_agg_t *agg)
+{
+    size_t b = agg->memory ? agg->memory / 8 : (1u << 20);
+    return b < (1u << 20) ? b : (1u << 20);
+}
+
+/* One thread's share of the table: its surface forms, keyed, sorted, written as a run. */
+typedef struct slice_job {
+    const ah_agg_t *agg;
+    surface_t *surf;
+    size_t n;
+    const uint32_t *ctx_first;    /* surface id -> its first context in ctx_items */
+    const ctx_count_t *ctx_items; /* NULL: no contexts */
+    ah_spill_t *spill;            /* NULL: a memory run */
+    ah_run_writer_t writer;
+    ah_run_t run;
+    int rc;
+    char err[256];
+} slice_job_t;
+
+static void *write_slice(void *arg)
+{
+    slice_job_t *j = arg;
+    arena_t keys = {0};
+    char key[AH_MAX_KEY_BYTES];
+    j->rc = 0;
+    for (size_t i = 0; i < j->n && !j->rc; i++) {
+        surface_t *s = &j->surf[i];
+        size_t klen;
+        int rc = ah_normalize_key(s->text, s->text_len, key, sizeof key, &klen, 0);
+        s->kind = rc ? AH_RUN_LONG_KEY : klen == 0 ? AH_RUN_NO_KEY : AH_RUN_KEYED;
+        s->key = s->text;
+        s->key_len = s->kind == AH_RUN_KEYED ? (uint32_t)klen : 0;
+        if (s->kind == AH_RUN_KEYED && !(klen == s->text_len && memcmp(key, s->text, klen) == 0) &&
+            !(s->key = arena_copy(&keys, key, klen)))
+            j->rc = AH_ENOMEM;
+    }
+    if (!j->rc && j->n > 1)
+        qsort(j->surf, j->n, sizeof *j->surf, by_kind_key_text);
+    if (!j->rc)
+        j->rc = ah_run_writer_init(&j->writer, j->spill, buffer_bytes(j->agg));
+    for (size_t i = 0; i < j->n && !j->rc; i++) {
+        ah_run_rec_t rec = rec_of(&j->surf[i]);
+        uint32_t id = j->surf[i].id;
+        rec.n_contexts = j->ctx_items ? j->ctx_first[id + 1] - j->ctx_first[id] : 0;
+        ah_run_writer_put(&j->writer, &rec);
+        for (uint32_t c = 0; c < rec.n_contexts; c++) {
+            const ctx_count_t *m = &j->ctx_items[j->ctx_first[id] + c];
+            ah_run_writer_context(&j->writer, m->context, m->count);
+        }
+    }
+    if (!j->rc)
+        j->rc = ah_run_writer_finish(&j->writer, &j->run, j->err, sizeof j->err);
+    else
+        snprintf(j->err, sizeof j->err, "out of memory while sorting surface forms");
+    if (j->spill)
+        ah_run_writer_free(&j->writer); /* a file run needs its buffer no more */
+    arena_free(&keys);
+    return NULL;
+}
+
+/* Bytes in every spill file: the temporary disk in use. */
+static uint64_t disk_in_use(const ah_agg_t *agg, const ah_spill_t *extra)
+{
+    uint64_t sum = extra ? extra->size : 0;
+    for (unsigned t = 0; agg->spills && t < agg->threads; t++)
+        sum += agg->spills[t].fd >= 0 ? agg->spills[t].size : 0;
+    return sum;
+}
+
+static void note_disk(ah_agg_t *agg, const ah_spill_t *extra)
+{
+    uint64_t d = disk_in_use(agg, extra);
+    if (d > agg->stats.disk_peak)
+        agg->stats.disk_peak = d;
+}
+
+static int add_run(ah_agg_t *agg, const ah_run_t *run)
+{
+    if (reserve((void **)&agg->runs, agg->n_runs, &agg->cap_runs, sizeof *agg->runs))
+        return AH_ENOMEM;
+    agg->runs[agg->n_runs++] = *run;
+    return 0;
+}
+
+/*
+ * Writes the table out as sorted runs, one per thread: to the spill files
+ * (to_disk), or kept in memory. The table itself is left as it was but for
+ * its order and its keys, which die with the call.
+ */
+static int table_to_runs(ah_agg_t *agg, int to_disk)
+{
+    size_t n = agg->n_surf;
+    if (n == 0)
+        return 0;
+    unsigned threads = agg->threads;
+    if (threads > n / 4096 + 1)
+        threads = (unsigned)(n / 4096 + 1);
+    for (unsigned t = 0; to_disk && t < threads; t++)
+        if (agg->spills[t].fd < 0 &&
+            ah_spill_open(&agg->spills[t], agg->tmpdir, agg->err, sizeof agg->err) != 0)
+            return AH_EIO;
+    /* Each surface form's contexts, by surface id (a counting sort of the memberships). */
+    uint32_t *first = NULL;
+    ctx_count_t *items = NULL;
+    slice_job_t *jobs = calloc(threads, sizeof *jobs);
+    pthread_t *tids = calloc(threads, sizeof *tids);
+    int rc = jobs && tids ? 0 : AH_ENOMEM;
+    if (!rc && agg->n_mem) {
+        first = calloc(n + 1, sizeof *first);
+        items = malloc(agg->n_mem * sizeof *items);
+        rc = first && items ? 0 : AH_ENOMEM;
+        for (size_t i = 0; !rc && i < agg->n_mem; i++)
+            first[agg->mem[i].surface + 1]++;
+        for (size_t i = 0; !rc && i < n; i++)
+            first[i + 1] += first[i];
+        for (size_t i = 0; !rc && i < agg->n_mem; i++) { /* first[s] runs ahead, then steps back */
+            const membership_t *m = &agg->mem[i];
+            items[first[m->surface]++] = (ctx_count_t){m->context, m->count};
+        }
+        for (size_t i = n; !rc && i > 0; i--)
+            first[i] = first[i - 1];
+        if (!rc)
+            first[0] = 0;
+    }
+    unsigned started = 0;
+    for (unsigned t = 0; !rc && t < threads; t++) {
+        size_t lo = n * t / threads, hi = n * (t + 1) / threads;
+        jobs[t] = (slice_job_t){.agg = agg,
+                                .surf = agg->surf + lo,
+                                .n = hi - lo,
+                                .ctx_first = first,
+                                .ctx_items = items,
+                                .spill = to_disk ? &agg->spills[t] : NULL};
+        if (t > 0 && pthread_create(&tids[t], NULL, write_slice, &jobs[t]) != 0) {
+            jobs[t].rc = AH_ENOMEM;
+            snprintf(jobs[t].err, sizeof jobs[t].err, "cannot start a thread");
+            break;
+        }
+        started = t + 1;
+    }
+    if (started)
+        write_slice(&jobs[0]);
+    for (unsigned t = 1; t < started; t++)
+        pthread_join(tids[t], NULL);
+    for (unsigned t = 0; t < started; t++) {
+        if (!rc && jobs[t].rc) {
+            rc = jobs[t].rc;
+            snprintf(agg->err, sizeof agg->err, "%s", jobs[t].err);
+        }
+        if (!rc)
+            rc = add_run(agg, &jobs[t].run);
+        if (to_disk || jobs[t].writer.buf == NULL)
+            continue;
+        if (!rc && reserve((void **)&agg->mem_writers, agg->n_mem_writers, &agg->cap_mem_writers,
+                           sizeof *agg->mem_writers))
+            rc = AH_ENOMEM;
+        if (rc)
+            ah_run_writer_free(&jobs[t].writer);
+        else
+            agg->mem_writers[agg->n_mem_writers++] = jobs[t].writer;
+    }
+    if (to_disk && !rc)
+        agg->stats.runs += started;
+    note_disk(agg, NULL);
+    free(first);
+    free(items);
+    free(jobs);
+    free(tids);
+    return rc;
+}
+
+/* The table is full: out to disk with it, and start again. */
+static int spill(ah_agg_t *agg)
+{
+    int rc = table_to_runs(agg, 1);
+    if (rc)
+        return rc;
+    agg->stats.spills++;
+    agg->stats.spilled_surfaces += agg->n_surf;
+    arena_free(&agg->arena);
+    agg->n_surf = 0;
+    memset(agg->slots, 0, agg->n_slots * sizeof *agg->slots);
+    agg->n_mem = 0;
+    agg->mem_table.used = 0;
+    if (agg->mem_table.slots)
+        memset(agg->mem_table.slots, 0, agg->mem_table.n_slots * sizeof *agg->mem_table.slots);
+    if (agg->progress)
+        agg->progress(agg->progress_ctx, "spilled", agg->stats.spills, disk_in_use(agg, NULL));
+    return 0;
+}
+
+static void free_table(ah_agg_t *agg)
+{
+    arena_free(&agg->arena);
+    free(agg->surf);
+    free(agg->slots);
+    free(agg->mem);
+    free(agg->mem_table.slots);
+    agg->surf = NULL;
+    agg->slots = NULL;
+    agg->mem = NULL;
+    agg->mem_table = (id_table_t){0};
+    agg->n_surf = agg->cap_surf = agg->n_slots = agg->n_mem = agg->cap_mem = 0;
+}
+
+/*
+ * A k-way merge of runs into one stream of distinct surface forms: equal
+ * records of several runs come out once, their counts and their contexts'
+ * counts added up, contexts in id order.
+ */
+typedef struct merger {
+    ah_run_reader_t *readers;
+    ah_run_rec_t *cur; /* each reader's current record */
+    size_t *heap, heap_n, n;
+    char key[AH_MAX_KEY_BYTES], text[AH_MAX_TEXT_BYTES];
+    ah_run_rec_t rec; /* the merged record: key and text above */
+    ctx_count_t *ctx; /* its contexts */
+    size_t n_ctx, cap_ctx;
+    int failed_errno;
+} merger_t;
+
+static int heap_less(const merger_t *m, size_t a, size_t b)
+{
+    return ah_run_rec_cmp(&m->cur[m->heap[a]], &m->cur[m->heap[b]]) < 0;
+}
+
+static void sift_down(merger_t *m, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, best = i;
+        if (l < m->heap_n && heap_less(m, l, best))
+            best = l;
+        if (l + 1 < m->heap_n && heap_less(m, l + 1, best))
+            best = l + 1;
+        if (best == i)
+            return;
+        size_t t = m->heap[i];
+        m->heap[i] = m->heap[best];
+        m->heap[best] = t;
+        i = best;
+    }
+}
+
+static void merger_free(merger_t *m)
+{
+    for (size_t i = 0; m->readers && i < m->n; i++)
+        ah_run_reader_free(&m->readers[i]);
+    free(m->readers);
+    free(m->cur);
+    free(m->heap);
+    free(m->ctx);
+    *m = (merger_t){0};
+}
+
+static int merger_init(merger_t *m, const ah_run_t *runs, size_t n, size_t buf_bytes)
+{
+    *m = (merger_t){.n = n};
+    m->readers = calloc(n, sizeof *m->readers);
+    m->cur = calloc(n, sizeof *m->cur);
+    m->heap = calloc(n, sizeof *m->heap);
+    if (!m->readers || !m->cur || !m->heap)
+        return AH_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        if (ah_run_reader_init(&m->readers[i], &runs[i], buf_bytes) != 0)
+            return AH_ENOMEM;
+        int got = ah_run_next(&m->readers[i], &m->cur[i]);
+        if (got < 0) {
+            m->failed_errno = m->readers[i].failed_errno;
+            return AH_EIO;
+        }
+        if (got)
+            m->heap[m->heap_n++] = i;
+    }
+    for (size_t i = m->heap_n / 2; i-- > 0;)
+        sift_down(m, i);
+    return 0;
+}
+
+/* Adds the contexts of source s's record to the merged record, and moves s on. */
+static int merger_take(merger_t *m, size_t s)
+{
+    ah_run_reader_t *r = &m->readers[s];
+    for (uint32_t c = m->cur[s].n_contexts; c > 0; c--) {
+        if (reserve((void **)&m->ctx, m->n_ctx, &m->cap_ctx, sizeof *m->ctx))
+            return AH_ENOMEM;
+        ctx_count_t *x = &m->ctx[m->n_ctx++];
+        if (ah_run_context(r, &x->context, &x->count) != 1)
+            goto failed;
+    }
+    int got = ah_run_next(r, &m->cur[s]);
+    if (got < 0)
+        goto failed;
+    if (!got)
+        m->heap[0] = m->heap[--m->heap_n];
+    sift_down(m, 0);
+    return 0;
+failed:
+    m->failed_errno = r->failed_errno;
+    return AH_EIO;
+}
+
+static int by_context(const void *a, const void *b)
+{
+    const ctx_count_t *x = a, *y = b;
+    return (x->context > y->context) - (x->context < y->context);
+}
+
+/* Sorts contexts by id and adds up the counts of equal ones; returns how many are left. */
+static size_t fold_contexts(ctx_count_t *c, size_t n)
+{
+    if (n > 1)
+        qsort(c, n, sizeof *c, by_context);
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (kept && c[kept - 1].context == c[i].context)
+            c[kept - 1].count = add_count(c[kept - 1].count, c[i].count);
+        else
+            c[kept++] = c[i];
+    }
+    return kept;
+}
+
+/* The next merged record in m->rec, its contexts in m->ctx: 1, 0 at the end, or an error (< 0). */
+static int merger_next(merger_t *m)
+{
+    if (!m->heap_n)
+        return 0;
+    size_t s = m->heap[0];
+    const ah_run_rec_t *r = &m->cur[s];
+    memcpy(m->key, r->key, r->key_len);
+    memcpy(m->text, r->text, r->text_len);
+    m->rec = (ah_run_rec_t){.kind = r->kind,
+                            .key = m->key,
+                            .key_len = r->key_len,
+                            .text = m->text,
+                            .text_len = r->text_len,
+                            .count = r->count};
+    m->n_ctx = 0;
+    int rc = merger_take(m, s);
+    while (!rc && m->heap_n && ah_run_rec_cmp(&m->cur[m->heap[0]], &m->rec) == 0) {
+        m->rec.count = add_count(m->rec.count, m->cur[m->heap[0]].count);
+        rc = merger_take(m, m->heap[0]);
+    }
+    if (rc)
+        return rc;
+    m->n_ctx = fold_contexts(m->ctx, m->n_ctx);
+    m->rec.n_contexts = (uint32_t)m->n_ctx;
+    return 1;
+}
+
+static int merge_failed(ah_agg_t *agg, const merger_t *m, int rc)
+{
+    if (rc == AH_EIO)
+        snprintf(agg->err, sizeof agg->err, "reading a temporary file in %s: %s", agg->tmpdir,
+                 strerror(m->failed_errno ? m->failed_errno : EIO));
+    return rc;
+}
+
+/*
+ * Merges runs fan_in at a time into runs in a new spill file until at most
+ * fan_in are left, so that the last merge reads them all at once.
+ */
+static int merge_passes(ah_agg_t *agg, size_t fan_in, size_t buf_bytes)
+{
+    while (agg->n_runs > fan_in) {
+        ah_spill_t out;
+        if (ah_spill_open(&out, agg->tmpdir, agg->err, sizeof agg->err) != 0)
+            return AH_EIO;
+        size_t kept = 0;
+        int rc = 0;
+        for (size_t g = 0; !rc && g < agg->n_runs; g += fan_in) {
+            size_t k = agg->n_runs - g < fan_in ? agg->n_runs - g : fan_in;
+            merger_t m;
+            ah_run_writer_t w;
+            ah_run_t run;
+            rc = merger_init(&m, agg->runs + g, k, buf_bytes);
+            if (!rc)
+                rc = ah_run_writer_init(&w, &out, buf_bytes);
+            int got = 0;
+            while (!rc && (got = merger_next(&m)) == 1) {
+                ah_run_writer_put(&w, &m.rec);
+                for (size_t c = 0; c < m.n_ctx; c++)
+                    ah_run_writer_context(&w, m.ctx[c].context, m.ctx[c].count);
+            }
+            if (!rc && got < 0)
+                rc = got;
+            rc = merge_failed(agg, &m, rc);
+            if (!rc)
+                rc = ah_run_writer_finish(&w, &run, agg->err, sizeof agg->err);
+            if (w.buf)
+                ah_run_writer_free(&w);
+            merger_free(&m);
+            if (!rc)
+                agg->runs[kept++] = run; /* g >= kept: the runs still to merge are intact */
+            note_disk(agg, &out);
+        }
+        for (unsigned t = 0; t < agg->threads; t++)
+            ah_spill_close(&agg->spills[t]);
+        if (rc) {
+            ah_spill_close(&out);
+            return rc;
+        }
+        agg->spills[0] = out; /* the merged runs' file, closed with the others */
+        agg->n_runs = kept;
+        agg->stats.merge_passes++;
+    }
+    return 0;
+}
+
+/* One key's surface forms so far, during the fold. */
+typedef struct key_group {
+    char key[AH_MAX_KEY_BYTES];
+    uint32_t key_len;
+    char text[AH_MAX_TEXT_BYTES]; /* the most frequent form (ties: the first, byte-wise smallest) */
+    uint32_t text_len;
+    uint64_t text_count, sum;
+    ctx_count_t *ctx;
+    size_t n_ctx, cap_ctx;
+} key_group_t;
+
+/* The key's completion, unless --min-count or the blocklist drops it; with its contexts. */
+static int close_group(ah_agg_t *agg, key_group_t *g, uint64_t min_count, const ah_blocklist_t *bl,
+                       ah_agg_counts_t *counts)
+{
+    counts->keys++;
+    if (g->sum < min_count) {
+        counts->below_min++;
+        return 0;
+    }
+    if (bl && ah_blocklist_match(bl, g->key, g->key_len)) {
+        counts->blocked++;
+        return 0;
+    }
+    const char *key = arena_copy(&agg->out_arena, g->key, g->key_len), *text = key;
+    if (key && !(g->text_len == g->key_len && memcmp(g->text, g->key, g->key_len) == 0))
+        text = arena_copy(&agg->out_arena, g->text, g->text_len);
+    if (!key || !text ||
+        reserve((void **)&agg->entries, agg->n_entries, &agg->cap_entries, sizeof *agg->entries))
+        return AH_ENOMEM;
+    uint32_t entry = (uint32_t)agg->n_entries;
+    agg->entries[agg->n_entries++] = (ah_entry_t){
+        .key = key, .key_len = g->key_len, .text = text, .text_len = g->text_len, .score = g->sum};
+    /* Forms of one key in one context add up; a completion belongs when its sum is > 0. */
+    g->n_ctx = fold_contexts(g->ctx, g->n_ctx);
+    for (size_t c = 0; c < g->n_ctx; c++) {
+        if (g->ctx[c].count == 0)
+            continue;
+        if (reserve((void **)&agg->placed, agg->n_placed, &agg->cap_placed, sizeof *agg->placed))
+            return AH_ENOMEM;
+        agg->placed[agg->n_placed++] = (placed_t){g->ctx[c].context, entry, g->ctx[c].count};
+    }
+    return 0;
+}
+
+/* Folds the merged stream into completions, one per key. */
+static int fold(ah_agg_t *agg, merger_t *m, uint64_t min_count, const ah_blocklist_t *bl,
+                ah_agg_counts_t *counts)
+{
+    key_group_t *g = calloc(1, sizeof *g);
+    int rc = g ? 0 : AH_ENOMEM, got = 0, open = 0;
+    uint64_t done = 0;
+    while (!rc && (got = merger_next(m)) == 1) {
+        const ah_run_rec_t *r = &m->rec;
+        counts->surfaces++;
+        if (agg->progress && (++done & 0xffff) == 0)
+            agg->progress(agg->progress_ctx, "merging", done, counts->surfaces);
+        if (r->kind != AH_RUN_KEYED) {
+            if (r->kind == AH_RUN_LONG_KEY)
+                counts->long_keys++;
+            else
+                counts->empty_keys++;
+            continue;
+        }
+        if (open && !(r->key_len == g->key_len && memcmp(r->key, g->key, r->key_len) == 0)) {
+            rc = close_group(agg, g, min_count, bl, counts);
+            open = 0;
+        }
+        if (rc)
+            break;
+        if (!open) {
+            memcpy(g->key, r->key, r->key_len);
+            g->key_len = r->key_len;
+            g->text_len = 0;
+            g->text_count = 0;
+            g->sum = 0;
+            g->n_ctx = 0;
+            open = 1;
+        }
+        g->sum = add_count(g->sum, r->count);
+        if (g->text_len == 0 || r->count > g->text_count) { /* ties keep the byte-wise smaller */
+            memcpy(g->text, r->text, r->text_len);
+            g->text_len = r->text_len;
+            g->text_count = r->count;
+        }
+        for (size_t c = 0; c < m->n_ctx; c++) {
+            if (reserve((void **)&g->ctx, g->n_ctx, &g->cap_ctx, sizeof *g->ctx)) {
+                rc = AH_ENOMEM;
+                break;
+            }
+            g->ctx[g->n_ctx++] = m->ctx[c];
+        }
+    }
+    if (!rc && got < 0)
+        rc = got;
+    if (!rc && open)
+        rc = close_group(agg, g, min_count, bl, counts);
+    if (g)
+        free(g->ctx);
+    free(g);
+    return rc;
 }
 
 int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, ah_entry_t **entries,
                   size_t *n, ah_agg_counts_t *counts)
 {
     memset(counts, 0, sizeof *counts);
-    counts->surfaces = agg->n_surf;
     counts->weighted_to_zero = agg->weighted_to_zero;
-    free(agg->slots); /* the hash table's work is done */
-    agg->slots = NULL;
-    agg->n_slots = 0;
-
-    /* Keys; forms with no usable key are dropped here. */
-    char key[AH_MAX_KEY_BYTES];
-    size_t kept = 0;
-    for (size_t i = 0; i < agg->n_surf; i++) {
-        surface_t *s = &agg->surf[i];
-        size_t klen;
-        int rc = ah_normalize_key(s->text, s->text_len, key, sizeof key, &klen, 0);
-        if (rc || klen == 0) {
-            if (rc)
-                counts->long_keys++;
-            else
-                counts->empty_keys++;
-            continue;
-        }
-        s->key = klen == s->text_len && memcmp(key, s->text, klen) == 0
-                     ? s->text
-                     : arena_copy(agg, key, klen);
-        if (!s->key)
-            return AH_ENOMEM;
-        s->key_len = (uint32_t)klen;
-        agg->surf[kept++] = *s;
-    }
-    if (kept > 1)
-        qsort(agg->surf, kept, sizeof *agg->surf, by_key_then_text);
-
-    agg->entries = malloc((kept ? kept : 1) * sizeof *agg->entries);
-    if (!agg->entries)
-        return AH_ENOMEM;
-    if (agg->n_mem) { /* which entry each surface form went to, for its contexts */
-        agg->entry_of = malloc(counts->surfaces * sizeof *agg->entry_of);
-        if (!agg->entry_of)
-            return AH_ENOMEM;
-        memset(agg->entry_of, 0xff, counts->surfaces * sizeof *agg->entry_of);
-    }
-    size_t out = 0;
-    for (size_t i = 0; i < kept;) {
-        const surface_t *best = &agg->surf[i];
-        uint64_t sum = 0;
-        size_t j = i;
-        for (; j < kept && agg->surf[j].key_len == best->key_len &&
-               memcmp(agg->surf[j].key, best->key, best->key_len) == 0;
-             j++) {
-            const surface_t *s = &agg->surf[j];
-            sum = s->count > UINT64_MAX - sum ? UINT64_MAX : sum + s->count;
-            if (s->count > best->count) /* ties keep the earlier, byte-wise smaller */
-                best = s;
-        }
-        size_t first = i;
-        i = j;
-        counts->keys++;
-        if (sum < min_count) {
-            counts->below_min++;
-            continue;
-        }
-        if (bl && ah_blocklist_match(bl, best->key, best->key_len)) {
-            counts->blocked++;
-            continue;
-        }
-        for (size_t f = first; agg->entry_of && f < j; f++)
-            agg->entry_of[agg->surf[f].id] = (uint32_t)out;
-        agg->entries[out++] = (ah_entry_t){.key = best->key,
-                                           .key_len = best->key_len,
-                                           .text = best->text,
-                                           .text_len = best->text_len,
-                                           .score = sum};
-    }
-    counts->completions = out;
+    int to_disk = agg->stats.spills > 0; /* the table's last share joins the others on disk */
+    int rc = table_to_runs(agg, to_disk);
+    if (!rc && to_disk)
+        agg->stats.spilled_surfaces += agg->n_surf;
+    free_table(agg);
+    size_t budget = agg->memory ? agg->memory : (size_t)1 << 32;
+    size_t fan_in = budget / 4 / (256u << 10);
+    if (fan_in < 2)
+        fan_in = 2;
+    if (fan_in > MERGE_MAX_FAN_IN)
+        fan_in = MERGE_MAX_FAN_IN;
+    if (!rc)
+        rc = merge_passes(agg, fan_in, buffer_bytes(agg));
+    size_t buf = agg->n_runs ? budget / 4 / agg->n_runs : MERGE_BUF;
+    if (buf > MERGE_BUF)
+        buf = MERGE_BUF;
+    merger_t m = {0};
+    if (!rc)
+        rc = merge_failed(agg, &m, merger_init(&m, agg->runs, agg->n_runs, buf));
+    if (!rc)
+        rc = merge_failed(agg, &m, fold(agg, &m, min_count, bl, counts));
+    merger_free(&m);
+    /* The runs are read: their memory and files go. */
+    for (size_t i = 0; i < agg->n_mem_writers; i++)
+        ah_run_writer_free(&agg->mem_writers[i]);
+    agg->n_mem_writers = 0;
+    for (unsigned t = 0; t < agg->threads; t++)
+        ah_spill_close(&agg->spills[t]);
+    agg->n_runs = 0;
+    if (rc)
+        return rc;
+    counts->completions = agg->n_entries;
     *entries = agg->entries;
-    *n = out;
+    *n = agg->n_entries;
     return 0;
 }
 
@@ -558,12 +1198,6 @@ static int by_value(const void *a, const void *b)
     return c ? c : (x->len > y->len) - (x->len < y->len);
 }
 
-/* A membership placed: the context's rank in byte order, the entry, the count. */
-typedef struct placed {
-    uint32_t rank, entry;
-    uint64_t count;
-} placed_t;
-
 static int by_rank_then_entry(const void *a, const void *b)
 {
     const placed_t *x = a, *y = b;
@@ -577,39 +1211,24 @@ int ah_agg_contexts(ah_agg_t *agg, ah_write_context_t **contexts, size_t *n, uin
     *contexts = NULL;
     *n = 0;
     *memberships = 0;
-    if (!agg->entry_of)
+    size_t m = agg->n_placed;
+    if (m == 0)
         return 0;
+    placed_t *p = agg->placed; /* one per (context, entry), rank still the context's id */
     ranked_t *ranked = malloc(agg->n_ctx * sizeof *ranked);
     uint32_t *rank = malloc(agg->n_ctx * sizeof *rank);
-    placed_t *p = malloc(agg->n_mem * sizeof *p);
-    int rc = ranked && rank && p ? 0 : AH_ENOMEM;
-    size_t m = 0;
+    agg->out_entries = malloc(m * sizeof *agg->out_entries);
+    agg->out = malloc(agg->n_ctx * sizeof *agg->out);
+    int rc = ranked && rank && agg->out_entries && agg->out ? 0 : AH_ENOMEM;
     if (!rc) {
         for (uint32_t c = 0; c < agg->n_ctx; c++)
             ranked[c] = (ranked_t){agg->ctx[c].value, agg->ctx[c].len, c};
         qsort(ranked, agg->n_ctx, sizeof *ranked, by_value);
         for (uint32_t r = 0; r < agg->n_ctx; r++)
             rank[ranked[r].id] = r;
-        /* Surface forms dropped (no key, --min-count, the blocklist) take their contexts along. */
-        for (size_t i = 0; i < agg->n_mem; i++) {
-            uint32_t e = agg->entry_of[agg->mem[i].surface];
-            if (e != UINT32_MAX)
-                p[m++] = (placed_t){rank[agg->mem[i].context], e, agg->mem[i].count};
-        }
+        for (size_t i = 0; i < m; i++)
+            p[i].rank = rank[p[i].rank];
         qsort(p, m, sizeof *p, by_rank_then_entry);
-        /* Forms of one key in one context add up; a completion belongs when its sum is > 0. */
-        size_t kept = 0;
-        for (size_t i = 0; i < m;) {
-            placed_t sum = p[i];
-            for (i++; i < m && p[i].rank == sum.rank && p[i].entry == sum.entry; i++)
-                sum.count = add_count(sum.count, p[i].count);
-            if (sum.count > 0)
-                p[kept++] = sum;
-        }
-        m = kept;
-        agg->out_entries = malloc((m ? m : 1) * sizeof *agg->out_entries);
-        agg->out = malloc((agg->n_ctx ? agg->n_ctx : 1) * sizeof *agg->out);
-        rc = agg->out_entries && agg->out ? 0 : AH_ENOMEM;
     }
     for (size_t i = 0; !rc && i < m;) {
         const ranked_t *v = &ranked[p[i].rank];
@@ -622,7 +1241,6 @@ int ah_agg_contexts(ah_agg_t *agg, ah_write_context_t **contexts, size_t *n, uin
     }
     free(ranked);
     free(rank);
-    free(p);
     if (!rc) {
         *contexts = agg->out;
         *memberships = m;
@@ -636,19 +1254,22 @@ void ah_agg_free(ah_agg_t *agg)
 {
     if (!agg)
         return;
+    free_table(agg);
+    arena_free(&agg->ctx_arena);
     free(agg->ctx);
     free(agg->ctx_table.slots);
-    free(agg->mem);
-    free(agg->mem_table.slots);
-    free(agg->entry_of);
+    for (size_t i = 0; i < agg->n_mem_writers; i++)
+        ah_run_writer_free(&agg->mem_writers[i]);
+    free(agg->mem_writers);
+    for (unsigned t = 0; agg->spills && t < agg->threads; t++)
+        ah_spill_close(&agg->spills[t]);
+    free(agg->spills);
+    free(agg->tmpdir);
+    free(agg->runs);
+    arena_free(&agg->out_arena);
+    free(agg->entries);
+    free(agg->placed);
     free(agg->out);
     free(agg->out_entries);
-    for (arena_block_t *b = agg->arena, *next; b; b = next) {
-        next = b->next;
-        free(b);
-    }
-    free(agg->surf);
-    free(agg->slots);
-    free(agg->entries);
     free(agg);
 }

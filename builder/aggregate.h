@@ -55,6 +55,34 @@ typedef struct ah_agg_counts {
 ah_agg_t *ah_agg_new(unsigned max_text_bytes);
 
 /*
+ * Before the first line: a memory budget in bytes (0: none), of which the
+ * table of distinct surface forms may take half before it is spilled to
+ * sorted runs in temporary files in tmpdir (aggregate.c, spill.h); and the
+ * number of threads that key, sort and write runs. The result does not
+ * depend on either. Returns 0 or AH_ENOMEM.
+ */
+int ah_agg_set_limits(ah_agg_t *agg, size_t memory, const char *tmpdir, unsigned threads);
+
+/* Called on each spill ("spilled": spills so far, temporary bytes) and while merging
+ * ("merging": surface forms merged, the same). */
+typedef void (*ah_agg_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+void ah_agg_set_progress(ah_agg_t *agg, ah_agg_progress_fn fn, void *ctx);
+
+/* What spilling did, for the summary. */
+typedef struct ah_spill_stats {
+    uint64_t spills;           /* times the table was full and went to disk */
+    uint64_t runs;             /* sorted runs written to temporary files */
+    uint64_t spilled_surfaces; /* surface forms in them (a form may be in several) */
+    uint64_t merge_passes;     /* merges before the last one (too many runs at once) */
+    uint64_t disk_peak;        /* the most temporary bytes at one time */
+} ah_spill_stats_t;
+
+void ah_agg_spill_stats(const ah_agg_t *agg, ah_spill_stats_t *stats);
+
+/* Why the last call that failed with AH_EIO or AH_ENOMEM did. */
+const char *ah_agg_error(const ah_agg_t *agg);
+
+/*
  * Multiplies the count of every line added from now on by weight (finite,
  * > 0; 1 at first): the product is rounded to the nearest integer, halves
  * up, and saturates at UINT64_MAX, as sums do.
@@ -63,14 +91,16 @@ void ah_agg_set_weight(ah_agg_t *agg, double weight);
 
 /*
  * Adds one line. *status tells whether it was used or why not. Returns 0, or
- * AH_ENOMEM (the line was not added).
+ * AH_ENOMEM or AH_EIO (a spill failed: ah_agg_error() says why; the line was
+ * not added).
  */
 int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_t *status);
 
 /*
  * Groups by key, applies min_count and the blocklist (may be NULL), and
  * returns the completions sorted by key in *entries (n in *n). The entries
- * point into agg: valid until ah_agg_free(). Returns 0 or AH_ENOMEM.
+ * point into agg: valid until ah_agg_free(). Returns 0, AH_ENOMEM or AH_EIO
+ * (a temporary file could not be written or read: ah_agg_error()).
  */
 int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, ah_entry_t **entries,
                   size_t *n, ah_agg_counts_t *counts);

@@ -20,6 +20,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
+#include <sched.h>
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
@@ -31,6 +33,8 @@
 #include <unistd.h>
 
 #define REPORT_FIRST 10 /* bad lines reported one by one */
+#define MIN_MEMORY   ((uint64_t)1 << 20)
+#define MAX_THREADS  256
 
 /* An INPUT, and the --weight given before it. */
 typedef struct input_arg {
@@ -53,12 +57,17 @@ typedef struct options {
     int strict, quiet;
     input_arg_t *inputs;
     size_t n_inputs;
+    uint64_t memory; /* --memory; 0: the default share of the machine */
+    const char *tmpdir;
+    unsigned threads; /* --threads; 0: the cores available */
 } options_t;
 
 typedef struct progress {
     int enabled;
     double start, last;
     uint64_t lines, bytes;
+    uint64_t total_bytes; /* of the inputs, when known (plain files): for the time left */
+    uint64_t spills, disk_bytes;
 } progress_t;
 
 static void usage(FILE *f)
@@ -146,9 +155,33 @@ static void progress_tick(progress_t *p, const char *phase, uint64_t input_bytes
     if (t - p->last < 0.5)
         return;
     p->last = t;
-    double rate = (double)p->lines / (t - p->start > 1e-6 ? t - p->start : 1e-6);
+    double elapsed = t - p->start > 1e-6 ? t - p->start : 1e-6;
+    uint64_t done = p->bytes + input_bytes;
     fprintf(stderr, "\r\033[K%s: %" PRIu64 " lines, %.1f MB, %.0f lines/s", phase, p->lines,
-            (double)(p->bytes + input_bytes) / 1e6, rate);
+            (double)done / 1e6, (double)p->lines / elapsed);
+    if (p->spills)
+        fprintf(stderr, ", %" PRIu64 " spills (%.0f MB on disk)", p->spills,
+                (double)p->disk_bytes / 1e6);
+    if (p->total_bytes > done && done > 0)
+        fprintf(stderr, ", reading done in ~%.0f s",
+                elapsed * (double)(p->total_bytes - done) / (double)done);
+}
+
+/* The aggregator's reports: spills while reading, and the merge. */
+static void agg_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    progress_t *p = ctx;
+    if (strcmp(phase, "spilled") == 0) {
+        p->spills = done;
+        p->disk_bytes = total;
+        return;
+    }
+    double t = now();
+    if (!p->enabled || t - p->last < 0.5)
+        return;
+    p->last = t;
+    fprintf(stderr, "\r\033[Kmerging sorted runs: %" PRIu64 " surface forms", done);
+    (void)total;
 }
 
 static void progress_phase(progress_t *p, const char *phase)
@@ -196,7 +229,8 @@ static int read_file(const char *path, int part_file, ah_agg_t *agg, const optio
         }
         ah_line_status_t st = AH_LINE_TOOLONG;
         if (!truncated && ah_agg_add_line(agg, line, len, &st) != 0) {
-            fprintf(stderr, "ahead-build: out of memory after %" PRIu64 " lines\n", prog->lines);
+            fprintf(stderr, "%sahead-build: %s after %" PRIu64 " lines; %s unchanged\n",
+                    prog->enabled ? "\r\033[K" : "", ah_agg_error(agg), prog->lines, o->out);
             ah_input_close(in);
             return 1;
         }
@@ -242,6 +276,63 @@ static int read_input(const char *path, ah_agg_t *agg, const options_t *o, progr
     return status;
 }
 
+/* Parses --memory: bytes, or a number with K, M, G or T (powers of 1024); exits with 2 if bad. */
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    unsigned shift = 0;
+    if (*end && !end[1])
+        switch (*end | 0x20) {
+        case 'k':
+            shift = 10, end++;
+            break;
+        case 'm':
+            shift = 20, end++;
+            break;
+        case 'g':
+            shift = 30, end++;
+            break;
+        case 't':
+            shift = 40, end++;
+            break;
+        }
+    if (errno || end == s || *end || s[0] == '-' || v > (UINT64_MAX >> shift) ||
+        (v << shift) < MIN_MEMORY) {
+        fprintf(stderr,
+                "ahead-build: --memory must be a size of at least 1M (bytes, or a number with "
+                "K, M, G or T), not '%s'\n",
+                s);
+        exit(2);
+    }
+    return (uint64_t)v << shift;
+}
+
+/* Half of the machine's memory, or of the cgroup's limit when that is lower. */
+static uint64_t default_memory(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t total = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : (uint64_t)4 << 30;
+    FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+    unsigned long long limit;
+    if (f) {
+        if (fscanf(f, "%llu", &limit) == 1 && limit < total)
+            total = limit;
+        fclose(f);
+    }
+    return total / 2 < MIN_MEMORY ? MIN_MEMORY : total / 2;
+}
+
+static unsigned default_threads(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return (unsigned)CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
 /* Parses --weight: a finite number > 0; exits with status 2 if it is not one. */
 static double parse_weight(const char *s)
 {
@@ -257,15 +348,25 @@ static double parse_weight(const char *s)
 
 static void parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},    {"topk", required_argument, NULL, 'k'},
-        {"min-count", required_argument, NULL, 'm'}, {"max-bytes", required_argument, NULL, 'b'},
-        {"blocklist", required_argument, NULL, 'B'}, {"bucket-size", required_argument, NULL, 'z'},
-        {"hot-nodes", required_argument, NULL, 'H'}, {"strict", no_argument, NULL, 's'},
-        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {"no-infix", no_argument, NULL, 'I'},
-        {"no-typo-index", no_argument, NULL, 'T'},   {"word-leaf", required_argument, NULL, 'L'},
-        {"weight", required_argument, NULL, 'W'},    {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"topk", required_argument, NULL, 'k'},
+                                             {"min-count", required_argument, NULL, 'm'},
+                                             {"max-bytes", required_argument, NULL, 'b'},
+                                             {"blocklist", required_argument, NULL, 'B'},
+                                             {"bucket-size", required_argument, NULL, 'z'},
+                                             {"hot-nodes", required_argument, NULL, 'H'},
+                                             {"strict", no_argument, NULL, 's'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"no-infix", no_argument, NULL, 'I'},
+                                             {"no-typo-index", no_argument, NULL, 'T'},
+                                             {"word-leaf", required_argument, NULL, 'L'},
+                                             {"weight", required_argument, NULL, 'W'},
+                                             {"memory", required_argument, NULL, 'M'},
+                                             {"tmpdir", required_argument, NULL, 'D'},
+                                             {"threads", required_argument, NULL, 'j'},
+                                             {NULL, 0, NULL, 0}};
     *o =
         (options_t){.topk = 10, .min_count = 1, .max_bytes = 256, .bucket_size = AH_DEFAULT_BUCKET};
     o->inputs = calloc((size_t)argc, sizeof *o->inputs);
@@ -322,6 +423,15 @@ static void parse_options(int argc, char **argv, options_t *o)
         case 'L':
             o->word_leaf = (unsigned)parse_number("--word-leaf", optarg, 1, AH_MAX_WORD_LEAF);
             break;
+        case 'M':
+            o->memory = parse_size(optarg);
+            break;
+        case 'D':
+            o->tmpdir = optarg;
+            break;
+        case 'j':
+            o->threads = (unsigned)parse_number("--threads", optarg, 1, MAX_THREADS);
+            break;
         case 'q':
             o->quiet = 1;
             break;
@@ -369,6 +479,39 @@ int main(int argc, char **argv)
         free(o.inputs);
         return 1;
     }
+    /* Temporary files go next to the output unless --tmpdir says otherwise. */
+    char *out_copy = strdup(o.out);
+    const char *tmpdir = o.tmpdir ? o.tmpdir : out_copy ? dirname(out_copy) : ".";
+    uint64_t memory = o.memory ? o.memory : default_memory();
+    unsigned threads = o.threads ? o.threads : default_threads();
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    if (memory > SIZE_MAX)
+        memory = SIZE_MAX;
+    if (!out_copy || ah_agg_set_limits(agg, (size_t)memory, tmpdir, threads) != 0) {
+        fprintf(stderr, "ahead-build: out of memory\n");
+        ah_agg_free(agg);
+        ah_blocklist_free(bl);
+        free(out_copy);
+        free(o.inputs);
+        return 1;
+    }
+    ah_agg_set_progress(agg, agg_progress, &prog);
+    if (!o.quiet)
+        fprintf(stderr, "ahead-build: memory %.0f MB%s, %u thread%s, temporary files in %s\n",
+                (double)memory / (1 << 20), o.memory ? "" : " (half of this machine's)", threads,
+                threads == 1 ? "" : "s", tmpdir);
+    for (size_t i = 0; i < o.n_inputs; i++) { /* the time left, when the sizes are known */
+        struct stat st;
+        const char *path = o.inputs[i].path;
+        size_t len = strlen(path);
+        if (strcmp(path, "-") == 0 || stat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+            (len > 3 && strcmp(path + len - 3, ".gz") == 0)) {
+            prog.total_bytes = 0;
+            break;
+        }
+        prog.total_bytes += (uint64_t)st.st_size;
+    }
     uint64_t skipped = 0, headers = 0;
     int status = 0;
     for (size_t i = 0; i < o.n_inputs && !status; i++) {
@@ -379,10 +522,13 @@ int main(int argc, char **argv)
     ah_entry_t *entries = NULL;
     size_t n = 0;
     ah_agg_counts_t counts;
+    double t_read = 0, t_aggregated = 0;
     if (!status) {
+        t_read = now();
         progress_phase(&prog, "aggregating");
         if (ah_agg_finish(agg, o.min_count, bl, &entries, &n, &counts) != 0) {
-            fprintf(stderr, "\nahead-build: out of memory while aggregating\n");
+            fprintf(stderr, "%sahead-build: %s while aggregating; %s unchanged\n",
+                    prog.enabled ? "\r\033[K" : "", ah_agg_error(agg), o.out);
             status = 1;
         } else if (n == 0) {
             fprintf(stderr,
@@ -401,6 +547,7 @@ int main(int argc, char **argv)
     }
     ah_write_info_t info;
     if (!status) {
+        t_aggregated = now();
         progress_phase(&prog, "writing");
         ah_write_options_t wo = {.topk = o.topk,
                                  .bucket_size = o.bucket_size,
@@ -431,6 +578,18 @@ int main(int argc, char **argv)
                 " bytes (%.1f bytes/completion), %.2f s -> %s (id %016" PRIx64 ")\n",
                 n, counts.keys, skipped, counts.below_min, counts.blocked, info.file_bytes,
                 (double)info.file_bytes / (double)n, now() - t0, o.out, info.content_id);
+        double t_end = now();
+        ah_spill_stats_t sp;
+        ah_agg_spill_stats(agg, &sp);
+        fprintf(stderr, "ahead-build: phases: reading %.2f s, aggregating %.2f s, writing %.2f s\n",
+                t_read - t0, t_aggregated - t_read, t_end - t_aggregated);
+        if (sp.spills)
+            fprintf(stderr,
+                    "ahead-build: the table of surface forms filled --memory's half %" PRIu64
+                    " time%s: %" PRIu64 " sorted runs, %" PRIu64 " merge pass%s before the "
+                    "last, temporary disk at most %.1f MB (removed)\n",
+                    sp.spills, sp.spills == 1 ? "" : "s", sp.runs, sp.merge_passes,
+                    sp.merge_passes == 1 ? "" : "es", (double)sp.disk_peak / 1e6);
         if (n_contexts)
             fprintf(stderr,
                     "ahead-build: %zu context values, %" PRIu64
@@ -457,6 +616,7 @@ int main(int argc, char **argv)
     }
     ah_agg_free(agg);
     ah_blocklist_free(bl);
+    free(out_copy);
     free(o.inputs);
     return status;
 }
