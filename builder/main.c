@@ -109,6 +109,17 @@ static void usage(FILE *f)
             "      --no-typo-index  leave out the typo index: typo matches are found by\n"
             "                       walking the trie alone, several times slower, and the\n"
             "                       snapshot is smaller\n"
+            "      --memory SIZE    the most the table of distinct texts may take is half\n"
+            "                       of SIZE (bytes, or with K, M, G, T; at least 1M;\n"
+            "                       default half of this machine's memory): beyond it the\n"
+            "                       table is sorted out to temporary files and merged.\n"
+            "                       The snapshot's bytes do not depend on it. Writing\n"
+            "                       the snapshot is not bounded by it yet: it takes\n"
+            "                       about 500 bytes per completion\n"
+            "      --tmpdir DIR     where those files go (default: OUT's folder); they\n"
+            "                       never have a name, so nothing is left behind\n"
+            "      --threads N      threads that key and sort texts, 1..256 (default:\n"
+            "                       the cores available); the bytes do not depend on it\n"
             "      --strict         stop at the first bad line (exit 1)\n"
             "  -q, --quiet          print only errors\n"
             "  -h, --help           this text\n"
@@ -490,6 +501,18 @@ int main(int argc, char **argv)
         memory = SIZE_MAX;
     if (!out_copy || ah_agg_set_limits(agg, (size_t)memory, tmpdir, threads) != 0) {
         fprintf(stderr, "ahead-build: out of memory\n");
+        ah_agg_free(agg);
+        ah_blocklist_free(bl);
+        free(out_copy);
+        free(o.inputs);
+        return 1;
+    }
+    struct stat tmp_st;
+    if (o.tmpdir &&
+        (stat(o.tmpdir, &tmp_st) != 0 || (!S_ISDIR(tmp_st.st_mode) && (errno = ENOTDIR)) ||
+         access(o.tmpdir, W_OK | X_OK) != 0)) {
+        fprintf(stderr, "ahead-build: --tmpdir %s: %s; %s unchanged\n", o.tmpdir, strerror(errno),
+                o.out);
         ah_agg_free(agg);
         ah_blocklist_free(bl);
         free(out_copy);

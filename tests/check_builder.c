@@ -213,6 +213,16 @@ START_TEST(test_option_errors)
     free(err);
     ck_assert_int_eq(BUILD(NULL, &err, "--bucket-size", "3", in, "-o", snap), 2);
     free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "--memory", "512K", in, "-o", snap), 2);
+    ck_assert(strstr(err, "--memory must be a size of at least 1M") != NULL);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "--memory", "2X", in, "-o", snap), 2);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "--threads", "0", in, "-o", snap), 2);
+    free(err);
+    ck_assert_int_eq(BUILD(NULL, &err, "--tmpdir", "/nonexistent/tmp", in, "-o", snap), 1);
+    ck_assert(strstr(err, "/nonexistent/tmp: No such file or directory") != NULL);
+    free(err);
     ck_assert_int_eq(BUILD(NULL, &err, in), 2);
     ck_assert(strstr(err, "-o OUT") != NULL);
     free(err);
@@ -944,6 +954,233 @@ START_TEST(test_hot_table_ties_and_long_labels)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- spilling (--memory, --threads)
+ */
+
+/*
+ * A log whose surface forms spill at --memory 1M in many runs: texts of
+ * several scripts in case and spacing variants (several forms per key),
+ * repeated with Zipf-like frequency so that one form is in many runs, tied
+ * counts, bare lines, contexts on a third of the lines, and a bad line now
+ * and then.
+ */
+static void spill_log(const char *path, uint64_t seed, unsigned lines)
+{
+    enum { BASES = 9000 };
+    static char base[BASES][160];
+    for (unsigned i = 0; i < BASES; i++)
+        test_random_text(&seed, base[i], sizeof base[i]);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    for (unsigned i = 0; i < lines; i++) {
+        uint64_t r = test_rand(&seed);
+        unsigned b =
+            (unsigned)((r % BASES) * (r % BASES) / BASES); /* the first bases repeat most */
+        char text[200];
+        snprintf(text, sizeof text, "%s", base[b]);
+        switch (test_rand(&seed) % 4) { /* a variant of the form */
+        case 0:
+            text[0] = (char)(text[0] >= 'a' && text[0] <= 'z' ? text[0] - 32 : text[0]);
+            break;
+        case 1: {
+            char *sp = strchr(text, ' ');
+            if (sp)
+                memmove(sp + 1, sp, strlen(sp) + 1);
+            break;
+        }
+        default:
+            break;
+        }
+        unsigned kind = (unsigned)(test_rand(&seed) % 16);
+        if (kind == 0)
+            fprintf(f, "%s\tnot-a-count\n", text);
+        else if (kind < 3)
+            fprintf(f, "%s\n", text);
+        else if (kind < 9)
+            fprintf(f, "%s\t%u\n", text, (unsigned)(test_rand(&seed) % 8) * 5);
+        else
+            fprintf(f, "%s\t%u\tc%u,c%u\n", text, (unsigned)(test_rand(&seed) % 1000),
+                    (unsigned)(test_rand(&seed) % 40), (unsigned)(test_rand(&seed) % 40));
+    }
+    fclose(f);
+}
+
+/* Builds args (NULL-terminated, without -o) into out; returns the build's stderr. */
+static char *build_args(char **args, const char *out)
+{
+    char *argv[32];
+    size_t n = 0;
+    argv[n++] = AH_BUILD_BIN;
+    for (; *args; args++)
+        argv[n++] = *args;
+    argv[n++] = "-o";
+    argv[n++] = (char *)out;
+    argv[n] = NULL;
+    char *err;
+    int status = run_cmd(argv, NULL, NULL, &err);
+    ck_assert_msg(status == 0, "ahead-build failed: %s", err);
+    return err;
+}
+
+START_TEST(test_memory_budget_and_threads_same_bytes)
+{
+    /* The same bytes with and without --memory, for 1 to 3 threads: random logs with
+     * weights, --min-count, a blocklist and contexts, spilled in many runs and merged
+     * in several passes. */
+    char log_a[512], log_b[512], block[512], want[512], got[512], tmp[512];
+    scratch_path(log_a, sizeof log_a, "spill-a.tsv");
+    scratch_path(log_b, sizeof log_b, "spill-b.tsv");
+    scratch_path(block, sizeof block, "spill-block.txt");
+    scratch_path(want, sizeof want, "spill-want.snap");
+    scratch_path(got, sizeof got, "spill-got.snap");
+    crash_dir(tmp, sizeof tmp, "spill-tmp");
+    for (uint64_t seed = 1; seed <= 2; seed++) {
+        spill_log(log_a, seed * 7919, 50000);
+        spill_log(log_b, seed * 104729, 20000);
+        write_file(block, "c1\nzz\n", 6);
+        char *base[] = {"--min-count", "3",   "--blocklist", block, log_a,
+                        "--weight",    "2.5", log_b,         NULL};
+        free(build_args(base, want));
+        static const char *const budgets[][2] = {{"1M", "1"}, {"1M", "2"}, {"1M", "3"},
+                                                 {"3M", "2"}, {NULL, "1"}, {NULL, "3"}};
+        for (size_t i = 0; i < sizeof budgets / sizeof *budgets; i++) {
+            char *args[16] = {"--min-count", "3",         "--blocklist",
+                              block,         "--threads", (char *)budgets[i][1],
+                              "--tmpdir",    tmp};
+            size_t n = 8;
+            if (budgets[i][0]) {
+                args[n++] = "--memory";
+                args[n++] = (char *)budgets[i][0];
+            }
+            args[n++] = log_a;
+            args[n++] = "--weight";
+            args[n++] = "2.5";
+            args[n++] = log_b;
+            args[n] = NULL;
+            char *err = build_args(args, got);
+            if (budgets[i][0] && strcmp(budgets[i][0], "1M") == 0)
+                ck_assert_msg(strstr(err, "sorted runs") && !strstr(err, " 0 merge passes"),
+                              "--memory 1M did not spill and merge in passes: %s", err);
+            free(err);
+            assert_same_file(want, got);
+            char left[4096];
+            dir_leftovers(tmp, "", left, sizeof left);
+            ck_assert_msg(left[0] == 0, "left in --tmpdir: %s", left);
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_memory_budget_on_datasets)
+{
+    /* The shipped datasets (and npm-downloads where it is, outside the sanitizer build,
+     * where it would take minutes) spilled at a small budget: the same bytes. */
+    static const char *const sets[][2] = {
+        {"es-ngrams.tsv.gz", "1M"}, {"subtlex-us.tsv", "1M"}, {"npm-downloads.tsv.gz", "64M"}};
+    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++) {
+        char path[512], want[512], got[512];
+        if (!dataset_path(sets[i][0], path, sizeof path)) {
+            printf("test_memory_budget_on_datasets: %s skipped: not in data/ or ../shared/data\n",
+                   sets[i][0]);
+            continue;
+        }
+#if defined(__SANITIZE_ADDRESS__)
+        if (i == 2) {
+            printf("test_memory_budget_on_datasets: %s skipped in the sanitizer build (minutes)\n",
+                   sets[i][0]);
+            continue;
+        }
+#endif
+        scratch_path(want, sizeof want, "spill-set-want.snap");
+        scratch_path(got, sizeof got, "spill-set-got.snap");
+        free(build_args((char *[]){"--threads", "1", path, NULL}, want));
+        char *err = build_args(
+            (char *[]){"--memory", (char *)sets[i][1], "--threads", "2", path, NULL}, got);
+        ck_assert_msg(strstr(err, "sorted runs"), "%s did not spill: %s", sets[i][0], err);
+        free(err);
+        assert_same_file(want, got);
+    }
+}
+END_TEST
+
+/* The builder's open files that are unnamed temporary files in dir (O_TMPFILE or unlinked). */
+static int unnamed_files_in(pid_t pid, const char *dir)
+{
+    char fds[64], link[600], target[1024];
+    snprintf(fds, sizeof fds, "/proc/%d/fd", (int)pid);
+    DIR *d = opendir(fds);
+    int n = 0;
+    for (struct dirent *e; d && (e = readdir(d));) {
+        snprintf(link, sizeof link, "%s/%s", fds, e->d_name);
+        ssize_t len = readlink(link, target, sizeof target - 1);
+        if (len <= 0)
+            continue;
+        target[len] = 0;
+        n += strncmp(target, dir, strlen(dir)) == 0 && strstr(target, "(deleted)") != NULL;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+START_TEST(test_spill_files_never_left)
+{
+    /* Spill files have no name from start to end: --tmpdir stays empty during a build,
+     * after it succeeds, after it fails on an unreadable input in the middle (a damaged
+     * .gz after a spilling file), and after SIGTERM or SIGKILL while it spills. */
+    char tmp[512], log[512], bad[512], snap[512], left[4096];
+    crash_dir(tmp, sizeof tmp, "spill-never");
+    scratch_path(log, sizeof log, "spill-never.tsv");
+    scratch_path(bad, sizeof bad, "spill-never-bad.gz");
+    scratch_path(snap, sizeof snap, "spill-never.snap");
+    spill_log(log, 99, 400000);
+    gzFile gz = gzopen(bad, "wb");
+    for (int i = 0; i < 20000; i++)
+        gzprintf(gz, "damaged gzip line %d\t%d\n", i, i);
+    gzclose(gz);
+    truncate(bad, 3000); /* the stream ends in the middle: a read error */
+
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, "--memory", "1M", "--tmpdir", tmp, log, bad, "-o", snap), 1);
+    ck_assert_msg(strstr(err, "sorted runs") == NULL && strstr(err, "gz") != NULL,
+                  "no read error reported: %s", err);
+    free(err);
+    dir_leftovers(tmp, "", left, sizeof left);
+    ck_assert_msg(left[0] == 0, "left in --tmpdir after a failure: %s", left);
+    ck_assert_int_eq(access(snap, F_OK), -1);
+
+    for (int sig = 0; sig < 2; sig++) {
+        pid_t pid = fork();
+        ck_assert(pid >= 0);
+        if (pid == 0) {
+            freopen("/dev/null", "w", stderr);
+            execl(AH_BUILD_BIN, AH_BUILD_BIN, "--memory", "1M", "--tmpdir", tmp, log, log, log,
+                  "-o", snap, (char *)NULL);
+            _exit(127);
+        }
+        /* Wait until it holds a spill file (or ends), then look at the folder and kill it. */
+        int seen = 0, status;
+        for (int i = 0; i < 20000 && !seen && waitpid(pid, &status, WNOHANG) == 0; i++) {
+            seen = unnamed_files_in(pid, tmp) > 0;
+            if (!seen)
+                usleep(1000);
+        }
+        ck_assert_msg(seen, "the build never held a spill file in %s", tmp);
+        dir_leftovers(tmp, "", left, sizeof left);
+        ck_assert_msg(left[0] == 0, "a spill file has a name: %s", left);
+        kill(pid, sig == 0 ? SIGTERM : SIGKILL);
+        waitpid(pid, &status, 0);
+        dir_leftovers(tmp, "", left, sizeof left);
+        ck_assert_msg(left[0] == 0, "left in --tmpdir after signal %d: %s", sig, left);
+    }
+    ck_assert_int_eq(BUILD(NULL, &err, "-q", "--memory", "1M", "--tmpdir", tmp, log, "-o", snap),
+                     0);
+    free(err);
+    dir_leftovers(tmp, "", left, sizeof left);
+    ck_assert_msg(left[0] == 0, "left in --tmpdir after success: %s", left);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("builder");
@@ -970,5 +1207,11 @@ int main(void)
     tcase_add_test(crash, test_file_size_limit);
     tcase_add_test(crash, test_full_disk);
     suite_add_tcase(s, crash);
+    TCase *spill = tcase_create("spill");
+    tcase_set_timeout(spill, 600);
+    tcase_add_test(spill, test_memory_budget_and_threads_same_bytes);
+    tcase_add_test(spill, test_memory_budget_on_datasets);
+    tcase_add_test(spill, test_spill_files_never_left);
+    suite_add_tcase(s, spill);
     return run_suite(s);
 }
