@@ -24,7 +24,10 @@
  * either loads or is refused as bad UTF-8 or a damaged gzip stream; when lines survive
  * aggregation, the snapshot is written (any input must build), opens,
  * passes ah_index_verify, and completes every kept key as a prefix with at
- * least one answer. A violation aborts with a message. Built with clang by
+ * least one answer; and the same log aggregated again under a budget so
+ * small that every line spills a sorted run (ahead-build --memory, merged
+ * in many passes, two threads) gives the same completions and contexts.
+ * A violation aborts with a message. Built with clang by
  * tests/fuzz.sh (CMake -DAHEAD_FUZZ=ON in build-fuzz/):
  *
  *   tests/fuzz.sh 60 fuzz_builder
@@ -77,6 +80,50 @@ static const char *tmp_file(const char *what, const uint8_t *data, size_t len)
         FAIL("short write to %s", paths[slot]);
     fclose(f);
     return paths[slot];
+}
+
+static void read_log(const char *path, int part_file, ah_agg_t *agg);
+
+static int same_entry(const ah_entry_t *a, const ah_entry_t *b)
+{
+    return a->key_len == b->key_len && a->text_len == b->text_len && a->score == b->score &&
+           memcmp(a->key, b->key, a->key_len) == 0 && memcmp(a->text, b->text, a->text_len) == 0;
+}
+
+/* The log aggregated with a spill at every line gives the same completions and contexts. */
+static void check_spilled(const uint8_t *log, size_t len, unsigned max_bytes, double weight,
+                          int part_file, uint64_t min_count, const ah_blocklist_t *bl,
+                          const ah_entry_t *e, size_t n, const ah_write_context_t *contexts,
+                          size_t n_contexts)
+{
+    ah_agg_t *agg = ah_agg_new(max_bytes);
+    if (!agg || ah_agg_set_limits(agg, 4096, "/dev/shm", 2) != 0)
+        FAIL("out of memory");
+    ah_agg_set_weight(agg, weight);
+    read_log(tmp_file("log", log, len), part_file, agg);
+    ah_entry_t *se;
+    size_t sn, sn_contexts;
+    ah_agg_counts_t counts;
+    ah_write_context_t *sc;
+    uint64_t memberships;
+    if (ah_agg_finish(agg, min_count, bl, &se, &sn, &counts) != 0 ||
+        ah_agg_contexts(agg, &sc, &sn_contexts, &memberships) != 0)
+        FAIL("spilled aggregation failed: %s", ah_agg_error(agg));
+    if (sn != n || sn_contexts != n_contexts)
+        FAIL("spilled: %zu completions, %zu contexts; in memory %zu, %zu", sn, sn_contexts, n,
+             n_contexts);
+    for (size_t i = 0; i < n; i++)
+        if (!same_entry(&e[i], &se[i]))
+            FAIL("spilled: completion %zu differs", i);
+    for (size_t c = 0; c < n_contexts; c++) {
+        if (sc[c].n != contexts[c].n || sc[c].value_len != contexts[c].value_len ||
+            memcmp(sc[c].value, contexts[c].value, sc[c].value_len) != 0)
+            FAIL("spilled: context %zu differs", c);
+        for (size_t i = 0; i < sc[c].n; i++)
+            if (!same_entry(&sc[c].entries[i], &contexts[c].entries[i]))
+                FAIL("spilled: context %zu, completion %zu differs", c, i);
+    }
+    ah_agg_free(agg);
 }
 
 /* Reads the log as ahead-build's read_file() does: truncated lines are skipped. */
@@ -212,6 +259,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t memberships;
     if (ah_agg_contexts(agg, &contexts, &n_contexts, &memberships) != 0)
         FAIL("out of memory gathering contexts");
+    check_spilled(data + bl_len, size - bl_len, max_bytes, weight, part_file, min_count, bl, e, n,
+                  contexts, n_contexts);
     for (size_t c = 0; c < n_contexts; c++)
         if (contexts[c].n == 0 || contexts[c].value_len == 0 ||
             contexts[c].value_len > AH_MAX_CONTEXT_BYTES)
