@@ -220,10 +220,10 @@ static int by_view(const void *a, const void *b)
     return x->head_len <= 4 ? 0 : head_cmp(x, y); /* order held all four bytes */
 }
 
-/* Stable LSD radix sort of n records by hash, eight bits at a time; tmp holds n records. */
-static void radix_sort(grec_t *r, grec_t *tmp, size_t n)
+/* LSD radix sort of n records by the hash's low `bits` bits, eight at a time; tmp holds n. */
+static void radix_sort(grec_t *r, grec_t *tmp, size_t n, unsigned bits)
 {
-    for (unsigned shift = 0; shift < 64; shift += 8) {
+    for (unsigned shift = 0; shift < bits; shift += 8) {
         size_t count[257] = {0};
         for (size_t i = 0; i < n; i++)
             count[((r[i].hash >> shift) & 0xff) + 1]++;
@@ -233,6 +233,49 @@ static void radix_sort(grec_t *r, grec_t *tmp, size_t n)
             tmp[count[(r[i].hash >> shift) & 0xff]++] = r[i];
         memcpy(r, tmp, n * sizeof *r);
     }
+}
+
+/*
+ * Sorts n records by hash with little memory beside them: the top byte in
+ * place (each record swapped straight into its bucket), then each bucket
+ * by the other 56 bits with room for the largest bucket only, where a
+ * whole second array of records would double a depth's memory. Records of
+ * equal hash may come out in any order: a block's bytes do not depend on
+ * it (by_view orders them, and equal heads are merged).
+ */
+static int sort_by_hash(grec_t *r, size_t n)
+{
+    size_t count[256] = {0}, end[256], next[256], largest = 0;
+    for (size_t i = 0; i < n; i++)
+        count[r[i].hash >> 56]++;
+    size_t at = 0;
+    for (unsigned b = 0; b < 256; b++) {
+        next[b] = at;
+        at += count[b];
+        end[b] = at;
+        if (count[b] > largest)
+            largest = count[b];
+    }
+    for (unsigned b = 0; b < 256; b++) {
+        while (next[b] < end[b]) {
+            grec_t x = r[next[b]];
+            unsigned d = (unsigned)(x.hash >> 56);
+            while (d != b) { /* carry x to its bucket, and what was there on */
+                grec_t y = r[next[d]];
+                r[next[d]++] = x;
+                x = y;
+                d = (unsigned)(x.hash >> 56);
+            }
+            r[next[b]++] = x;
+        }
+    }
+    grec_t *tmp = malloc((largest ? largest : 1) * sizeof *tmp);
+    if (!tmp)
+        return AH_ENOMEM;
+    for (unsigned b = 0; b < 256; b++)
+        radix_sort(r + end[b] - count[b], tmp, count[b], 56);
+    free(tmp);
+    return 0;
 }
 
 static int note_block(grams_t *g, uint64_t hash, size_t off)
@@ -390,12 +433,11 @@ static int build_depth(const ah_grams_build_t *gb, grams_t *g)
     gview_t *views = NULL;
     grecord_t *recs = NULL;
     size_t cap_views = 0, cap = gb->n ? gb->n : 1;
-    grec_t *r = malloc(cap * sizeof *r), *tmp = malloc(cap * sizeof *r);
-    int rc = r && tmp ? 0 : AH_ENOMEM;
+    grec_t *r = malloc(cap * sizeof *r);
+    int rc = r ? 0 : AH_ENOMEM;
     size_t m = rc ? 0 : collect(gb, g, r);
     if (!rc)
-        radix_sort(r, tmp, m);
-    free(tmp);
+        rc = sort_by_hash(r, m);
     for (size_t i = 0; i < m && !rc;) {
         size_t k = i + 1;
         while (k < m && r[k].hash == r[i].hash)
