@@ -580,6 +580,7 @@ int main(int argc, char **argv)
                                  .no_words = o.no_infix,
                                  .no_typo = o.no_typo,
                                  .word_leaf = o.word_leaf,
+                                 .memory = (size_t)memory,
                                  .contexts = contexts,
                                  .n_contexts = n_contexts};
         if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {

@@ -980,7 +980,8 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
                        .words = !opt->no_words,
                        .info = {.id_bits = ah_bits_for(w->n - 1) ? ah_bits_for(w->n - 1) : 1}};
     if (!rc && w->typo)
-        rc = ah_writer__grams_begin(&job.grams, entries, w->n, job.words, AH_GRAM_DEPTH);
+        rc = ah_writer__grams_begin(&job.grams, entries, w->n, job.words, AH_GRAM_DEPTH,
+                                    opt->memory);
     pthread_t words_thread;
     int threaded = 0, side = job.words || w->typo;
     if (!rc && side)

@@ -38,6 +38,7 @@ typedef struct ah_write_options {
     int no_words;            /* leave the word-start index out (ahead-build --no-infix) */
     int no_typo;             /* leave the typo index out (ahead-build --no-typo-index) */
     unsigned word_leaf;      /* most entries per word-start leaf, 1..AH_MAX_WORD_LEAF; 0: default */
+    size_t memory;           /* a budget in bytes that the typo index is built within (0: none) */
     const ah_write_context_t *contexts; /* sorted by value bytes, strictly; NULL: none */
     size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
 } ah_write_options_t;

@@ -115,6 +115,13 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
                      buf_t *blocks, uint32_t *n_slots);
 
 /*
+ * The CHOSEONG section's records (format.h) of keys e[0..n) ranked by
+ * class_of, appended to out without padding; nothing when no key has a
+ * Hangul run. Returns 0 or AH_ENOMEM. Verify rebuilds it to compare.
+ */
+int ah_writer__choseong(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, buf_t *out);
+
+/*
  * The same in three steps, so that two threads can share the work: begin
  * (one thread: finds every string), work (any number of threads, each
  * returning when no depth is left), end (after every work call has
@@ -122,16 +129,11 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
  * slots NULL it only frees). ah_writer__grams_end() returns what
  * ah_writer__grams() does.
  */
-/*
- * The CHOSEONG section's records (format.h) of keys e[0..n) ranked by
- * class_of, appended to out without padding; nothing when no key has a
- * Hangul run. Returns 0 or AH_ENOMEM. Verify rebuilds it to compare.
- */
-int ah_writer__choseong(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, buf_t *out);
-
 typedef struct ah_grams_build ah_grams_build_t;
+/* memory: a budget in bytes (0: none); a depth whose records would not fit in a
+ * quarter of it is built in parts, the same bytes at the cost of reading the keys again. */
 int ah_writer__grams_begin(ah_grams_build_t **gb, const ah_entry_t *e, uint32_t n, int words,
-                           unsigned depth);
+                           unsigned depth, size_t memory);
 void ah_writer__grams_work(ah_grams_build_t *gb);
 int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint32_t *n_slots);
 

@@ -136,8 +136,9 @@ struct ah_grams_build {
     uint16_t *starts; /* 0: the key itself */
     size_t n;
     unsigned depth;
-    atomic_uint next; /* depths handed out so far */
-    grams_t *per;     /* [depth + 1], index j */
+    unsigned part_bits; /* a depth is built in 2^part_bits parts by the hash's top bits */
+    atomic_uint next;   /* depths handed out so far */
+    grams_t *per;       /* [depth + 1], index j */
 };
 
 /* Code points of a string from byte start on: up to cap of them, with their byte offsets. */
@@ -402,8 +403,13 @@ static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, 
     return 0;
 }
 
-/* Every string's record at depth g->j into r; returns how many. */
-static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t *r)
+/*
+ * Every string's record at depth g->j whose hash's top part_bits bits are
+ * `part`, into *r (*cap records, grown when they do not fit); returns how
+ * many, or (size_t)-1 when out of memory.
+ */
+static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t *cap,
+                      unsigned part)
 {
     size_t m = 0;
     uint32_t cps[AH_MAX_GRAM_DEPTH + 6], offs[AH_MAX_GRAM_DEPTH + 7];
@@ -416,28 +422,34 @@ static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t *r)
         uint32_t g3 = c > j + 2 ? 1 + cps[j + 2] : AH_GRAM_END, hl = offs[j] - offs[1];
         unsigned word = gb->starts[i] > 0;
         uint64_t h = ah_gram_hash(j, cps[0], cps[j], cps[j + 1]);
-        r[m++] = (grec_t){h,
-                          order_of(g3, word, e->key + offs[1], hl),
-                          gb->ids[i],
-                          ah_gram_check(j, cps[0], cps[j], cps[j + 1]),
-                          gb->starts[i],
-                          c > j + 3 ? (uint8_t)(1u << ah_gram_bit(cps[j + 3])) : 0,
-                          c > j + 4 ? (uint8_t)(1u << ah_gram_bit(cps[j + 4])) : 0};
+        if (gb->part_bits && h >> (64 - gb->part_bits) != part)
+            continue;
+        if (m == *cap) {
+            size_t grown = *cap + *cap / 4 + 1024;
+            grec_t *nr = realloc(*r, grown * sizeof *nr);
+            if (!nr)
+                return (size_t)-1;
+            *r = nr;
+            *cap = grown;
+        }
+        (*r)[m++] = (grec_t){h,
+                             order_of(g3, word, e->key + offs[1], hl),
+                             gb->ids[i],
+                             ah_gram_check(j, cps[0], cps[j], cps[j + 1]),
+                             gb->starts[i],
+                             c > j + 3 ? (uint8_t)(1u << ah_gram_bit(cps[j + 3])) : 0,
+                             c > j + 4 ? (uint8_t)(1u << ah_gram_bit(cps[j + 4])) : 0};
     }
     return m;
 }
 
-/* Builds the blocks of depth g->j. */
-static int build_depth(const ah_grams_build_t *gb, grams_t *g)
+/* Appends the blocks of r[0..m) (sorted by hash) to g. */
+static int encode_blocks(grams_t *g, const grec_t *r, size_t m)
 {
     gview_t *views = NULL;
     grecord_t *recs = NULL;
-    size_t cap_views = 0, cap = gb->n ? gb->n : 1;
-    grec_t *r = malloc(cap * sizeof *r);
-    int rc = r ? 0 : AH_ENOMEM;
-    size_t m = rc ? 0 : collect(gb, g, r);
-    if (!rc)
-        rc = sort_by_hash(r, m);
+    size_t cap_views = 0;
+    int rc = 0;
     for (size_t i = 0; i < m && !rc;) {
         size_t k = i + 1;
         while (k < m && r[k].hash == r[i].hash)
@@ -467,16 +479,36 @@ static int build_depth(const ah_grams_build_t *gb, grams_t *g)
         }
         i = k;
     }
-    free(r);
     free(views);
     free(recs);
+    return rc;
+}
+
+/*
+ * Builds the blocks of depth g->j, part by part: each part is a range of
+ * hashes, so the parts' blocks follow one another in hash order and the
+ * bytes are those of one part.
+ */
+static int build_depth(const ah_grams_build_t *gb, grams_t *g)
+{
+    size_t parts = (size_t)1 << gb->part_bits;
+    size_t cap = gb->n / parts + gb->n / parts / 8 + 1024; /* hashes spread evenly, or nearly */
+    grec_t *r = malloc(cap * sizeof *r);
+    int rc = r ? 0 : AH_ENOMEM;
+    for (unsigned part = 0; part < parts && !rc; part++) {
+        size_t m = collect(gb, g, &r, &cap, part);
+        rc = m == (size_t)-1 ? AH_ENOMEM : sort_by_hash(r, m);
+        if (!rc)
+            rc = encode_blocks(g, r, m);
+    }
+    free(r);
     if (!rc && g->blocks.failed)
         rc = AH_ENOMEM;
     return rc;
 }
 
 int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t n, int words,
-                           unsigned depth)
+                           unsigned depth, size_t memory)
 {
     /* Verifying rebuilds the table at the depth a header names; the buffers hold up to the most. */
     if (depth > AH_MAX_GRAM_DEPTH)
@@ -511,6 +543,10 @@ int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t
     free(offs);
     for (unsigned j = 2; j <= depth; j++)
         gb->per[j] = (grams_t){.e = e, .j = j};
+    /* Two depths at a time (two threads) may take a quarter of the memory budget. */
+    while (memory && gb->part_bits < 8 &&
+           2 * (gb->n >> gb->part_bits) * sizeof(grec_t) > memory / 4)
+        gb->part_bits++;
     atomic_init(&gb->next, 0);
     *out = gb;
     return 0;
@@ -585,7 +621,7 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
                      buf_t *blocks, uint32_t *n_slots)
 {
     ah_grams_build_t *gb;
-    int rc = ah_writer__grams_begin(&gb, e, n, words, depth);
+    int rc = ah_writer__grams_begin(&gb, e, n, words, depth, 0);
     if (rc)
         return rc;
     ah_writer__grams_work(gb);
