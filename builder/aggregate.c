@@ -1064,6 +1064,13 @@ static int close_group(ah_agg_t *agg, key_group_t *g, uint64_t min_count, const 
         counts->blocked++;
         return 0;
     }
+    if (agg->n_entries >= UINT32_MAX - 1) { /* stop now, not after the merge */
+        snprintf(agg->err, sizeof agg->err,
+                 "more than %u completions, the most one snapshot holds; build one snapshot per "
+                 "range of first characters (docs/building.md, How big one snapshot can be)",
+                 UINT32_MAX - 2);
+        return AH_EINVAL;
+    }
     const char *key = arena_copy(&agg->out_arena, g->key, g->key_len), *text = key;
     if (key && !(g->text_len == g->key_len && memcmp(g->text, g->key, g->key_len) == 0))
         text = arena_copy(&agg->out_arena, g->text, g->text_len);

@@ -568,6 +568,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "\nahead-build: out of memory while aggregating contexts\n");
         status = 1;
     }
+    if (!status && ah_snapshot_precheck(entries, n, err, sizeof err) != 0) {
+        fprintf(stderr, "%sahead-build: %s; %s unchanged\n", prog.enabled ? "\r\033[K" : "", err,
+                o.out);
+        status = 1;
+    }
     ah_write_info_t info;
     if (!status) {
         t_aggregated = now();

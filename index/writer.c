@@ -22,6 +22,7 @@
 #include "writer_internal.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -1155,6 +1156,30 @@ static int build_contexts(buf_t *out, const ah_entry_t *entries, size_t n,
     }
     buf_pad(out);
     return out->failed ? fail(err, errlen, AH_ENOMEM, "out of memory") : 0;
+}
+
+int ah_snapshot_precheck(const ah_entry_t *e, size_t n, char *err, size_t errlen)
+{
+    /* Lower bounds of what must be stored: a key stores at least its bytes after the part it
+     * shares with the one before, a display text that differs from its key all of its bytes. */
+    uint64_t keys = 0, display = 0;
+    for (size_t i = 0; i < n; i++) {
+        keys += e[i].key_len - (i > 0 ? shared_len(&e[i - 1], &e[i]) : 0);
+        if (!same_bytes(e[i].key, e[i].key_len, e[i].text, e[i].text_len))
+            display += e[i].text_len;
+    }
+    const char *what = n >= UINT32_MAX        ? "completions"
+                       : keys > UINT32_MAX    ? "bytes of keys"
+                       : display > UINT32_MAX ? "bytes of display texts"
+                                              : NULL;
+    if (!what)
+        return 0;
+    uint64_t have = n >= UINT32_MAX ? n : keys > UINT32_MAX ? keys : display;
+    return fail(err, errlen, AH_EINVAL,
+                "too large for one snapshot: %zu completions need at least %" PRIu64
+                " %s, and the format holds at most %" PRIu32 "; build one snapshot per range "
+                "of first characters (docs/building.md, How big one snapshot can be)",
+                n, have, what, UINT32_MAX - 1);
 }
 
 int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,

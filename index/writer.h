@@ -73,4 +73,13 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
                       const ah_write_options_t *opt, ah_write_info_t *info, char *err,
                       size_t errlen);
 
+/*
+ * ah_snapshot_precheck: in one pass over the sorted entries, before the
+ * long work of writing, whether they certainly exceed the format's limits
+ * (more than 2^32 - 2 completions, or keys or display texts that cannot fit
+ * in their 32-bit offsets even front-coded). Returns 0 (they may fit; the
+ * writer still checks every section) or AH_EINVAL with the reason in err.
+ */
+int ah_snapshot_precheck(const ah_entry_t *entries, size_t n, char *err, size_t errlen);
+
 #endif /* AH_WRITER_H */
