@@ -58,48 +58,98 @@ typedef struct writer {
 
 /* -------------------------------------------------------- score classes */
 
+/* Distinct scores and where they go: an open-addressing table of indexes + 1 into `score`. */
+typedef struct score_set {
+    uint64_t *score;
+    uint32_t *slot, *rank_of; /* rank_of: a distinct score's index -> its class */
+    size_t n, cap, n_slots;
+} score_set_t;
+
+static size_t score_slot(const score_set_t *t, uint64_t v)
+{
+    size_t h = (size_t)((v * 0x9E3779B97F4A7C15u) >> 17) & (t->n_slots - 1);
+    while (t->slot[h] && t->score[t->slot[h] - 1] != v)
+        h = (h + 1) & (t->n_slots - 1);
+    return h;
+}
+
+static int score_add(score_set_t *t, uint64_t v)
+{
+    size_t h = score_slot(t, v);
+    if (t->slot[h])
+        return 0;
+    if (t->n == t->cap) {
+        size_t c = t->cap * 2;
+        uint64_t *p = realloc(t->score, c * sizeof *p);
+        if (!p)
+            return AH_ENOMEM;
+        t->score = p;
+        t->cap = c;
+    }
+    t->score[t->n] = v;
+    t->slot[h] = (uint32_t)++t->n;
+    if (t->n * 2 <= t->n_slots)
+        return 0;
+    uint32_t *old = t->slot;
+    size_t n_old = t->n_slots;
+    t->n_slots *= 2;
+    t->slot = calloc(t->n_slots, sizeof *t->slot);
+    if (!t->slot) {
+        t->slot = old;
+        t->n_slots = n_old;
+        return AH_ENOMEM;
+    }
+    for (size_t i = 0; i < n_old; i++)
+        if (old[i])
+            t->slot[score_slot(t, t->score[old[i] - 1])] = old[i];
+    free(old);
+    return 0;
+}
+
 static int by_u64_desc(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x > y ? -1 : x < y;
 }
 
-/* Fills SCORES with the distinct scores, descending, and class_of. */
+/*
+ * Fills SCORES with the distinct scores, descending, and class_of. Real
+ * counts repeat (82k distinct among 3.7M on npm-downloads): the distinct
+ * ones are gathered in a hash table and only they are sorted.
+ */
 static int compute_classes(writer_t *w)
 {
-    uint64_t *scores = malloc((size_t)w->n * sizeof *scores);
+    score_set_t t = {.cap = 1024, .n_slots = 4096};
+    t.score = malloc(t.cap * sizeof *t.score);
+    t.slot = calloc(t.n_slots, sizeof *t.slot);
     w->class_of = malloc((size_t)w->n * sizeof *w->class_of);
-    if (!scores || !w->class_of) {
-        free(scores);
-        return AH_ENOMEM;
-    }
-    for (uint32_t i = 0; i < w->n; i++)
-        scores[i] = w->e[i].score;
-    qsort(scores, w->n, sizeof *scores, by_u64_desc);
-    uint32_t d = 0;
-    for (uint32_t i = 0; i < w->n; i++)
-        if (d == 0 || scores[d - 1] != scores[i])
-            scores[d++] = scores[i];
-    w->n_scores = d;
-    for (uint32_t i = 0; i < w->n; i++) {
-        uint32_t a = 0, b = d; /* binary search in the descending table */
-        while (a < b) {
-            uint32_t mid = a + (b - a) / 2;
-            if (scores[mid] > w->e[i].score)
-                a = mid + 1;
-            else
-                b = mid;
+    int rc = t.score && t.slot && w->class_of ? 0 : AH_ENOMEM;
+    for (uint32_t i = 0; i < w->n && !rc; i++)
+        rc = score_add(&t, w->e[i].score);
+    uint64_t *sorted = rc ? NULL : malloc(t.n * sizeof *sorted);
+    t.rank_of = rc ? NULL : malloc(t.n * sizeof *t.rank_of);
+    if (!rc && (!sorted || !t.rank_of))
+        rc = AH_ENOMEM;
+    if (!rc) {
+        memcpy(sorted, t.score, t.n * sizeof *sorted);
+        qsort(sorted, t.n, sizeof *sorted, by_u64_desc);
+        for (uint32_t c = 0; c < t.n; c++)
+            t.rank_of[t.slot[score_slot(&t, sorted[c])] - 1] = c;
+        w->n_scores = (uint32_t)t.n;
+        for (uint32_t i = 0; i < w->n; i++)
+            w->class_of[i] = t.rank_of[t.slot[score_slot(&t, w->e[i].score)] - 1];
+        buf_t *sec = &w->sec[AH_SEC_SCORES];
+        for (uint32_t c = 0; c < t.n; c++) {
+            unsigned char *p = buf_grow(sec, 8);
+            if (p)
+                ah_store_u64(p, sorted[c]);
         }
-        w->class_of[i] = a;
     }
-    buf_t *sec = &w->sec[AH_SEC_SCORES];
-    for (uint32_t i = 0; i < d; i++) {
-        unsigned char *p = buf_grow(sec, 8);
-        if (p)
-            ah_store_u64(p, scores[i]);
-    }
-    free(scores);
-    return 0;
+    free(sorted);
+    free(t.score);
+    free(t.slot);
+    free(t.rank_of);
+    return rc;
 }
 
 /* A completion's place in ranking order: smaller is better. */
