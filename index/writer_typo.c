@@ -416,14 +416,16 @@ static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t
     unsigned j = g->j;
     for (size_t i = 0; i < gb->n; i++) {
         const ah_entry_t *e = &g->e[gb->ids[i]];
-        unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 5);
+        /* The block key's code points first: a string of another part goes no further. */
+        unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 2);
         if (c < j + 2)
             continue;
-        uint32_t g3 = c > j + 2 ? 1 + cps[j + 2] : AH_GRAM_END, hl = offs[j] - offs[1];
-        unsigned word = gb->starts[i] > 0;
         uint64_t h = ah_gram_hash(j, cps[0], cps[j], cps[j + 1]);
         if (gb->part_bits && h >> (64 - gb->part_bits) != part)
             continue;
+        c += decode_from(e->key, e->key_len, offs[j + 2], cps + j + 2, offs + j + 2, 3);
+        uint32_t g3 = c > j + 2 ? 1 + cps[j + 2] : AH_GRAM_END, hl = offs[j] - offs[1];
+        unsigned word = gb->starts[i] > 0;
         if (m == *cap) {
             size_t grown = *cap + *cap / 4 + 1024;
             grec_t *nr = realloc(*r, grown * sizeof *nr);
