@@ -165,3 +165,46 @@ uint64_t ah_hash64(uint64_t seed, const void *data, size_t len)
     h = (h ^ avalanche(tail ^ ((uint64_t)len << 56))) * k;
     return avalanche(h);
 }
+
+#define HASH_K UINT64_C(0x9e3779b97f4a7c15)
+
+void ah_hash64_begin(ah_hash64_stream_t *s, uint64_t seed, size_t len)
+{
+    s->h = avalanche(seed ^ (len * HASH_K));
+    s->n_carry = 0;
+}
+
+static void hash_word(ah_hash64_stream_t *s, const unsigned char *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+    s->h = (s->h ^ avalanche(w)) * HASH_K;
+    s->h ^= s->h >> 29;
+}
+
+void ah_hash64_update(ah_hash64_stream_t *s, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    while (len > 0 && s->n_carry > 0) { /* complete the word begun by the last piece */
+        s->carry[s->n_carry++] = *p++;
+        len--;
+        if (s->n_carry == 8) {
+            hash_word(s, s->carry);
+            s->n_carry = 0;
+        }
+    }
+    if (s->n_carry > 0) /* this piece did not complete it */
+        return;
+    for (; len >= 8; p += 8, len -= 8)
+        hash_word(s, p);
+    memcpy(s->carry, p, len);
+    s->n_carry = (unsigned)len;
+}
+
+uint64_t ah_hash64_end(ah_hash64_stream_t *s)
+{
+    uint64_t tail = 0;
+    memcpy(&tail, s->carry, s->n_carry);
+    s->h = (s->h ^ avalanche(tail ^ ((uint64_t)s->n_carry << 56))) * HASH_K;
+    return avalanche(s->h);
+}

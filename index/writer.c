@@ -52,9 +52,112 @@ typedef struct writer {
     int has_contexts, has_choseong; /* the optional sections are there */
     uint32_t inner_nodes;
     uint32_t max_key;
-    int typo;              /* records get look fields; LOOK and the gram table are built */
-    const char *too_large; /* set when a section outgrew its offsets: why */
+    int typo;               /* records get look fields; LOOK and the gram table are built */
+    const char *too_large;  /* set when a section outgrew its offsets: why */
+    struct side_file *side; /* finished sections, out of memory (NULL: none) */
+    uint64_t side_off[AH_SECTION_MAX + 1]; /* where a section is in it, when spilled[] */
+    unsigned char spilled[AH_SECTION_MAX + 1];
 } writer_t;
+
+/*
+ * A temporary file without a name beside the output, that finished
+ * sections move to while the rest is built (they were a seventh of the
+ * peak on npm-downloads); at the end they are read back in pieces for
+ * their checksums and copied into the output. Either thread may add to it.
+ */
+typedef struct side_file {
+    int fd;
+    uint64_t size;
+    pthread_mutex_t lock;
+} side_file_t;
+
+static side_file_t *side_open(const char *path)
+{
+    char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
+    side_file_t *f = dir ? calloc(1, sizeof *f) : NULL;
+    if (f) {
+        const char *in = !slash ? "." : slash == dir ? "/" : (*slash = 0, dir);
+        f->fd = open(in, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (f->fd < 0 || pthread_mutex_init(&f->lock, NULL) != 0) {
+            if (f->fd >= 0)
+                close(f->fd);
+            free(f);
+            f = NULL; /* no such file here: the sections stay in memory */
+        }
+    }
+    free(dir);
+    return f;
+}
+
+static void side_close(side_file_t *f)
+{
+    if (!f)
+        return;
+    close(f->fd);
+    pthread_mutex_destroy(&f->lock);
+    free(f);
+}
+
+/* Moves finished section s (padded here) to the side file; on an error it stays in memory. */
+static void spill_section(writer_t *w, unsigned s)
+{
+    buf_t *b = &w->sec[s];
+    if (!w->side || w->spilled[s] || b->failed)
+        return;
+    buf_pad(b);
+    if (b->failed)
+        return;
+    pthread_mutex_lock(&w->side->lock);
+    uint64_t at = w->side->size;
+    size_t done = 0;
+    while (done < b->len) {
+        ssize_t got = pwrite(w->side->fd, b->data + done, b->len - done, (off_t)(at + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        done += (size_t)got;
+    }
+    if (done == b->len)
+        w->side->size += b->len;
+    pthread_mutex_unlock(&w->side->lock);
+    if (done < b->len)
+        return;
+    w->side_off[s] = at;
+    w->spilled[s] = 1;
+    free(b->data);
+    b->data = NULL;
+    b->cap = 0;
+}
+
+/*
+ * Calls fn on the bytes of section s in order, in pieces when it was
+ * spilled. Returns 0, or AH_EIO when the side file cannot be read back.
+ */
+static int section_bytes(const writer_t *w, unsigned s,
+                         void (*fn)(void *ctx, const unsigned char *p, size_t len), void *ctx)
+{
+    const buf_t *b = &w->sec[s];
+    if (!w->spilled[s]) {
+        fn(ctx, b->data, b->len);
+        return 0;
+    }
+    enum { PIECE = 1 << 20 };
+    unsigned char *piece = malloc(PIECE);
+    int rc = piece ? 0 : AH_ENOMEM;
+    for (uint64_t done = 0; !rc && done < b->len;) {
+        size_t want = b->len - done < PIECE ? (size_t)(b->len - done) : PIECE;
+        ssize_t got = pread(w->side->fd, piece, want, (off_t)(w->side_off[s] + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            rc = AH_EIO;
+        else
+            fn(ctx, piece, (size_t)got), done += (uint64_t)got;
+    }
+    free(piece);
+    return rc;
+}
 
 /* -------------------------------------------------------- score classes */
 
@@ -865,9 +968,22 @@ static unsigned table_ids(const writer_t *w, unsigned *ids)
     return n;
 }
 
-static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned class_bits,
-                        uint32_t root, uint64_t total, const ah_write_options_t *opt,
-                        const ah_words_info_t *words, uint32_t gram_slots)
+/* A section's CRC and its link of the content id, taken piece by piece. */
+typedef struct sums {
+    uint32_t crc;
+    ah_hash64_stream_t hash;
+} sums_t;
+
+static void add_to_sums(void *ctx, const unsigned char *p, size_t len)
+{
+    sums_t *sum = ctx;
+    sum->crc = ah_crc32(sum->crc, p, len);
+    ah_hash64_update(&sum->hash, p, len);
+}
+
+static int fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned class_bits,
+                       uint32_t root, uint64_t total, const ah_write_options_t *opt,
+                       const ah_words_info_t *words, uint32_t gram_slots)
 {
     unsigned max_text = opt->max_text_bytes;
     ah_store_u32(head + AH_HDR_FLAGS, (opt->no_words ? 0 : AH_FLAG_WORDS) |
@@ -902,14 +1018,25 @@ static void fill_header(writer_t *w, unsigned char *head, uint64_t file_size, un
     for (unsigned i = 0; i < n_sec; i++) {
         unsigned s = ids[i];
         unsigned char *e = head + AH_HEADER_SIZE + i * AH_SECTION_ENTRY_SIZE;
+        sums_t sum = {0};
+        ah_hash64_begin(&sum.hash, id, w->sec[s].len);
+        int rc = section_bytes(w, s, add_to_sums, &sum);
+        if (rc)
+            return rc;
         ah_store_u32(e + AH_SEC_ID, s);
-        ah_store_u32(e + AH_SEC_CRC, ah_crc32(0, w->sec[s].data, w->sec[s].len));
+        ah_store_u32(e + AH_SEC_CRC, sum.crc);
         ah_store_u64(e + AH_SEC_OFFSET, off);
         ah_store_u64(e + AH_SEC_LENGTH, w->sec[s].len);
-        id = ah_hash64(id, w->sec[s].data, w->sec[s].len);
+        id = ah_hash64_end(&sum.hash);
         off += w->sec[s].len;
     }
     ah_store_u64(head + AH_HDR_CONTENT_ID, id);
+    return 0;
+}
+
+static void write_piece(void *ctx, const unsigned char *p, size_t len)
+{
+    ah_outfile_write(ctx, p, len);
 }
 
 /* Writes header+table and the sections to a file that replaces path whole (outfile.h). */
@@ -922,8 +1049,9 @@ static int write_file(writer_t *w, const char *path, unsigned char *head, size_t
         return rc;
     ah_outfile_write(&f, head, head_len);
     unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
-    for (unsigned i = 0; i < n_sec; i++)
-        ah_outfile_write(&f, w->sec[ids[i]].data, w->sec[ids[i]].len);
+    for (unsigned i = 0; i < n_sec && !f.failed_errno; i++)
+        if (section_bytes(w, ids[i], write_piece, &f) != 0 && !f.failed_errno)
+            f.failed_errno = EIO; /* the side file would not read back: commit says so */
     rc = ah_outfile_commit(&f, err, errlen);
     if (!rc)
         info->stale_temps_removed = ah_outfile_sweep(path);
@@ -954,6 +1082,11 @@ static void *words_main(void *arg)
         j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf,
                                  &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES],
                                  j->grams ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
+    if (j->words && !j->rc) {
+        spill_section(w, AH_SEC_WORD_NODES);
+        spill_section(w, AH_SEC_WORD_ENTRIES);
+        spill_section(w, AH_SEC_WORD_LOOK);
+    }
     if (j->grams)
         ah_writer__grams_work(j->grams);
     return NULL;
@@ -1043,6 +1176,10 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
         encode_classes(w, class_bits);
         rc = encode_choseong(w);
     }
+    static const unsigned first_done[] = {AH_SEC_SCORES, AH_SEC_KEYS, AH_SEC_KEY_INDEX,
+                                          AH_SEC_DISPLAY, AH_SEC_CLASSES};
+    for (unsigned i = 0; !rc && i < sizeof first_done / sizeof *first_done; i++)
+        spill_section(w, first_done[i]);
     uint64_t root_mass;
     uint32_t root_ref;
     if (!rc)
@@ -1053,6 +1190,10 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     if (!rc)
         rc = encode_hot_nodes(w, &root, &why);
     free_hot_nodes(w);
+    static const unsigned trie_done[] = {AH_SEC_NODES, AH_SEC_LOOK, AH_SEC_HOT_TEXTS,
+                                         AH_SEC_HOT_PATHS, AH_SEC_HOT_SLOTS};
+    for (unsigned i = 0; !rc && i < sizeof trie_done / sizeof *trie_done; i++)
+        spill_section(w, trie_done[i]);
     if (job.grams && threaded)
         ah_writer__grams_work(job.grams); /* the trie is done: help with the depths left */
     if (threaded)
@@ -1074,7 +1215,8 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     }
     *words_out = job.info;
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
-        buf_pad(&w->sec[s]);
+        if (!w->spilled[s])
+            buf_pad(&w->sec[s]);
         if (w->sec[s].failed && !rc)
             rc = AH_ENOMEM; /* buffers fail only to allocate */
     }
@@ -1098,11 +1240,17 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     uint64_t size = *head_len;
     for (unsigned i = 0; i < n_sec; i++)
         size += w->sec[ids[i]].len;
-    fill_header(w, head, size, class_bits, root, total, opt, words_out, gram_slots);
-    /* Body CRC: the table, then the sections, in file order. */
+    rc = fill_header(w, head, size, class_bits, root, total, opt, words_out, gram_slots);
+    if (rc) {
+        free_sections(w);
+        return fail(err, errlen, rc, "reading back a temporary file: %s", strerror(errno));
+    }
+    /* Body CRC: the table, then the sections (their CRCs are in the table), in file order. */
     uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, *head_len - AH_HEADER_SIZE);
     for (unsigned i = 0; i < n_sec; i++)
-        body = ah_crc32(body, w->sec[ids[i]].data, w->sec[ids[i]].len);
+        body = ah_crc32_combine(
+            body, ah_load_u32(head + AH_HEADER_SIZE + i * AH_SECTION_ENTRY_SIZE + AH_SEC_CRC),
+            w->sec[ids[i]].len);
     ah_store_u32(head + AH_HDR_BODY_CRC, body);
     ah_store_u32(head + AH_HDR_HEADER_CRC, ah_crc32(0, head, AH_HDR_HEADER_CRC));
     return 0;
@@ -1236,7 +1384,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
                       const ah_write_options_t *opt, ah_write_info_t *info, char *err,
                       size_t errlen)
 {
-    writer_t w = {.has_contexts = opt->n_contexts > 0};
+    writer_t w = {.has_contexts = opt->n_contexts > 0, .side = side_open(path)};
     int rc =
         opt->n_contexts ? build_contexts(&w.sec[AH_SEC_CONTEXTS], entries, n, opt, err, errlen) : 0;
     unsigned char head[HEAD_MAX];
@@ -1244,11 +1392,14 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
     ah_words_info_t words;
     if (rc) {
         free_sections(&w);
+        side_close(w.side);
         return rc;
     }
     rc = build(&w, entries, n, opt, head, &head_len, &words, err, errlen);
-    if (rc)
+    if (rc) {
+        side_close(w.side);
         return rc;
+    }
     ah_write_info_t written = {0};
     rc = write_file(&w, path, head, head_len, &written, err, errlen);
     if (!rc && info) {
@@ -1262,5 +1413,6 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
             info->section_bytes[s] = w.sec[s].len;
     }
     free_sections(&w);
+    side_close(w.side);
     return rc;
 }

@@ -521,6 +521,28 @@ START_TEST(test_crc32_matches_zlib)
 }
 END_TEST
 
+/* The hash in pieces (how the writer reads sections back from disk) is the hash at once. */
+START_TEST(test_hash64_in_pieces)
+{
+    unsigned char buf[300];
+    uint64_t seed = 0x13198a2e03707344u;
+    for (size_t i = 0; i < sizeof buf; i++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        buf[i] = (unsigned char)(seed >> 56);
+    }
+    for (size_t len = 0; len <= sizeof buf; len++) {
+        uint64_t want = ah_hash64(len * 31, buf, len);
+        for (size_t piece = 1; piece <= 17; piece++) {
+            ah_hash64_stream_t st;
+            ah_hash64_begin(&st, len * 31, len);
+            for (size_t at = 0; at < len; at += piece)
+                ah_hash64_update(&st, buf + at, len - at < piece ? len - at : piece);
+            ck_assert_msg(ah_hash64_end(&st) == want, "length %zu in pieces of %zu", len, piece);
+        }
+    }
+}
+END_TEST
+
 static Suite *index_suite(void)
 {
     Suite *s = suite_create("index");
@@ -532,6 +554,7 @@ static Suite *index_suite(void)
     tcase_add_test(tc, test_deep_chain);
     tcase_add_test(tc, test_varints);
     tcase_add_test(tc, test_crc32_matches_zlib);
+    tcase_add_test(tc, test_hash64_in_pieces);
     tcase_add_test(tc, test_api_errors);
     tcase_add_test(tc, test_concurrent_lookups);
     tcase_add_test(tc, test_detach);
