@@ -115,7 +115,7 @@ static void usage(FILE *f)
             "                       table is sorted out to temporary files and merged.\n"
             "                       The typo index is built within a quarter of it (in\n"
             "                       parts beyond that); the rest of writing is not bound\n"
-            "                       by it yet: about 250 bytes per completion. The\n"
+            "                       by it yet: about 200 bytes per completion. The\n"
             "                       snapshot's bytes do not depend on it\n"
             "      --tmpdir DIR     where those files go (default: OUT's folder); they\n"
             "                       never have a name, so nothing is left behind\n"
