@@ -150,10 +150,12 @@ static int section_bytes(const writer_t *w, unsigned s,
         ssize_t got = pread(w->side->fd, piece, want, (off_t)(w->side_off[s] + done));
         if (got < 0 && errno == EINTR)
             continue;
-        if (got <= 0)
+        if (got <= 0) {
             rc = AH_EIO;
-        else
-            fn(ctx, piece, (size_t)got), done += (uint64_t)got;
+            break;
+        }
+        fn(ctx, piece, (size_t)got);
+        done += (uint64_t)got;
     }
     free(piece);
     return rc;
