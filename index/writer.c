@@ -142,11 +142,11 @@ static int section_bytes(const writer_t *w, unsigned s,
         fn(ctx, b->data, b->len);
         return 0;
     }
-    enum { PIECE = 1 << 20 };
-    unsigned char *piece = malloc(PIECE);
+    size_t piece_len = b->len < (1u << 20) ? b->len : (1u << 20);
+    unsigned char *piece = malloc(piece_len);
     int rc = piece ? 0 : AH_ENOMEM;
     for (uint64_t done = 0; !rc && done < b->len;) {
-        size_t want = b->len - done < PIECE ? (size_t)(b->len - done) : PIECE;
+        size_t want = b->len - done < piece_len ? (size_t)(b->len - done) : piece_len;
         ssize_t got = pread(w->side->fd, piece, want, (off_t)(w->side_off[s] + done));
         if (got < 0 && errno == EINTR)
             continue;

@@ -244,6 +244,8 @@ static void radix_sort(grec_t *r, grec_t *tmp, size_t n, unsigned bits)
  * equal hash may come out in any order: a block's bytes do not depend on
  * it (by_view orders them, and equal heads are merged).
  */
+#define SMALL_BUCKET 64 /* sorted by insertion instead */
+
 static int sort_by_hash(grec_t *r, size_t n)
 {
     size_t count[256] = {0}, end[256], next[256], largest = 0;
@@ -273,8 +275,20 @@ static int sort_by_hash(grec_t *r, size_t n)
     grec_t *tmp = malloc((largest ? largest : 1) * sizeof *tmp);
     if (!tmp)
         return AH_ENOMEM;
-    for (unsigned b = 0; b < 256; b++)
-        radix_sort(r + end[b] - count[b], tmp, count[b], 56);
+    for (unsigned b = 0; b < 256; b++) {
+        grec_t *x = r + end[b] - count[b];
+        if (count[b] > SMALL_BUCKET) {
+            radix_sort(x, tmp, count[b], 56);
+            continue;
+        }
+        for (size_t i = 1; i < count[b]; i++) { /* seven counting passes would cost more */
+            grec_t v = x[i];
+            size_t k = i;
+            for (; k > 0 && x[k - 1].hash > v.hash; k--)
+                x[k] = x[k - 1];
+            x[k] = v;
+        }
+    }
     free(tmp);
     return 0;
 }
