@@ -817,7 +817,6 @@ static int spill(ah_agg_t *agg)
     if (rc)
         return rc;
     agg->stats.spills++;
-    agg->stats.spilled_surfaces += agg->n_surf;
     arena_free(&agg->arena);
     agg->n_surf = 0;
     memset(agg->slots, 0, agg->n_slots * sizeof *agg->slots);
@@ -1106,12 +1105,11 @@ static int fold(ah_agg_t *agg, merger_t *m, uint64_t min_count, const ah_blockli
 {
     key_group_t *g = calloc(1, sizeof *g);
     int rc = g ? 0 : AH_ENOMEM, got = 0, open = 0;
-    uint64_t done = 0;
     while (!rc && (got = merger_next(m)) == 1) {
         const ah_run_rec_t *r = &m->rec;
         counts->surfaces++;
-        if (agg->progress && (++done & 0xffff) == 0)
-            agg->progress(agg->progress_ctx, "merging", done, counts->surfaces);
+        if (agg->progress && (counts->surfaces & 0xffff) == 0)
+            agg->progress(agg->progress_ctx, "merging", counts->surfaces, 0);
         if (r->kind != AH_RUN_KEYED) {
             if (r->kind == AH_RUN_LONG_KEY)
                 counts->long_keys++;
@@ -1165,8 +1163,6 @@ int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, a
     counts->weighted_to_zero = agg->weighted_to_zero;
     int to_disk = agg->stats.spills > 0; /* the table's last share joins the others on disk */
     int rc = table_to_runs(agg, to_disk);
-    if (!rc && to_disk)
-        agg->stats.spilled_surfaces += agg->n_surf;
     free_table(agg);
     size_t budget = agg->memory ? agg->memory : (size_t)1 << 32;
     size_t fan_in = budget / 4 / (256u << 10);

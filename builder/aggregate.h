@@ -64,17 +64,16 @@ ah_agg_t *ah_agg_new(unsigned max_text_bytes);
 int ah_agg_set_limits(ah_agg_t *agg, size_t memory, const char *tmpdir, unsigned threads);
 
 /* Called on each spill ("spilled": spills so far, temporary bytes) and while merging
- * ("merging": surface forms merged, the same). */
+ * ("merging": surface forms merged so far, 0). */
 typedef void (*ah_agg_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
 void ah_agg_set_progress(ah_agg_t *agg, ah_agg_progress_fn fn, void *ctx);
 
 /* What spilling did, for the summary. */
 typedef struct ah_spill_stats {
-    uint64_t spills;           /* times the table was full and went to disk */
-    uint64_t runs;             /* sorted runs written to temporary files */
-    uint64_t spilled_surfaces; /* surface forms in them (a form may be in several) */
-    uint64_t merge_passes;     /* merges before the last one (too many runs at once) */
-    uint64_t disk_peak;        /* the most temporary bytes at one time */
+    uint64_t spills;       /* times the table was full and went to disk */
+    uint64_t runs;         /* sorted runs written to temporary files */
+    uint64_t merge_passes; /* merges before the last one (too many runs at once) */
+    uint64_t disk_peak;    /* the most temporary bytes at one time */
 } ah_spill_stats_t;
 
 void ah_agg_spill_stats(const ah_agg_t *agg, ah_spill_stats_t *stats);

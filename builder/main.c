@@ -193,7 +193,6 @@ static void agg_progress(void *ctx, const char *phase, uint64_t done, uint64_t t
         return;
     p->last = t;
     fprintf(stderr, "\r\033[Kmerging sorted runs: %" PRIu64 " surface forms", done);
-    (void)total;
 }
 
 static void progress_phase(progress_t *p, const char *phase)
