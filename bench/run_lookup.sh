@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The index benchmark behind bench/RESULTS.md: builds a dataset's snapshot
-# three ways, the defaults, --no-typo-index, and --no-infix --no-typo-index
-# (the exact lookup's snapshot, which sizes are compared with), timing each
+# four ways, the defaults, --fills 0 (the typo index alone), --no-typo-index
+# --fills 0 (the walk alone), and --no-infix --no-typo-index --fills 0 (the
+# exact lookup's snapshot, which sizes are compared with), timing each
 # build and its peak memory, makes the keystroke prefix file and its
 # misspelled twin, and runs ahead-bench-lookup several times in each
 # setting, printing every run and the median of each figure:
@@ -41,21 +42,25 @@ build() { # build SNAPSHOT [OPTION]: prints seconds, peak KB and bytes
   read -r secs kb < "$out/time.txt"
   echo "$secs $kb $(stat -c %s "$1")"
 }
-read -r nsecs nkb nbytes <<< "$(build "$out/$name-noinfix.snap" "--no-infix --no-typo-index")"
-read -r tsecs tkb tbytes <<< "$(build "$out/$name-notypo.snap" --no-typo-index)"
+read -r nsecs nkb nbytes <<< "$(build "$out/$name-noinfix.snap" "--no-infix --no-typo-index --fills 0")"
+read -r tsecs tkb tbytes <<< "$(build "$out/$name-notypo.snap" "--no-typo-index --fills 0")"
+read -r fsecs fkb fbytes <<< "$(build "$out/$name-nofills.snap" "--fills 0")"
 read -r secs kb bytes <<< "$(build "$snap")"
 stats=$(build/ahead-query "$snap" --stats)
 entries=$(build/ahead-query "$snap" --stats | sed 's/.*"entries":\([0-9]*\).*/\1/')
 python3 - "$secs" "$kb" "$bytes" "$nsecs" "$nkb" "$nbytes" "$input_bytes" "$entries" \
-  "$tsecs" "$tkb" "$tbytes" <<'PY'
+  "$tsecs" "$tkb" "$tbytes" "$fsecs" "$fkb" "$fbytes" <<'PY'
 import sys
-secs, kb, snap, nsecs, nkb, nsnap, inp, n, tsecs, tkb, tsnap = (float(x) for x in sys.argv[1:])
+secs, kb, snap, nsecs, nkb, nsnap, inp, n, tsecs, tkb, tsnap, fsecs, fkb, fsnap = (
+    float(x) for x in sys.argv[1:])
 print(f"build: {secs:.2f} s, peak RSS {kb/1024:.0f} MB; snapshot {snap:.0f} bytes = "
       f"{snap/inp:.3f}x the {inp:.0f}-byte input, {snap/n:.2f} bytes/completion ({n:.0f} completions)")
-print(f"--no-infix --no-typo-index: {nsecs:.2f} s, peak RSS {nkb/1024:.0f} MB, {nsnap:.0f} bytes, "
+print(f"--no-infix --no-typo-index --fills 0: {nsecs:.2f} s, peak RSS {nkb/1024:.0f} MB, {nsnap:.0f} bytes, "
       f"{nsnap/n:.2f} bytes/completion")
-print(f"--no-typo-index: {tsecs:.2f} s, peak RSS {tkb/1024:.0f} MB, {tsnap:.0f} bytes")
-print(f"defaults against --no-infix --no-typo-index: size {snap/nsnap:.3f}x, "
+print(f"--no-typo-index --fills 0: {tsecs:.2f} s, peak RSS {tkb/1024:.0f} MB, {tsnap:.0f} bytes")
+print(f"--fills 0: {fsecs:.2f} s, peak RSS {fkb/1024:.0f} MB, {fsnap:.0f} bytes; the fills add "
+      f"{snap - fsnap:.0f} bytes and {secs - fsecs:.2f} s")
+print(f"defaults against the exact lookup's snapshot: size {snap/nsnap:.3f}x, "
       f"build time {secs/nsecs:.2f}x; word-start index alone {tsnap/nsnap:.3f}x")
 PY
 [ -s "$prefixes" ] || python3 bench/make_prefixes.py "$data" "$prefixes"
@@ -99,7 +104,8 @@ mkdir -p "$results_dir"
 results=$results_dir/lookup-$name.json
 [ "${SHUFFLE:-0}" != 1 ] || results=$results_dir/lookup-$name-shuffled.json
 python3 - "$results" "$name" "$input_bytes" "$stats" "$settings" "$out" \
-  "$secs $kb $bytes" "$tsecs $tkb $tbytes" "$nsecs $nkb $nbytes" "${SHUFFLE:-0}" <<'PY'
+  "$secs $kb $bytes" "$tsecs $tkb $tbytes" "$nsecs $nkb $nbytes" "${SHUFFLE:-0}" \
+  "$fsecs $fkb $fbytes" <<'PY'
 import json, os, platform, sys, time
 path, name, input_bytes, stats, settings, out = sys.argv[1:7]
 def build(fields):
@@ -110,8 +116,8 @@ doc = {
     "dataset": name, "date": time.strftime("%Y-%m-%d"), "shuffled": sys.argv[10] == "1",
     "machine": f"{os.cpu_count()} CPUs, {cpu}, {platform.system()} {platform.release()}",
     "input_bytes": int(input_bytes), "stats": json.loads(stats),
-    "builds": {"defaults": build(sys.argv[7]), "no_typo_index": build(sys.argv[8]),
-               "no_infix_no_typo_index": build(sys.argv[9])},
+    "builds": {"defaults": build(sys.argv[7]), "no_fills": build(sys.argv[11]),
+               "no_typo_index": build(sys.argv[8]), "no_infix_no_typo_index": build(sys.argv[9])},
     "settings": {s: [json.loads(l) for l in open(f"{out}/lookup-{s}.json")] for s in settings.split()},
 }
 # One line a field and a run, so that a new run's diff reads.

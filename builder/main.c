@@ -60,6 +60,7 @@ typedef struct options {
     uint64_t memory; /* --memory; 0: the default share of the machine */
     const char *tmpdir;
     unsigned threads; /* --threads; 0: the cores available */
+    long fills;       /* --fills; AH_FILLS_AUTO: the default */
 } options_t;
 
 typedef struct progress {
@@ -109,6 +110,11 @@ static void usage(FILE *f)
             "      --no-typo-index  leave out the typo index: typo matches are found by\n"
             "                       walking the trie alone, several times slower, and the\n"
             "                       snapshot is smaller\n"
+            "      --fills N        the N most popular prefixes with fewer than K\n"
+            "                       completions get their typo and word-start answers\n"
+            "                       worked out now, so that looking them up costs an\n"
+            "                       exact lookup (default: 1 per 128 completions, at\n"
+            "                       least 1,024; 0: none, every typo lookup walks)\n"
             "      --memory SIZE    the most the table of distinct texts may take is half\n"
             "                       of SIZE (bytes, or with K, M, G, T; at least 1M;\n"
             "                       default half of this machine's memory): beyond it the\n"
@@ -119,8 +125,9 @@ static void usage(FILE *f)
             "                       snapshot's bytes do not depend on it\n"
             "      --tmpdir DIR     where those files go (default: OUT's folder); they\n"
             "                       never have a name, so nothing is left behind\n"
-            "      --threads N      threads that key and sort texts, 1..256 (default:\n"
-            "                       the cores available); the bytes do not depend on it\n"
+            "      --threads N      threads that key and sort texts and work out fills,\n"
+            "                       1..256 (default: the cores available); the bytes do\n"
+            "                       not depend on it\n"
             "      --strict         stop at the first bad line (exit 1)\n"
             "  -q, --quiet          print only errors\n"
             "  -h, --help           this text\n"
@@ -359,27 +366,22 @@ static double parse_weight(const char *s)
 
 static void parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
-                                             {"topk", required_argument, NULL, 'k'},
-                                             {"min-count", required_argument, NULL, 'm'},
-                                             {"max-bytes", required_argument, NULL, 'b'},
-                                             {"blocklist", required_argument, NULL, 'B'},
-                                             {"bucket-size", required_argument, NULL, 'z'},
-                                             {"hot-nodes", required_argument, NULL, 'H'},
-                                             {"strict", no_argument, NULL, 's'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {"version", no_argument, NULL, 'V'},
-                                             {"no-infix", no_argument, NULL, 'I'},
-                                             {"no-typo-index", no_argument, NULL, 'T'},
-                                             {"word-leaf", required_argument, NULL, 'L'},
-                                             {"weight", required_argument, NULL, 'W'},
-                                             {"memory", required_argument, NULL, 'M'},
-                                             {"tmpdir", required_argument, NULL, 'D'},
-                                             {"threads", required_argument, NULL, 'j'},
-                                             {NULL, 0, NULL, 0}};
-    *o =
-        (options_t){.topk = 10, .min_count = 1, .max_bytes = 256, .bucket_size = AH_DEFAULT_BUCKET};
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},    {"topk", required_argument, NULL, 'k'},
+        {"min-count", required_argument, NULL, 'm'}, {"max-bytes", required_argument, NULL, 'b'},
+        {"blocklist", required_argument, NULL, 'B'}, {"bucket-size", required_argument, NULL, 'z'},
+        {"hot-nodes", required_argument, NULL, 'H'}, {"strict", no_argument, NULL, 's'},
+        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},         {"no-infix", no_argument, NULL, 'I'},
+        {"no-typo-index", no_argument, NULL, 'T'},   {"word-leaf", required_argument, NULL, 'L'},
+        {"weight", required_argument, NULL, 'W'},    {"memory", required_argument, NULL, 'M'},
+        {"tmpdir", required_argument, NULL, 'D'},    {"threads", required_argument, NULL, 'j'},
+        {"fills", required_argument, NULL, 'F'},     {NULL, 0, NULL, 0}};
+    *o = (options_t){.topk = 10,
+                     .min_count = 1,
+                     .max_bytes = 256,
+                     .bucket_size = AH_DEFAULT_BUCKET,
+                     .fills = AH_FILLS_AUTO};
     o->inputs = calloc((size_t)argc, sizeof *o->inputs);
     if (!o->inputs) {
         fprintf(stderr, "ahead-build: out of memory\n");
@@ -442,6 +444,9 @@ static void parse_options(int argc, char **argv, options_t *o)
             break;
         case 'j':
             o->threads = (unsigned)parse_number("--threads", optarg, 1, MAX_THREADS);
+            break;
+        case 'F':
+            o->fills = (long)parse_number("--fills", optarg, 0, UINT32_MAX - 1);
             break;
         case 'q':
             o->quiet = 1;
@@ -586,6 +591,8 @@ int main(int argc, char **argv)
                                  .no_typo = o.no_typo,
                                  .word_leaf = o.word_leaf,
                                  .memory = (size_t)memory,
+                                 .fills = o.fills,
+                                 .threads = threads,
                                  .contexts = contexts,
                                  .n_contexts = n_contexts};
         if (ah_snapshot_write(o.out, entries, n, &wo, &info, err, sizeof err) != 0) {

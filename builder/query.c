@@ -121,7 +121,9 @@ static int print_stats(const ah_index_t *ix)
         printf(",\"contexts\":%" PRIu64, st.section_bytes[AH_SEC_CONTEXTS]);
     if (st.section_bytes[AH_SEC_CHOSEONG])
         printf(",\"choseong\":%" PRIu64, st.section_bytes[AH_SEC_CHOSEONG]);
-    printf("},\"contexts\":%" PRIu32 "}\n", st.contexts);
+    if (st.section_bytes[AH_SEC_FILLS])
+        printf(",\"fills\":%" PRIu64, st.section_bytes[AH_SEC_FILLS]);
+    printf("},\"contexts\":%" PRIu32 ",\"fills\":%" PRIu32 "}\n", st.contexts, st.fills);
     return 0;
 }
 

@@ -147,8 +147,9 @@ typedef struct ah_index_stats {
     uint32_t typo_depth;     /* deepest head in its gram table */
     uint64_t total_score;    /* sum of all scores (saturating) */
     uint32_t contexts;       /* context values (0: the snapshot has no contexts) */
+    uint32_t fills;          /* prefixes with a precomputed fill (ahead-build --fills) */
     /* Bytes of each section, by id (format.h), padding included; [0] unused. */
-    uint64_t section_bytes[18];
+    uint64_t section_bytes[19];
 } ah_index_stats_t;
 
 /*

@@ -76,6 +76,12 @@
  *               runs of syllables as their leading consonants, one
  *               record per completion in ranking order, so that a scan
  *               for the k best can stop at the k-th match.
+ *   FILLS       only when built (ahead-build --fills): for the most popular
+ *               prefixes whose exact answer is short of K, what the later
+ *               tiers of a default lookup add to it (typo and word-start
+ *               matches, search.c), worked out by the builder with the
+ *               lookup itself. A popular prefix then costs an exact lookup
+ *               and a probe; the typo walk is left to the rarer ones.
  *   CONTEXTS    only when input lines named contexts (a third field): for
  *               each context value V, a whole snapshot of this format of
  *               the completions that belong to V, scored by their counts
@@ -165,8 +171,8 @@
  *       60    4 root offset: offset of the root record in NODES
  *       64    8 total score: sum of all scores, saturating at 2^64-1
  *       72    4 section count: AH_SECTION_COUNT, plus one for each of the
- *               flags AH_FLAG_CONTEXTS and AH_FLAG_CHOSEONG (their entries
- *               follow the others', in id order)
+ *               flags AH_FLAG_CONTEXTS, AH_FLAG_CHOSEONG and AH_FLAG_FILLS
+ *               (their entries follow the others', in id order)
  *       76    4 crc32 of bytes [128, file size): section table and sections
  *       80    4 distinct scores: entries in SCORES (1..n)
  *       84    4 flags: bit 0 (AH_FLAG_WORDS): the word-start index was
@@ -174,7 +180,8 @@
  *               typo index was built (records carry look fields); bit 2
  *               (AH_FLAG_CONTEXTS): the CONTEXTS section follows the
  *               others; bit 3 (AH_FLAG_CHOSEONG): the CHOSEONG section
- *               follows them (and CONTEXTS); other bits zero
+ *               follows them (and CONTEXTS); bit 4 (AH_FLAG_FILLS): the
+ *               FILLS section follows them all; other bits zero
  *       88    4 word-start entries: word starts after the first, over all
  *               keys; the length of WORD_ENTRIES (0 without the index)
  *       92    4 word-start inner nodes: records in WORD_NODES
@@ -192,7 +199,7 @@
  *      124    4 crc32 of header bytes [0, 124)
  *
  * SECTION TABLE (offset 128), one 24-byte entry per section, in id order
- * (1..15, then 16 and 17 when their flags say they are there):
+ * (1..15, then 16, 17 and 18 when their flags say they are there):
  *        0    4 section id (1..AH_SECTION_COUNT, see enum below)
  *        4    4 crc32 of the section's bytes
  *        8    8 offset from the start of the file (8-byte aligned)
@@ -389,6 +396,38 @@
  *   A run longer than 255 syllables keeps its first 255, a key with more
  *   than 127 runs its first 127.
  *
+ * FILLS (section id AH_SEC_FILLS, only with AH_FLAG_FILLS): a hash table
+ *   from a key prefix P to its fill: the answers a lookup of P with
+ *   typos=auto and match=words, k = K, adds after its exact prefix answer
+ *   (search.c's later tiers), in answer order. Only prefixes that some key
+ *   has, with fewer than K keys (so the exact answer is all of them, and
+ *   the fill is what follows it for every k), are entered.
+ *        0    4 S: slots, a power of two, at least one of them empty
+ *        4    4 E: entries
+ *        8  S*4 slots: the offset of an entry from the section's start;
+ *               0xffffffff: empty
+ *     then the E entries, each:
+ *        0    4 lo: the lex id of the first key with prefix P
+ *        4    1 L: P's length in bytes (1..255); P is key lo's first L bytes
+ *        5    1 bits 0-1: the typo budget the fill was found with (match.h's
+ *               auto budget for P's code points as typed); bit 2: word
+ *               starts were searched; bit 3: the builder's walk stopped
+ *               short (AH_LOOKUP_MAX_WORK, or a full frontier), so there
+ *               is no fill and m is 0: lookups walk; other bits zero
+ *        6    1 m: answers in the fill (0..K-1)
+ *        7  ... m varints, id << 3 | typos << 1 | mid-phrase, in answer order
+ *   P is looked up from slot ah_hash64(0, P, L) & (S - 1), probing
+ *   linearly to the first empty slot; an entry matches when its L is P's
+ *   length and its lo is the first key of P's range. A lookup uses the
+ *   fill only when its own budget and word-start setting are the entry's,
+ *   and only the fill's first k minus (exact answers) answers: the answer
+ *   for a smaller k is the start of the answer for K. The builder enters
+ *   the prefixes with the largest summed scores (the chance that someone
+ *   typing passes through them; ties: the shorter, then the first in lex
+ *   order) among those of 4 code points or more, in lex order (by lo, then
+ *   L); E is how many it chose, so the choice can be made again to check
+ *   it (ahead-query --verify).
+ *
  * CONTEXTS (section id AH_SEC_CONTEXTS, only with AH_FLAG_CONTEXTS):
  *        0    4 m: context values, 1..AH_MAX_CONTEXTS
  *        4    4 zero
@@ -476,11 +515,12 @@
 #define AH_HOT_MAX_SLOTS  (1u << 16) /* slots a table may have */
 
 /* Header flags. */
-#define AH_FLAG_WORDS    0x1u /* the word-start index was built */
-#define AH_FLAG_TYPO     0x2u /* the typo index was built */
-#define AH_FLAG_CONTEXTS 0x4u /* the CONTEXTS section is there */
-#define AH_FLAG_CHOSEONG 0x8u /* the CHOSEONG section is there */
-#define AH_FLAGS_DEFINED 0xfu
+#define AH_FLAG_WORDS    0x1u  /* the word-start index was built */
+#define AH_FLAG_TYPO     0x2u  /* the typo index was built */
+#define AH_FLAG_CONTEXTS 0x4u  /* the CONTEXTS section is there */
+#define AH_FLAG_CHOSEONG 0x8u  /* the CHOSEONG section is there */
+#define AH_FLAG_FILLS    0x10u /* the FILLS section is there */
+#define AH_FLAGS_DEFINED 0x1fu
 
 /* Contexts. */
 #define AH_CONTEXT_ENTRY_SIZE 24
@@ -496,6 +536,17 @@
 #define AH_GRAM_DEPTH      5  /* heads of depths 2..5: the typo depth ahead-build writes */
 #define AH_MAX_GRAM_DEPTH  16 /* the deepest a reader accepts */
 #define AH_GRAM_END        0  /* g3 of a group whose strings end after g2 */
+
+/* Fills. */
+#define AH_FILL_SLOT_EMPTY 0xffffffffu
+#define AH_FILL_HEAD       8   /* S and E */
+#define AH_FILL_ENTRY_HEAD 7   /* lo, L, budget bits, m */
+#define AH_FILL_MAX_LEN    255 /* bytes of a prefix */
+#define AH_FILL_MIN_CPS    4   /* the shortest prefix entered: where typos begin */
+#define AH_FILL_BUDGET     0x3u
+#define AH_FILL_WORDS      0x4u
+#define AH_FILL_INCOMPLETE 0x8u
+#define AH_FILL_FLAGS      0xfu
 
 /* Word-start trie. */
 #define AH_WORD_END_EDGE     0x00 /* the child of the suffixes that end at the node */
@@ -526,7 +577,8 @@ enum ah_section_id {
     AH_SECTION_COUNT = 15, /* the sections every snapshot has */
     AH_SEC_CONTEXTS = 16,  /* with AH_FLAG_CONTEXTS */
     AH_SEC_CHOSEONG = 17,  /* with AH_FLAG_CHOSEONG */
-    AH_SECTION_MAX = 17
+    AH_SEC_FILLS = 18,     /* with AH_FLAG_FILLS */
+    AH_SECTION_MAX = 18
 };
 
 #endif /* AH_FORMAT_H */

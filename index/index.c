@@ -141,6 +141,16 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
     if (ix->root >= ix->sec[AH_SEC_NODES].len)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "root offset %u outside the trie",
                               ix->root);
+    ix->fill_slots = ix->fills = 0;
+    if (ix->flags & AH_FLAG_FILLS) {
+        const ah_section_t *f = &ix->sec[AH_SEC_FILLS];
+        uint32_t s = f->len >= AH_FILL_HEAD ? ah_load_u32(f->data) : 0;
+        if (s < 2 || (s & (s - 1)) != 0 || AH_FILL_HEAD + 4ull * s > f->len ||
+            ah_load_u32(f->data + 4) >= s)
+            return ah_index__fail(err, errlen, AH_ECORRUPT, "fills table out of range");
+        ix->fill_slots = s;
+        ix->fills = ah_load_u32(f->data + 4);
+    }
     return 0;
 }
 
@@ -165,6 +175,8 @@ static int parse_header(ah_index_t *ix, char *err, size_t errlen)
         ix->sec_ids[ix->n_sec++] = AH_SEC_CONTEXTS;
     if (ix->flags & AH_FLAG_CHOSEONG)
         ix->sec_ids[ix->n_sec++] = AH_SEC_CHOSEONG;
+    if (ix->flags & AH_FLAG_FILLS)
+        ix->sec_ids[ix->n_sec++] = AH_SEC_FILLS;
     if (ah_load_u32(h + AH_HDR_HEADER_SIZE) != AH_HEADER_SIZE ||
         ah_load_u32(h + AH_HDR_SECTION_COUNT) != ix->n_sec)
         return ah_index__fail(err, errlen, AH_ECORRUPT, "unexpected header or table size");
@@ -270,8 +282,10 @@ static int open_contexts(ah_index_t *ix, char *err, size_t errlen)
             ((sub->flags & AH_FLAG_CONTEXTS) || sub->topk != ix->topk ||
              sub->bucket != ix->bucket || sub->max_text != ix->max_text ||
              /* the whole's flags, but contexts; typos only if the whole has them; its own Hangul */
+             /* and no fills (a context's lookups walk) */
              (sub->flags & ~(AH_FLAG_TYPO | AH_FLAG_CHOSEONG)) !=
-                 (ix->flags & ~(AH_FLAG_CONTEXTS | AH_FLAG_TYPO | AH_FLAG_CHOSEONG)) ||
+                 (ix->flags &
+                  ~(AH_FLAG_CONTEXTS | AH_FLAG_TYPO | AH_FLAG_CHOSEONG | AH_FLAG_FILLS)) ||
              (sub->flags & ~ix->flags & AH_FLAG_TYPO)))
             rc = ah_index__fail(why, sizeof why, AH_ECORRUPT, "parameters differ from the whole's");
         if (rc)
@@ -463,6 +477,7 @@ void ah_index_stats(const ah_index_t *ix, ah_index_stats_t *st)
     st->has_typo_index = (ix->flags & AH_FLAG_TYPO) != 0;
     st->typo_depth = ix->typo_depth;
     st->contexts = ix->n_contexts;
+    st->fills = ix->fills;
     for (unsigned t = 0; t < ix->n_sec; t++)
         st->section_bytes[ix->sec_ids[t]] = ix->sec[ix->sec_ids[t]].len + AH_SECTION_PAD;
 }
@@ -1010,6 +1025,27 @@ int ah_index__hot_lookup(const ah_index_t *ix, const char *key, size_t len, uint
         }
     }
     return 0;
+}
+
+const unsigned char *ah_index__fill_find(const ah_index_t *ix, const char *key, size_t len,
+                                         uint32_t lo)
+{
+    if (ix->fill_slots == 0 || len > AH_FILL_MAX_LEN)
+        return NULL;
+    const ah_section_t *f = &ix->sec[AH_SEC_FILLS];
+    uint64_t mask = ix->fill_slots - 1, at = ah_hash64(0, key, len) & mask;
+    /* Open addressing: every probe sequence ends at an empty slot, or after S. */
+    for (uint64_t probes = 0; probes <= mask; probes++, at = (at + 1) & mask) {
+        uint32_t off = ah_load_u32(f->data + AH_FILL_HEAD + 4 * at);
+        if (off == AH_FILL_SLOT_EMPTY)
+            return NULL;
+        if (off < AH_FILL_HEAD || off > f->len || f->len - off < AH_FILL_ENTRY_HEAD)
+            return NULL; /* damaged: the walk answers instead */
+        const unsigned char *e = f->data + off;
+        if (e[4] == len && ah_load_u32(e) == lo)
+            return e;
+    }
+    return NULL;
 }
 
 int ah_index__exact(const ah_index_t *ix, const char *key, size_t len, unsigned k,

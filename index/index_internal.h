@@ -47,6 +47,7 @@ struct ah_index {
     uint32_t typo_depth;                  /* 0 without the typo index */
     uint32_t gram_slots;                  /* entries of GRAM_SLOTS, a power of two */
     uint32_t look_n, word_look_n;         /* entries of LOOK and WORD_LOOK */
+    uint32_t fill_slots, fills;           /* FILLS: slots (a power of two) and entries; 0: none */
     unsigned n_sec;                       /* sections in the table */
     unsigned sec_ids[AH_SECTION_MAX];     /* their ids, in table order */
     ah_section_t sec[AH_SECTION_MAX + 1]; /* indexed by section id; absent ones empty */
@@ -224,6 +225,14 @@ int ah_index__hot_lookup(const ah_index_t *ix, const char *key, size_t len, uint
  */
 int ah_index__exact(const ah_index_t *ix, const char *key, size_t len, unsigned k,
                     ah_completion_t *out, char *text, size_t cap, size_t *n_out, uint32_t *ids);
+
+/*
+ * The fill of a key prefix (FILLS in format.h): the entry for the prefix
+ * key[0..len) whose lex range starts at lo, or NULL when there is none.
+ * The entry is checked to lie in the section, up to its m answers.
+ */
+const unsigned char *ah_index__fill_find(const ah_index_t *ix, const char *key, size_t len,
+                                         uint32_t lo);
 
 /*
  * Copies a result's text into the caller's buffer text[0..cap) at *used,

@@ -61,17 +61,17 @@ static int answer_of(const ah_index_t *ix, uint64_t rank, char *key, uint32_t *l
  * the key for a prefix match), the longest stretch of the key within
  * exactly that distance, mapped onto the display text.
  */
-static int emit_hit(ah_walk_t *s, const ah_hit_t *h, ah_completion_t *out, char *text, size_t cap,
-                    size_t *used)
+static int emit_hit(const ah_index_t *ix, const ah_pattern_t *pat, const ah_hit_t *h,
+                    ah_completion_t *out, char *text, size_t cap, size_t *used)
 {
     char key[AH_MAX_KEY_BYTES];
     uint32_t len;
-    int rc = answer_of(s->ix, h->rank, key, &len, out, text, cap, used);
+    int rc = answer_of(ix, h->rank, key, &len, out, text, cap, used);
     if (rc)
         return rc;
     out->typos = h->d;
     out->mid = h->mid;
-    ah_pattern_t p = s->pat;
+    ah_pattern_t p = *pat;
     p.d = h->d;
     uint32_t from = 0;
     if (h->mid) {
@@ -89,6 +89,34 @@ static int emit_hit(ah_walk_t *s, const ah_hit_t *h, ah_completion_t *out, char 
     return 0;
 }
 
+/* A pass's state before its first tier: no answers yet, nothing spent. */
+static void walk_init(ah_walk_t *s, const ah_index_t *ix, const ah_pattern_t *pat)
+{
+    s->ix = ix;
+    s->pat = *pat;
+    uint32_t c = pat->q[0];
+    s->first_byte = c < 0x80      ? c
+                    : c < 0x800   ? 0xc0 | c >> 6
+                    : c < 0x10000 ? 0xe0 | c >> 12
+                                  : 0xf0 | c >> 18;
+    s->nres = 0;
+    s->work = 0;
+    s->complete = 1;
+}
+
+/* The tiers after the exact one (its answers already in s->res), each while there is room. */
+static int walk_tiers(ah_walk_t *s, unsigned budget, int words, unsigned k)
+{
+    int rc = 0;
+    for (unsigned d = 0; d <= budget && s->nres < k && !rc; d++) {
+        if (d > 0)
+            rc = ah_walk__pass(s, 0, d, k - s->nres);
+        if (!rc && words && s->nres < k)
+            rc = ah_walk__pass(s, 1, d, k - s->nres);
+    }
+    return rc;
+}
+
 /*
  * The tiers after the exact one, each while there is room; out[0..*n_out)
  * holds the exact answers (lex ids in ids) and `used` bytes of text. Out
@@ -102,30 +130,13 @@ static __attribute__((noinline)) int later_tiers(const ah_index_t *ix, const ah_
                                                  int *complete)
 {
     ah_walk_t s;
-    s.ix = ix;
-    s.pat = *pat;
-    {
-        uint32_t c = pat->q[0];
-        s.first_byte = c < 0x80      ? c
-                       : c < 0x800   ? 0xc0 | c >> 6
-                       : c < 0x10000 ? 0xe0 | c >> 12
-                                     : 0xf0 | c >> 18;
-    }
-    s.nres = 0;
-    s.work = 0;
-    s.complete = 1;
+    walk_init(&s, ix, pat);
     size_t t0 = *n_out;
-    int rc = 0;
     for (size_t i = 0; i < t0; i++)
         s.res[s.nres++] = (ah_hit_t){ah_walk__rank(ix, ids[i]), 0, 0};
-    for (unsigned d = 0; d <= budget && s.nres < k && !rc; d++) {
-        if (d > 0)
-            rc = ah_walk__pass(&s, 0, d, k - s.nres);
-        if (!rc && words && s.nres < k)
-            rc = ah_walk__pass(&s, 1, d, k - s.nres);
-    }
+    int rc = walk_tiers(&s, budget, words, k);
     for (size_t i = t0; i < s.nres && !rc; i++)
-        rc = emit_hit(&s, &s.res[i], &out[i], text, cap, &used);
+        rc = emit_hit(ix, &s.pat, &s.res[i], &out[i], text, cap, &used);
     if (rc) {
         *n_out = 0;
         return rc;
@@ -133,6 +144,33 @@ static __attribute__((noinline)) int later_tiers(const ah_index_t *ix, const ah_
     *n_out = s.nres;
     *complete = s.complete;
     return 0;
+}
+
+/*
+ * The same tiers from a precomputed fill (FILLS in format.h, entry e),
+ * which holds the answers they add for k = K in order: the first ones
+ * that fit in k.
+ */
+static int fill_tiers(const ah_index_t *ix, const ah_pattern_t *pat, unsigned budget,
+                      const unsigned char *e, unsigned k, ah_completion_t *out, char *text,
+                      size_t cap, size_t used, size_t *n_out)
+{
+    const unsigned char *p = e + AH_FILL_ENTRY_HEAD;
+    const unsigned char *end = ix->sec[AH_SEC_FILLS].data + ix->sec[AH_SEC_FILLS].len;
+    size_t n = *n_out;
+    int rc = 0;
+    for (unsigned i = 0; i < e[6] && n < k && !rc; i++) {
+        uint64_t v;
+        if (!ah_varint_get(&p, end, &v) || v >> 3 >= ix->n || (v >> 1 & 3) > budget) {
+            rc = AH_ECORRUPT;
+            break;
+        }
+        ah_hit_t h = {ah_walk__rank(ix, (uint32_t)(v >> 3)), (uint8_t)(v >> 1 & 3),
+                      (uint8_t)(v & 1)};
+        rc = emit_hit(ix, pat, &h, &out[n++], text, cap, &used);
+    }
+    *n_out = rc ? 0 : n;
+    return rc;
 }
 
 static int check_options(const ah_index_t *ix, const ah_lookup_options_t *opt)
@@ -165,6 +203,29 @@ static inline int all_ascii(const char *s, size_t len, const char *end)
         if ((unsigned char)s[i] >= 0x80)
             return 0;
     return 1;
+}
+
+int ah_index__fill_walk(const ah_index_t *ix, const char *key, size_t len, uint32_t lo,
+                        uint32_t count, ah_walk_t *s, ah_fill_t *f)
+{
+    uint32_t qbuf[AH_PATTERN_CPS(AH_MAX_KEY_BYTES)];
+    ah_pattern_t pat;
+    if (len == 0 || len > AH_MAX_KEY_BYTES || count >= ix->topk || lo > ix->n - count)
+        return AH_EINVAL;
+    ah_match_pattern(key, len, qbuf, &pat);
+    uint32_t shown = all_ascii(key, len, key + len) ? (uint32_t)len : ah_match_shown_cps(key, len);
+    f->budget = ah_match_budget(shown, AH_TYPOS_AUTO);
+    f->words = ix->word_entries > 0 && ah_match_is_word_cp(pat.q[0]);
+    walk_init(s, ix, &pat);
+    for (uint32_t i = 0; i < count; i++)
+        s->res[s->nres++] = (ah_hit_t){ah_walk__rank(ix, lo + i), 0, 0};
+    int rc = f->budget == 0 && !f->words ? 0 : walk_tiers(s, f->budget, f->words, ix->topk);
+    f->n = 0;
+    for (size_t i = count; i < s->nres; i++)
+        f->hit[f->n++] =
+            (uint64_t)(uint32_t)s->res[i].rank << 3 | (uint64_t)s->res[i].d << 1 | s->res[i].mid;
+    f->complete = s->complete;
+    return rc;
 }
 
 int ah_parse_typos(const char *s, size_t len, int *typos)
@@ -234,6 +295,16 @@ static int lookup_one(const ah_index_t *ix, const char *key, size_t len, uint32_
         opt->match == AH_MATCH_WORDS && ix->word_entries > 0 && ah_match_is_word_cp(pat.q[0]);
     if (budget == 0 && !words)
         return 0;
+    if (ix->fill_slots && t0 > 0) {
+        /* The exact answer is the prefix's whole range: its first key identifies the prefix. */
+        uint32_t lo = ids[0];
+        for (size_t i = 1; i < t0; i++)
+            lo = ids[i] < lo ? ids[i] : lo;
+        const unsigned char *e = ah_index__fill_find(ix, key, len, lo);
+        if (e && (e[5] & AH_FILL_BUDGET) == budget && !(e[5] & AH_FILL_WORDS) == !words &&
+            !(e[5] & AH_FILL_INCOMPLETE))
+            return fill_tiers(ix, &pat, budget, e, opt->k, out, text, cap, used, n_out);
+    }
     return later_tiers(ix, &pat, budget, words, opt->k, ids, out, text, cap, used, n_out, complete);
 }
 

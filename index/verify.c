@@ -13,8 +13,9 @@
  * exactly its node's top-K; and the word-start index: every entry standing
  * for a word start of its key under its leaf's path, as many times as the
  * key has such word starts, leaves in rank order, lists the top distinct
- * keys, and the entries adding up to every word start of every key. It
- * allocates O(n) scratch.
+ * keys, and the entries adding up to every word start of every key; the
+ * sections made from the keys (typo index, initials, fills) are made again
+ * and compared. It allocates O(n) scratch.
  */
 #include "index_internal.h"
 
@@ -22,6 +23,7 @@
 #include "checksum.h"
 #include "match.h"
 #include "typo.h"
+#include "walk.h"
 #include "writer_internal.h"
 
 #include <errno.h>
@@ -745,11 +747,46 @@ static int verify_choseong(const ah_index_t *ix, const ah_entry_t *e, char *err,
     return rc;
 }
 
-/* The sections rebuilt from the keys (the typo index, the initials), compared: keys decoded once.
+/*
+ * FILLS is the one the writer makes: the same E prefixes chosen from the
+ * keys and scores, and each one's fill walked again on this snapshot (the
+ * walk never reads FILLS, and everything it reads is verified by now).
+ */
+static int verify_fills(const ah_index_t *ix, ah_entry_t *e, char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < ix->n; i++)
+        if (ah_index__score(ix, ah_index__class(ix, i), &e[i].score) != 0)
+            return FAIL("key %u: score class out of range", i);
+    ah_fill_prefix_t *p;
+    size_t m;
+    buf_t want = {0};
+    int rc = ah_writer__fill_choose(e, ix->n, ix->topk, ix->fills, &p, &m);
+    if (!rc)
+        rc = ah_writer__fills(ix, e, p, m, 2, &want);
+    if (!rc && want.failed)
+        rc = AH_ENOMEM;
+    const ah_section_t *sec = &ix->sec[AH_SEC_FILLS];
+    if (rc == AH_ENOMEM)
+        rc = ah_index__fail(err, errlen, rc, "out of memory");
+    else if (rc)
+        rc = FAIL("fills: a walk failed");
+    else if (m != ix->fills || want.len > sec->len || sec->len - want.len >= 8 ||
+             memcmp(want.data, sec->data, want.len) != 0 ||
+             (sec->len > want.len &&
+              memcmp(sec->data + want.len, "\0\0\0\0\0\0\0", sec->len - want.len) != 0))
+        rc = FAIL("fills are not those the keys and the walks give");
+    free(want.data);
+    free(p);
+    return rc;
+}
+
+/*
+ * The sections rebuilt from the keys (the typo index, the initials, the
+ * fills), compared: keys decoded once.
  */
 static int verify_rebuilt(const ah_index_t *ix, char *err, size_t errlen)
 {
-    if (!(ix->flags & (AH_FLAG_TYPO | AH_FLAG_CHOSEONG)))
+    if (!(ix->flags & (AH_FLAG_TYPO | AH_FLAG_CHOSEONG | AH_FLAG_FILLS)))
         return 0;
     ah_entry_t *e;
     char *bytes;
@@ -761,6 +798,8 @@ static int verify_rebuilt(const ah_index_t *ix, char *err, size_t errlen)
         rc = verify_grams(ix, e, err, errlen);
     if (!rc && (ix->flags & AH_FLAG_CHOSEONG))
         rc = verify_choseong(ix, e, err, errlen);
+    if (!rc && (ix->flags & AH_FLAG_FILLS))
+        rc = verify_fills(ix, e, err, errlen);
     free(e);
     free(bytes);
     return rc;

@@ -107,4 +107,22 @@ int ah_walk__exact(ah_walk_t *s, int words, const char *key, size_t len);
  */
 int ah_grams__pass(ah_walk_t *s, int words);
 
+/*
+ * A prefix's fill (FILLS in format.h), walked: what the tiers after the
+ * exact one add, for k = K, to the answer of key[0..len), a prefix of
+ * count < K keys from lex id lo on, with typos=auto and match=words. Each
+ * hit is id << 3 | typos << 1 | mid-phrase, in answer order. s is the
+ * walk's state (large: the caller's). Returns 0, AH_EINVAL or AH_ECORRUPT.
+ */
+typedef struct ah_fill {
+    unsigned budget; /* the typo budget of key as typed */
+    int words;       /* word starts were searched */
+    int complete;    /* the walk saw everything it had to */
+    size_t n;
+    uint64_t hit[AH_MAX_K];
+} ah_fill_t;
+
+int ah_index__fill_walk(const ah_index_t *ix, const char *key, size_t len, uint32_t lo,
+                        uint32_t count, ah_walk_t *s, ah_fill_t *f);
+
 #endif /* AH_WALK_H */

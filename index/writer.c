@@ -49,7 +49,7 @@ typedef struct writer {
     uint32_t *hot_text; /* lex id -> offset of its text in HOT_TEXTS */
     size_t n_hot, cap_hot;
     buf_t sec[AH_SECTION_MAX + 1];
-    int has_contexts, has_choseong; /* the optional sections are there */
+    int has_contexts, has_choseong, has_fills; /* the optional sections are there */
     uint32_t inner_nodes;
     uint32_t max_key;
     int typo;               /* records get look fields; LOOK and the gram table are built */
@@ -57,6 +57,16 @@ typedef struct writer {
     struct side_file *side; /* finished sections, out of memory (NULL: none) */
     uint64_t side_off[AH_SECTION_MAX + 1]; /* where a section is in it, when spilled[] */
     unsigned char spilled[AH_SECTION_MAX + 1];
+    /* What the header needs besides the sections, kept for sealing it again with FILLS. */
+    unsigned class_bits;
+    uint32_t root, gram_slots, fills;
+    uint64_t total;
+    ah_words_info_t words;
+    /* Sums already taken: the CRCs of the first n_summed sections in table order, and the
+     * content id's chain after them (FILLS comes last, so the rest need not be read again). */
+    unsigned n_summed;
+    uint32_t sum_crc[AH_SECTION_MAX + 1];
+    uint64_t chain;
 } writer_t;
 
 /*
@@ -68,6 +78,7 @@ typedef struct writer {
 typedef struct side_file {
     int fd;
     uint64_t size;
+    int error; /* of a failed write of a draft (add_fills) */
     pthread_mutex_t lock;
 } side_file_t;
 
@@ -967,6 +978,8 @@ static unsigned table_ids(const writer_t *w, unsigned *ids)
         ids[n++] = AH_SEC_CONTEXTS;
     if (w->has_choseong)
         ids[n++] = AH_SEC_CHOSEONG;
+    if (w->has_fills)
+        ids[n++] = AH_SEC_FILLS;
     return n;
 }
 
@@ -983,17 +996,17 @@ static void add_to_sums(void *ctx, const unsigned char *p, size_t len)
     ah_hash64_update(&sum->hash, p, len);
 }
 
-static int fill_header(writer_t *w, unsigned char *head, uint64_t file_size, unsigned class_bits,
-                       uint32_t root, uint64_t total, const ah_write_options_t *opt,
-                       const ah_words_info_t *words, uint32_t gram_slots)
+static int fill_header(writer_t *w, unsigned char *head, uint64_t file_size,
+                       const ah_write_options_t *opt)
 {
     unsigned max_text = opt->max_text_bytes;
-    ah_store_u32(head + AH_HDR_FLAGS, (opt->no_words ? 0 : AH_FLAG_WORDS) |
-                                          (w->typo ? AH_FLAG_TYPO : 0) |
-                                          (w->has_contexts ? AH_FLAG_CONTEXTS : 0) |
-                                          (w->has_choseong ? AH_FLAG_CHOSEONG : 0));
+    const ah_words_info_t *words = &w->words;
+    ah_store_u32(head + AH_HDR_FLAGS,
+                 (opt->no_words ? 0 : AH_FLAG_WORDS) | (w->typo ? AH_FLAG_TYPO : 0) |
+                     (w->has_contexts ? AH_FLAG_CONTEXTS : 0) |
+                     (w->has_choseong ? AH_FLAG_CHOSEONG : 0) | (w->has_fills ? AH_FLAG_FILLS : 0));
     ah_store_u32(head + AH_HDR_TYPO_DEPTH, w->typo ? AH_GRAM_DEPTH : 0);
-    ah_store_u32(head + AH_HDR_GRAM_SLOTS, w->typo ? gram_slots : 0);
+    ah_store_u32(head + AH_HDR_GRAM_SLOTS, w->typo ? w->gram_slots : 0);
     ah_store_u32(head + AH_HDR_WORD_ENTRIES, words->entries);
     ah_store_u32(head + AH_HDR_WORD_NODES, words->inner_nodes);
     ah_store_u32(head + AH_HDR_WORD_ROOT, words->root);
@@ -1009,30 +1022,57 @@ static int fill_header(writer_t *w, unsigned char *head, uint64_t file_size, uns
     ah_store_u32(head + AH_HDR_BUCKET, w->bucket);
     ah_store_u32(head + AH_HDR_MAX_KEY, w->max_key);
     ah_store_u32(head + AH_HDR_INNER_NODES, w->inner_nodes);
-    ah_store_u32(head + AH_HDR_CLASS_BITS, class_bits);
+    ah_store_u32(head + AH_HDR_CLASS_BITS, w->class_bits);
     ah_store_u32(head + AH_HDR_SCORE_COUNT, w->n_scores);
-    ah_store_u32(head + AH_HDR_ROOT, root);
-    ah_store_u64(head + AH_HDR_TOTAL_SCORE, total);
+    ah_store_u32(head + AH_HDR_ROOT, w->root);
+    ah_store_u64(head + AH_HDR_TOTAL_SCORE, w->total);
     unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
     ah_store_u32(head + AH_HDR_SECTION_COUNT, n_sec);
-    uint64_t id = ah_hash64(w->topk, &w->bucket, sizeof w->bucket);
+    uint64_t id = w->n_summed ? w->chain : ah_hash64(w->topk, &w->bucket, sizeof w->bucket);
     uint64_t off = AH_HEADER_SIZE + (uint64_t)n_sec * AH_SECTION_ENTRY_SIZE;
     for (unsigned i = 0; i < n_sec; i++) {
         unsigned s = ids[i];
         unsigned char *e = head + AH_HEADER_SIZE + i * AH_SECTION_ENTRY_SIZE;
-        sums_t sum = {0};
-        ah_hash64_begin(&sum.hash, id, w->sec[s].len);
-        int rc = section_bytes(w, s, add_to_sums, &sum);
-        if (rc)
-            return rc;
+        if (i >= w->n_summed) {
+            sums_t sum = {0};
+            ah_hash64_begin(&sum.hash, id, w->sec[s].len);
+            int rc = section_bytes(w, s, add_to_sums, &sum);
+            if (rc)
+                return rc;
+            w->sum_crc[s] = sum.crc;
+            id = w->chain = ah_hash64_end(&sum.hash);
+            w->n_summed = i + 1;
+        }
         ah_store_u32(e + AH_SEC_ID, s);
-        ah_store_u32(e + AH_SEC_CRC, sum.crc);
+        ah_store_u32(e + AH_SEC_CRC, w->sum_crc[s]);
         ah_store_u64(e + AH_SEC_OFFSET, off);
         ah_store_u64(e + AH_SEC_LENGTH, w->sec[s].len);
-        id = ah_hash64_end(&sum.hash);
         off += w->sec[s].len;
     }
     ah_store_u64(head + AH_HDR_CONTENT_ID, id);
+    return 0;
+}
+
+/* The header and section table for the sections there are, checksums and content id included. */
+static int seal(writer_t *w, const ah_write_options_t *opt, unsigned char *head, size_t *head_len)
+{
+    unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
+    *head_len = AH_HEADER_SIZE + (size_t)n_sec * AH_SECTION_ENTRY_SIZE;
+    memset(head, 0, *head_len);
+    uint64_t size = *head_len;
+    for (unsigned i = 0; i < n_sec; i++)
+        size += w->sec[ids[i]].len;
+    int rc = fill_header(w, head, size, opt);
+    if (rc)
+        return rc;
+    /* Body CRC: the table, then the sections (their CRCs are in the table), in file order. */
+    uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, *head_len - AH_HEADER_SIZE);
+    for (unsigned i = 0; i < n_sec; i++)
+        body = ah_crc32_combine(
+            body, ah_load_u32(head + AH_HEADER_SIZE + i * AH_SECTION_ENTRY_SIZE + AH_SEC_CRC),
+            w->sec[ids[i]].len);
+    ah_store_u32(head + AH_HDR_BODY_CRC, body);
+    ah_store_u32(head + AH_HDR_HEADER_CRC, ah_crc32(0, head, AH_HDR_HEADER_CRC));
     return 0;
 }
 
@@ -1157,6 +1197,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     uint32_t root = 0, ntop;
     uint64_t *top = malloc(AH_MAX_TOPK * sizeof *top);
     unsigned class_bits = 1;
+    w->total = total;
     rc = top ? compute_classes(w) : AH_ENOMEM;
     /* The word-start index needs only the keys and their classes: it is built beside the rest. */
     w->typo = !opt->no_typo;
@@ -1236,25 +1277,15 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
                     : why           ? why
                                     : "input too large");
     }
-    unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
-    *head_len = AH_HEADER_SIZE + (size_t)n_sec * AH_SECTION_ENTRY_SIZE;
-    memset(head, 0, *head_len);
-    uint64_t size = *head_len;
-    for (unsigned i = 0; i < n_sec; i++)
-        size += w->sec[ids[i]].len;
-    rc = fill_header(w, head, size, class_bits, root, total, opt, words_out, gram_slots);
+    w->class_bits = class_bits;
+    w->root = root;
+    w->gram_slots = gram_slots;
+    w->words = *words_out;
+    rc = seal(w, opt, head, head_len);
     if (rc) {
         free_sections(w);
         return fail(err, errlen, rc, "reading back a temporary file: %s", strerror(errno));
     }
-    /* Body CRC: the table, then the sections (their CRCs are in the table), in file order. */
-    uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, *head_len - AH_HEADER_SIZE);
-    for (unsigned i = 0; i < n_sec; i++)
-        body = ah_crc32_combine(
-            body, ah_load_u32(head + AH_HEADER_SIZE + i * AH_SECTION_ENTRY_SIZE + AH_SEC_CRC),
-            w->sec[ids[i]].len);
-    ah_store_u32(head + AH_HDR_BODY_CRC, body);
-    ah_store_u32(head + AH_HDR_HEADER_CRC, ah_crc32(0, head, AH_HDR_HEADER_CRC));
     return 0;
 }
 
@@ -1382,6 +1413,87 @@ int ah_snapshot_precheck(const ah_entry_t *e, size_t n, char *err, size_t errlen
                 n, have, what, UINT32_MAX - 1);
 }
 
+/* Appends bytes to a side file at its end (the draft of add_fills); a short write sticks. */
+static void draft_piece(void *ctx, const unsigned char *p, size_t len)
+{
+    side_file_t *f = ctx;
+    while (len > 0 && f->size != UINT64_MAX) {
+        ssize_t got = pwrite(f->fd, p, len, (off_t)f->size);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            f->error = got < 0 ? errno : ENOSPC;
+            f->size = UINT64_MAX;
+            break;
+        }
+        p += got;
+        len -= (size_t)got;
+        f->size += (uint64_t)got;
+    }
+}
+
+/*
+ * FILLS (format.h): the most popular prefixes with a short exact answer
+ * are chosen from the entries; the snapshot as sealed so far is written to
+ * a nameless file beside path and opened, so that each prefix's fill is
+ * found by the lookup's own walk over these very bytes; then the section
+ * joins the others and the header is sealed again.
+ */
+static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t n,
+                     const ah_write_options_t *opt, unsigned char *head, size_t *head_len,
+                     char *err, size_t errlen)
+{
+    long want = opt->fills == AH_FILLS_AUTO ? (long)(n / 128 > 1024 ? n / 128 : 1024) : opt->fills;
+    if (want <= 0)
+        return 0;
+    ah_fill_prefix_t *p;
+    size_t m;
+    int rc = ah_writer__fill_choose(e, (uint32_t)n, w->topk, (size_t)want, &p, &m);
+    if (rc || m == 0) {
+        free(p);
+        return rc ? fail(err, errlen, rc, "out of memory") : 0;
+    }
+    side_file_t *draft = side_open(path);
+    if (!draft) {
+        free(p);
+        return fail(err, errlen, AH_EIO, "%s: cannot make a temporary file beside it: %s", path,
+                    strerror(errno));
+    }
+    draft_piece(draft, head, *head_len);
+    unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
+    for (unsigned i = 0; i < n_sec && !rc; i++)
+        rc = section_bytes(w, ids[i], draft_piece, draft);
+    if (!rc && draft->size == UINT64_MAX)
+        rc = fail(err, errlen, AH_EIO, "%s: cannot write a draft of the snapshot beside it: %s%s",
+                  path, strerror(draft->error),
+                  draft->error == EFBIG    ? " (a file size limit: see ulimit -f)"
+                  : draft->error == ENOSPC ? " (the disk is full)"
+                                           : "");
+    else if (rc)
+        rc = fail(err, errlen, rc, "reading back a temporary file: %s", strerror(errno));
+    ah_index_t *ix = NULL;
+    if (!rc)
+        rc = ah_index_open_fd(draft->fd, "the draft snapshot", &ix, err, errlen);
+    side_close(draft); /* the mapping keeps the file */
+    if (!rc) {
+        rc = ah_writer__fills(ix, e, p, m, opt->threads, &w->sec[AH_SEC_FILLS]);
+        if (rc)
+            rc = fail(err, errlen, rc, "%s",
+                      rc == AH_ENOMEM ? "out of memory" : "fills: the draft would not answer");
+    }
+    ah_index_close(ix);
+    free(p);
+    if (rc)
+        return rc;
+    w->fills = ah_load_u32(w->sec[AH_SEC_FILLS].data + 4);
+    buf_pad(&w->sec[AH_SEC_FILLS]);
+    if (w->sec[AH_SEC_FILLS].failed)
+        return fail(err, errlen, AH_ENOMEM, "out of memory");
+    w->has_fills = 1;
+    rc = seal(w, opt, head, head_len);
+    return rc ? fail(err, errlen, rc, "reading back a temporary file: %s", strerror(errno)) : 0;
+}
+
 int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
                       const ah_write_options_t *opt, ah_write_info_t *info, char *err,
                       size_t errlen)
@@ -1398,7 +1510,10 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         return rc;
     }
     rc = build(&w, entries, n, opt, head, &head_len, &words, err, errlen);
+    if (!rc)
+        rc = add_fills(&w, path, entries, n, opt, head, &head_len, err, errlen);
     if (rc) {
+        free_sections(&w);
         side_close(w.side);
         return rc;
     }
@@ -1411,6 +1526,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         info->inner_nodes = w.inner_nodes;
         info->word_entries = words.entries;
         info->word_inner_nodes = words.inner_nodes;
+        info->fills = w.fills;
         for (unsigned s = 1; s <= AH_SECTION_MAX; s++)
             info->section_bytes[s] = w.sec[s].len;
     }

@@ -39,11 +39,15 @@ typedef struct ah_write_options {
     int no_typo;             /* leave the typo index out (ahead-build --no-typo-index) */
     unsigned word_leaf;      /* most entries per word-start leaf, 1..AH_MAX_WORD_LEAF; 0: default */
     size_t memory;           /* a budget in bytes that the typo index is built within (0: none) */
+    long fills;              /* prefixes given a precomputed fill (FILLS in format.h); 0: none,
+                                AH_FILLS_AUTO: n / 128, at least 1,024 */
+    unsigned threads;        /* threads that walk the fills (0: one) */
     const ah_write_context_t *contexts; /* sorted by value bytes, strictly; NULL: none */
     size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
 } ah_write_options_t;
 
 #define AH_DEFAULT_BUCKET 16
+#define AH_FILLS_AUTO     (-1L)
 
 /* What was written, for the builder's summary and the benchmarks. */
 typedef struct ah_write_info {
@@ -54,6 +58,7 @@ typedef struct ah_write_info {
     uint32_t word_inner_nodes;                  /* records of the word-start trie */
     uint64_t section_bytes[AH_SECTION_MAX + 1]; /* by section id, padding included */
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
+    uint32_t fills;               /* prefixes given a fill */
 } ah_write_info_t;
 
 /*

@@ -137,4 +137,34 @@ int ah_writer__grams_begin(ah_grams_build_t **gb, const ah_entry_t *e, uint32_t 
 void ah_writer__grams_work(ah_grams_build_t *gb);
 int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint32_t *n_slots);
 
+/*
+ * The FILLS section (writer_fills.c). A prefix that may get a fill: the
+ * first len bytes of key lo, which count keys (< K) from lo on begin with,
+ * whose scores sum to mass (saturating).
+ */
+typedef struct ah_fill_prefix {
+    uint64_t mass;
+    uint32_t lo, count, len;
+} ah_fill_prefix_t;
+
+#define AH_FILL_MAX_THREADS 64
+
+/*
+ * The `want` most popular prefixes of the sorted entries e[0..n) that may
+ * get a fill (format.h, FILLS), sorted by (lo, len), into *out (malloc'd;
+ * *n_out of them). Returns 0 or AH_ENOMEM.
+ */
+int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_t want,
+                           ah_fill_prefix_t **out, size_t *n_out);
+
+/*
+ * Appends the FILLS section (unpadded) for prefixes p[0..n) of the keys e
+ * to out, each prefix's fill walked on ix, a snapshot of the same entries
+ * (threads at once); a prefix whose walk was not complete is marked so.
+ * Returns 0, AH_ENOMEM, AH_EINVAL (over 4 GiB) or AH_ECORRUPT.
+ */
+struct ah_index;
+int ah_writer__fills(const struct ah_index *ix, const ah_entry_t *e, const ah_fill_prefix_t *p,
+                     size_t n, unsigned threads, buf_t *out);
+
 #endif /* AH_WRITER_INTERNAL_H */

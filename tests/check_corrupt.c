@@ -68,8 +68,12 @@ static void make_snapshot(void)
     e[at] = (ah_entry_t){
         .key = long_key, .key_len = 299, .text = long_key, .text_len = 299, .score = 5};
     char path[512], err[256];
-    ah_write_options_t opt = {
-        .topk = 4, .bucket_size = 8, .max_text_bytes = 512, .hot_nodes = 6, .word_leaf = 3};
+    ah_write_options_t opt = {.topk = 4,
+                              .bucket_size = 8,
+                              .max_text_bytes = 512,
+                              .hot_nodes = 6,
+                              .word_leaf = 3,
+                              .fills = 24}; /* a few: every byte is flipped */
     if (ah_snapshot_write(scratch_path(path, sizeof path, "base.snap"), e, base.n + 1, &opt, NULL,
                           err, sizeof err) != 0) {
         fprintf(stderr, "check_corrupt: cannot write the base snapshot: %s\n", err);
@@ -142,17 +146,22 @@ static int exercise(const unsigned char *bytes, size_t len, int *verified)
                           out[j].text + out[j].text_len <= text + sizeof text);
         }
     }
+    ah_lookup_options_t opt = {.k = 4, .typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
     for (size_t i = 0; i < queries->n; i += 7) {
         const oracle_entry_t *e = &queries->e[i];
         int r = ah_index_complete_key(ix, e->key, e->key_len, 4, out, text, sizeof text, &n);
         ck_assert(r == 0 || r == AH_ECORRUPT);
+        /* Its first 5 bytes with the defaults: prefixes that may have fills. */
+        int complete;
+        r = ah_index_lookup_key(ix, e->key, e->key_len < 5 ? e->key_len : 5, &opt, out, text,
+                                sizeof text, &n, &complete);
+        ck_assert(r == 0 || r == AH_ECORRUPT || r == AH_EINVAL);
     }
     /* Typos and word starts walk both tries and read every new section. */
     static const char *const typos[] = {"york",     "nwe york", "sao paolo", "strase x", "zurch",
                                         "abed",     "types",    "node",      "ab-a",     "cafe a",
                                         "qqqqqqqq", "lait",     "d e",       "bg new y", "ㅅㅇ",
                                         "ㅌㅂㅅ",   "한구",     "닭",        "ㄷㄱ"};
-    ah_lookup_options_t opt = {.k = 4, .typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
     for (size_t i = 0; i < sizeof typos / sizeof *typos; i++) {
         int complete;
         int r = ah_index_lookup(ix, typos[i], strlen(typos[i]), &opt, out, text, sizeof text, &n,

@@ -7,9 +7,11 @@
  * with 0, 1 and 2 edits, every k, both match modes and every typo setting,
  * spans included; the real datasets; snapshots without the word-start
  * index, and without the typo index (the walk alone, the fallback for
- * such snapshots); proof that the comparison notices a broken rule (the
- * first letter, the tier order), and that lookups rely on the typo index
- * (emptied, it loses answers).
+ * such snapshots), with and without fills (the later tiers of popular
+ * prefixes, worked out by the builder); proof that the comparison notices
+ * a broken rule (the first letter, the tier order), and that lookups rely
+ * on the typo index (emptied, it loses answers) and on the fills (emptied,
+ * they lose answers, and verify notices).
  */
 #include "bits.h"
 #include "datasets.h"
@@ -168,6 +170,43 @@ static size_t check_query(const oracle_t *o, const ah_index_t *ix, const char *q
     return incomplete;
 }
 
+/*
+ * Every prefix of 4 code points or more of the `keys` best-scored keys,
+ * as typed (no edits), with k = topk and a smaller k: the prefixes the
+ * builder gives fills first. Returns how many answers were incomplete.
+ */
+static size_t check_popular_prefixes(const oracle_t *o, const ah_index_t *ix, unsigned topk,
+                                     size_t keys, int words)
+{
+    size_t *best = calloc(keys, sizeof *best), nbest = 0, incomplete = 0;
+    for (size_t i = 0; i < o->n; i++) { /* insertion into the best `keys` by score */
+        size_t j;
+        if (nbest < keys)
+            j = nbest++;
+        else if (o->e[i].score > o->e[best[keys - 1]].score)
+            j = keys - 1;
+        else
+            continue;
+        for (; j > 0 && o->e[best[j - 1]].score < o->e[i].score; j--)
+            best[j] = best[j - 1];
+        best[j] = i;
+    }
+    for (size_t b = 0; b < nbest; b++) {
+        const oracle_entry_t *e = &o->e[best[b]];
+        size_t cps = 0;
+        for (size_t len = 1; len <= e->key_len; len++) {
+            cps += ((unsigned char)e->key[len - 1] & 0xc0) != 0x80;
+            if (cps < 4 || (len < e->key_len && ((unsigned char)e->key[len] & 0xc0) == 0x80))
+                continue;
+            incomplete += !oracle_check_lookup(o, ix, e->key, len, topk, -1, words);
+            incomplete +=
+                !oracle_check_lookup(o, ix, e->key, len, 1 + (unsigned)(len % topk), -1, words);
+        }
+    }
+    free(best);
+    return incomplete;
+}
+
 static void random_corpus(oracle_t *o, uint64_t seed, size_t n)
 {
     char **texts = calloc(n, sizeof *texts);
@@ -200,7 +239,12 @@ START_TEST(test_random_corpora)
                               .hot_nodes = (unsigned)(test_rand(&seed) % 40),
                               .word_leaf = leaves[(_i / 2) % 5],
                               .no_words = _i % 7 == 6,
-                              .no_typo = _i % 4 == 3};
+                              .no_typo = _i % 4 == 3,
+                              /* none, all there are (small corpora), or a few */
+                              .fills = _i % 3 == 0   ? 0
+                                       : _i % 3 == 1 ? AH_FILLS_AUTO
+                                                     : 9,
+                              .threads = 1 + (unsigned)_i % 3};
     char name[64];
     snprintf(name, sizeof name, "random-%d.snap", _i);
     ah_index_t *ix = build(&o, &opt, name);
@@ -212,6 +256,8 @@ START_TEST(test_random_corpora)
         incomplete += check_query(&o, ix, q, len, opt.topk, &seed, !opt.no_words);
         queries++;
     }
+    /* Untouched prefixes of the best-scored keys: the ones with fills. */
+    incomplete += check_popular_prefixes(&o, ix, opt.topk, 12, !opt.no_words);
     /* Every k for some of them, and a query that matches nothing. */
     for (size_t i = 0; i < 6; i++) {
         const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
@@ -308,6 +354,63 @@ START_TEST(test_lookups_rely_on_the_typo_index)
 }
 END_TEST
 
+/*
+ * A lookup of a prefix with a fill takes its later tiers from it: with
+ * every fill emptied (m = 0, resealed), lookups of popular prefixes must
+ * lose answers the contract requires, and verify must refuse the file.
+ * This is what makes the oracle comparisons a test of the fills.
+ */
+START_TEST(test_lookups_use_the_fills)
+{
+    oracle_t o;
+    random_corpus(&o, 4711, 2000);
+    char path[512], err[256];
+    ah_entry_t *e = oracle_entries(&o);
+    ah_write_options_t opt = {
+        .topk = 10, .max_text_bytes = 256, .hot_nodes = 8, .fills = AH_FILLS_AUTO};
+    ck_assert(ah_snapshot_write(scratch_path(path, sizeof path, "no-fills.snap"), e, o.n, &opt,
+                                NULL, err, sizeof err) == 0);
+    free(e);
+    ah_index_t *ix;
+    ck_assert_msg(ah_index_open(path, &ix, err, sizeof err) == 0, "open: %s", err);
+    ck_assert_uint_eq(check_popular_prefixes(&o, ix, 10, 40, 1), 0);
+    ah_index_close(ix);
+
+    size_t len;
+    unsigned char *f = (unsigned char *)read_file(path, &len);
+    uint32_t n_sec = ah_load_u32(f + AH_HDR_SECTION_COUNT);
+    const unsigned char *entry = f + AH_HEADER_SIZE + (n_sec - 1) * AH_SECTION_ENTRY_SIZE;
+    ck_assert_uint_eq(ah_load_u32(entry + AH_SEC_ID), AH_SEC_FILLS);
+    unsigned char *fills = f + ah_load_u64(entry + AH_SEC_OFFSET);
+    uint32_t slots = ah_load_u32(fills), emptied = 0;
+    for (uint32_t i = 0; i < slots; i++) {
+        uint32_t at = ah_load_u32(fills + AH_FILL_HEAD + 4 * i);
+        if (at != AH_FILL_SLOT_EMPTY && fills[at + 6] > 0) {
+            fills[at + 6] = 0;
+            emptied++;
+        }
+    }
+    ck_assert_uint_gt(emptied, 0);
+    ck_assert_int_eq(ts_reseal(f, len), 0);
+    write_file(path, (const char *)f, len);
+    free(f);
+    ck_assert_msg(ah_index_open(path, &ix, err, sizeof err) == 0, "open: %s", err);
+    ck_assert_int_eq(ah_index_verify(ix, err, sizeof err), AH_ECORRUPT);
+    ck_assert_msg(strstr(err, "fills") != NULL, "verify: %s", err);
+    uint64_t seed = 99;
+    size_t lost = 0;
+    for (size_t b = 0; b < 200; b++) {
+        const oracle_entry_t *oe = &o.e[test_rand(&seed) % o.n];
+        for (size_t l = 4; l <= oe->key_len; l++)
+            if (l == oe->key_len || ((unsigned char)oe->key[l] & 0xc0) != 0x80)
+                lost += oracle_lookup_differs(&o, ix, oe->key, l, 10, -1, 1, ORACLE_EXACT);
+    }
+    ck_assert_msg(lost > 0, "emptied fills lost no answer");
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+END_TEST
+
 /* ------------------------------------------------------------ datasets */
 
 static void check_dataset(const char *file, size_t max_lines, size_t queries)
@@ -319,12 +422,14 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries)
     }
     oracle_t o;
     oracle_load(&o, path, max_lines);
-    /* With the typo index (the default), and without it: the walk alone. */
+    /* With the typo index and fills (the defaults), and without them: the walk alone. */
     for (int no_typo = 0; no_typo <= 1; no_typo++) {
         ah_write_options_t opt = {.topk = 10,
                                   .max_text_bytes = 256,
                                   .hot_nodes = (unsigned)o.n / 256,
-                                  .no_typo = no_typo};
+                                  .no_typo = no_typo,
+                                  .fills = no_typo ? 0 : AH_FILLS_AUTO,
+                                  .threads = 2};
         ah_index_t *ix = build(&o, &opt, "dataset.snap");
         uint64_t seed = 77;
         size_t incomplete = 0;
@@ -337,6 +442,7 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries)
         }
         ck_assert_msg(incomplete * 100 <= queries, "%zu of %zu answers incomplete", incomplete,
                       2 * queries);
+        ck_assert_uint_eq(check_popular_prefixes(&o, ix, 10, 25, 1), 0);
         ah_index_close(ix);
     }
     oracle_free(&o);
@@ -368,6 +474,7 @@ static Suite *match_suite(void)
     tcase_add_loop_test(tc, test_random_corpora, 0, 28);
     tcase_add_test(tc, test_broken_rules_are_noticed);
     tcase_add_test(tc, test_lookups_rely_on_the_typo_index);
+    tcase_add_test(tc, test_lookups_use_the_fills);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("datasets");
     tcase_set_timeout(real, 600);

@@ -51,24 +51,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[256];
     if (ah_index_open(path, &ix, err, sizeof err) != 0)
         return 0;
-    static const char *const probes[] = {"",  "a", "ab",   "abc",  "new ", "s",     "sa", "sao p",
-                                         "z", "é", "q",    "qqqq", "x",    "str",   "b",  "c",
-                                         "d", "e", "ㅅㅇ", "한ㄱ", "닭",   "ㅎㄱㅇ"};
+    static const char *const probes[] = {"",       "a",    "ab",   "abc",     "new ", "s",    "sa",
+                                         "sao p",  "z",    "é",    "q",       "qqqq", "x",    "str",
+                                         "b",      "c",    "d",    "e",       "ㅅㅇ", "한ㄱ", "닭",
+                                         "ㅎㄱㅇ", "that", "what", "서울 특", "café"};
     ah_completion_t out[8];
     static char text[AH_COMPLETE_TEXT_BYTES(8)];
     size_t n;
     for (size_t i = 0; i < sizeof probes / sizeof *probes; i++)
         ah_index_complete(ix, probes[i], strlen(probes[i]), 1 + (unsigned)(i % 8), out, text,
                           sizeof text, &n);
-    /* The contexts' indexes: by position and by value, a few lookups with typos in each. */
+    /* With typos and word starts (the default), which read the fills and the typo index. */
     ah_lookup_options_t opt = {.k = 4, .typos = AH_TYPOS_AUTO, .match = AH_MATCH_WORDS};
+    int complete;
+    for (size_t i = 0; i < sizeof probes / sizeof *probes; i++) {
+        opt.k = 1 + (unsigned)(i % 8);
+        ah_index_lookup(ix, probes[i], strlen(probes[i]), &opt, out, text, sizeof text, &n,
+                        &complete);
+    }
+    /* The contexts' indexes: by position and by value, a few lookups with typos in each. */
+    opt.k = 4;
     for (uint32_t c = 0; c < ah_index_context_count(ix) && c < 8; c++) {
         size_t vlen;
         const char *v = ah_index_context_value(ix, c, &vlen);
         const ah_index_t *in = ah_index_context(ix, v, vlen);
         if (!in)
             in = ah_index_context_at(ix, c);
-        int complete;
         for (size_t i = 0; i < sizeof probes / sizeof *probes; i += 4)
             ah_index_lookup(in, probes[i], strlen(probes[i]), &opt, out, text, sizeof text, &n,
                             &complete);
