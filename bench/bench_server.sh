@@ -41,6 +41,8 @@
 #   VERIFY [checksums]: ahead-serve --verify for the hot-swap run (full also
 #                  walks every structure, about a second of CPU per npm reload)
 #   SHUFFLE [0]: 1 replays the prefixes in a random (fixed-seed) order
+#   MATCHING []: query parameters added to every ahead request, such as
+#                  typos=0&match=prefix for the exact lookup alone
 #   RESULTS_DIR [bench/results]: where every run is written as server.json
 #                  (server-shuffled.json), which bench/plot.py draws
 set -euo pipefail
@@ -190,7 +192,7 @@ parse_wrk() {
 run_ahead() {
     local before; before=$(cpu_sample)
     "${CLIENT_CPU[@]}" wrk -t1 -c"${2:-$CONNS}" -d"$DURATION" --latency -s "$ROOT/bench/prefixes.lua" \
-        "$AHEAD" -- "$PREFIXES" /v1/complete 10 >"$1"
+        "$AHEAD" -- "$PREFIXES" /v1/complete "10${MATCHING:+&$MATCHING}" >"$1"
     CPU_BUSY=$(cpu_busy "$before" "$(cpu_sample)")
 }
 run_static() {

@@ -402,7 +402,7 @@
  *   (search.c's later tiers), in answer order. Only prefixes that some key
  *   has, with fewer than K keys (so the exact answer is all of them, and
  *   the fill is what follows it for every k), are entered.
- *        0    4 S: slots, a power of two, at least one of them empty
+ *        0    4 S: slots, more than E (the builder makes E + E / 3 + 1)
  *        4    4 E: entries
  *        8  S*4 slots: the offset of an entry from the section's start;
  *               0xffffffff: empty
@@ -416,8 +416,9 @@
  *               is no fill and m is 0: lookups walk; other bits zero
  *        6    1 m: answers in the fill (0..K-1)
  *        7  ... m varints, id << 3 | typos << 1 | mid-phrase, in answer order
- *   P is looked up from slot ah_hash64(0, P, L) & (S - 1), probing
- *   linearly to the first empty slot; an entry matches when its L is P's
+ *   P is looked up from slot ((ah_hash64(0, P, L) >> 32) * S) >> 32 (the
+ *   hash's high half scaled to [0, S)), probing linearly (slot S - 1 wraps
+ *   to slot 0) to the first empty slot; an entry matches when its L is P's
  *   length and its lo is the first key of P's range. A lookup uses the
  *   fill only when its own budget and word-start setting are the entry's,
  *   and only the fill's first k minus (exact answers) answers: the answer
@@ -547,6 +548,12 @@
 #define AH_FILL_WORDS      0x4u
 #define AH_FILL_INCOMPLETE 0x8u
 #define AH_FILL_FLAGS      0xfu
+
+/* The first slot to probe for a prefix whose ah_hash64 is hash, in a table of s slots. */
+static inline uint64_t ah_fill_slot(uint64_t hash, uint32_t s)
+{
+    return ((hash >> 32) * s) >> 32;
+}
 
 /* Word-start trie. */
 #define AH_WORD_END_EDGE     0x00 /* the child of the suffixes that end at the node */

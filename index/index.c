@@ -145,8 +145,7 @@ static int check_sizes(ah_index_t *ix, char *err, size_t errlen)
     if (ix->flags & AH_FLAG_FILLS) {
         const ah_section_t *f = &ix->sec[AH_SEC_FILLS];
         uint32_t s = f->len >= AH_FILL_HEAD ? ah_load_u32(f->data) : 0;
-        if (s < 2 || (s & (s - 1)) != 0 || AH_FILL_HEAD + 4ull * s > f->len ||
-            ah_load_u32(f->data + 4) >= s)
+        if (s < 2 || AH_FILL_HEAD + 4ull * s > f->len || ah_load_u32(f->data + 4) >= s)
             return ah_index__fail(err, errlen, AH_ECORRUPT, "fills table out of range");
         ix->fill_slots = s;
         ix->fills = ah_load_u32(f->data + 4);
@@ -1033,9 +1032,10 @@ const unsigned char *ah_index__fill_find(const ah_index_t *ix, const char *key, 
     if (ix->fill_slots == 0 || len > AH_FILL_MAX_LEN)
         return NULL;
     const ah_section_t *f = &ix->sec[AH_SEC_FILLS];
-    uint64_t mask = ix->fill_slots - 1, at = ah_hash64(0, key, len) & mask;
+    uint64_t at = ah_fill_slot(ah_hash64(0, key, len), ix->fill_slots);
     /* Open addressing: every probe sequence ends at an empty slot, or after S. */
-    for (uint64_t probes = 0; probes <= mask; probes++, at = (at + 1) & mask) {
+    for (uint64_t probes = 0; probes < ix->fill_slots;
+         probes++, at = at + 1 == ix->fill_slots ? 0 : at + 1) {
         uint32_t off = ah_load_u32(f->data + AH_FILL_HEAD + 4 * at);
         if (off == AH_FILL_SLOT_EMPTY)
             return NULL;

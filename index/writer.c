@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Errors are reported the reader's way. */
@@ -60,6 +61,7 @@ typedef struct writer {
     /* What the header needs besides the sections, kept for sealing it again with FILLS. */
     unsigned class_bits;
     uint32_t root, gram_slots, fills;
+    double fill_seconds;
     uint64_t total;
     ah_words_info_t words;
     /* Sums already taken: the CRCs of the first n_summed sections in table order, and the
@@ -1443,9 +1445,14 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
                      const ah_write_options_t *opt, unsigned char *head, size_t *head_len,
                      char *err, size_t errlen)
 {
-    long want = opt->fills == AH_FILLS_AUTO ? (long)(n / 128 > 1024 ? n / 128 : 1024) : opt->fills;
+    size_t share = n / AH_FILLS_AUTO_SHARE;
+    long want = opt->fills == AH_FILLS_AUTO
+                    ? (long)(share > AH_FILLS_AUTO_MIN ? share : AH_FILLS_AUTO_MIN)
+                    : opt->fills;
     if (want <= 0)
         return 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     ah_fill_prefix_t *p;
     size_t m;
     int rc = ah_writer__fill_choose(e, (uint32_t)n, w->topk, (size_t)want, &p, &m);
@@ -1490,6 +1497,8 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
     if (w->sec[AH_SEC_FILLS].failed)
         return fail(err, errlen, AH_ENOMEM, "out of memory");
     w->has_fills = 1;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    w->fill_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     rc = seal(w, opt, head, head_len);
     return rc ? fail(err, errlen, rc, "reading back a temporary file: %s", strerror(errno)) : 0;
 }
@@ -1527,6 +1536,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         info->word_entries = words.entries;
         info->word_inner_nodes = words.inner_nodes;
         info->fills = w.fills;
+        info->fill_seconds = w.fill_seconds;
         for (unsigned s = 1; s <= AH_SECTION_MAX; s++)
             info->section_bytes[s] = w.sec[s].len;
     }

@@ -46,8 +46,10 @@ typedef struct ah_write_options {
     size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
 } ah_write_options_t;
 
-#define AH_DEFAULT_BUCKET 16
-#define AH_FILLS_AUTO     (-1L)
+#define AH_DEFAULT_BUCKET   16
+#define AH_FILLS_AUTO       (-1L)
+#define AH_FILLS_AUTO_SHARE 128  /* completions per fill, by default */
+#define AH_FILLS_AUTO_MIN   1024 /* and at least this many */
 
 /* What was written, for the builder's summary and the benchmarks. */
 typedef struct ah_write_info {
@@ -59,6 +61,7 @@ typedef struct ah_write_info {
     uint64_t section_bytes[AH_SECTION_MAX + 1]; /* by section id, padding included */
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
     uint32_t fills;               /* prefixes given a fill */
+    double fill_seconds;          /* spent choosing them and walking their fills */
 } ah_write_info_t;
 
 /*

@@ -215,10 +215,7 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
     int rc = j.rc;
 
     /* The entries, then the slots that point at them. */
-    uint32_t entries = (uint32_t)n;
-    uint32_t slots = 2;
-    while (slots < (uint64_t)entries * 4 / 3 + 1)
-        slots *= 2;
+    uint32_t entries = (uint32_t)n, slots = entries + entries / 3 + 1;
     size_t head = AH_FILL_HEAD + 4 * (size_t)slots;
     unsigned char *h = rc ? NULL : buf_grow(out, head);
     if (!rc && !h)
@@ -242,9 +239,9 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
             rc = out->failed ? AH_ENOMEM : AH_EINVAL;
             break;
         }
-        uint64_t mask = slots - 1, s = ah_hash64(0, e[p[i].lo].key, p[i].len) & mask;
+        uint64_t s = ah_fill_slot(ah_hash64(0, e[p[i].lo].key, p[i].len), slots);
         while (ah_load_u32(out->data + AH_FILL_HEAD + 4 * s) != AH_FILL_SLOT_EMPTY)
-            s = (s + 1) & mask;
+            s = s + 1 == slots ? 0 : s + 1;
         ah_store_u32(out->data + AH_FILL_HEAD + 4 * s, (uint32_t)at);
     }
     free(j.hits);
