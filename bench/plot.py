@@ -51,6 +51,7 @@ SECTION_GROUPS = (("keys", ("keys", "key_index"), "#4393c3"),
                   ("word starts", ("word_nodes", "word_entries"), "#f4a582"),
                   ("lookahead masks", ("look", "word_look"), "#d6604d"),
                   ("gram table", ("gram_slots", "gram_blocks"), "#b2182b"),
+                  ("fills", ("fills",), "#67001f"),
                   ("Korean initials", ("choseong",), "#762a83"),
                   ("contexts", ("contexts",), "#5aae61"))
 

@@ -59,12 +59,23 @@ static void sift_up(ah_fill_prefix_t *h, size_t i)
 
 typedef struct chooser {
     ah_fill_prefix_t *heap;
-    size_t n, want;
+    size_t n, cap, want;
+    int failed;
 } chooser_t;
 
 static void consider(chooser_t *c, const ah_fill_prefix_t *p)
 {
     if (c->n < c->want) {
+        if (c->n == c->cap) { /* grown as needed: want may be far more than there are */
+            size_t cap = c->cap ? 2 * c->cap : 4096;
+            ah_fill_prefix_t *h = realloc(c->heap, (cap < c->want ? cap : c->want) * sizeof *h);
+            if (!h) {
+                c->failed = 1;
+                return;
+            }
+            c->heap = h;
+            c->cap = cap < c->want ? cap : c->want;
+        }
         c->heap[c->n] = *p;
         sift_up(c->heap, c->n++);
     } else if (more_popular(p, &c->heap[0])) {
@@ -94,9 +105,7 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
     *n_out = 0;
     if (want == 0)
         return 0;
-    chooser_t c = {.heap = malloc(want * sizeof *c.heap), .want = want};
-    if (!c.heap)
-        return AH_ENOMEM;
+    chooser_t c = {.want = want};
     open_prefix_t stack[AH_FILL_MAX_LEN + 1];
     size_t depth = 0;
     unsigned __int128 sum = 0;
@@ -133,7 +142,12 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
         }
         sum += e[i].score;
     }
-    qsort(c.heap, c.n, sizeof *c.heap, by_place);
+    if (c.failed) {
+        free(c.heap);
+        return AH_ENOMEM;
+    }
+    if (c.n > 0)
+        qsort(c.heap, c.n, sizeof *c.heap, by_place);
     *out = c.heap;
     *n_out = c.n;
     return 0;
