@@ -91,6 +91,11 @@ static side_file_t *side_open(const char *path)
     if (f) {
         const char *in = !slash ? "." : slash == dir ? "/" : (*slash = 0, dir);
         f->fd = open(in, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        char name[4096];
+        if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) &&
+            snprintf(name, sizeof name, "%s/.ahead-side-XXXXXX", in) < (int)sizeof name &&
+            (f->fd = mkostemp(name, O_CLOEXEC)) >= 0)
+            unlink(name); /* a file system without O_TMPFILE: a name, removed at once */
         if (f->fd < 0 || pthread_mutex_init(&f->lock, NULL) != 0) {
             if (f->fd >= 0)
                 close(f->fd);

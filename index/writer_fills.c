@@ -229,7 +229,10 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
     int rc = j.rc;
 
     /* The entries, then the slots that point at them. */
-    uint32_t entries = (uint32_t)n, slots = entries + entries / 3 + 1;
+    uint64_t want_slots = (uint64_t)n + n / 3 + 1;
+    if (!rc && want_slots > UINT32_MAX)
+        rc = AH_EINVAL;
+    uint32_t entries = (uint32_t)n, slots = (uint32_t)want_slots;
     size_t head = AH_FILL_HEAD + 4 * (size_t)slots;
     unsigned char *h = rc ? NULL : buf_grow(out, head);
     if (!rc && !h)
