@@ -29,12 +29,15 @@ for f in "$bin/ahead-build" "$bin/ahead-serve" "$bin/ahead-query" "$bin/ahead-be
     [ -x "$f" ] || fail "$f not installed"
 done
 [ -f "$prefix/share/doc/ahead/README.md" ] || fail "README not installed"
+# Each output is taken whole before it is searched: grep -q stops reading at
+# its match, and with pipefail a help text longer than the pipe's first
+# write would fail with SIGPIPE, not for what it says.
 for p in ahead-build ahead-serve ahead-query ahead-bench-lookup; do
-    "$bin/$p" --version | grep -q "^$p [0-9]" || fail "$p --version"
-    "$bin/$p" --help | grep -q "^Usage: $p " || fail "$p --help"
+    out=$("$bin/$p" --version) && grep -q "^$p [0-9]" <<< "$out" || fail "$p --version"
+    out=$("$bin/$p" --help) && grep -q "^Usage: $p " <<< "$out" || fail "$p --help"
 done
 echo "ok: four programs installed under $prefix/bin"
-"$bin/ahead-rollout" --help | grep -q -- "--max-changed" || fail "ahead-rollout --help"
+out=$("$bin/ahead-rollout" --help) && grep -q -- "--max-changed" <<< "$out" || fail "ahead-rollout --help"
 for f in nginx.conf aggregate.sql; do
     [ -f "$prefix/share/doc/ahead/examples/$f" ] || fail "$f not installed"
 done
@@ -85,13 +88,13 @@ get() {
     exec 3<&-
 }
 response=$(get '/v1/complete?q=hel&k=3')
-echo "$response" | head -1 | grep -q ' 200 ' || fail "/v1/complete: $response"
-echo "$response" | grep -q '"text":"help"' || fail "/v1/complete?q=hel has no help: $response"
+head -1 <<< "$response" | grep -q ' 200 ' || fail "/v1/complete: $response"
+grep -q '"text":"help"' <<< "$response" || fail "/v1/complete?q=hel has no help: $response"
 response=$(get '/')
-echo "$response" | head -1 | grep -q ' 200 ' || fail "GET /: $(echo "$response" | head -1)"
-echo "$response" | grep -q 'src="/ui/app.js"' || fail "GET / is not the search box"
+head -1 <<< "$response" | grep -q ' 200 ' || fail "GET /: $(echo "$response" | head -1)"
+grep -q 'src="/ui/app.js"' <<< "$response" || fail "GET / is not the search box"
 response=$(get '/ahead-autocomplete.js')
-echo "$response" | grep -q 'role", "combobox"' || fail "GET /ahead-autocomplete.js: $(echo "$response" | head -1)"
+grep -q 'role", "combobox"' <<< "$response" || fail "GET /ahead-autocomplete.js: $(echo "$response" | head -1)"
 response=$(get '/openapi.json')
-echo "$response" | grep -q '"openapi": *"3.1' || fail "GET /openapi.json: $(echo "$response" | head -1)"
+grep -q '"openapi": *"3.1' <<< "$response" || fail "GET /openapi.json: $(echo "$response" | head -1)"
 echo "ok: the installed ahead-build and ahead-serve answer /v1/complete, /, the widget and /openapi.json"
