@@ -412,9 +412,11 @@ static int scan_range(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
                 pos += ah_bucket_added(&bk, i);
         }
         uint32_t sh = ah_bucket_shared(&bk, j), add = ah_bucket_added(&bk, j);
-        /* A range's keys share its path, and only they; a bucket's first key shares nothing. */
-        if (add > bk.bytes_len - pos || (uint64_t)sh + add > ix->max_key ||
-            (id == it->lo || j == 0 ? sh > base : sh < base) || sh + add < base)
+        /* A range's keys share its path, and only they; a bucket's first key shares nothing.
+         * Damage may make the lengths before key j add up past the bucket's bytes. */
+        if (pos > bk.bytes_len || add > bk.bytes_len - pos || (uint64_t)sh + add > ix->max_key ||
+            (j == 0 && sh != 0) || (id == it->lo || j == 0 ? sh > base : sh < base) ||
+            sh + add < base)
             return AH_ECORRUPT;
         /* This key's bytes from the path on: the shared part of the last one's, then its own. */
         uint32_t own = sh + add - base, from = sh > base ? sh - base : 0, shared = from;
