@@ -213,8 +213,7 @@ int ah_index__fill_walk(const ah_index_t *ix, const char *key, size_t len, uint3
     if (len == 0 || len > AH_MAX_KEY_BYTES || count >= ix->topk || lo > ix->n - count)
         return AH_EINVAL;
     ah_match_pattern(key, len, qbuf, &pat);
-    uint32_t shown = all_ascii(key, len, key + len) ? (uint32_t)len : ah_match_shown_cps(key, len);
-    f->budget = ah_match_budget(shown, AH_TYPOS_AUTO);
+    f->budget = ah_match_budget(ah_match_shown_cps(key, len), AH_TYPOS_AUTO);
     f->words = ix->word_entries > 0 && ah_match_is_word_cp(pat.q[0]);
     walk_init(s, ix, &pat);
     for (uint32_t i = 0; i < count; i++)

@@ -724,6 +724,15 @@ static int verify_grams(const ah_index_t *ix, const ah_entry_t *e, char *err, si
     return rc;
 }
 
+/* Does a section hold the bytes rebuilt into want, then only zeros to its 8-byte alignment? */
+static int same_as_rebuilt(const ah_section_t *sec, const buf_t *want)
+{
+    return want->len <= sec->len && sec->len - want->len < 8 &&
+           (want->len == 0 || memcmp(want->data, sec->data, want->len) == 0) &&
+           (sec->len == want->len ||
+            memcmp(sec->data + want->len, "\0\0\0\0\0\0\0", sec->len - want->len) == 0);
+}
+
 /* The initial-consonant section is the one the writer makes from the keys e and the classes. */
 static int verify_choseong(const ah_index_t *ix, const ah_entry_t *e, char *err, size_t errlen)
 {
@@ -737,10 +746,7 @@ static int verify_choseong(const ah_index_t *ix, const ah_entry_t *e, char *err,
     const ah_section_t *sec = &ix->sec[AH_SEC_CHOSEONG];
     if (rc)
         rc = ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");
-    else if (want.len == 0 || want.len > sec->len || sec->len - want.len >= 8 ||
-             (want.len > 0 && memcmp(want.data, sec->data, want.len) != 0) ||
-             (sec->len > want.len &&
-              memcmp(sec->data + want.len, "\0\0\0\0\0\0\0", sec->len - want.len) != 0))
+    else if (want.len == 0 || !same_as_rebuilt(sec, &want))
         rc = FAIL("initial-consonant section is not that of the keys");
     free(want.data);
     free(class_of);
@@ -770,10 +776,7 @@ static int verify_fills(const ah_index_t *ix, ah_entry_t *e, char *err, size_t e
         rc = ah_index__fail(err, errlen, rc, "out of memory");
     else if (rc)
         rc = FAIL("fills: a walk failed");
-    else if (m != ix->fills || want.len > sec->len || sec->len - want.len >= 8 ||
-             memcmp(want.data, sec->data, want.len) != 0 ||
-             (sec->len > want.len &&
-              memcmp(sec->data + want.len, "\0\0\0\0\0\0\0", sec->len - want.len) != 0))
+    else if (m != ix->fills || !same_as_rebuilt(sec, &want))
         rc = FAIL("fills are not those the keys and the walks give");
     free(want.data);
     free(p);

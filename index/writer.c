@@ -1185,8 +1185,7 @@ static void free_sections(writer_t *w)
  * and frees them with free_sections(); on failure they are freed here.
  */
 static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_write_options_t *opt,
-                 unsigned char *head, size_t *head_len, ah_words_info_t *words_out, char *err,
-                 size_t errlen)
+                 unsigned char *head, size_t *head_len, char *err, size_t errlen)
 {
     int rc = check_input(entries, n, opt, err, errlen);
     if (rc) {
@@ -1263,7 +1262,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
             why = "typo index too large";
         }
     }
-    *words_out = job.info;
+    w->words = job.info;
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         if (!w->spilled[s])
             buf_pad(&w->sec[s]);
@@ -1287,7 +1286,6 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     w->class_bits = class_bits;
     w->root = root;
     w->gram_slots = gram_slots;
-    w->words = *words_out;
     rc = seal(w, opt, head, head_len);
     if (rc) {
         free_sections(w);
@@ -1375,9 +1373,8 @@ static int build_contexts(buf_t *out, const ah_entry_t *entries, size_t n,
         writer_t cw = {0};
         unsigned char head[HEAD_MAX];
         size_t head_len;
-        ah_words_info_t words;
         char why[200];
-        int rc = build(&cw, x->entries, x->n, &one, head, &head_len, &words, why, sizeof why);
+        int rc = build(&cw, x->entries, x->n, &one, head, &head_len, why, sizeof why);
         if (rc)
             return fail(err, errlen, rc, "context \"%.*s\": %s", (int)x->value_len, x->value, why);
         uint64_t start = out->len;
@@ -1517,13 +1514,12 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         opt->n_contexts ? build_contexts(&w.sec[AH_SEC_CONTEXTS], entries, n, opt, err, errlen) : 0;
     unsigned char head[HEAD_MAX];
     size_t head_len;
-    ah_words_info_t words;
     if (rc) {
         free_sections(&w);
         side_close(w.side);
         return rc;
     }
-    rc = build(&w, entries, n, opt, head, &head_len, &words, err, errlen);
+    rc = build(&w, entries, n, opt, head, &head_len, err, errlen);
     if (!rc)
         rc = add_fills(&w, path, entries, n, opt, head, &head_len, err, errlen);
     if (rc) {
@@ -1538,8 +1534,8 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         info->file_bytes = ah_load_u64(head + AH_HDR_FILE_SIZE);
         info->content_id = ah_load_u64(head + AH_HDR_CONTENT_ID);
         info->inner_nodes = w.inner_nodes;
-        info->word_entries = words.entries;
-        info->word_inner_nodes = words.inner_nodes;
+        info->word_entries = w.words.entries;
+        info->word_inner_nodes = w.words.inner_nodes;
         info->fills = w.fills;
         info->fill_seconds = w.fill_seconds;
         for (unsigned s = 1; s <= AH_SECTION_MAX; s++)
