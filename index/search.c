@@ -23,6 +23,7 @@
  */
 #include "walk.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- answers */
@@ -225,6 +226,79 @@ int ah_index__fill_walk(const ah_index_t *ix, const char *key, size_t len, uint3
             (uint64_t)(uint32_t)s->res[i].rank << 3 | (uint64_t)s->res[i].d << 1 | s->res[i].mid;
     f->complete = s->complete;
     return rc;
+}
+
+/* A derived fill's answer before ordering: tier (2 d + mid-phrase), then rank. */
+typedef struct tiered {
+    unsigned tier;
+    uint64_t rank;
+} tiered_t;
+
+static int by_tier_then_rank(const void *a, const void *b)
+{
+    const tiered_t *x = a, *y = b;
+    if (x->tier != y->tier)
+        return x->tier < y->tier ? -1 : 1;
+    return (x->rank > y->rank) - (x->rank < y->rank);
+}
+
+/* The first tier after the exact one where the key matches pat (its typo budget in f), or -1. */
+static int tier_of(ah_pattern_t *pat, const ah_fill_t *f, const char *key, uint32_t len)
+{
+    uint32_t starts[AH_MAX_KEY_BYTES / 2];
+    size_t n =
+        f->words ? ah_match_word_starts(key, len, starts, sizeof starts / sizeof *starts) : 0;
+    if (n > sizeof starts / sizeof *starts)
+        n = sizeof starts / sizeof *starts;
+    for (unsigned d = 0; d <= f->budget; d++) {
+        pat->d = d;
+        if (d > 0 && ah_match_within(pat, key, len))
+            return (int)(2 * d);
+        for (size_t w = 0; w < n; w++)
+            if (ah_match_within(pat, key + starts[w], len - starts[w]))
+                return (int)(2 * d + 1);
+    }
+    return -1;
+}
+
+int ah_index__fill_derive(const ah_index_t *ix, const char *key, size_t len, uint32_t lo,
+                          uint32_t count, uint32_t src_lo, uint32_t src_count, const ah_fill_t *src,
+                          ah_fill_t *f)
+{
+    uint32_t qbuf[AH_PATTERN_CPS(AH_MAX_KEY_BYTES)];
+    ah_pattern_t pat;
+    if (len == 0 || len > AH_MAX_KEY_BYTES || count >= ix->topk || lo > ix->n - count ||
+        src_count + src->n >= ix->topk || src_lo > ix->n - src_count || !src->complete)
+        return AH_EINVAL;
+    ah_match_pattern(key, len, qbuf, &pat);
+    f->budget = ah_match_budget(ah_match_shown_cps(key, len), AH_TYPOS_AUTO);
+    f->words = ix->word_entries > 0 && ah_match_is_word_cp(pat.q[0]);
+    if (f->budget != src->budget || f->words != src->words)
+        return AH_EINVAL;
+    tiered_t found[AH_MAX_K]; /* fewer than K: src's answers */
+    size_t m = 0;
+    for (size_t i = 0; i < src_count + src->n; i++) {
+        uint32_t id =
+            i < src_count ? src_lo + (uint32_t)i : (uint32_t)(src->hit[i - src_count] >> 3);
+        if (id - lo < count)
+            continue; /* the exact tier's */
+        char k[AH_MAX_KEY_BYTES];
+        uint32_t klen;
+        uint64_t display;
+        int rc = ah_index__key_at(ix, id, k, &klen, &display);
+        if (rc)
+            return rc;
+        int tier = tier_of(&pat, f, k, klen);
+        if (tier >= 0)
+            found[m++] = (tiered_t){(unsigned)tier, ah_walk__rank(ix, id)};
+    }
+    qsort(found, m, sizeof *found, by_tier_then_rank);
+    f->n = 0;
+    for (size_t i = 0; i < m && count + f->n < ix->topk; i++)
+        f->hit[f->n++] = (uint64_t)(uint32_t)found[i].rank << 3 |
+                         (uint64_t)(found[i].tier >> 1) << 1 | (found[i].tier & 1);
+    f->complete = 1;
+    return 0;
 }
 
 int ah_parse_typos(const char *s, size_t len, int *typos)

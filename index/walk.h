@@ -125,4 +125,18 @@ typedef struct ah_fill {
 int ah_index__fill_walk(const ah_index_t *ix, const char *key, size_t len, uint32_t lo,
                         uint32_t count, ah_walk_t *s, ah_fill_t *f);
 
+/*
+ * The same fill worked out without a walk from src, the fill of a shorter
+ * prefix of key (src_count keys from lex id src_lo on) whose answer held
+ * every completion within its typo budget: src complete, with fewer than
+ * K answers in all, and the same budget and word-start setting as key's.
+ * The prefix edit distance only grows as the prefix does, so every match
+ * of key[0..len), at any tier, is among src's answers; each is put in the
+ * first tier after the exact one where it matches key. Returns 0,
+ * AH_EINVAL (src cannot serve) or AH_ECORRUPT.
+ */
+int ah_index__fill_derive(const ah_index_t *ix, const char *key, size_t len, uint32_t lo,
+                          uint32_t count, uint32_t src_lo, uint32_t src_count, const ah_fill_t *src,
+                          ah_fill_t *f);
+
 #endif /* AH_WALK_H */

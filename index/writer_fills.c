@@ -7,7 +7,9 @@
  * more whose range holds fewer than K keys, in a bounded heap. Their
  * fills: the lookup's own walk (search.c), run on a draft of the snapshot
  * without the section, on as many threads as asked; each prefix's result
- * has its own place, so the bytes do not depend on the threads.
+ * has its own place, so the bytes do not depend on the threads. A prefix
+ * that extends a chosen one whose answer held every match takes its fill
+ * from that answer instead of a walk.
  */
 #include "walk.h"
 #include "checksum.h"
@@ -155,19 +157,55 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
 
 /* ------------------------------------------------------------ their fills */
 
+/*
+ * Most chosen prefixes extend another chosen one (`@babel/co`, `@babel/cor`,
+ * ...). When the shorter one's answer holds every completion within its
+ * typo budget (fewer than K in all), the longer one's fill, at the same
+ * budget, is worked out from it without a walk (ah_index__fill_derive).
+ * So the fills are made in rounds: walk every prefix that has no such
+ * source, or whose source is done and could not serve; then, shortest
+ * first, derive every prefix whose source can; until none is left.
+ */
+#define NO_SOURCE UINT32_MAX
+
 typedef struct fill_job {
     const ah_index_t *ix;
     const ah_entry_t *e;
     const ah_fill_prefix_t *p;
-    size_t n;
     unsigned topk;
     uint64_t *hits;        /* topk per prefix */
     unsigned char *n_hits; /* per prefix */
     unsigned char *flags;  /* per prefix: the entry's flags byte */
-    size_t next;           /* the next prefix to take */
+    const uint32_t *todo;  /* this round's walks: prefix indexes */
+    size_t n_todo, next;   /* how many; the next to take */
     pthread_mutex_t lock;
     int rc;
 } fill_job_t;
+
+/* Keeps prefix i's fill f; an incomplete walk keeps no answers (the lookup walks). */
+static void keep_fill(fill_job_t *j, size_t i, const ah_fill_t *f)
+{
+    j->n_hits[i] = f->complete ? (unsigned char)f->n : 0;
+    j->flags[i] = (unsigned char)(f->budget | (f->words ? AH_FILL_WORDS : 0) |
+                                  (f->complete ? 0 : AH_FILL_INCOMPLETE));
+    memcpy(j->hits + i * j->topk, f->hit, j->n_hits[i] * sizeof *f->hit);
+}
+
+/* Prefix i's fill as kept, back in an ah_fill_t. */
+static void kept_fill(const fill_job_t *j, size_t i, ah_fill_t *f)
+{
+    f->budget = j->flags[i] & AH_FILL_BUDGET;
+    f->words = (j->flags[i] & AH_FILL_WORDS) != 0;
+    f->complete = !(j->flags[i] & AH_FILL_INCOMPLETE);
+    f->n = j->n_hits[i];
+    memcpy(f->hit, j->hits + i * j->topk, f->n * sizeof *f->hit);
+}
+
+/* Can prefix i's kept fill serve the prefixes that extend it? */
+static int holds_every_match(const fill_job_t *j, size_t i)
+{
+    return !(j->flags[i] & AH_FILL_INCOMPLETE) && j->p[i].count + j->n_hits[i] < j->topk;
+}
 
 static void *fill_main(void *arg)
 {
@@ -177,26 +215,21 @@ static void *fill_main(void *arg)
     int rc = s && f ? 0 : AH_ENOMEM;
     for (;;) {
         pthread_mutex_lock(&j->lock);
-        size_t i = j->next;
+        size_t t = j->next;
         j->next += 64;
         if (rc && !j->rc)
             j->rc = rc;
         int stop = j->rc != 0;
         pthread_mutex_unlock(&j->lock);
-        if (stop || i >= j->n)
+        if (stop || t >= j->n_todo)
             break;
-        size_t end = i + 64 < j->n ? i + 64 : j->n;
-        for (; i < end && !rc; i++) {
+        size_t end = t + 64 < j->n_todo ? t + 64 : j->n_todo;
+        for (; t < end && !rc; t++) {
+            size_t i = j->todo[t];
             const ah_fill_prefix_t *p = &j->p[i];
             rc = ah_index__fill_walk(j->ix, j->e[p->lo].key, p->len, p->lo, p->count, s, f);
-            if (rc)
-                break;
-            j->n_hits[i] = (unsigned char)f->n;
-            j->flags[i] = (unsigned char)(f->budget | (f->words ? AH_FILL_WORDS : 0) |
-                                          (f->complete ? 0 : AH_FILL_INCOMPLETE));
-            if (!f->complete)
-                j->n_hits[i] = 0; /* the lookup walks: there is nothing to keep */
-            memcpy(j->hits + i * j->topk, f->hit, j->n_hits[i] * sizeof *f->hit);
+            if (!rc)
+                keep_fill(j, i, f);
         }
     }
     free(s);
@@ -204,10 +237,135 @@ static void *fill_main(void *arg)
     return NULL;
 }
 
+/* Walks the prefixes todo[0..n_todo) on `threads` threads. */
+static int walk_round(fill_job_t *j, const uint32_t *todo, size_t n_todo, unsigned threads)
+{
+    j->todo = todo;
+    j->n_todo = n_todo;
+    j->next = 0;
+    pthread_t tid[AH_FILL_MAX_THREADS];
+    unsigned started = 0;
+    for (unsigned t = 1; t < threads && t < AH_FILL_MAX_THREADS && 64 * t < n_todo; t++)
+        if (pthread_create(&tid[started], NULL, fill_main, j) == 0)
+            started++;
+    fill_main(j);
+    for (unsigned t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    return j->rc;
+}
+
+static unsigned budget_of(const char *key, uint32_t len)
+{
+    return ah_match_budget(ah_match_shown_cps(key, len), AH_TYPOS_AUTO);
+}
+
+/*
+ * For each prefix, the longest shorter chosen prefix of it with the same
+ * typo budget, or NO_SOURCE (a shorter chosen one with a smaller budget
+ * ends the search: every shorter one's budget is smaller still).
+ */
+static int find_sources(const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n, uint32_t *src)
+{
+    size_t cap = 2;
+    while (cap < 2 * n)
+        cap *= 2;
+    uint32_t *table = malloc(cap * sizeof *table); /* prefix index + 1; 0 is empty */
+    if (!table)
+        return AH_ENOMEM;
+    memset(table, 0, cap * sizeof *table);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t at = ah_hash64(0, e[p[i].lo].key, p[i].len) & (cap - 1);
+        while (table[at])
+            at = (at + 1) & (cap - 1);
+        table[at] = (uint32_t)i + 1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *key = e[p[i].lo].key;
+        unsigned budget = budget_of(key, p[i].len);
+        src[i] = NO_SOURCE;
+        for (uint32_t len = p[i].len - 1; len > 0 && src[i] == NO_SOURCE; len--) {
+            if (((unsigned char)key[len] & 0xc0) == 0x80)
+                continue; /* inside a code point */
+            uint64_t at = ah_hash64(0, key, len) & (cap - 1);
+            for (; table[at]; at = (at + 1) & (cap - 1)) {
+                const ah_fill_prefix_t *q = &p[table[at] - 1];
+                if (q->len == len && memcmp(e[q->lo].key, key, len) == 0)
+                    break;
+            }
+            if (!table[at])
+                continue;
+            if (budget_of(key, len) != budget)
+                break;
+            src[i] = table[at] - 1;
+        }
+    }
+    free(table);
+    return 0;
+}
+
+static int by_length(const void *a, const void *b, void *arg)
+{
+    const ah_fill_prefix_t *p = arg;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    if (p[x].len != p[y].len)
+        return p[x].len < p[y].len ? -1 : 1;
+    return (x > y) - (x < y);
+}
+
+/* Every prefix's fill into j, walked or derived. */
+static int make_fills(fill_job_t *j, size_t n, unsigned threads)
+{
+    uint32_t *src = malloc((n ? n : 1) * sizeof *src);
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order); /* shortest first */
+    uint32_t *todo = malloc((n ? n : 1) * sizeof *todo);
+    unsigned char *done = calloc(n ? n : 1, 1);
+    ah_fill_t *from = malloc(sizeof *from), *f = malloc(sizeof *f);
+    int rc =
+        src && order && todo && done && from && f ? find_sources(j->e, j->p, n, src) : AH_ENOMEM;
+    for (size_t i = 0; i < n && !rc; i++)
+        order[i] = (uint32_t)i;
+    if (!rc)
+        qsort_r(order, n, sizeof *order, by_length, (void *)j->p);
+    for (size_t left = n; left > 0 && !rc;) {
+        size_t before = left, n_todo = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!done[i] &&
+                (src[i] == NO_SOURCE || (done[src[i]] && !holds_every_match(j, src[i]))))
+                todo[n_todo++] = (uint32_t)i;
+        if ((rc = walk_round(j, todo, n_todo, threads)) != 0)
+            break;
+        for (size_t t = 0; t < n_todo; t++)
+            done[todo[t]] = 1;
+        left -= n_todo;
+        for (size_t o = 0; o < n && !rc; o++) {
+            uint32_t i = order[o], s = src[i];
+            if (done[i] || s == NO_SOURCE || !done[s] || !holds_every_match(j, s))
+                continue;
+            const ah_fill_prefix_t *p = &j->p[i], *q = &j->p[s];
+            kept_fill(j, s, from);
+            rc = ah_index__fill_derive(j->ix, j->e[p->lo].key, p->len, p->lo, p->count, q->lo,
+                                       q->count, from, f);
+            if (!rc)
+                keep_fill(j, i, f);
+            done[i] = 1;
+            left--;
+        }
+        if (left == before && !rc)
+            rc = AH_EINVAL; /* cannot happen: every chain starts with a walk */
+    }
+    free(src);
+    free(order);
+    free(todo);
+    free(done);
+    free(from);
+    free(f);
+    return rc;
+}
+
 int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n,
                      unsigned threads, buf_t *out)
 {
-    fill_job_t j = {.ix = ix, .e = e, .p = p, .n = n, .topk = ix->topk};
+    fill_job_t j = {.ix = ix, .e = e, .p = p, .topk = ix->topk};
     j.hits = malloc((n ? n : 1) * ix->topk * sizeof *j.hits);
     j.n_hits = malloc(n ? n : 1);
     j.flags = malloc(n ? n : 1);
@@ -217,16 +375,8 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
         free(j.flags);
         return AH_ENOMEM;
     }
-    pthread_t tid[AH_FILL_MAX_THREADS];
-    unsigned started = 0;
-    for (unsigned t = 1; t < threads && t < AH_FILL_MAX_THREADS; t++)
-        if (pthread_create(&tid[started], NULL, fill_main, &j) == 0)
-            started++;
-    fill_main(&j);
-    for (unsigned t = 0; t < started; t++)
-        pthread_join(tid[t], NULL);
+    int rc = make_fills(&j, n, threads);
     pthread_mutex_destroy(&j.lock);
-    int rc = j.rc;
 
     /* The entries, then the slots that point at them. */
     uint64_t want_slots = (uint64_t)n + n / 3 + 1;
