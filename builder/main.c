@@ -113,7 +113,7 @@ static void usage(FILE *f)
             "      --fills N        the N most popular prefixes with fewer than K\n"
             "                       completions get their typo and word-start answers\n"
             "                       worked out now, so that looking them up costs an\n"
-            "                       exact lookup (default: 1 per 128 completions, at\n"
+            "                       exact lookup (default: 1 per 64 completions, at\n"
             "                       least 1,024; 0: none, every typo lookup walks)\n"
             "      --memory SIZE    the most the table of distinct texts may take is half\n"
             "                       of SIZE (bytes, or with K, M, G, T; at least 1M;\n"

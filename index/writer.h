@@ -40,7 +40,7 @@ typedef struct ah_write_options {
     unsigned word_leaf;      /* most entries per word-start leaf, 1..AH_MAX_WORD_LEAF; 0: default */
     size_t memory;           /* a budget in bytes that the typo index is built within (0: none) */
     long fills;              /* prefixes given a precomputed fill (FILLS in format.h); 0: none,
-                                AH_FILLS_AUTO: n / 128, at least 1,024 */
+                                AH_FILLS_AUTO: n / 64, at least 1,024 */
     unsigned threads;        /* threads that walk the fills (0: one) */
     const ah_write_context_t *contexts; /* sorted by value bytes, strictly; NULL: none */
     size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
@@ -48,7 +48,7 @@ typedef struct ah_write_options {
 
 #define AH_DEFAULT_BUCKET   16
 #define AH_FILLS_AUTO       (-1L)
-#define AH_FILLS_AUTO_SHARE 128  /* completions per fill, by default */
+#define AH_FILLS_AUTO_SHARE 64   /* completions per fill, by default */
 #define AH_FILLS_AUTO_MIN   1024 /* and at least this many */
 
 /* What was written, for the builder's summary and the benchmarks. */
