@@ -621,8 +621,10 @@ int main(int argc, char **argv)
                 t_read - t0, t_aggregated - t_read, t_end - t_aggregated);
         if (info.fills)
             fprintf(stderr,
-                    "ahead-build: %" PRIu32 " fills (--fills), %.2f s of the writing, %.2f MB\n",
-                    info.fills, info.fill_seconds, (double)info.section_bytes[AH_SEC_FILLS] / 1e6);
+                    "ahead-build: %" PRIu32 " fills (--fills; %" PRIu32
+                    " from shorter prefixes' answers), %.2f s of the writing, %.2f MB\n",
+                    info.fills, info.fills_derived, info.fill_seconds,
+                    (double)info.section_bytes[AH_SEC_FILLS] / 1e6);
         if (sp.spills)
             fprintf(stderr,
                     "ahead-build: the table of surface forms filled --memory's half %" PRIu64

@@ -60,7 +60,7 @@ typedef struct writer {
     unsigned char spilled[AH_SECTION_MAX + 1];
     /* What the header needs besides the sections, kept for sealing it again with FILLS. */
     unsigned class_bits;
-    uint32_t root, gram_slots, fills;
+    uint32_t root, gram_slots, fills, fills_derived;
     double fill_seconds;
     uint64_t total;
     ah_words_info_t words;
@@ -1485,7 +1485,9 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
         rc = ah_index_open_fd(draft->fd, "the draft snapshot", &ix, err, errlen);
     side_close(draft); /* the mapping keeps the file */
     if (!rc) {
-        rc = ah_writer__fills(ix, e, p, m, opt->threads, &w->sec[AH_SEC_FILLS]);
+        size_t derived = 0;
+        rc = ah_writer__fills(ix, e, p, m, opt->threads, &w->sec[AH_SEC_FILLS], &derived);
+        w->fills_derived = (uint32_t)derived;
         if (rc)
             rc = fail(err, errlen, rc, "%s",
                       rc == AH_ENOMEM ? "out of memory" : "fills: the draft would not answer");
@@ -1538,6 +1540,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         info->word_inner_nodes = w.words.inner_nodes;
         info->fills = w.fills;
         info->fill_seconds = w.fill_seconds;
+        info->fills_derived = w.fills_derived;
         for (unsigned s = 1; s <= AH_SECTION_MAX; s++)
             info->section_bytes[s] = w.sec[s].len;
     }

@@ -61,6 +61,7 @@ typedef struct ah_write_info {
     uint64_t section_bytes[AH_SECTION_MAX + 1]; /* by section id, padding included */
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
     uint32_t fills;               /* prefixes given a fill */
+    uint32_t fills_derived;       /* of them, worked out from a shorter one's, not walked */
     double fill_seconds;          /* spent choosing them and walking their fills */
 } ah_write_info_t;
 

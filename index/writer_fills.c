@@ -312,8 +312,8 @@ static int by_length(const void *a, const void *b, void *arg)
     return (x > y) - (x < y);
 }
 
-/* Every prefix's fill into j, walked or derived. */
-static int make_fills(fill_job_t *j, size_t n, unsigned threads)
+/* Every prefix's fill into j, walked or derived (*derived of them). */
+static int make_fills(fill_job_t *j, size_t n, unsigned threads, size_t *derived)
 {
     uint32_t *src = malloc((n ? n : 1) * sizeof *src);
     uint32_t *order = malloc((n ? n : 1) * sizeof *order); /* shortest first */
@@ -349,6 +349,7 @@ static int make_fills(fill_job_t *j, size_t n, unsigned threads)
                 keep_fill(j, i, f);
             done[i] = 1;
             left--;
+            ++*derived;
         }
         if (left == before && !rc)
             rc = AH_EINVAL; /* cannot happen: every chain starts with a walk */
@@ -363,8 +364,12 @@ static int make_fills(fill_job_t *j, size_t n, unsigned threads)
 }
 
 int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n,
-                     unsigned threads, buf_t *out)
+                     unsigned threads, buf_t *out, size_t *derived)
 {
+    size_t unused;
+    if (!derived)
+        derived = &unused;
+    *derived = 0;
     fill_job_t j = {.ix = ix, .e = e, .p = p, .topk = ix->topk};
     j.hits = malloc((n ? n : 1) * ix->topk * sizeof *j.hits);
     j.n_hits = malloc(n ? n : 1);
@@ -375,7 +380,7 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
         free(j.flags);
         return AH_ENOMEM;
     }
-    int rc = make_fills(&j, n, threads);
+    int rc = make_fills(&j, n, threads, derived);
     pthread_mutex_destroy(&j.lock);
 
     /* The entries, then the slots that point at them. */

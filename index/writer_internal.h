@@ -160,11 +160,12 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
 /*
  * Appends the FILLS section (unpadded) for prefixes p[0..n) of the keys e
  * to out, each prefix's fill walked on ix, a snapshot of the same entries
- * (threads at once); a prefix whose walk was not complete is marked so.
- * Returns 0, AH_ENOMEM, AH_EINVAL (over 4 GiB) or AH_ECORRUPT.
+ * (threads at once), or worked out from a shorter prefix's (*derived of
+ * them, when derived is not NULL); a prefix whose walk was not complete is
+ * marked so. Returns 0, AH_ENOMEM, AH_EINVAL (over 4 GiB) or AH_ECORRUPT.
  */
 struct ah_index;
 int ah_writer__fills(const struct ah_index *ix, const ah_entry_t *e, const ah_fill_prefix_t *p,
-                     size_t n, unsigned threads, buf_t *out);
+                     size_t n, unsigned threads, buf_t *out, size_t *derived);
 
 #endif /* AH_WRITER_INTERNAL_H */
