@@ -283,7 +283,7 @@ static int find_sources(const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n
         const char *key = e[p[i].lo].key;
         unsigned budget = budget_of(key, p[i].len);
         src[i] = NO_SOURCE;
-        for (uint32_t len = p[i].len - 1; len > 0 && src[i] == NO_SOURCE; len--) {
+        for (uint32_t len = p[i].len - 1; len >= AH_FILL_MIN_CPS && src[i] == NO_SOURCE; len--) {
             if (((unsigned char)key[len] & 0xc0) == 0x80)
                 continue; /* inside a code point */
             uint64_t at = ah_hash64(0, key, len) & (cap - 1);
