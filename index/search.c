@@ -158,16 +158,28 @@ static int fill_tiers(const ah_index_t *ix, const ah_pattern_t *pat, unsigned bu
 {
     const unsigned char *p = e + AH_FILL_ENTRY_HEAD;
     const unsigned char *end = ix->sec[AH_SEC_FILLS].data + ix->sec[AH_SEC_FILLS].len;
-    size_t n = *n_out;
-    int rc = 0;
-    for (unsigned i = 0; i < e[6] && n < k && !rc; i++) {
-        uint64_t v;
-        if (!ah_varint_get(&p, end, &v) || v >> 3 >= ix->n || (v >> 1 & 3) > budget) {
-            rc = AH_ECORRUPT;
-            break;
+    const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
+    uint64_t v[AH_MAX_K];
+    size_t n = *n_out, m = 0;
+    for (unsigned i = 0; i < e[6] && n + m < k; i++, m++) {
+        if (!ah_varint_get(&p, end, &v[m]) || v[m] >> 3 >= ix->n || (v[m] >> 1 & 3) > budget) {
+            *n_out = 0;
+            return AH_ECORRUPT;
         }
-        ah_hit_t h = {ah_walk__rank(ix, (uint32_t)(v >> 3)), (uint8_t)(v >> 1 & 3),
-                      (uint8_t)(v & 1)};
+        /* Each answer reads its bucket's offset and its score class: start them all now. */
+        uint32_t id = (uint32_t)(v[m] >> 3);
+        __builtin_prefetch(kidx + 4 * (uint64_t)(id >> ix->bucket_shift));
+        __builtin_prefetch(ix->sec[AH_SEC_CLASSES].data + (uint64_t)id * ix->class_bits / 8);
+    }
+    for (size_t i = 0; i < m; i++) { /* then their buckets, so that the misses overlap */
+        uint32_t from = ah_load_u32(kidx + 4 * (uint64_t)(v[i] >> 3 >> ix->bucket_shift));
+        if (from < ix->sec[AH_SEC_KEYS].len)
+            __builtin_prefetch(ix->sec[AH_SEC_KEYS].data + from);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < m && !rc; i++) {
+        ah_hit_t h = {ah_walk__rank(ix, (uint32_t)(v[i] >> 3)), (uint8_t)(v[i] >> 1 & 3),
+                      (uint8_t)(v[i] & 1)};
         rc = emit_hit(ix, pat, &h, &out[n++], text, cap, &used);
     }
     *n_out = rc ? 0 : n;
