@@ -17,7 +17,8 @@
  * split the same way, before NFKC could take it for a trailing consonant
  * (ㄳ alone is ㄱ ㅅ as leading consonants). Other texts are unchanged.
  *
- * Pure ASCII, which is most of what a search box sends, takes a fast path:
+ * Pure ASCII, which is most of what a search box sends, takes a fast path
+ * (and Latin text one of its own, below):
  * NFKC and mark stripping leave ASCII unchanged and its case fold is
  * tolower, so the result is the same byte for byte as the utf8proc path
  * (tests/check_normalize.c holds the two paths to that). Neither path
@@ -27,6 +28,7 @@
 
 #include "match.h"
 
+#include <pthread.h>
 #include <utf8proc.h>
 
 #define KEY_OPTIONS (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK)
@@ -179,6 +181,81 @@ static int normalize_ascii_key(const unsigned char *in, size_t len, char *out, s
 }
 
 /*
+ * Latin text, every code point below U+0250 (ASCII, Latin-1, Latin
+ * Extended-A and -B), takes a fast path too: once marks are stripped, no
+ * two of those code points' keys compose with each other (their
+ * decompositions begin with a starter, and no two Latin starters
+ * compose), so a text's key is its code points' keys one after another.
+ * Each code point's key is worked out once, by utf8proc, into a table;
+ * tests/check_normalize.c holds the path to the utf8proc one for every
+ * code point and every pair of them.
+ */
+#define LATIN_END     0x250
+#define LATIN_MAX_CPS 4
+#define LATIN_SLOW    0xff /* a code point whose key is longer: the text takes utf8proc's path */
+
+static struct latin_key {
+    uint8_t n;
+    int32_t cp[LATIN_MAX_CPS];
+} latin[LATIN_END - 0x80];
+static pthread_once_t latin_once = PTHREAD_ONCE_INIT;
+
+static void latin_init(void)
+{
+    for (int32_t c = 0x80; c < LATIN_END; c++) {
+        struct latin_key *k = &latin[c - 0x80];
+        utf8proc_int32_t cps[16];
+        int last = 0;
+        utf8proc_ssize_t n =
+            utf8proc_decompose_char(c, cps, 16, (utf8proc_option_t)KEY_OPTIONS, &last);
+        if (n >= 0 && n <= 16)
+            n = utf8proc_normalize_utf32(cps, n, (utf8proc_option_t)KEY_OPTIONS);
+        k->n = n < 0 || n > LATIN_MAX_CPS ? LATIN_SLOW : (uint8_t)n;
+        for (int i = 0; k->n != LATIN_SLOW && i < k->n; i++)
+            k->cp[i] = cps[i];
+    }
+}
+
+/* Is the text ASCII and two-byte code points below LATIN_END, each in the table? */
+static int latin_only(const unsigned char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < 0x80)
+            continue;
+        if (s[i] < 0xc2 || s[i] > 0xc9 || i + 1 >= len || (s[i + 1] & 0xc0) != 0x80)
+            return 0;
+        uint32_t c = (uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f);
+        if (c >= LATIN_END || latin[c - 0x80].n == LATIN_SLOW)
+            return 0;
+        i++;
+    }
+    return 1;
+}
+
+static int normalize_latin_key(const unsigned char *s, size_t len, char *out, size_t cap,
+                               size_t *out_len, int keep_trailing_space)
+{
+    size_t used = 0;
+    int pending = 0, rc = 0;
+    for (size_t i = 0; i < len && !rc;) {
+        if (s[i] < 0x80) {
+            unsigned char c = s[i++];
+            rc = emit_cp(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c, out, cap, &used, &pending);
+            continue;
+        }
+        const struct latin_key *k =
+            &latin[((uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f)) - 0x80];
+        i += 2;
+        for (int j = 0; j < k->n && !rc; j++)
+            rc = emit_cp(k->cp[j], out, cap, &used, &pending);
+    }
+    if (!rc)
+        rc = finish(out, cap, &used, pending, keep_trailing_space);
+    *out_len = used;
+    return rc;
+}
+
+/*
  * Is the text only ASCII, precomposed syllables and compatibility jamo
  * typed alone (U+3131..U+3163)? Then NFKC, case folding and mark
  * stripping leave the Hangul as it is and lower the ASCII, and the key is
@@ -290,6 +367,9 @@ int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *
         return normalize_ascii_key(s, len, out, cap, out_len, keep_trailing_space);
     if (hangul_and_ascii(s, len))
         return normalize_hangul_key(s, len, out, cap, out_len, keep_trailing_space);
+    pthread_once(&latin_once, latin_init);
+    if (latin_only(s, len))
+        return normalize_latin_key(s, len, out, cap, out_len, keep_trailing_space);
 
     /* NFKC can grow a text, but never past the room the key itself has. */
     utf8proc_int32_t cps[AH_MAX_KEY_BYTES];

@@ -125,6 +125,93 @@ START_TEST(test_ascii_fast_path_matches_utf8proc)
 }
 END_TEST
 
+/* Appends the UTF-8 of a code point below U+0800 to s at *n. */
+static void put_cp(char *s, size_t *n, unsigned c)
+{
+    if (c < 0x80) {
+        s[(*n)++] = (char)c;
+        return;
+    }
+    s[(*n)++] = (char)(0xc0 | c >> 6);
+    s[(*n)++] = (char)(0x80 | (c & 0x3f));
+}
+
+/* ah_normalize_key(in) against the same text sent down the utf8proc path (see above). */
+static void check_against_utf8proc(const char *in, size_t len, int keep)
+{
+    char slow_in[AH_MAX_KEY_BYTES + 2], fast[AH_MAX_KEY_BYTES], slow[AH_MAX_KEY_BYTES];
+    size_t fn, sn;
+    memcpy(slow_in, "\xcc\x81", 2);
+    memcpy(slow_in + 2, in, len);
+    int rf = ah_normalize_key(in, len, fast, sizeof fast, &fn, keep);
+    int rs = ah_normalize_key(slow_in, len + 2, slow, sizeof slow, &sn, keep);
+    ck_assert_int_eq(rf, rs);
+    ck_assert_msg(rf != 0 || (fn == sn && memcmp(fast, slow, fn) == 0), "'%.*s': '%.*s' vs '%.*s'",
+                  (int)len, in, (int)fn, fast, (int)sn, slow);
+}
+
+/*
+ * The Latin fast path (code points below U+0250) must equal the utf8proc
+ * path: every code point alone and beside ASCII, every pair of them (where
+ * a composition across two would show), and random texts of them with
+ * spaces and ASCII.
+ */
+START_TEST(test_latin_fast_path_matches_utf8proc)
+{
+    for (unsigned a = 0x80; a < 0x250; a++) {
+        char in[16];
+        size_t n = 0;
+        put_cp(in, &n, a);
+        check_against_utf8proc(in, n, 0);
+        n = 0;
+        put_cp(in, &n, 'X');
+        put_cp(in, &n, a);
+        put_cp(in, &n, ' ');
+        check_against_utf8proc(in, n, 1);
+        for (unsigned b = 0x41; b < 0x250; b++) {
+            n = 0;
+            put_cp(in, &n, a);
+            put_cp(in, &n, b);
+            check_against_utf8proc(in, n, 0);
+        }
+    }
+    uint64_t seed = 2027;
+    for (int t = 0; t < 20000; t++) {
+        char in[80];
+        size_t n = 0, cps = test_rand(&seed) % 24;
+        for (size_t i = 0; i < cps; i++) {
+            unsigned r = (unsigned)(test_rand(&seed) % 100);
+            put_cp(in, &n,
+                   r < 10   ? ' '
+                   : r < 40 ? 0x20 + (unsigned)(test_rand(&seed) % 95)
+                            : 0xa0 + (unsigned)(test_rand(&seed) % (0x250 - 0xa0)));
+        }
+        check_against_utf8proc(in, n, t % 2);
+    }
+    /* Some keys by name: accents stripped, cases folded, ligatures and spaces as NFKC says. */
+    static const char *const cases[][2] = {{"Camión Ñandú", "camion nandu"},
+                                           {"STRAẞE", NULL},
+                                           {"Straße", "strasse"},
+                                           {"a\xc2\xa0\xc2\xa0"
+                                            "b",
+                                            "a b"},
+                                           {"ǄEMAL", "dzemal"},
+                                           {"¼ Øre", "1\xe2\x81\x84"
+                                                     "4 øre"}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char out[AH_MAX_KEY_BYTES];
+        size_t on;
+        check_against_utf8proc(cases[i][0], strlen(cases[i][0]), 0);
+        if (!cases[i][1])
+            continue;
+        ck_assert_int_eq(
+            ah_normalize_key(cases[i][0], strlen(cases[i][0]), out, sizeof out, &on, 0), 0);
+        ck_assert_msg(on == strlen(cases[i][1]) && memcmp(out, cases[i][1], on) == 0,
+                      "'%s' -> '%.*s'", cases[i][0], (int)on, out);
+    }
+}
+END_TEST
+
 /* Normalizing a key again changes nothing (the builder stores keys, lookups re-derive them). */
 START_TEST(test_idempotent)
 {
@@ -149,6 +236,7 @@ int main(void)
     tcase_add_test(tc, test_surface);
     tcase_add_test(tc, test_bad_input);
     tcase_add_test(tc, test_ascii_fast_path_matches_utf8proc);
+    tcase_add_test(tc, test_latin_fast_path_matches_utf8proc);
     tcase_add_test(tc, test_idempotent);
     suite_add_tcase(s, tc);
     return run_suite(s);
