@@ -817,15 +817,12 @@ int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_
  * touching each section for all ids before the next lets the misses overlap
  * instead of queueing one behind the other.
  */
-static int emit_all(const ah_index_t *ix, const uint32_t *ids, size_t n, ah_completion_t *out,
-                    char *text, size_t cap)
+void ah_index__prefetch_answers(const ah_index_t *ix, const uint32_t *ids, size_t n)
 {
     const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
-    const unsigned char *classes = ix->sec[AH_SEC_CLASSES].data;
-    uint32_t cls[AH_MAX_TOPK];
     for (size_t i = 0; i < n; i++) {
         __builtin_prefetch(kidx + 4 * (uint64_t)(ids[i] >> ix->bucket_shift));
-        __builtin_prefetch(classes + ((uint64_t)ids[i] * ix->class_bits >> 3));
+        __builtin_prefetch(ix->sec[AH_SEC_CLASSES].data + ((uint64_t)ids[i] * ix->class_bits >> 3));
     }
     for (size_t i = 0; i < n; i++) {
         /* The whole bucket: its lengths and its bytes are on different lines. */
@@ -834,8 +831,16 @@ static int emit_all(const ah_index_t *ix, const uint32_t *ids, size_t n, ah_comp
         if (from < to && to <= ix->sec[AH_SEC_KEYS].len)
             for (uint32_t at = from; at < to; at += 64)
                 __builtin_prefetch(ix->sec[AH_SEC_KEYS].data + at);
-        cls[i] = ah_index__class(ix, ids[i]);
     }
+}
+
+static int emit_all(const ah_index_t *ix, const uint32_t *ids, size_t n, ah_completion_t *out,
+                    char *text, size_t cap)
+{
+    uint32_t cls[AH_MAX_TOPK];
+    ah_index__prefetch_answers(ix, ids, n);
+    for (size_t i = 0; i < n; i++)
+        cls[i] = ah_index__class(ix, ids[i]);
     size_t used = 0;
     char key[AH_MAX_KEY_BYTES];
     for (size_t i = 0; i < n; i++) {

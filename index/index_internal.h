@@ -113,6 +113,14 @@ int ah_index__cursor_seek(ah_key_cursor_t *c, const ah_index_t *ix, uint32_t id)
  */
 int ah_index__cursor_next(ah_key_cursor_t *c);
 
+/*
+ * Starts loading what the answers of lex ids ids[0..n) (< n each) read: their
+ * buckets' offsets and score classes, then their buckets. The ids are
+ * independent random reads; touching each section for all ids before the
+ * next lets the misses overlap instead of queueing one behind the other.
+ */
+void ah_index__prefetch_answers(const ah_index_t *ix, const uint32_t *ids, size_t n);
+
 /* The score class of lex id `id` (< n). Cannot fail: open checked CLASSES's size. */
 uint32_t ah_index__class(const ah_index_t *ix, uint32_t id);
 

@@ -136,6 +136,10 @@ static __attribute__((noinline)) int later_tiers(const ah_index_t *ix, const ah_
     for (size_t i = 0; i < t0; i++)
         s.res[s.nres++] = (ah_hit_t){ah_walk__rank(ix, ids[i]), 0, 0};
     int rc = walk_tiers(&s, budget, words, k);
+    uint32_t hit_ids[AH_MAX_K];
+    for (size_t i = t0; i < s.nres; i++)
+        hit_ids[i - t0] = (uint32_t)s.res[i].rank;
+    ah_index__prefetch_answers(ix, hit_ids, rc ? 0 : s.nres - t0);
     for (size_t i = t0; i < s.nres && !rc; i++)
         rc = emit_hit(ix, &s.pat, &s.res[i], &out[i], text, cap, &used);
     if (rc) {
@@ -158,24 +162,17 @@ static int fill_tiers(const ah_index_t *ix, const ah_pattern_t *pat, unsigned bu
 {
     const unsigned char *p = e + AH_FILL_ENTRY_HEAD;
     const unsigned char *end = ix->sec[AH_SEC_FILLS].data + ix->sec[AH_SEC_FILLS].len;
-    const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
     uint64_t v[AH_MAX_K];
+    uint32_t ids[AH_MAX_K];
     size_t n = *n_out, m = 0;
     for (unsigned i = 0; i < e[6] && n + m < k; i++, m++) {
         if (!ah_varint_get(&p, end, &v[m]) || v[m] >> 3 >= ix->n || (v[m] >> 1 & 3) > budget) {
             *n_out = 0;
             return AH_ECORRUPT;
         }
-        /* Each answer reads its bucket's offset and its score class: start them all now. */
-        uint32_t id = (uint32_t)(v[m] >> 3);
-        __builtin_prefetch(kidx + 4 * (uint64_t)(id >> ix->bucket_shift));
-        __builtin_prefetch(ix->sec[AH_SEC_CLASSES].data + (uint64_t)id * ix->class_bits / 8);
+        ids[m] = (uint32_t)(v[m] >> 3);
     }
-    for (size_t i = 0; i < m; i++) { /* then their buckets, so that the misses overlap */
-        uint32_t from = ah_load_u32(kidx + 4 * (uint64_t)(v[i] >> 3 >> ix->bucket_shift));
-        if (from < ix->sec[AH_SEC_KEYS].len)
-            __builtin_prefetch(ix->sec[AH_SEC_KEYS].data + from);
-    }
+    ah_index__prefetch_answers(ix, ids, m);
     int rc = 0;
     for (size_t i = 0; i < m && !rc; i++) {
         ah_hit_t h = {ah_walk__rank(ix, (uint32_t)(v[i] >> 3)), (uint8_t)(v[i] >> 1 & 3),
