@@ -31,6 +31,8 @@
 #include <pthread.h>
 #include <utf8proc.h>
 
+#include <string.h>
+
 #define KEY_OPTIONS (UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_STRIPMARK)
 
 /* Unicode's White_Space property (PropList.txt), which utf8proc does not expose. */
@@ -355,13 +357,22 @@ int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *
                      int keep_trailing_space)
 {
     const unsigned char *s = (const unsigned char *)in;
-    int ascii = 1;
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == 0)
+    /* A zero byte anywhere is refused; any byte with its top bit set leaves the ASCII path. */
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t high = 0;
+    size_t at = 0;
+    for (uint64_t v; at + 8 <= len; at += 8) {
+        memcpy(&v, s + at, 8);
+        if ((v - ones) & ~v & highs)
             return AH_EUTF8;
-        if (s[i] >= 0x80)
-            ascii = 0;
+        high |= v;
     }
+    for (; at < len; at++) {
+        if (s[at] == 0)
+            return AH_EUTF8;
+        high |= s[at];
+    }
+    int ascii = !(high & highs);
     *out_len = 0;
     if (ascii)
         return normalize_ascii_key(s, len, out, cap, out_len, keep_trailing_space);

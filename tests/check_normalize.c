@@ -90,6 +90,15 @@ START_TEST(test_bad_input)
                          AH_EUTF8);
     }
     ck_assert_int_eq(ah_normalize_key("a\0b", 3, out, sizeof out, &n, 0), AH_EUTF8);
+    /* A zero byte at every place of a longer text (read eight bytes at a time). */
+    for (size_t at = 0; at < 20; at++) {
+        char z[20];
+        memset(z, 'a', sizeof z);
+        z[at] = '\0';
+        ck_assert_int_eq(ah_normalize_key(z, sizeof z, out, sizeof out, &n, 0), AH_EUTF8);
+        z[at] = (char)0xc3; /* a lone lead byte there instead: not ASCII, and bad UTF-8 */
+        ck_assert_int_eq(ah_normalize_key(z, sizeof z, out, sizeof out, &n, 0), AH_EUTF8);
+    }
     ck_assert_int_eq(ah_normalize_surface("a\0b", 3, out, sizeof out, &n), AH_EUTF8);
     ck_assert_int_eq(ah_normalize_key("abcdef", 6, out, 3, &n, 0), AH_ETOOLONG);
     ck_assert_int_eq(ah_normalize_key("abcdé", 6, out, 3, &n, 0), AH_ETOOLONG);
