@@ -108,13 +108,13 @@ def plot_latency(results, out):
     docs = [(d, doc) for d, doc in docs if doc]
     if not docs:
         return None
-    shuffled = load(results, "lookup-npm-downloads-shuffled.json")
+    shuffled = {d: load(results, f"lookup-{d}-shuffled.json") for d, _ in docs}
     fig, axes = new_figure(len(docs))
     # x: the percentile on a scale where each 9 gets the same room (1 / (1 - q)).
     ticks = (0.5, 0.9, 0.99, 0.999, 0.9999)
     for ax, (name, doc) in zip(axes, docs):
         for key, label, color in SETTINGS:
-            for d, style, suffix in ((doc, "-", ""), (shuffled if name == "npm-downloads" else None, ":", ", shuffled")):
+            for d, style, suffix in ((doc, "-", ""), (shuffled[name], ":", ", shuffled")):
                 if not d or key not in d["settings"]:
                     continue
                 run = median_run(d["settings"][key])
