@@ -321,22 +321,29 @@ static int has_compat_jamo(const unsigned char *s, size_t len)
  * utf8proc_decompose(), but a compatibility jamo becomes the leading
  * consonant or vowel it stands for (ah_hangul_keys), not what NFKC makes of
  * it (ㄳ would be a trailing consonant, composed into the syllable before).
+ * Like utf8proc_decompose(), it reads the whole text even past the room it
+ * has, so that bad UTF-8 anywhere is reported as such, not as too long.
  */
 static utf8proc_ssize_t decompose_keeping_jamo(const unsigned char *s, size_t len,
                                                utf8proc_int32_t *cps)
 {
     utf8proc_ssize_t n = 0;
+    int over = 0;
     for (size_t i = 0; i < len;) {
         utf8proc_int32_t c;
         utf8proc_ssize_t w = utf8proc_iterate(s + i, (utf8proc_ssize_t)(len - i), &c);
         if (w <= 0)
             return UTF8PROC_ERROR_INVALIDUTF8;
         i += (size_t)w;
+        if (over)
+            continue;
         if (c >= 0x3131 && c <= 0x3163) {
             int32_t keys[2];
             int m = ah_hangul_keys(c, keys);
-            if (n + m > AH_MAX_KEY_BYTES)
-                return UTF8PROC_ERROR_OVERFLOW;
+            if (n + m > AH_MAX_KEY_BYTES) {
+                over = 1;
+                continue;
+            }
             for (int j = 0; j < m; j++)
                 cps[n++] = keys[j];
             continue;
@@ -347,10 +354,11 @@ static utf8proc_ssize_t decompose_keeping_jamo(const unsigned char *s, size_t le
         if (m < 0)
             return m;
         if (m > AH_MAX_KEY_BYTES - n)
-            return UTF8PROC_ERROR_OVERFLOW;
-        n += m;
+            over = 1;
+        else
+            n += m;
     }
-    return n;
+    return over ? UTF8PROC_ERROR_OVERFLOW : n;
 }
 
 int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *out_len,

@@ -90,6 +90,22 @@ START_TEST(test_bad_input)
                          AH_EUTF8);
     }
     ck_assert_int_eq(ah_normalize_key("a\0b", 3, out, sizeof out, &n, 0), AH_EUTF8);
+    /* Bad UTF-8 after a text that decomposes past the key's room is bad UTF-8, not too long,
+     * also where a compatibility jamo sends it down the Hangul-aware decomposition (U+FDFA
+     * is 18 code points under NFKC; a fuzz finding). */
+    static char big[3 + 120 * 3 + 1];
+    for (int jamo = 0; jamo < 2; jamo++) {
+        size_t bn = 0;
+        if (jamo) {
+            memcpy(big, "\xe3\x84\xb1", 3);
+            bn = 3;
+        }
+        for (int i = 0; i < 120; i++, bn += 3)
+            memcpy(big + bn, "\xef\xb7\xba", 3);
+        ck_assert_int_eq(ah_normalize_key(big, bn, out, sizeof out, &n, 0), AH_ETOOLONG);
+        big[bn] = (char)0xff;
+        ck_assert_int_eq(ah_normalize_key(big, bn + 1, out, sizeof out, &n, 0), AH_EUTF8);
+    }
     /* A zero byte at every place of a longer text (read eight bytes at a time). */
     for (size_t at = 0; at < 20; at++) {
         char z[20];
