@@ -234,29 +234,6 @@ static int latin_only(const unsigned char *s, size_t len)
     return 1;
 }
 
-static int normalize_latin_key(const unsigned char *s, size_t len, char *out, size_t cap,
-                               size_t *out_len, int keep_trailing_space)
-{
-    size_t used = 0;
-    int pending = 0, rc = 0;
-    for (size_t i = 0; i < len && !rc;) {
-        if (s[i] < 0x80) {
-            unsigned char c = s[i++];
-            rc = emit_cp(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c, out, cap, &used, &pending);
-            continue;
-        }
-        const struct latin_key *k =
-            &latin[((uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f)) - 0x80];
-        i += 2;
-        for (int j = 0; j < k->n && !rc; j++)
-            rc = emit_cp(k->cp[j], out, cap, &used, &pending);
-    }
-    if (!rc)
-        rc = finish(out, cap, &used, pending, keep_trailing_space);
-    *out_len = used;
-    return rc;
-}
-
 /*
  * Is the text only ASCII, precomposed syllables and compatibility jamo
  * typed alone (U+3131..U+3163)? Then NFKC, case folding and mark
@@ -282,8 +259,13 @@ static int hangul_and_ascii(const unsigned char *s, size_t len)
     return 1;
 }
 
-static int normalize_hangul_key(const unsigned char *s, size_t len, char *out, size_t cap,
-                                size_t *out_len, int keep_trailing_space)
+/*
+ * The key of a text that passed hangul_and_ascii() (hangul 1) or
+ * latin_only() (hangul 0): ASCII lowered, every other code point replaced
+ * by its keys (the jamo as typed, or its Latin table entry).
+ */
+static int normalize_mapped_key(const unsigned char *s, size_t len, char *out, size_t cap,
+                                size_t *out_len, int keep_trailing_space, int hangul)
 {
     size_t used = 0;
     int pending = 0, rc = 0;
@@ -293,11 +275,20 @@ static int normalize_hangul_key(const unsigned char *s, size_t len, char *out, s
             rc = emit_cp(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c, out, cap, &used, &pending);
             continue;
         }
-        int32_t c = (int32_t)((uint32_t)(s[i] & 0x0f) << 12 | (uint32_t)(s[i + 1] & 0x3f) << 6 |
-                              (s[i + 2] & 0x3f)),
-                keys[6];
-        i += 3;
-        int m = ah_hangul_keys(c, keys);
+        int32_t keys[6];
+        int m;
+        if (hangul) {
+            m = ah_hangul_keys((int32_t)((uint32_t)(s[i] & 0x0f) << 12 |
+                                         (uint32_t)(s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f)),
+                               keys);
+            i += 3;
+        } else {
+            const struct latin_key *k =
+                &latin[((uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f)) - 0x80];
+            m = k->n;
+            memcpy(keys, k->cp, (size_t)m * sizeof *keys);
+            i += 2;
+        }
         for (int j = 0; j < m && !rc; j++)
             rc = emit_cp(keys[j], out, cap, &used, &pending);
     }
@@ -385,10 +376,10 @@ int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *
     if (ascii)
         return normalize_ascii_key(s, len, out, cap, out_len, keep_trailing_space);
     if (hangul_and_ascii(s, len))
-        return normalize_hangul_key(s, len, out, cap, out_len, keep_trailing_space);
+        return normalize_mapped_key(s, len, out, cap, out_len, keep_trailing_space, 1);
     pthread_once(&latin_once, latin_init);
     if (latin_only(s, len))
-        return normalize_latin_key(s, len, out, cap, out_len, keep_trailing_space);
+        return normalize_mapped_key(s, len, out, cap, out_len, keep_trailing_space, 0);
 
     /* NFKC can grow a text, but never past the room the key itself has. */
     utf8proc_int32_t cps[AH_MAX_KEY_BYTES];
