@@ -59,8 +59,9 @@ typedef struct options {
     size_t n_inputs;
     uint64_t memory; /* --memory; 0: the default share of the machine */
     const char *tmpdir;
-    unsigned threads; /* --threads; 0: the cores available */
-    long fills;       /* --fills; AH_FILLS_AUTO: the default */
+    unsigned threads;   /* --threads; 0: the cores available */
+    long fills;         /* --fills; AH_FILLS_AUTO: the default */
+    double size_budget; /* --size-budget */
 } options_t;
 
 typedef struct progress {
@@ -115,6 +116,11 @@ static void usage(FILE *f)
             "                       worked out now, so that looking them up costs an\n"
             "                       exact lookup (default: 1 per 64 completions, at\n"
             "                       least 1,024; 0: none, every typo lookup walks)\n"
+            "      --size-budget X  the snapshot may grow to X times its exact index\n"
+            "                       alone (what --no-infix writes) for one more speed-up:\n"
+            "                       smaller word-start leaves, which make typo lookups\n"
+            "                       of phrases several times faster where the typo\n"
+            "                       index and fills leave room (default %.1f; 0: never)\n"
             "      --memory SIZE    the most the table of distinct texts may take is half\n"
             "                       of SIZE (bytes, or with K, M, G, T; at least 1M;\n"
             "                       default half of this machine's memory): beyond it the\n"
@@ -140,7 +146,7 @@ static void usage(FILE *f)
             "\n"
             "Exit status: 0 written; 1 an error (OUT unchanged); 2 a usage error.\n",
             AH_MAX_TOPK, AH_MAX_TEXT_BYTES, AH_MAX_BUCKET, AH_DEFAULT_BUCKET, AH_MAX_WORD_LEAF,
-            AH_DEFAULT_WORD_LEAF);
+            AH_DEFAULT_WORD_LEAF, AH_SIZE_BUDGET);
 }
 
 static double now(void)
@@ -352,13 +358,15 @@ static unsigned default_threads(void)
 }
 
 /* Parses --weight: a finite number > 0; exits with status 2 if it is not one. */
-static double parse_weight(const char *s)
+/* A finite number above 0, or with zero_ok from 0 on; exits with a message otherwise. */
+static double parse_real(const char *name, const char *s, int zero_ok)
 {
     char *end;
     errno = 0;
     double w = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(w) || !(w > 0)) {
-        fprintf(stderr, "ahead-build: --weight must be a number greater than 0, not '%s'\n", s);
+    if (errno || end == s || *end || !isfinite(w) || !(w > 0 || (zero_ok && w == 0))) {
+        fprintf(stderr, "ahead-build: %s must be a number %s 0, not '%s'\n", name,
+                zero_ok ? "from" : "greater than", s);
         exit(2);
     }
     return w;
@@ -366,22 +374,33 @@ static double parse_weight(const char *s)
 
 static void parse_options(int argc, char **argv, options_t *o)
 {
-    static const struct option longopts[] = {
-        {"output", required_argument, NULL, 'o'},    {"topk", required_argument, NULL, 'k'},
-        {"min-count", required_argument, NULL, 'm'}, {"max-bytes", required_argument, NULL, 'b'},
-        {"blocklist", required_argument, NULL, 'B'}, {"bucket-size", required_argument, NULL, 'z'},
-        {"hot-nodes", required_argument, NULL, 'H'}, {"strict", no_argument, NULL, 's'},
-        {"quiet", no_argument, NULL, 'q'},           {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},         {"no-infix", no_argument, NULL, 'I'},
-        {"no-typo-index", no_argument, NULL, 'T'},   {"word-leaf", required_argument, NULL, 'L'},
-        {"weight", required_argument, NULL, 'W'},    {"memory", required_argument, NULL, 'M'},
-        {"tmpdir", required_argument, NULL, 'D'},    {"threads", required_argument, NULL, 'j'},
-        {"fills", required_argument, NULL, 'F'},     {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"output", required_argument, NULL, 'o'},
+                                             {"topk", required_argument, NULL, 'k'},
+                                             {"min-count", required_argument, NULL, 'm'},
+                                             {"max-bytes", required_argument, NULL, 'b'},
+                                             {"blocklist", required_argument, NULL, 'B'},
+                                             {"bucket-size", required_argument, NULL, 'z'},
+                                             {"hot-nodes", required_argument, NULL, 'H'},
+                                             {"strict", no_argument, NULL, 's'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"no-infix", no_argument, NULL, 'I'},
+                                             {"no-typo-index", no_argument, NULL, 'T'},
+                                             {"word-leaf", required_argument, NULL, 'L'},
+                                             {"weight", required_argument, NULL, 'W'},
+                                             {"memory", required_argument, NULL, 'M'},
+                                             {"tmpdir", required_argument, NULL, 'D'},
+                                             {"threads", required_argument, NULL, 'j'},
+                                             {"fills", required_argument, NULL, 'F'},
+                                             {"size-budget", required_argument, NULL, 'S'},
+                                             {NULL, 0, NULL, 0}};
     *o = (options_t){.topk = 10,
                      .min_count = 1,
                      .max_bytes = 256,
                      .bucket_size = AH_DEFAULT_BUCKET,
-                     .fills = AH_FILLS_AUTO};
+                     .fills = AH_FILLS_AUTO,
+                     .size_budget = AH_SIZE_BUDGET};
     o->inputs = calloc((size_t)argc, sizeof *o->inputs);
     if (!o->inputs) {
         fprintf(stderr, "ahead-build: out of memory\n");
@@ -396,7 +415,7 @@ static void parse_options(int argc, char **argv, options_t *o)
             o->inputs[o->n_inputs++] = (input_arg_t){.path = optarg, .weight = weight};
             break;
         case 'W':
-            weight = parse_weight(optarg);
+            weight = parse_real("--weight", optarg, 0);
             break;
         case 'o':
             o->out = optarg;
@@ -447,6 +466,9 @@ static void parse_options(int argc, char **argv, options_t *o)
             break;
         case 'F':
             o->fills = (long)parse_number("--fills", optarg, 0, UINT32_MAX - 1);
+            break;
+        case 'S':
+            o->size_budget = parse_real("--size-budget", optarg, 1);
             break;
         case 'q':
             o->quiet = 1;
@@ -592,6 +614,7 @@ int main(int argc, char **argv)
                                  .word_leaf = o.word_leaf,
                                  .memory = (size_t)memory,
                                  .fills = o.fills,
+                                 .size_budget = o.size_budget,
                                  .threads = threads,
                                  .contexts = contexts,
                                  .n_contexts = n_contexts};
@@ -619,6 +642,9 @@ int main(int argc, char **argv)
         ah_agg_spill_stats(agg, &sp);
         fprintf(stderr, "ahead-build: phases: reading %.2f s, aggregating %.2f s, writing %.2f s\n",
                 t_read - t0, t_aggregated - t_read, t_end - t_aggregated);
+        if (info.word_leaves_near)
+            fprintf(stderr, "ahead-build: smaller word-start leaves (within --size-budget %.1f)\n",
+                    o.size_budget);
         if (info.fills)
             fprintf(stderr,
                     "ahead-build: %" PRIu32 " fills (--fills; %" PRIu32

@@ -54,6 +54,7 @@ typedef struct writer {
     uint32_t inner_nodes;
     uint32_t max_key;
     int typo;               /* records get look fields; LOOK and the gram table are built */
+    int words_near;         /* the word-start trie has small leaves a level deeper */
     const char *too_large;  /* set when a section outgrew its offsets: why */
     struct side_file *side; /* finished sections, out of memory (NULL: none) */
     uint64_t side_off[AH_SECTION_MAX + 1]; /* where a section is in it, when spilled[] */
@@ -1128,7 +1129,7 @@ static void *words_main(void *arg)
     words_job_t *j = arg;
     writer_t *w = j->w;
     if (j->words)
-        j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf,
+        j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf, 0,
                                  &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES],
                                  j->grams ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
     if (j->words && !j->rc) {
@@ -1139,6 +1140,96 @@ static void *words_main(void *arg)
     if (j->grams)
         ah_writer__grams_work(j->grams);
     return NULL;
+}
+
+/*
+ * Room for smaller word-start leaves (ah_write_options_t.size_budget). The
+ * sizes are the sections' as they will be written, padding included; the
+ * exact index alone is what no_words would write: the exact sections, and
+ * node records without their look fields (4 bytes each).
+ */
+static uint64_t section_size(const writer_t *w, unsigned s)
+{
+    uint64_t len = w->sec[s].len;
+    return w->spilled[s] ? len : len + AH_SECTION_PAD + 7;
+}
+
+static uint64_t exact_size(const writer_t *w)
+{
+    static const unsigned exact[] = {
+        AH_SEC_SCORES,  AH_SEC_KEYS,      AH_SEC_KEY_INDEX, AH_SEC_CLASSES,   AH_SEC_NODES,
+        AH_SEC_DISPLAY, AH_SEC_HOT_TEXTS, AH_SEC_HOT_PATHS, AH_SEC_HOT_SLOTS, AH_SEC_CHOSEONG};
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < sizeof exact / sizeof *exact; i++)
+        sum += w->sec[exact[i]].len ? section_size(w, exact[i]) : 0;
+    return sum - (w->typo ? 4 * (uint64_t)w->inner_nodes : 0);
+}
+
+/* The most FILLS can take for want prefixes: slots, entry heads, K - 1 varint ids. */
+static uint64_t fills_bound(size_t want, uint32_t n, unsigned topk)
+{
+    unsigned char tmp[10];
+    uint64_t per = 4 * 4 / 3 + 1 + 7 + (uint64_t)(topk - 1) * ah_varint_put(tmp, (uint64_t)n << 3);
+    return want ? 8 + want * per + AH_SECTION_PAD + 7 : 0;
+}
+
+static size_t fills_wanted(const ah_write_options_t *opt, size_t n)
+{
+    size_t share = n / AH_FILLS_AUTO_SHARE;
+    if (opt->fills == AH_FILLS_AUTO)
+        return share > AH_FILLS_AUTO_MIN ? share : AH_FILLS_AUTO_MIN;
+    return opt->fills > 0 ? (size_t)opt->fills : 0;
+}
+
+/*
+ * Builds the word-start trie again with small leaves a level deeper
+ * (writer_words.c), and keeps it when the whole snapshot, fills at their
+ * largest included, stays within opt->size_budget times the exact index.
+ * Most data cannot afford it (npm-downloads' typo index and fills take its
+ * room); where it can, its two-typo passes read far fewer keys. Skipped
+ * without building when the room left is under half the trie it replaces
+ * (it grew by 0.8-1.6 times that on npm-downloads and es-ngrams). The
+ * first trie's bytes stay behind in the side file when it was spilled.
+ */
+static int refine_words(writer_t *w, words_job_t *job, const ah_write_options_t *opt)
+{
+    static const unsigned word_secs[] = {AH_SEC_WORD_NODES, AH_SEC_WORD_ENTRIES, AH_SEC_WORD_LOOK};
+    uint64_t total = 0, coarse = 0;
+    for (unsigned s = 1; s <= AH_SECTION_MAX; s++) /* FILLS: at their largest, below */
+        total +=
+            s == AH_SEC_CONTEXTS || s == AH_SEC_FILLS || !w->sec[s].len ? 0 : section_size(w, s);
+    for (unsigned i = 0; i < 3; i++)
+        coarse += section_size(w, word_secs[i]);
+    double budget = opt->size_budget * (double)exact_size(w);
+    double room =
+        budget - (double)total - (double)fills_bound(fills_wanted(opt, w->n), w->n, w->topk);
+    if (room < (double)coarse / 2)
+        return 0;
+    buf_t fine[3] = {{0}};
+    ah_words_info_t info;
+    int rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, job->leaf, 1, &fine[0], &fine[1],
+                              w->typo ? &fine[2] : NULL, &info);
+    uint64_t fine_size = 0;
+    for (unsigned i = 0; i < 3; i++) {
+        if (fine[i].failed && !rc)
+            rc = AH_ENOMEM;
+        fine_size += fine[i].len + AH_SECTION_PAD + 7;
+    }
+    if (rc || fine_size > coarse + room) {
+        for (unsigned i = 0; i < 3; i++)
+            free(fine[i].data);
+        return rc == AH_ENOMEM ? rc : 0; /* AH_EINVAL, too large for the format: the first fits */
+    }
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned s = word_secs[i];
+        free(w->sec[s].data);
+        w->sec[s] = fine[i];
+        w->spilled[s] = 0;
+        spill_section(w, s);
+    }
+    job->info = info;
+    w->words_near = 1;
+    return 0;
 }
 
 static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *opt, char *err,
@@ -1261,6 +1352,10 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
             rc = grc;
             why = "typo index too large";
         }
+    }
+    if (!rc && job.words && opt->size_budget > 0) {
+        rc = refine_words(w, &job, opt);
+        why = rc ? "out of memory" : why;
     }
     w->words = job.info;
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
@@ -1447,17 +1542,14 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
                      const ah_write_options_t *opt, unsigned char *head, size_t *head_len,
                      char *err, size_t errlen)
 {
-    size_t share = n / AH_FILLS_AUTO_SHARE;
-    long want = opt->fills == AH_FILLS_AUTO
-                    ? (long)(share > AH_FILLS_AUTO_MIN ? share : AH_FILLS_AUTO_MIN)
-                    : opt->fills;
-    if (want <= 0)
+    size_t want = fills_wanted(opt, n);
+    if (want == 0)
         return 0;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ah_fill_prefix_t *p;
     size_t m;
-    int rc = ah_writer__fill_choose(e, (uint32_t)n, w->topk, (size_t)want, &p, &m);
+    int rc = ah_writer__fill_choose(e, (uint32_t)n, w->topk, want, &p, &m);
     if (rc || m == 0) {
         free(p);
         return rc ? fail(err, errlen, rc, "out of memory") : 0;
@@ -1538,6 +1630,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         info->inner_nodes = w.inner_nodes;
         info->word_entries = w.words.entries;
         info->word_inner_nodes = w.words.inner_nodes;
+        info->word_leaves_near = w.words_near;
         info->fills = w.fills;
         info->fill_seconds = w.fill_seconds;
         info->fills_derived = w.fills_derived;

@@ -42,6 +42,9 @@ typedef struct ah_write_options {
     long fills;              /* prefixes given a precomputed fill (FILLS in format.h); 0: none,
                                 AH_FILLS_AUTO: n / 64, at least 1,024 */
     unsigned threads;        /* threads that walk the fills (0: one) */
+    double size_budget;      /* the most the snapshot may grow to for optional speed, as a
+                                multiple of its exact index alone (what no_words writes):
+                                smaller word-start leaves are made only within it (0: never) */
     const ah_write_context_t *contexts; /* sorted by value bytes, strictly; NULL: none */
     size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
 } ah_write_options_t;
@@ -50,6 +53,7 @@ typedef struct ah_write_options {
 #define AH_FILLS_AUTO       (-1L)
 #define AH_FILLS_AUTO_SHARE 64   /* completions per fill, by default */
 #define AH_FILLS_AUTO_MIN   1024 /* and at least this many */
+#define AH_SIZE_BUDGET      2.5  /* ahead-build's default size_budget */
 
 /* What was written, for the builder's summary and the benchmarks. */
 typedef struct ah_write_info {
@@ -58,6 +62,8 @@ typedef struct ah_write_info {
     uint32_t inner_nodes;
     uint32_t word_entries;                      /* word starts after the first, indexed */
     uint32_t word_inner_nodes;                  /* records of the word-start trie */
+    int word_leaves_near;                       /* its leaves were kept small a level deeper:
+                                                   size_budget had room */
     uint64_t section_bytes[AH_SECTION_MAX + 1]; /* by section id, padding included */
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
     uint32_t fills;               /* prefixes given a fill */

@@ -84,13 +84,15 @@ typedef struct ah_words_info {
 /*
  * Builds the word-start trie (format.h, WORD_NODES and WORD_ENTRIES) over
  * the n sorted entries e, whose score classes are class_of (lex id -> class),
- * with top-k lists of topk and leaves of at most leaf entries. Appends to
+ * with top-k lists of topk and leaves of at most leaf entries (fewer near the
+ * root, and with near set, fewer down to a few code points' depth: faster
+ * typo passes for more bytes). Appends to
  * nodes and entries, and with look not NULL gives each record its look
  * field and appends its children's entries to look (WORD_LOOK). Returns 0,
  * AH_ENOMEM or AH_EINVAL (too large).
  */
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, buf_t *nodes, buf_t *entries, buf_t *look,
+                     unsigned leaf, int near, buf_t *nodes, buf_t *entries, buf_t *look,
                      ah_words_info_t *info);
 
 /* String i of a sorted set (a key, or a suffix of one), and its length in *len. */

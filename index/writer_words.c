@@ -39,6 +39,7 @@ typedef struct words {
     const ah_entry_t *e;
     const uint32_t *class_of;
     unsigned topk, leaf;
+    int near; /* small leaves down to NEAR_DEPTH too */
     sref_t *s;
     uint32_t n;
     buf_t *nodes;
@@ -138,9 +139,24 @@ typedef struct kid {
 #define FINE_DEPTH 4 /* bytes of path */
 #define FINE_LEAF  4
 
+/*
+ * Where the snapshot has room for it (writer.c decides), leaves are kept
+ * small a little deeper too. On phrase data (word n-grams, place names)
+ * many typed prefixes begin no key and only the word-start passes can
+ * answer them; a two-typo pass then reads whole leaves along the typed
+ * path, one key per entry. On es-ngrams this takes its p99 from 102 to
+ * 56 us for 7% more bytes (bench/RESULTS.md).
+ */
+#define NEAR_DEPTH 8
+#define NEAR_LEAF  8
+
 static unsigned leaf_limit(const words_t *w, uint32_t depth)
 {
-    return depth <= FINE_DEPTH && w->leaf > FINE_LEAF ? FINE_LEAF : w->leaf;
+    if (depth <= FINE_DEPTH && w->leaf > FINE_LEAF)
+        return FINE_LEAF;
+    if (w->near && depth <= NEAR_DEPTH && w->leaf > NEAR_LEAF)
+        return NEAR_LEAF;
+    return w->leaf;
 }
 
 /* First position in [i, hi) whose suffix's byte at depth is greater than c. */
@@ -281,11 +297,16 @@ static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref
 /* ------------------------------------------------------------------ entry */
 
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, buf_t *nodes, buf_t *entries, buf_t *look,
+                     unsigned leaf, int near, buf_t *nodes, buf_t *entries, buf_t *look,
                      ah_words_info_t *info)
 {
-    words_t w = {
-        .e = e, .class_of = class_of, .topk = topk, .leaf = leaf, .nodes = nodes, .look = look};
+    words_t w = {.e = e,
+                 .class_of = class_of,
+                 .topk = topk,
+                 .leaf = leaf,
+                 .near = near,
+                 .nodes = nodes,
+                 .look = look};
     memset(info, 0, sizeof *info);
     info->id_bits = ah_bits_for(n - 1) ? ah_bits_for(n - 1) : 1;
     uint32_t *offs = malloc(AH_MAX_KEY_BYTES * sizeof *offs);

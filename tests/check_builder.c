@@ -873,6 +873,54 @@ START_TEST(test_weights)
 }
 END_TEST
 
+/*
+ * --size-budget: smaller word-start leaves where the snapshot has room,
+ * said in the summary; none at 0 or where there is none; the same answers.
+ */
+START_TEST(test_size_budget)
+{
+    static const char *words[] = {"santa", "san", "sant", "saint", "sandra", "sanders",
+                                  "del",   "de",  "la",   "las",   "rio",    "monte"};
+    size_t cap = 200000, len = 0;
+    char *log = malloc(cap);
+    uint64_t seed = 31;
+    for (int i = 0; i < 3000; i++) {
+        const char *a = words[test_rand(&seed) % 12], *b = words[test_rand(&seed) % 12];
+        len += (size_t)snprintf(log + len, cap - len, "%s %s %s %d\t%d\n", a, b,
+                                words[test_rand(&seed) % 12], i, 1 + i % 17);
+    }
+    char *in = scratch_file("phrases.tsv", log);
+    free(log);
+    char roomy[512], none[512];
+    scratch_path(roomy, sizeof roomy, "budget-roomy.snap");
+    scratch_path(none, sizeof none, "budget-none.snap");
+    char *err;
+    ck_assert_int_eq(BUILD(NULL, &err, "--size-budget", "100", in, "-o", roomy), 0);
+    ck_assert_msg(strstr(err, "smaller word-start leaves (within --size-budget 100.0)"), "%s", err);
+    free(err);
+    static const char *never[] = {"0", "1"}; /* 1: no room beyond the exact index */
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(BUILD(NULL, &err, "--size-budget", (char *)never[i], in, "-o", none), 0);
+        ck_assert_msg(!strstr(err, "smaller word-start leaves"), "%s", err);
+        free(err);
+    }
+    static const char *typed[] = {"sant", "del rio", "rio mon", "snata", "de la s", "monte 1"};
+    for (size_t i = 0; i < sizeof typed / sizeof *typed; i++) {
+        char *a = query(roomy, "10", typed[i]), *b = query(none, "10", typed[i]);
+        ck_assert_msg(a[0] != 0, "nothing for %s", typed[i]);
+        ck_assert_str_eq(a, b);
+        free(a);
+        free(b);
+    }
+    static const char *bad[] = {"-1", "nan", "x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_int_eq(BUILD(NULL, &err, "--size-budget", (char *)bad[i], in, "-o", none), 2);
+        ck_assert_msg(strstr(err, "--size-budget must be a number from 0") != NULL, "%s", err);
+        free(err);
+    }
+}
+END_TEST
+
 START_TEST(test_blocklist_comments_and_hash_terms)
 {
     char *in = scratch_file("hash.tsv", "#tag\t5\ntag\t4\n#other\t3\nc#\t2\n");
@@ -1203,6 +1251,7 @@ int main(void)
     tcase_add_test(tc, test_part_file_directories);
     tcase_add_test(tc, test_part_lines);
     tcase_add_test(tc, test_weights);
+    tcase_add_test(tc, test_size_budget);
     suite_add_tcase(s, tc);
     TCase *crash = tcase_create("crash");
     tcase_set_timeout(crash, 300);

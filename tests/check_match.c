@@ -22,6 +22,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -286,6 +287,42 @@ START_TEST(test_random_corpora)
 }
 END_TEST
 
+/*
+ * Smaller word-start leaves a level deeper (size_budget with room): the
+ * same answers as the contract, from a trie that really is finer.
+ */
+START_TEST(test_near_word_leaves)
+{
+    uint64_t seed = 0x1eaf0000u + (uint64_t)_i;
+    oracle_t o;
+    random_corpus(&o, seed, 4000);
+    ah_write_options_t opt = {.topk = 10,
+                              .max_text_bytes = 256,
+                              .hot_nodes = 8,
+                              .no_typo = _i == 2,
+                              .fills = _i == 1 ? AH_FILLS_AUTO : 0,
+                              .size_budget = 1};
+    ah_write_info_t coarse, near;
+    ah_index_close(build_with(&o, &opt, "coarse.snap", &coarse));
+    ck_assert_int_eq(coarse.word_leaves_near, 0); /* no room: 1x is the exact index alone */
+    opt.size_budget = 1000;
+    ah_index_t *ix = build_with(&o, &opt, "near.snap", &near);
+    ck_assert_int_eq(near.word_leaves_near, 1);
+    ck_assert_uint_gt(near.word_inner_nodes, coarse.word_inner_nodes);
+    ck_assert_uint_eq(near.word_entries, coarse.word_entries);
+    size_t incomplete = 0;
+    char q[AH_MAX_KEY_BYTES];
+    for (size_t i = 0; i < 300; i++) {
+        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
+        size_t len = test_make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
+        incomplete += check_query(&o, ix, q, len, opt.topk, &seed, 1);
+    }
+    ck_assert_uint_eq(incomplete, 0);
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+END_TEST
+
 /* -------------------------------------------- the test can fail: mutations */
 
 START_TEST(test_broken_rules_are_noticed)
@@ -425,7 +462,8 @@ END_TEST
 
 /* ------------------------------------------------------------ datasets */
 
-static void check_dataset(const char *file, size_t max_lines, size_t queries)
+/* near_expected: whether the defaults make smaller word-start leaves (-1: either). */
+static void check_dataset(const char *file, size_t max_lines, size_t queries, int near_expected)
 {
     char path[512];
     if (!dataset_path(file, path, sizeof path)) {
@@ -434,6 +472,15 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries)
     }
     oracle_t o;
     oracle_load(&o, path, max_lines);
+    /* The exact index alone, whose size the defaults' budget is a multiple of. */
+    ah_write_options_t exact = {.topk = 10,
+                                .max_text_bytes = 256,
+                                .hot_nodes = (unsigned)o.n / 256,
+                                .no_words = 1,
+                                .no_typo = 1};
+    ah_write_info_t info;
+    ah_index_close(build_with(&o, &exact, "exact.snap", &info));
+    uint64_t exact_bytes = info.file_bytes;
     /* With the typo index and fills (the defaults), and without them: the walk alone. */
     for (int no_typo = 0; no_typo <= 1; no_typo++) {
         ah_write_options_t opt = {.topk = 10,
@@ -441,8 +488,16 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries)
                                   .hot_nodes = (unsigned)o.n / 256,
                                   .no_typo = no_typo,
                                   .fills = no_typo ? 0 : AH_FILLS_AUTO,
+                                  .size_budget = AH_SIZE_BUDGET,
                                   .threads = 2};
-        ah_index_t *ix = build(&o, &opt, "dataset.snap");
+        ah_index_t *ix = build_with(&o, &opt, "dataset.snap", &info);
+        if (near_expected >= 0 && !no_typo)
+            ck_assert_int_eq(info.word_leaves_near, near_expected);
+        /* Smaller leaves are made only within the budget (the rest may exceed it). */
+        if (info.word_leaves_near)
+            ck_assert_msg(info.file_bytes <= AH_SIZE_BUDGET * (double)exact_bytes,
+                          "%" PRIu64 " bytes over %.1f x %" PRIu64, info.file_bytes, AH_SIZE_BUDGET,
+                          exact_bytes);
         uint64_t seed = 77;
         size_t incomplete = 0;
         char q[AH_MAX_KEY_BYTES];
@@ -462,19 +517,19 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries)
 
 START_TEST(test_subtlex)
 {
-    check_dataset("subtlex-us.tsv", 0, 150);
+    check_dataset("subtlex-us.tsv", 0, 150, 0); /* over the budget already */
 }
 END_TEST
 
 START_TEST(test_es_ngrams)
 {
-    check_dataset("es-ngrams.tsv.gz", 0, 100);
+    check_dataset("es-ngrams.tsv.gz", 0, 100, 1);
 }
 END_TEST
 
 START_TEST(test_npm_head)
 {
-    check_dataset("npm-downloads.tsv.gz", 300000, 60);
+    check_dataset("npm-downloads.tsv.gz", 300000, 60, -1);
 }
 END_TEST
 
@@ -484,6 +539,7 @@ static Suite *match_suite(void)
     TCase *tc = tcase_create("contract");
     tcase_add_test(tc, test_readme_examples);
     tcase_add_loop_test(tc, test_random_corpora, 0, 28);
+    tcase_add_loop_test(tc, test_near_word_leaves, 0, 3);
     tcase_add_test(tc, test_broken_rules_are_noticed);
     tcase_add_test(tc, test_lookups_rely_on_the_typo_index);
     tcase_add_test(tc, test_lookups_use_the_fills);
