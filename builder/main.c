@@ -116,11 +116,12 @@ static void usage(FILE *f)
             "                       worked out now, so that looking them up costs an\n"
             "                       exact lookup (default: 1 per 64 completions, at\n"
             "                       least 1,024; 0: none, every typo lookup walks)\n"
-            "      --size-budget X  the snapshot may grow to X times its exact index\n"
-            "                       alone (what --no-infix writes) for one more speed-up:\n"
-            "                       smaller word-start leaves, which make typo lookups\n"
-            "                       of phrases several times faster where the typo\n"
-            "                       index and fills leave room (default %.1f; 0: never)\n"
+            "      --size-budget X  the snapshot may grow to X times its exact index alone\n"
+            "                       (--no-infix --no-typo-index --fills 0) for more\n"
+            "                       speed where the typo index and fills leave room:\n"
+            "                       smaller word-start leaves (typo lookups of phrases),\n"
+            "                       then four times the hot nodes unless --hot-nodes is\n"
+            "                       given (default %.1f; 0: never)\n"
             "      --memory SIZE    the most the table of distinct texts may take is half\n"
             "                       of SIZE (bytes, or with K, M, G, T; at least 1M;\n"
             "                       default half of this machine's memory): beyond it the\n"
@@ -609,6 +610,7 @@ int main(int argc, char **argv)
                                  .max_text_bytes = o.max_bytes,
                                  .hot_nodes =
                                      o.hot_nodes_set ? o.hot_nodes : (unsigned)(n / 256 + 16),
+                                 .hot_nodes_room = o.hot_nodes_set ? 0 : (unsigned)(n / 64 + 16),
                                  .no_words = o.no_infix,
                                  .no_typo = o.no_typo,
                                  .word_leaf = o.word_leaf,
@@ -642,9 +644,11 @@ int main(int argc, char **argv)
         ah_agg_spill_stats(agg, &sp);
         fprintf(stderr, "ahead-build: phases: reading %.2f s, aggregating %.2f s, writing %.2f s\n",
                 t_read - t0, t_aggregated - t_read, t_end - t_aggregated);
-        if (info.word_leaves_near)
-            fprintf(stderr, "ahead-build: smaller word-start leaves (within --size-budget %.1f)\n",
-                    o.size_budget);
+        if (info.word_leaves_near || info.hot_nodes_more)
+            fprintf(stderr, "ahead-build: within --size-budget %.1f: %s%s%s\n", o.size_budget,
+                    info.word_leaves_near ? "smaller word-start leaves" : "",
+                    info.word_leaves_near && info.hot_nodes_more ? ", " : "",
+                    info.hot_nodes_more ? "four times the hot nodes" : "");
         if (info.fills)
             fprintf(stderr,
                     "ahead-build: %" PRIu32 " fills (--fills; %" PRIu32

@@ -55,6 +55,7 @@ typedef struct writer {
     uint32_t max_key;
     int typo;               /* records get look fields; LOOK and the gram table are built */
     int words_near;         /* the word-start trie has small leaves a level deeper */
+    int hot_more;           /* the main trie has opt->hot_nodes_room hot nodes */
     const char *too_large;  /* set when a section outgrew its offsets: why */
     struct side_file *side; /* finished sections, out of memory (NULL: none) */
     uint64_t side_off[AH_SECTION_MAX + 1]; /* where a section is in it, when spilled[] */
@@ -828,6 +829,32 @@ static void free_hot_nodes(writer_t *w)
         free(w->hot[i].top);
     }
     free(w->hot);
+    w->hot = NULL;
+    w->n_hot = w->cap_hot = 0;
+}
+
+static const unsigned trie_secs[] = {AH_SEC_NODES, AH_SEC_LOOK, AH_SEC_HOT_TEXTS, AH_SEC_HOT_PATHS,
+                                     AH_SEC_HOT_SLOTS};
+#define N_TRIE_SECS (sizeof trie_secs / sizeof *trie_secs)
+
+/*
+ * The main trie with hot_nodes hot nodes: NODES, LOOK, the hot sections
+ * (spilled when done) and w->hot_text. top is room for AH_MAX_TOPK ranks.
+ */
+static int build_trie(writer_t *w, unsigned hot_nodes, uint64_t *top, uint32_t *root,
+                      const char **why)
+{
+    uint64_t mass;
+    uint32_t ref, ntop;
+    int rc = choose_hot(w, hot_nodes);
+    if (!rc)
+        rc = build_node(w, 0, w->n, 0, &ref, top, &ntop, &mass);
+    if (!rc)
+        rc = encode_hot_nodes(w, root, why);
+    free_hot_nodes(w);
+    for (unsigned i = 0; !rc && i < N_TRIE_SECS; i++)
+        spill_section(w, trie_secs[i]);
+    return rc;
 }
 
 /* ------------------------------------------------------------ choseong */
@@ -1181,28 +1208,29 @@ static size_t fills_wanted(const ah_write_options_t *opt, size_t n)
     return opt->fills > 0 ? (size_t)opt->fills : 0;
 }
 
+/* The snapshot's sections as they stand, but CONTEXTS, with FILLS at their largest. */
+static uint64_t planned_size(const writer_t *w, const ah_write_options_t *opt)
+{
+    uint64_t total = fills_bound(fills_wanted(opt, w->n), w->n, w->topk);
+    for (unsigned s = 1; s <= AH_SECTION_MAX; s++)
+        if (s != AH_SEC_CONTEXTS && s != AH_SEC_FILLS && w->sec[s].len)
+            total += section_size(w, s);
+    return total;
+}
+
 /*
- * Builds the word-start trie again with small leaves a level deeper
- * (writer_words.c), and keeps it when the whole snapshot, fills at their
- * largest included, stays within opt->size_budget times the exact index.
- * Most data cannot afford it (npm-downloads' typo index and fills take its
- * room); where it can, its two-typo passes read far fewer keys. Skipped
- * without building when the room left is under half the trie it replaces
- * (it grew by 0.8-1.6 times that on npm-downloads and es-ngrams). The
- * first trie's bytes stay behind in the side file when it was spilled.
+ * The word-start trie again with small leaves a level deeper
+ * (writer_words.c), kept when the snapshot stays within budget bytes.
+ * Skipped without building when the room left is under half the trie it
+ * replaces (it grew by 0.8-1.6 times that on npm-downloads and es-ngrams).
  */
-static int refine_words(writer_t *w, words_job_t *job, const ah_write_options_t *opt)
+static int refine_words(writer_t *w, words_job_t *job, const ah_write_options_t *opt, double budget)
 {
     static const unsigned word_secs[] = {AH_SEC_WORD_NODES, AH_SEC_WORD_ENTRIES, AH_SEC_WORD_LOOK};
-    uint64_t total = 0, coarse = 0;
-    for (unsigned s = 1; s <= AH_SECTION_MAX; s++) /* FILLS: at their largest, below */
-        total +=
-            s == AH_SEC_CONTEXTS || s == AH_SEC_FILLS || !w->sec[s].len ? 0 : section_size(w, s);
+    uint64_t coarse = 0;
     for (unsigned i = 0; i < 3; i++)
         coarse += section_size(w, word_secs[i]);
-    double budget = opt->size_budget * (double)exact_size(w);
-    double room =
-        budget - (double)total - (double)fills_bound(fills_wanted(opt, w->n), w->n, w->topk);
+    double room = budget - (double)planned_size(w, opt);
     if (room < (double)coarse / 2)
         return 0;
     buf_t fine[3] = {{0}};
@@ -1215,7 +1243,7 @@ static int refine_words(writer_t *w, words_job_t *job, const ah_write_options_t 
             rc = AH_ENOMEM;
         fine_size += fine[i].len + AH_SECTION_PAD + 7;
     }
-    if (rc || fine_size > coarse + room) {
+    if (rc || (double)fine_size > (double)coarse + room) {
         for (unsigned i = 0; i < 3; i++)
             free(fine[i].data);
         return rc == AH_ENOMEM ? rc : 0; /* AH_EINVAL, too large for the format: the first fits */
@@ -1230,6 +1258,81 @@ static int refine_words(writer_t *w, words_job_t *job, const ah_write_options_t 
     job->info = info;
     w->words_near = 1;
     return 0;
+}
+
+/*
+ * The main trie again with opt->hot_nodes_room hot nodes, kept when the
+ * snapshot stays within budget bytes; else the first one is put back.
+ * Skipped without building when the room is under 64 bytes per added node
+ * (each took about 125 on es-ngrams).
+ */
+static int more_hot_nodes(writer_t *w, const ah_write_options_t *opt, double budget, uint64_t *top,
+                          uint32_t *root)
+{
+    if (opt->hot_nodes_room <= opt->hot_nodes)
+        return 0;
+    double room = budget - (double)planned_size(w, opt);
+    if (room < 64.0 * (opt->hot_nodes_room - opt->hot_nodes))
+        return 0;
+    buf_t old[N_TRIE_SECS];
+    unsigned char old_spilled[N_TRIE_SECS];
+    uint64_t old_off[N_TRIE_SECS], old_size = 0, new_size = 0;
+    for (unsigned i = 0; i < N_TRIE_SECS; i++) {
+        unsigned s = trie_secs[i];
+        old_size += section_size(w, s);
+        old[i] = w->sec[s];
+        old_spilled[i] = w->spilled[s];
+        old_off[i] = w->side_off[s];
+        w->sec[s] = (buf_t){0};
+        w->spilled[s] = 0;
+    }
+    uint32_t old_inner = w->inner_nodes, *old_text = w->hot_text, new_root = 0;
+    w->inner_nodes = 0;
+    w->hot_text = NULL;
+    const char *why = NULL;
+    int rc = build_trie(w, opt->hot_nodes_room, top, &new_root, &why);
+    for (unsigned i = 0; i < N_TRIE_SECS; i++) {
+        if (w->sec[trie_secs[i]].failed && !rc)
+            rc = AH_ENOMEM;
+        new_size += section_size(w, trie_secs[i]);
+    }
+    int keep = !rc && (double)new_size <= (double)old_size + room;
+    for (unsigned i = 0; i < N_TRIE_SECS; i++) {
+        unsigned s = trie_secs[i];
+        free(keep ? old[i].data : w->sec[s].data);
+        if (!keep) {
+            w->sec[s] = old[i];
+            w->spilled[s] = old_spilled[i];
+            w->side_off[s] = old_off[i];
+        }
+    }
+    free(keep ? old_text : w->hot_text);
+    if (!keep) {
+        w->hot_text = old_text;
+        w->inner_nodes = old_inner;
+        return rc == AH_ENOMEM ? rc : 0; /* AH_EINVAL: the first trie fits */
+    }
+    *root = new_root;
+    w->hot_more = 1;
+    return 0;
+}
+
+/*
+ * What opt->size_budget allows beyond the defaults' sections, measured
+ * against the exact index as it stands (before these): smaller word-start
+ * leaves, then more hot nodes, each kept only when the whole snapshot, its
+ * fills at their largest, stays within the budget. Most data cannot afford
+ * them (npm-downloads' typo index and fills take its room); where it can,
+ * typo passes over phrases read far fewer keys, and more keystrokes find
+ * their answers inline. The replaced sections' bytes stay behind in the
+ * side file when they were spilled.
+ */
+static int spend_room(writer_t *w, words_job_t *job, const ah_write_options_t *opt, uint64_t *top,
+                      uint32_t *root)
+{
+    double budget = opt->size_budget * (double)exact_size(w);
+    int rc = job->words ? refine_words(w, job, opt, budget) : 0;
+    return rc ? rc : more_hot_nodes(w, opt, budget, top, root);
 }
 
 static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *opt, char *err,
@@ -1291,7 +1394,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     for (size_t i = 0; i < n; i++)
         total = entries[i].score > UINT64_MAX - total ? UINT64_MAX : total + entries[i].score;
 
-    uint32_t root = 0, ntop;
+    uint32_t root = 0;
     uint64_t *top = malloc(AH_MAX_TOPK * sizeof *top);
     unsigned class_bits = 1;
     w->total = total;
@@ -1320,20 +1423,9 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
                                           AH_SEC_DISPLAY, AH_SEC_CLASSES};
     for (unsigned i = 0; !rc && i < sizeof first_done / sizeof *first_done; i++)
         spill_section(w, first_done[i]);
-    uint64_t root_mass;
-    uint32_t root_ref;
-    if (!rc)
-        rc = choose_hot(w, opt->hot_nodes);
-    if (!rc)
-        rc = build_node(w, 0, w->n, 0, &root_ref, top, &ntop, &root_mass);
     const char *why = NULL; /* the cause of an AH_EINVAL from here on */
     if (!rc)
-        rc = encode_hot_nodes(w, &root, &why);
-    free_hot_nodes(w);
-    static const unsigned trie_done[] = {AH_SEC_NODES, AH_SEC_LOOK, AH_SEC_HOT_TEXTS,
-                                         AH_SEC_HOT_PATHS, AH_SEC_HOT_SLOTS};
-    for (unsigned i = 0; !rc && i < sizeof trie_done / sizeof *trie_done; i++)
-        spill_section(w, trie_done[i]);
+        rc = build_trie(w, opt->hot_nodes, top, &root, &why);
     if (job.grams && threaded)
         ah_writer__grams_work(job.grams); /* the trie is done: help with the depths left */
     if (threaded)
@@ -1353,8 +1445,8 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
             why = "typo index too large";
         }
     }
-    if (!rc && job.words && opt->size_budget > 0) {
-        rc = refine_words(w, &job, opt);
+    if (!rc && opt->size_budget > 0) {
+        rc = spend_room(w, &job, opt, top, &root);
         why = rc ? "out of memory" : why;
     }
     w->words = job.info;
@@ -1465,6 +1557,7 @@ static int build_contexts(buf_t *out, const ah_entry_t *entries, size_t n,
          */
         one.no_typo = opt->no_typo || x->n < AH_CONTEXT_TYPO_MIN;
         one.hot_nodes = x->n / 256 < opt->hot_nodes ? (unsigned)(x->n / 256) : opt->hot_nodes;
+        one.hot_nodes_room = 0;
         writer_t cw = {0};
         unsigned char head[HEAD_MAX];
         size_t head_len;
@@ -1631,6 +1724,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         info->word_entries = w.words.entries;
         info->word_inner_nodes = w.words.inner_nodes;
         info->word_leaves_near = w.words_near;
+        info->hot_nodes_more = w.hot_more;
         info->fills = w.fills;
         info->fill_seconds = w.fill_seconds;
         info->fills_derived = w.fills_derived;

@@ -35,6 +35,7 @@ typedef struct ah_write_options {
     unsigned bucket_size;    /* 1..AH_MAX_BUCKET; 0 picks the default */
     unsigned max_text_bytes; /* 1..AH_MAX_TEXT_BYTES: recorded, and enforced */
     unsigned hot_nodes;      /* inner nodes that get inline answers (0: none but the root) */
+    unsigned hot_nodes_room; /* as many when size_budget has room for them (0: no more) */
     int no_words;            /* leave the word-start index out (ahead-build --no-infix) */
     int no_typo;             /* leave the typo index out (ahead-build --no-typo-index) */
     unsigned word_leaf;      /* most entries per word-start leaf, 1..AH_MAX_WORD_LEAF; 0: default */
@@ -43,8 +44,9 @@ typedef struct ah_write_options {
                                 AH_FILLS_AUTO: n / 64, at least 1,024 */
     unsigned threads;        /* threads that walk the fills (0: one) */
     double size_budget;      /* the most the snapshot may grow to for optional speed, as a
-                                multiple of its exact index alone (what no_words writes):
-                                smaller word-start leaves are made only within it (0: never) */
+                                multiple of its exact index alone (no_words, no_typo, no
+                                fills): smaller word-start leaves and hot_nodes_room are
+                                taken only within it (0: never) */
     const ah_write_context_t *contexts; /* sorted by value bytes, strictly; NULL: none */
     size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
 } ah_write_options_t;
@@ -64,6 +66,7 @@ typedef struct ah_write_info {
     uint32_t word_inner_nodes;                  /* records of the word-start trie */
     int word_leaves_near;                       /* its leaves were kept small a level deeper:
                                                    size_budget had room */
+    int hot_nodes_more;                         /* hot_nodes_room were taken: it had room */
     uint64_t section_bytes[AH_SECTION_MAX + 1]; /* by section id, padding included */
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
     uint32_t fills;               /* prefixes given a fill */

@@ -874,8 +874,9 @@ START_TEST(test_weights)
 END_TEST
 
 /*
- * --size-budget: smaller word-start leaves where the snapshot has room,
- * said in the summary; none at 0 or where there is none; the same answers.
+ * --size-budget: smaller word-start leaves and more hot nodes where the
+ * snapshot has room, said in the summary; none at 0 or where there is
+ * none; the same answers.
  */
 START_TEST(test_size_budget)
 {
@@ -896,12 +897,20 @@ START_TEST(test_size_budget)
     scratch_path(none, sizeof none, "budget-none.snap");
     char *err;
     ck_assert_int_eq(BUILD(NULL, &err, "--size-budget", "100", in, "-o", roomy), 0);
-    ck_assert_msg(strstr(err, "smaller word-start leaves (within --size-budget 100.0)"), "%s", err);
+    ck_assert_msg(strstr(err, "within --size-budget 100.0: smaller word-start leaves, four times "
+                              "the hot nodes\n"),
+                  "%s", err);
+    free(err);
+    /* A --hot-nodes given is kept. */
+    ck_assert_int_eq(BUILD(NULL, &err, "--size-budget", "100", "--hot-nodes", "3", in, "-o", none),
+                     0);
+    ck_assert_msg(strstr(err, "within --size-budget 100.0: smaller word-start leaves\n"), "%s",
+                  err);
     free(err);
     static const char *never[] = {"0", "1"}; /* 1: no room beyond the exact index */
     for (size_t i = 0; i < 2; i++) {
         ck_assert_int_eq(BUILD(NULL, &err, "--size-budget", (char *)never[i], in, "-o", none), 0);
-        ck_assert_msg(!strstr(err, "smaller word-start leaves"), "%s", err);
+        ck_assert_msg(!strstr(err, "--size-budget"), "%s", err);
         free(err);
     }
     static const char *typed[] = {"sant", "del rio", "rio mon", "snata", "de la s", "monte 1"};
