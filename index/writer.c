@@ -1218,121 +1218,170 @@ static uint64_t planned_size(const writer_t *w, const ah_write_options_t *opt)
     return total;
 }
 
-/*
- * The word-start trie again with small leaves a level deeper
- * (writer_words.c), kept when the snapshot stays within budget bytes.
- * Skipped without building when the room left is under half the trie it
- * replaces (it grew by 0.8-1.6 times that on npm-downloads and es-ngrams).
- */
-static int refine_words(writer_t *w, words_job_t *job, const ah_write_options_t *opt, double budget)
-{
-    static const unsigned word_secs[] = {AH_SEC_WORD_NODES, AH_SEC_WORD_ENTRIES, AH_SEC_WORD_LOOK};
-    uint64_t coarse = 0;
-    for (unsigned i = 0; i < 3; i++)
-        coarse += section_size(w, word_secs[i]);
-    double room = budget - (double)planned_size(w, opt);
-    if (room < (double)coarse / 2)
-        return 0;
-    buf_t fine[3] = {{0}};
+/* The word-start trie again with small leaves a level deeper (writer_words.c), on a thread. */
+typedef struct fine_words {
+    const writer_t *w;
+    unsigned leaf;
+    buf_t sec[3]; /* WORD_NODES, WORD_ENTRIES, WORD_LOOK */
     ah_words_info_t info;
-    int rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, job->leaf, 1, &fine[0], &fine[1],
-                              w->typo ? &fine[2] : NULL, &info);
-    uint64_t fine_size = 0;
+    int rc;
+} fine_words_t;
+
+static const unsigned word_secs[] = {AH_SEC_WORD_NODES, AH_SEC_WORD_ENTRIES, AH_SEC_WORD_LOOK};
+
+static void *fine_words_main(void *arg)
+{
+    fine_words_t *f = arg;
+    const writer_t *w = f->w;
+    f->rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, f->leaf, 1, &f->sec[0], &f->sec[1],
+                             w->typo ? &f->sec[2] : NULL, &f->info);
+    for (unsigned i = 0; i < 3; i++)
+        if (f->sec[i].failed && !f->rc)
+            f->rc = AH_ENOMEM;
+    return NULL;
+}
+
+/* Puts the finer word-start trie in place of the first one when it fits in room bytes. */
+static int keep_fine_words(writer_t *w, words_job_t *job, fine_words_t *f, double room)
+{
+    uint64_t coarse = 0, fine = 0;
     for (unsigned i = 0; i < 3; i++) {
-        if (fine[i].failed && !rc)
-            rc = AH_ENOMEM;
-        fine_size += fine[i].len + AH_SECTION_PAD + 7;
+        coarse += section_size(w, word_secs[i]);
+        fine += f->sec[i].len + AH_SECTION_PAD + 7;
     }
-    if (rc || (double)fine_size > (double)coarse + room) {
+    if (f->rc || (double)fine > (double)coarse + room) {
         for (unsigned i = 0; i < 3; i++)
-            free(fine[i].data);
-        return rc == AH_ENOMEM ? rc : 0; /* AH_EINVAL, too large for the format: the first fits */
+            free(f->sec[i].data);
+        return f->rc == AH_ENOMEM ? f->rc : 0; /* AH_EINVAL, too large: the first one fits */
     }
     for (unsigned i = 0; i < 3; i++) {
         unsigned s = word_secs[i];
         free(w->sec[s].data);
-        w->sec[s] = fine[i];
+        w->sec[s] = f->sec[i];
         w->spilled[s] = 0;
         spill_section(w, s);
     }
-    job->info = info;
+    job->info = f->info;
     w->words_near = 1;
     return 0;
 }
 
-/*
- * The main trie again with opt->hot_nodes_room hot nodes, kept when the
- * snapshot stays within budget bytes; else the first one is put back.
- * Skipped without building when the room is under 64 bytes per added node
- * (each took about 125 on es-ngrams).
- */
-static int more_hot_nodes(writer_t *w, const ah_write_options_t *opt, double budget, uint64_t *top,
-                          uint32_t *root)
+/* The main trie as it was, while another with more hot nodes is built. */
+typedef struct trie_stash {
+    buf_t sec[N_TRIE_SECS];
+    unsigned char spilled[N_TRIE_SECS];
+    uint64_t off[N_TRIE_SECS];
+    uint32_t inner_nodes, *hot_text;
+} trie_stash_t;
+
+static void stash_trie(writer_t *w, trie_stash_t *t)
 {
-    if (opt->hot_nodes_room <= opt->hot_nodes)
-        return 0;
-    double room = budget - (double)planned_size(w, opt);
-    if (room < 64.0 * (opt->hot_nodes_room - opt->hot_nodes))
-        return 0;
-    buf_t old[N_TRIE_SECS];
-    unsigned char old_spilled[N_TRIE_SECS];
-    uint64_t old_off[N_TRIE_SECS], old_size = 0, new_size = 0;
     for (unsigned i = 0; i < N_TRIE_SECS; i++) {
         unsigned s = trie_secs[i];
-        old_size += section_size(w, s);
-        old[i] = w->sec[s];
-        old_spilled[i] = w->spilled[s];
-        old_off[i] = w->side_off[s];
+        t->sec[i] = w->sec[s];
+        t->spilled[i] = w->spilled[s];
+        t->off[i] = w->side_off[s];
         w->sec[s] = (buf_t){0};
         w->spilled[s] = 0;
     }
-    uint32_t old_inner = w->inner_nodes, *old_text = w->hot_text, new_root = 0;
+    t->inner_nodes = w->inner_nodes;
+    t->hot_text = w->hot_text;
     w->inner_nodes = 0;
     w->hot_text = NULL;
-    const char *why = NULL;
-    int rc = build_trie(w, opt->hot_nodes_room, top, &new_root, &why);
-    for (unsigned i = 0; i < N_TRIE_SECS; i++) {
-        if (w->sec[trie_secs[i]].failed && !rc)
-            rc = AH_ENOMEM;
-        new_size += section_size(w, trie_secs[i]);
-    }
-    int keep = !rc && (double)new_size <= (double)old_size + room;
+}
+
+/* Keeps the new trie (and frees the stashed one) or puts the stashed one back. */
+static void unstash_trie(writer_t *w, trie_stash_t *t, int keep)
+{
     for (unsigned i = 0; i < N_TRIE_SECS; i++) {
         unsigned s = trie_secs[i];
-        free(keep ? old[i].data : w->sec[s].data);
+        free(keep ? t->sec[i].data : w->sec[s].data);
         if (!keep) {
-            w->sec[s] = old[i];
-            w->spilled[s] = old_spilled[i];
-            w->side_off[s] = old_off[i];
+            w->sec[s] = t->sec[i];
+            w->spilled[s] = t->spilled[i];
+            w->side_off[s] = t->off[i];
         }
     }
-    free(keep ? old_text : w->hot_text);
+    free(keep ? t->hot_text : w->hot_text);
     if (!keep) {
-        w->hot_text = old_text;
-        w->inner_nodes = old_inner;
-        return rc == AH_ENOMEM ? rc : 0; /* AH_EINVAL: the first trie fits */
+        w->hot_text = t->hot_text;
+        w->inner_nodes = t->inner_nodes;
     }
-    *root = new_root;
-    w->hot_more = 1;
-    return 0;
+}
+
+static uint64_t trie_size(const writer_t *w)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < N_TRIE_SECS; i++)
+        sum += section_size(w, trie_secs[i]);
+    return sum;
 }
 
 /*
- * What opt->size_budget allows beyond the defaults' sections, measured
- * against the exact index as it stands (before these): smaller word-start
- * leaves, then more hot nodes, each kept only when the whole snapshot, its
- * fills at their largest, stays within the budget. Most data cannot afford
- * them (npm-downloads' typo index and fills take its room); where it can,
- * typo passes over phrases read far fewer keys, and more keystrokes find
- * their answers inline. The replaced sections' bytes stay behind in the
- * side file when they were spilled.
+ * What opt->size_budget allows a snapshot with the typo index beyond the
+ * defaults' sections (an exact one stays as it is: its size is the
+ * measure), against the exact index as it stands: smaller word-start
+ * leaves (writer_words.c), then opt->hot_nodes_room hot nodes, each kept
+ * only when the whole snapshot, its fills at their largest, stays within
+ * the budget. Most data cannot afford them (npm-downloads' typo index and
+ * fills take its room); where it can, typo passes over phrases read far
+ * fewer keys, and more keystrokes find their answers inline. Both are
+ * built at once, the word-start trie on a thread of its own, and each is
+ * skipped without building when the room is clearly short: under half the
+ * word-start trie it replaces (it grew by 0.8-1.6 times that on
+ * npm-downloads and es-ngrams), or under 64 bytes per added hot node
+ * (about 125 on es-ngrams). The replaced sections' bytes stay behind in
+ * the side file when they were spilled.
  */
 static int spend_room(writer_t *w, words_job_t *job, const ah_write_options_t *opt, uint64_t *top,
                       uint32_t *root)
 {
     double budget = opt->size_budget * (double)exact_size(w);
-    int rc = job->words ? refine_words(w, job, opt, budget) : 0;
-    return rc ? rc : more_hot_nodes(w, opt, budget, top, root);
+    double room = budget - (double)planned_size(w, opt);
+    uint64_t coarse = 0;
+    for (unsigned i = 0; i < 3; i++)
+        coarse += section_size(w, word_secs[i]);
+    fine_words_t fine = {.w = w, .leaf = job->leaf};
+    int try_words = job->words && room >= (double)coarse / 2;
+    int try_hot = opt->hot_nodes_room > opt->hot_nodes &&
+                  room >= 64.0 * (opt->hot_nodes_room - opt->hot_nodes);
+    pthread_t thread;
+    int threaded =
+        try_words && try_hot && pthread_create(&thread, NULL, fine_words_main, &fine) == 0;
+    trie_stash_t old;
+    uint64_t old_trie = trie_size(w);
+    uint32_t new_root = 0;
+    int hot_rc = 0;
+    if (try_hot) {
+        const char *why = NULL;
+        stash_trie(w, &old);
+        hot_rc = build_trie(w, opt->hot_nodes_room, top, &new_root, &why);
+        for (unsigned i = 0; i < N_TRIE_SECS; i++)
+            if (w->sec[trie_secs[i]].failed && !hot_rc)
+                hot_rc = AH_ENOMEM;
+    }
+    if (threaded)
+        pthread_join(thread, NULL);
+    else if (try_words)
+        fine_words_main(&fine);
+    /* The word-start trie first, measured beside the first main trie. */
+    int rc = 0;
+    if (try_words) {
+        uint64_t with_old =
+            try_hot ? planned_size(w, opt) - trie_size(w) + old_trie : planned_size(w, opt);
+        rc = keep_fine_words(w, job, &fine, budget - (double)with_old);
+    }
+    if (try_hot) {
+        int keep = !rc && !hot_rc && (double)planned_size(w, opt) <= budget;
+        unstash_trie(w, &old, keep);
+        if (keep) {
+            *root = new_root;
+            w->hot_more = 1;
+        } else if (hot_rc == AH_ENOMEM && !rc) {
+            rc = hot_rc; /* AH_EINVAL, too large: the first one fits */
+        }
+    }
+    return rc;
 }
 
 static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *opt, char *err,
@@ -1445,7 +1494,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
             why = "typo index too large";
         }
     }
-    if (!rc && opt->size_budget > 0) {
+    if (!rc && opt->size_budget > 0 && w->typo) {
         rc = spend_room(w, &job, opt, top, &root);
         why = rc ? "out of memory" : why;
     }

@@ -43,10 +43,10 @@ typedef struct ah_write_options {
     long fills;              /* prefixes given a precomputed fill (FILLS in format.h); 0: none,
                                 AH_FILLS_AUTO: n / 64, at least 1,024 */
     unsigned threads;        /* threads that walk the fills (0: one) */
-    double size_budget;      /* the most the snapshot may grow to for optional speed, as a
-                                multiple of its exact index alone (no_words, no_typo, no
-                                fills): smaller word-start leaves and hot_nodes_room are
-                                taken only within it (0: never) */
+    double size_budget;      /* the most a snapshot with the typo index may grow to for
+                                optional speed, as a multiple of its exact index alone
+                                (no_words, no_typo, no fills): smaller word-start leaves and
+                                hot_nodes_room are taken only within it (0: never) */
     const ah_write_context_t *contexts; /* sorted by value bytes, strictly; NULL: none */
     size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
 } ah_write_options_t;
