@@ -567,6 +567,12 @@ START_TEST(test_page_and_api_description)
     ck_assert_int_eq(ts_get(g_srv.url, "/v1/complete?q=timing-probe", &r), 0);
     ck_assert(ts_header(&r, "server-timing", v, sizeof(v)));
     ck_assert_msg(strncmp(v, "lookup;dur=", 11) == 0 || strncmp(v, "cache;dur=", 10) == 0, "%s", v);
+    /* Milliseconds with three decimals, and nothing after them: 0.012, 3.500, 12.000. */
+    const char *dur = strchr(v, '=') + 1, *dot = strchr(dur, '.');
+    ck_assert_msg(dot && dot > dur && strspn(dur, "0123456789") == (size_t)(dot - dur) &&
+                      strlen(dot + 1) == 3 && strspn(dot + 1, "0123456789") == 3 &&
+                      (dot - dur == 1 || dur[0] != '0') && strtod(dur, NULL) < 10000,
+                  "%s", v);
     ts_resp_free(&r);
 }
 END_TEST
