@@ -19,45 +19,114 @@ typedef struct slot_header {
 
 #define SLOT_ROOM (AH_RCACHE_SLOT - sizeof(slot_header_t))
 
+#define SKETCH_ROWS     4
+#define SKETCH_PER_SLOT 4  /* counters per row for each slot */
+#define AGE_PER_SLOT    10 /* requests per slot between halvings */
+
 int ah_rcache_init(ah_rcache_t *c, size_t entries)
 {
-    c->slots = NULL;
-    c->mask = 0;
+    *c = (ah_rcache_t){0};
     if (entries == 0)
         return 0;
     size_t n = 1;
     while (n < entries)
         n *= 2;
+    size_t w = 64;
+    unsigned bits = 6;
+    while (w < n * SKETCH_PER_SLOT) {
+        w *= 2;
+        bits++;
+    }
     c->slots = calloc(n, AH_RCACHE_SLOT);
-    if (c->slots == NULL)
+    c->sketch = calloc(SKETCH_ROWS, w);
+    if (c->slots == NULL || c->sketch == NULL) {
+        ah_rcache_dispose(c);
         return AH_ENOMEM;
-    c->mask = n - 1;
+    }
+    c->ways = n < AH_RCACHE_WAYS ? (unsigned)n : AH_RCACHE_WAYS;
+    c->set_mask = n / c->ways - 1;
+    c->sketch_mask = w - 1;
+    c->sketch_shift = 64 - bits;
+    c->age_period = (uint64_t)n * AGE_PER_SLOT;
     return 0;
 }
 
 void ah_rcache_dispose(ah_rcache_t *c)
 {
     free(c->slots);
-    c->slots = NULL;
+    free(c->sketch);
+    *c = (ah_rcache_t){0};
 }
 
-static unsigned char *slot_of(const ah_rcache_t *c, uint64_t hash)
+/* Counter `row` of a request's hash: the high bits of its product with an odd constant. */
+static size_t counter_of(const ah_rcache_t *c, unsigned row, uint64_t hash)
 {
-    return c->slots + (size_t)(hash & c->mask) * AH_RCACHE_SLOT;
+    static const uint64_t mul[SKETCH_ROWS] = {0x9e3779b97f4a7c15u, 0xc2b2ae3d27d4eb4fu,
+                                              0x165667b19e3779f9u, 0xd6e8feb86659fd93u};
+    return (size_t)row * (c->sketch_mask + 1) + (size_t)((hash * mul[row]) >> c->sketch_shift);
 }
 
-const char *ah_rcache_get(const ah_rcache_t *c, const ah_rcache_key_t *key, size_t *len)
+/* How often a request has been seen lately: the least of its counters. */
+static unsigned frequency(const ah_rcache_t *c, uint64_t hash)
+{
+    unsigned f = 255;
+    for (unsigned r = 0; r < SKETCH_ROWS; r++) {
+        unsigned v = c->sketch[counter_of(c, r, hash)];
+        f = v < f ? v : f;
+    }
+    return f;
+}
+
+/*
+ * Counts one request: raises only the counters at its least (so a counter
+ * shared with a popular request does not lift the rest), and halves every
+ * counter once per age_period requests, so that yesterday's prefixes fade.
+ */
+static void count_request(ah_rcache_t *c, uint64_t hash)
+{
+    unsigned f = frequency(c, hash);
+    if (f < 255)
+        for (unsigned r = 0; r < SKETCH_ROWS; r++) {
+            uint8_t *v = &c->sketch[counter_of(c, r, hash)];
+            if (*v == f)
+                (*v)++;
+        }
+    if (++c->seen >= c->age_period) {
+        c->seen = 0;
+        for (size_t i = 0; i < SKETCH_ROWS * (c->sketch_mask + 1); i++)
+            c->sketch[i] >>= 1;
+    }
+}
+
+static unsigned char *set_of(const ah_rcache_t *c, uint64_t hash)
+{
+    /* The low bits index the sets; the sketch uses the high bits of products. */
+    return c->slots + (size_t)(hash & c->set_mask) * c->ways * AH_RCACHE_SLOT;
+}
+
+/* The same request, the snapshot aside. */
+static int same_request(const unsigned char *s, const ah_rcache_key_t *key)
+{
+    const slot_header_t *h = (const slot_header_t *)s;
+    return h->body_len != 0 && h->hash == key->hash && h->index == key->index && h->k == key->k &&
+           h->variant == key->variant && h->qlen == key->qlen &&
+           memcmp(s + sizeof(*h), key->q, key->qlen) == 0;
+}
+
+const char *ah_rcache_get(ah_rcache_t *c, const ah_rcache_key_t *key, size_t *len)
 {
     if (c->slots == NULL)
         return NULL;
-    const unsigned char *s = slot_of(c, key->hash);
-    const slot_header_t *h = (const slot_header_t *)s;
-    if (h->body_len == 0 || h->hash != key->hash || h->snapshot_id != key->snapshot_id ||
-        h->index != key->index || h->k != key->k || h->variant != key->variant ||
-        h->qlen != key->qlen || memcmp(s + sizeof(*h), key->q, key->qlen) != 0)
-        return NULL;
-    *len = h->body_len;
-    return (const char *)s + sizeof(*h) + h->qlen;
+    count_request(c, key->hash);
+    unsigned char *s = set_of(c, key->hash);
+    for (unsigned i = 0; i < c->ways; i++, s += AH_RCACHE_SLOT) {
+        const slot_header_t *h = (const slot_header_t *)s;
+        if (same_request(s, key) && h->snapshot_id == key->snapshot_id) {
+            *len = h->body_len;
+            return (const char *)s + sizeof(*h) + h->qlen;
+        }
+    }
+    return NULL;
 }
 
 void ah_rcache_put(ah_rcache_t *c, const ah_rcache_key_t *key, const h2o_iovec_t *segs,
@@ -65,7 +134,31 @@ void ah_rcache_put(ah_rcache_t *c, const ah_rcache_key_t *key, const h2o_iovec_t
 {
     if (c->slots == NULL || total == 0 || key->qlen + total > SLOT_ROOM)
         return;
-    unsigned char *s = slot_of(c, key->hash);
+    /* The request's own slot (an answer of an older snapshot), else an empty one, else the
+     * least seen request's, if this one has been seen more often. */
+    unsigned char *set = set_of(c, key->hash), *s = NULL, *victim = NULL;
+    unsigned least = 256;
+    for (unsigned i = 0; i < c->ways && s == NULL; i++) {
+        unsigned char *t = set + (size_t)i * AH_RCACHE_SLOT;
+        const slot_header_t *h = (const slot_header_t *)t;
+        if (same_request(t, key)) {
+            s = t;
+        } else if (h->body_len == 0) {
+            least = 0;
+            victim = t;
+        } else if (least > 0) {
+            unsigned f = frequency(c, h->hash);
+            if (f < least) {
+                least = f;
+                victim = t;
+            }
+        }
+    }
+    if (s == NULL) {
+        if (least != 0 && frequency(c, key->hash) <= least)
+            return; /* seen no more often than what it would evict */
+        s = victim;
+    }
     slot_header_t *h = (slot_header_t *)s;
     *h = (slot_header_t){.hash = key->hash,
                          .snapshot_id = key->snapshot_id,

@@ -1089,6 +1089,43 @@ START_TEST(test_response_cache)
 }
 END_TEST
 
+/*
+ * A flood of requests seen once does not push out a popular one: with one
+ * set of four slots, "th" asked three times stays cached through 60
+ * distinct prefixes (a cache that keeps the last answer seen loses it).
+ */
+START_TEST(test_response_cache_keeps_popular)
+{
+    char dir[256], snap[512], path[64];
+    ts_tmpdir(dir, sizeof(dir));
+    snprintf(snap, sizeof(snap), "%s/popular.snap", dir);
+    ck_assert_int_eq(ts_build_sample(snap), 0);
+    ts_server_t s;
+    ts_resp_t r;
+    const char *args[] = {"--threads", "1", "--response-cache", "4", snap, NULL};
+    ck_assert_int_eq(ts_server_start(&s, args), 0);
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=th", &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        ts_resp_free(&r);
+    }
+    ck_assert(ts_metric(&s, "ahead_response_cache_hits_total") == 2);
+    for (int i = 0; i < 60; i++) {
+        snprintf(path, sizeof(path), "/v1/complete?q=%c%c", 'a' + i % 26, 'a' + i / 26);
+        ck_assert_int_eq(ts_get(s.url, path, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        ts_resp_free(&r);
+    }
+    char v[128];
+    ck_assert_int_eq(ts_get(s.url, "/v1/complete?q=th", &r), 0);
+    ck_assert(ts_header(&r, "server-timing", v, sizeof(v)));
+    ck_assert_msg(strncmp(v, "cache;", 6) == 0, "%s", v);
+    ts_resp_free(&r);
+    ck_assert(ts_metric(&s, "ahead_response_cache_hits_total") == 3);
+    ck_assert_int_eq(ts_server_stop(&s, SIGTERM, 10000, NULL), 0);
+}
+END_TEST
+
 START_TEST(test_admin_token)
 {
     char dir[256], snap[512];
@@ -1419,6 +1456,7 @@ static Suite *server_suite(void)
     tcase_set_timeout(own, 120);
     tcase_add_test(own, test_admin_token);
     tcase_add_test(own, test_response_cache);
+    tcase_add_test(own, test_response_cache_keeps_popular);
     tcase_add_test(own, test_max_k_and_admin_off);
     tcase_add_test(own, test_no_infix_snapshot);
     tcase_add_test(own, test_matching_defaults);
