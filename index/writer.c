@@ -1170,10 +1170,10 @@ static void *words_main(void *arg)
 }
 
 /*
- * Room for smaller word-start leaves (ah_write_options_t.size_budget). The
- * sizes are the sections' as they will be written, padding included; the
- * exact index alone is what no_words would write: the exact sections, and
- * node records without their look fields (4 bytes each).
+ * What ah_write_options_t.size_budget measures. The sizes are the
+ * sections' as they will be written, padding included; the exact index
+ * alone is what no_words, no_typo and no fills would write: the exact
+ * sections, and node records without their look fields (4 bytes each).
  */
 static uint64_t section_size(const writer_t *w, unsigned s)
 {
@@ -1229,6 +1229,14 @@ typedef struct fine_words {
 
 static const unsigned word_secs[] = {AH_SEC_WORD_NODES, AH_SEC_WORD_ENTRIES, AH_SEC_WORD_LOOK};
 
+static uint64_t words_size(const writer_t *w)
+{
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < 3; i++)
+        sum += section_size(w, word_secs[i]);
+    return sum;
+}
+
 static void *fine_words_main(void *arg)
 {
     fine_words_t *f = arg;
@@ -1244,12 +1252,10 @@ static void *fine_words_main(void *arg)
 /* Puts the finer word-start trie in place of the first one when it fits in room bytes. */
 static int keep_fine_words(writer_t *w, words_job_t *job, fine_words_t *f, double room)
 {
-    uint64_t coarse = 0, fine = 0;
-    for (unsigned i = 0; i < 3; i++) {
-        coarse += section_size(w, word_secs[i]);
+    uint64_t fine = 0;
+    for (unsigned i = 0; i < 3; i++)
         fine += f->sec[i].len + AH_SECTION_PAD + 7;
-    }
-    if (f->rc || (double)fine > (double)coarse + room) {
+    if (f->rc || (double)fine > (double)words_size(w) + room) {
         for (unsigned i = 0; i < 3; i++)
             free(f->sec[i].data);
         return f->rc == AH_ENOMEM ? f->rc : 0; /* AH_EINVAL, too large: the first one fits */
@@ -1338,11 +1344,8 @@ static int spend_room(writer_t *w, words_job_t *job, const ah_write_options_t *o
 {
     double budget = opt->size_budget * (double)exact_size(w);
     double room = budget - (double)planned_size(w, opt);
-    uint64_t coarse = 0;
-    for (unsigned i = 0; i < 3; i++)
-        coarse += section_size(w, word_secs[i]);
     fine_words_t fine = {.w = w, .leaf = job->leaf};
-    int try_words = job->words && room >= (double)coarse / 2;
+    int try_words = job->words && room >= (double)words_size(w) / 2;
     int try_hot = opt->hot_nodes_room > opt->hot_nodes &&
                   room >= 64.0 * (opt->hot_nodes_room - opt->hot_nodes);
     pthread_t thread;
