@@ -276,7 +276,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                               : hot_sel == 15 ? 0
                                                               : 1u << hot_sel,
                                  .no_words = no_words,
-                                 .word_leaf = word_leaf};
+                                 .word_leaf = word_leaf,
+                                 /* half the time the builder's room for finer tries */
+                                 .size_budget = hot_sel & 1 ? AH_SIZE_BUDGET : 0,
+                                 .hot_nodes_room = (unsigned)(n / 64 + 16)};
         const char *snap = tmp_file("snap", NULL, 0);
         if (ah_snapshot_write(snap, e, n, &wo, NULL, err, sizeof err) != 0)
             FAIL("%zu completions do not build: %s", n, err);
