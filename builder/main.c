@@ -358,8 +358,7 @@ static unsigned default_threads(void)
     return n > 0 ? (unsigned)n : 1;
 }
 
-/* Parses --weight: a finite number > 0; exits with status 2 if it is not one. */
-/* A finite number above 0, or with zero_ok from 0 on; exits with a message otherwise. */
+/* A finite number above 0, or with zero_ok from 0 on; exits with status 2 otherwise. */
 static double parse_real(const char *name, const char *s, int zero_ok)
 {
     char *end;
