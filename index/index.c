@@ -811,12 +811,7 @@ int ah_index__node_inline(const ah_index_t *ix, const unsigned char **p, uint64_
 
 /* ---------------------------------------------------------------- lookup */
 
-/*
- * Writes the completions of lex ids ids[0..n) (best first) into out, their
- * texts into text. The ids are independent random reads into four sections;
- * touching each section for all ids before the next lets the misses overlap
- * instead of queueing one behind the other.
- */
+/* Declared, and why, in index_internal.h. */
 void ah_index__prefetch_answers(const ah_index_t *ix, const uint32_t *ids, size_t n)
 {
     const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
@@ -834,6 +829,10 @@ void ah_index__prefetch_answers(const ah_index_t *ix, const uint32_t *ids, size_
     }
 }
 
+/*
+ * Writes the completions of lex ids ids[0..n) (best first) into out, their
+ * texts into text, their loads started together first.
+ */
 static int emit_all(const ah_index_t *ix, const uint32_t *ids, size_t n, ah_completion_t *out,
                     char *text, size_t cap)
 {

@@ -175,8 +175,7 @@ static int fill_tiers(const ah_index_t *ix, const ah_pattern_t *pat, unsigned bu
     ah_index__prefetch_answers(ix, ids, m);
     int rc = 0;
     for (size_t i = 0; i < m && !rc; i++) {
-        ah_hit_t h = {ah_walk__rank(ix, (uint32_t)(v[i] >> 3)), (uint8_t)(v[i] >> 1 & 3),
-                      (uint8_t)(v[i] & 1)};
+        ah_hit_t h = {ah_walk__rank(ix, ids[i]), (uint8_t)(v[i] >> 1 & 3), (uint8_t)(v[i] & 1)};
         rc = emit_hit(ix, pat, &h, &out[n++], text, cap, &used);
     }
     *n_out = rc ? 0 : n;
