@@ -38,8 +38,9 @@ int ah_rcache_init(ah_rcache_t *c, size_t entries)
         bits++;
     }
     c->slots = calloc(n, AH_RCACHE_SLOT);
+    c->tags = calloc(n, sizeof *c->tags);
     c->sketch = calloc(SKETCH_ROWS, w);
-    if (c->slots == NULL || c->sketch == NULL) {
+    if (c->slots == NULL || c->tags == NULL || c->sketch == NULL) {
         ah_rcache_dispose(c);
         return AH_ENOMEM;
     }
@@ -54,6 +55,7 @@ int ah_rcache_init(ah_rcache_t *c, size_t entries)
 void ah_rcache_dispose(ah_rcache_t *c)
 {
     free(c->slots);
+    free(c->tags);
     free(c->sketch);
     *c = (ah_rcache_t){0};
 }
@@ -98,10 +100,16 @@ static void count_request(ah_rcache_t *c, uint64_t hash)
     }
 }
 
-static unsigned char *set_of(const ah_rcache_t *c, uint64_t hash)
+/* The first slot of a request's set: the low bits of its hash index the sets (the sketch uses
+ * the high bits of products). */
+static size_t set_of(const ah_rcache_t *c, uint64_t hash)
 {
-    /* The low bits index the sets; the sketch uses the high bits of products. */
-    return c->slots + (size_t)(hash & c->set_mask) * c->ways * AH_RCACHE_SLOT;
+    return (size_t)(hash & c->set_mask) * c->ways;
+}
+
+static unsigned char *slot_at(const ah_rcache_t *c, size_t i)
+{
+    return c->slots + i * AH_RCACHE_SLOT;
 }
 
 /* The same request, the snapshot aside. */
@@ -118,8 +126,11 @@ const char *ah_rcache_get(ah_rcache_t *c, const ah_rcache_key_t *key, size_t *le
     if (c->slots == NULL)
         return NULL;
     count_request(c, key->hash);
-    unsigned char *s = set_of(c, key->hash);
-    for (unsigned i = 0; i < c->ways; i++, s += AH_RCACHE_SLOT) {
+    size_t set = set_of(c, key->hash);
+    for (unsigned i = 0; i < c->ways; i++) {
+        if (c->tags[set + i] != key->hash)
+            continue; /* a slot's own cache lines are read only when its hash is the request's */
+        const unsigned char *s = slot_at(c, set + i);
         const slot_header_t *h = (const slot_header_t *)s;
         if (same_request(s, key) && h->snapshot_id == key->snapshot_id) {
             *len = h->body_len;
@@ -136,29 +147,31 @@ void ah_rcache_put(ah_rcache_t *c, const ah_rcache_key_t *key, const h2o_iovec_t
         return;
     /* The request's own slot (an answer of an older snapshot), else an empty one, else the
      * least seen request's, if this one has been seen more often. */
-    unsigned char *set = set_of(c, key->hash), *s = NULL, *victim = NULL;
+    size_t set = set_of(c, key->hash), at = SIZE_MAX, victim = 0;
     unsigned least = 256;
-    for (unsigned i = 0; i < c->ways && s == NULL; i++) {
-        unsigned char *t = set + (size_t)i * AH_RCACHE_SLOT;
-        const slot_header_t *h = (const slot_header_t *)t;
-        if (same_request(t, key)) {
-            s = t;
-        } else if (h->body_len == 0) {
+    for (unsigned i = 0; i < c->ways && at == SIZE_MAX; i++) {
+        uint64_t tag = c->tags[set + i];
+        const slot_header_t *h = (const slot_header_t *)slot_at(c, set + i);
+        if (tag == key->hash && same_request(slot_at(c, set + i), key)) {
+            at = set + i;
+        } else if (tag == 0 && h->body_len == 0) {
             least = 0;
-            victim = t;
+            victim = set + i;
         } else if (least > 0) {
-            unsigned f = frequency(c, h->hash);
+            unsigned f = frequency(c, tag);
             if (f < least) {
                 least = f;
-                victim = t;
+                victim = set + i;
             }
         }
     }
-    if (s == NULL) {
+    if (at == SIZE_MAX) {
         if (least != 0 && frequency(c, key->hash) <= least)
             return; /* seen no more often than what it would evict */
-        s = victim;
+        at = victim;
     }
+    c->tags[at] = key->hash;
+    unsigned char *s = slot_at(c, at);
     slot_header_t *h = (slot_header_t *)s;
     *h = (slot_header_t){.hash = key->hash,
                          .snapshot_id = key->snapshot_id,

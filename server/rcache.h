@@ -28,6 +28,8 @@
  *   slot (AH_RCACHE_SLOT bytes):
  *     [header: hash, snapshot id, index, k, variant, q length, body length]
  *     [q bytes][body bytes]      bodies that do not fit are not cached
+ *   tags: each slot's hash, the slots of a set side by side, so that a miss
+ *     reads one cache line instead of one per slot
  */
 #ifndef AH_SERVER_RCACHE_H
 #define AH_SERVER_RCACHE_H
@@ -53,6 +55,7 @@ typedef struct ah_rcache_key {
 
 typedef struct ah_rcache {
     unsigned char *slots; /* n * AH_RCACHE_SLOT bytes; NULL when disabled */
+    uint64_t *tags;       /* each slot's hash, a set's side by side: a probe reads one line */
     size_t set_mask;      /* sets - 1 */
     unsigned ways;        /* slots per set: AH_RCACHE_WAYS, or n when fewer */
     uint8_t *sketch;      /* 4 rows of sketch_mask + 1 counters */
