@@ -221,6 +221,49 @@ static int by_view(const void *a, const void *b)
     return x->head_len <= 4 ? 0 : head_cmp(x, y); /* order held all four bytes */
 }
 
+/* Runs of up to this many views are sorted by sort_views(), in a room of their size. */
+#define VIEW_SORT_ROOM 65536
+#define VIEW_PIECE     16
+
+/*
+ * Sorts a run's views v[0..n) by by_view(), stably, with tmp holding n:
+ * insertion sort of pieces of VIEW_PIECE, then merges through tmp. The
+ * order is qsort's (glibc's is a stable merge sort too), at a fraction of
+ * its cost: qsort of these 48-byte views, a call through a pointer per
+ * comparison, was a sixth of a build.
+ */
+static void sort_views(gview_t *v, gview_t *tmp, size_t n)
+{
+    for (size_t lo = 0; lo < n; lo += VIEW_PIECE) {
+        size_t hi = n - lo > VIEW_PIECE ? lo + VIEW_PIECE : n;
+        for (size_t i = lo + 1; i < hi; i++) {
+            gview_t x = v[i];
+            size_t j = i;
+            for (; j > lo && by_view(&v[j - 1], &x) > 0; j--)
+                v[j] = v[j - 1];
+            v[j] = x;
+        }
+    }
+    gview_t *from = v, *to = tmp;
+    for (size_t width = VIEW_PIECE; width < n; width *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * width) {
+            size_t mid = n - lo > width ? lo + width : n;
+            size_t hi = n - mid > width ? mid + width : n, a = lo, b = mid, o = lo;
+            while (a < mid && b < hi) /* ties from the left run: stable */
+                to[o++] = by_view(&from[b], &from[a]) < 0 ? from[b++] : from[a++];
+            while (a < mid)
+                to[o++] = from[a++];
+            while (b < hi)
+                to[o++] = from[b++];
+        }
+        gview_t *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != v)
+        memcpy(v, from, n * sizeof *v);
+}
+
 /* LSD radix sort of n records by the hash's low `bits` bits, eight at a time; tmp holds n. */
 static void radix_sort(grec_t *r, grec_t *tmp, size_t n, unsigned bits)
 {
@@ -462,10 +505,10 @@ static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t
 /* Appends the blocks of r[0..m) (sorted by hash) to g. */
 static int encode_blocks(grams_t *g, const grec_t *r, size_t m)
 {
-    gview_t *views = NULL;
+    gview_t *views = NULL, *room = malloc(VIEW_SORT_ROOM * sizeof *room);
     grecord_t *recs = NULL;
     size_t cap_views = 0;
-    int rc = 0;
+    int rc = room ? 0 : AH_ENOMEM;
     for (size_t i = 0; i < m && !rc;) {
         size_t k = i + 1;
         while (k < m && r[k].hash == r[i].hash)
@@ -484,7 +527,10 @@ static int encode_blocks(grams_t *g, const grec_t *r, size_t m)
         }
         for (size_t x = i; x < k; x++)
             view(g, &r[x], &views[x - i]);
-        qsort(views, k - i, sizeof *views, by_view);
+        if (k - i <= VIEW_SORT_ROOM)
+            sort_views(views, room, k - i);
+        else /* glibc's sorts these through pointers: less room than a copy of the run */
+            qsort(views, k - i, sizeof *views, by_view);
         /* A run of equal hash may hold several block keys (a collision): one block each. */
         for (size_t a = 0; a < k - i && !rc;) {
             size_t end = a + 1;
@@ -496,6 +542,7 @@ static int encode_blocks(grams_t *g, const grec_t *r, size_t m)
         i = k;
     }
     free(views);
+    free(room);
     free(recs);
     return rc;
 }
