@@ -505,19 +505,23 @@ static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t
 /* Appends the blocks of r[0..m) (sorted by hash) to g. */
 static int encode_blocks(grams_t *g, const grec_t *r, size_t m)
 {
-    gview_t *views = NULL, *room = malloc(VIEW_SORT_ROOM * sizeof *room);
+    gview_t *views = NULL, *room = NULL; /* room: the sort's, as views up to VIEW_SORT_ROOM */
     grecord_t *recs = NULL;
     size_t cap_views = 0;
-    int rc = room ? 0 : AH_ENOMEM;
+    int rc = 0;
     for (size_t i = 0; i < m && !rc;) {
         size_t k = i + 1;
         while (k < m && r[k].hash == r[i].hash)
             k++;
         if (k - i > cap_views) {
+            size_t n_room = k - i < VIEW_SORT_ROOM ? k - i : VIEW_SORT_ROOM;
             gview_t *nv = realloc(views, (k - i) * sizeof *nv);
             if (nv)
                 views = nv;
-            grecord_t *nr = nv ? realloc(recs, (k - i) * sizeof *nr) : NULL;
+            gview_t *nroom = nv ? realloc(room, n_room * sizeof *nroom) : NULL;
+            if (nroom)
+                room = nroom;
+            grecord_t *nr = nroom ? realloc(recs, (k - i) * sizeof *nr) : NULL;
             if (!nr) {
                 rc = AH_ENOMEM;
                 break;
