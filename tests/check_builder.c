@@ -346,8 +346,8 @@ static uint64_t snapshot_id_at(const char *path)
  * format or of what the builder chooses changes them and must update them
  * here on purpose; a change of how the writer works (a faster sort, a
  * streaming writer) must not. korean-words.txt gives the gram table heads
- * that are not ASCII, compared byte by byte; es-ngrams runs of thousands of
- * records with one block key.
+ * that are not ASCII, compared byte by byte; es-ngrams runs of hundreds of
+ * records with one block key, which the gram table's sort merges.
  */
 START_TEST(test_pinned_bytes)
 {
