@@ -7,8 +7,7 @@
 
 #include "ahead.h"
 
-typedef struct slot_header {
-    uint64_t hash;
+typedef struct slot_header { /* the request's hash is its tag (rcache.h) */
     uint64_t snapshot_id;
     uint32_t index;
     uint32_t k;
@@ -112,11 +111,18 @@ static unsigned char *slot_at(const ah_rcache_t *c, size_t i)
     return c->slots + i * AH_RCACHE_SLOT;
 }
 
-/* The same request, the snapshot aside. */
-static int same_request(const unsigned char *s, const ah_rcache_key_t *key)
+/*
+ * Slot i holds the same request, the snapshot aside. Its tag is compared
+ * first: a slot's own cache lines are read only when its hash is the
+ * request's.
+ */
+static int same_request(const ah_rcache_t *c, size_t i, const ah_rcache_key_t *key)
 {
+    if (c->tags[i] != key->hash)
+        return 0;
+    const unsigned char *s = slot_at(c, i);
     const slot_header_t *h = (const slot_header_t *)s;
-    return h->body_len != 0 && h->hash == key->hash && h->index == key->index && h->k == key->k &&
+    return h->body_len != 0 && h->index == key->index && h->k == key->k &&
            h->variant == key->variant && h->qlen == key->qlen &&
            memcmp(s + sizeof(*h), key->q, key->qlen) == 0;
 }
@@ -128,11 +134,11 @@ const char *ah_rcache_get(ah_rcache_t *c, const ah_rcache_key_t *key, size_t *le
     count_request(c, key->hash);
     size_t set = set_of(c, key->hash);
     for (unsigned i = 0; i < c->ways; i++) {
-        if (c->tags[set + i] != key->hash)
-            continue; /* a slot's own cache lines are read only when its hash is the request's */
+        if (!same_request(c, set + i, key))
+            continue;
         const unsigned char *s = slot_at(c, set + i);
         const slot_header_t *h = (const slot_header_t *)s;
-        if (same_request(s, key) && h->snapshot_id == key->snapshot_id) {
+        if (h->snapshot_id == key->snapshot_id) {
             *len = h->body_len;
             return (const char *)s + sizeof(*h) + h->qlen;
         }
@@ -152,7 +158,7 @@ void ah_rcache_put(ah_rcache_t *c, const ah_rcache_key_t *key, const h2o_iovec_t
     for (unsigned i = 0; i < c->ways && at == SIZE_MAX; i++) {
         uint64_t tag = c->tags[set + i];
         const slot_header_t *h = (const slot_header_t *)slot_at(c, set + i);
-        if (tag == key->hash && same_request(slot_at(c, set + i), key)) {
+        if (same_request(c, set + i, key)) {
             at = set + i;
         } else if (tag == 0 && h->body_len == 0) {
             least = 0;
@@ -173,8 +179,7 @@ void ah_rcache_put(ah_rcache_t *c, const ah_rcache_key_t *key, const h2o_iovec_t
     c->tags[at] = key->hash;
     unsigned char *s = slot_at(c, at);
     slot_header_t *h = (slot_header_t *)s;
-    *h = (slot_header_t){.hash = key->hash,
-                         .snapshot_id = key->snapshot_id,
+    *h = (slot_header_t){.snapshot_id = key->snapshot_id,
                          .index = key->index,
                          .k = key->k,
                          .variant = key->variant,

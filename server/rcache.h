@@ -26,7 +26,7 @@
  * the popular ones.
  *
  *   slot (AH_RCACHE_SLOT bytes):
- *     [header: hash, snapshot id, index, k, variant, q length, body length]
+ *     [header: snapshot id, index, k, variant, q length, body length]
  *     [q bytes][body bytes]      bodies that do not fit are not cached
  *   tags: each slot's hash, the slots of a set side by side, so that a miss
  *     reads one cache line instead of one per slot
