@@ -276,6 +276,37 @@ void ah_match_display_span(const char *text, size_t len, uint32_t a, uint32_t b,
             *end = *start;
         return;
     }
+    /*
+     * When the key is made code point by code point (Latin, Hangul), f(c)
+     * comes from one pass, as far as the span reaches; else from the key
+     * of each prefix the binary searches below try.
+     */
+    uint32_t f[AH_MAX_TEXT_BYTES + 1];
+    size_t at;
+    int m =
+        ah_key_cps_of_prefixes(text, len, (a + 1 > b ? a + 1 : b), f, sizeof f / sizeof *f, &at);
+    if (m >= 0) {
+        uint32_t c = 0;
+        while (c < (uint32_t)m && f[c + 1] <= a)
+            c++;
+        *start = c;
+        while (c < (uint32_t)m && f[c] < b)
+            c++;
+        /* Code points up to m are Latin or Hangul, none a mark; those after may be. */
+        while (c == (uint32_t)m && c > *start && at < len) {
+            uint32_t cp = 0, w = 0;
+            for (ah_utf8_t u = {0, 0};
+                 at + w < len && !ah_utf8_feed(&u, (unsigned char)text[at + w], &cp);)
+                w++;
+            if (!is_mark(cp))
+                break;
+            at += w + 1;
+            c++;
+            m++;
+        }
+        *end = c;
+        return;
+    }
     /* Byte offset of each code point, and the code points themselves. */
     uint16_t off[AH_MAX_TEXT_BYTES + 1];
     uint32_t cps[AH_MAX_TEXT_BYTES];
@@ -291,30 +322,6 @@ void ah_match_display_span(const char *text, size_t len, uint32_t a, uint32_t b,
         }
     }
     off[n] = (uint16_t)from;
-    /*
-     * Hangul and ASCII only (the display text's whitespace is collapsed
-     * already): each display code point gives the key a fixed number of
-     * code points, one, or its jamo.
-     */
-    uint32_t f = 0, c;
-    for (c = 0; c < n; c++)
-        if (cps[c] >= 0x80 && !(cps[c] >= 0xac00 && cps[c] <= 0xd7a3) &&
-            !(cps[c] >= 0x3131 && cps[c] <= 0x3163))
-            break;
-    if (c == n) {
-        int32_t keys[6];
-        for (c = 0; c < n; c++) {
-            uint32_t g = f + (cps[c] < 0x80 ? 1 : (uint32_t)ah_hangul_keys((int32_t)cps[c], keys));
-            if (g > a)
-                break;
-            f = g;
-        }
-        *start = c;
-        for (; c < n && f < b; c++)
-            f += cps[c] < 0x80 ? 1 : (uint32_t)ah_hangul_keys((int32_t)cps[c], keys);
-        *end = c;
-        return;
-    }
     /*
      * f(c), the key code points of the first c display code points, never
      * decreases as c grows: binary searches find the last c with f(c) <= a

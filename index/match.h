@@ -136,6 +136,18 @@ int ah_hangul_keys(int32_t c, int32_t *keys);
 int ah_jamo_split(int32_t c, int32_t *keys);
 
 /*
+ * For a text whose key is made without utf8proc (ASCII, Hangul with
+ * ASCII, or Latin below U+0250: normalize.c), in one pass: f[c] = the code
+ * points in the key of its first c code points, one trailing space kept,
+ * for c = 0 .. m, where m is the first c with f[c] >= until, or the
+ * text's last; *bytes = the bytes of those m code points. Returns m, or
+ * -1 when they take utf8proc's path or f has fewer than m + 1 places.
+ * (Keys too long for ah_normalize_key() are counted all the same.)
+ */
+int ah_key_cps_of_prefixes(const char *text, size_t len, uint32_t until, uint32_t *f, size_t cap,
+                           size_t *bytes);
+
+/*
  * The code points of a key as its text shows them, which typos=auto counts:
  * every code point but the jamo that continue a syllable (a vowel or
  * trailing consonant after a leading consonant or vowel, a compound's

@@ -413,6 +413,64 @@ int ah_normalize_key(const char *in, size_t len, char *out, size_t cap, size_t *
     return rc;
 }
 
+int ah_key_cps_of_prefixes(const char *text, size_t len, uint32_t until, uint32_t *f, size_t cap,
+                           size_t *bytes)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    pthread_once(&latin_once, latin_init);
+    /* The collapser of emit_cp(), counting code points: a space is owed until a non-space. */
+    uint32_t used = 0, n = 0;
+    int pending = 0, latin_seen = 0, hangul_seen = 0;
+    size_t i = 0;
+    if (cap == 0)
+        return -1;
+    f[0] = 0;
+    while (i < len && f[n] < until) {
+        int32_t keys[6];
+        int m;
+        if (n + 1 >= cap || s[i] == 0)
+            return -1; /* a key has no zero byte: ah_normalize_key() refuses it */
+        if (s[i] < 0x80) {
+            keys[0] = s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i];
+            m = 1;
+            i++;
+        } else if (s[i] >= 0xc2 && s[i] <= 0xc9 && i + 1 < len && (s[i + 1] & 0xc0) == 0x80) {
+            uint32_t c = (uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f);
+            if (hangul_seen || c >= LATIN_END || latin[c - 0x80].n == LATIN_SLOW)
+                return -1; /* as latin_only() decides */
+            const struct latin_key *k = &latin[c - 0x80];
+            latin_seen = 1;
+            m = k->n;
+            memcpy(keys, k->cp, (size_t)m * sizeof *keys);
+            i += 2;
+        } else {
+            int32_t c = (s[i] & 0xf0) == 0xe0 && i + 2 < len && (s[i + 1] & 0xc0) == 0x80 &&
+                                (s[i + 2] & 0xc0) == 0x80
+                            ? (int32_t)((uint32_t)(s[i] & 0x0f) << 12 |
+                                        (uint32_t)(s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f))
+                            : 0;
+            if (latin_seen || !((c >= H_SBASE && c < H_SBASE + H_SCOUNT) ||
+                                (c >= 0x3131 && c <= 0x3163))) /* as hangul_and_ascii() */
+                return -1;
+            hangul_seen = 1;
+            m = ah_hangul_keys(c, keys);
+            i += 3;
+        }
+        for (int j = 0; j < m; j++) {
+            if (is_space_cp(keys[j])) {
+                if (used > 0)
+                    pending = 1;
+            } else {
+                used += 1 + (uint32_t)pending;
+                pending = 0;
+            }
+        }
+        f[++n] = used + (uint32_t)pending;
+    }
+    *bytes = i;
+    return (int)n;
+}
+
 int ah_normalize_surface(const char *in, size_t len, char *out, size_t cap, size_t *out_len)
 {
     const utf8proc_uint8_t *s = (const utf8proc_uint8_t *)in;

@@ -16,6 +16,7 @@
 #include "bits.h"
 #include "datasets.h"
 #include "format.h"
+#include "match.h"
 #include "oracle.h"
 #include "reseal.h"
 
@@ -25,6 +26,7 @@
 #include <inttypes.h>
 #include <string.h>
 #include <unistd.h>
+#include <utf8proc.h>
 
 /* Writes, opens and verifies a snapshot of o; what the writer did into *info when not NULL. */
 static ah_index_t *build_with(const oracle_t *o, const ah_write_options_t *opt, const char *name,
@@ -548,6 +550,140 @@ START_TEST(test_npm_head)
 }
 END_TEST
 
+/* ---------------------------------------------------------- display spans */
+
+/*
+ * Spans by the definition: f[c] is the code points of the key of a display
+ * text's first c code points (of n, cps), from ah_normalize_key on each
+ * prefix (prefix_key_cps); the span of key code points [a, b) starts at
+ * the last c with f[c] <= a, ends at the first c from there with f[c] >=
+ * b, then takes in the combining marks that follow.
+ */
+static size_t prefix_key_cps(const char *text, size_t len, uint32_t *f, utf8proc_int32_t *cps)
+{
+    size_t off[AH_MAX_TEXT_BYTES + 1], n = 0;
+    for (size_t i = 0; i < len;) {
+        utf8proc_ssize_t w = utf8proc_iterate((const utf8proc_uint8_t *)text + i,
+                                              (utf8proc_ssize_t)(len - i), &cps[n]);
+        ck_assert(w > 0);
+        off[n++] = i;
+        i += (size_t)w;
+    }
+    off[n] = len;
+    for (size_t c = 0; c <= n; c++) {
+        char key[AH_MAX_KEY_BYTES + 8];
+        size_t klen = 0;
+        ck_assert(ah_normalize_key(text, off[c], key, sizeof key, &klen, 1) == 0);
+        f[c] = 0;
+        for (size_t i = 0; i < klen; i++)
+            f[c] += ((unsigned char)key[i] & 0xc0) != 0x80;
+    }
+    return n;
+}
+
+static void span_by_definition(const uint32_t *f, const utf8proc_int32_t *cps, size_t n, uint32_t a,
+                               uint32_t b, uint32_t *start, uint32_t *end)
+{
+    size_t s = 0, e;
+    while (s < n && f[s + 1] <= a)
+        s++;
+    for (e = s; e < n && f[e] < b;)
+        e++;
+    while (e > s && e < n) {
+        utf8proc_category_t cat = utf8proc_category(cps[e]);
+        if (cat != UTF8PROC_CATEGORY_MN && cat != UTF8PROC_CATEGORY_MC &&
+            cat != UTF8PROC_CATEGORY_ME)
+            break;
+        e++;
+    }
+    *start = (uint32_t)s;
+    *end = (uint32_t)e;
+}
+
+/*
+ * Display spans of Latin and Hangul texts are worked out in one pass over
+ * the text (ah_key_cps_of_prefixes); they must be the spans of the
+ * definition, for every [a, b), on texts whose code points' keys are
+ * spaces (the diaeresis and acute accent alone), two letters (ß, ŉ, ǅ),
+ * or jamo, with white space of several kinds, and on texts that need
+ * utf8proc.
+ */
+START_TEST(test_display_spans_in_one_pass)
+{
+    static const char *const pieces[] = {"a",
+                                         "B",
+                                         "z",
+                                         " ",
+                                         "  ",
+                                         "\t",
+                                         "\xc2\xa0",
+                                         "\xc3\xa9",
+                                         "\xc3\x89",
+                                         "\xc3\x9f",
+                                         "\xc2\xa8",
+                                         "\xc2\xb4",
+                                         "\xc5\x89",
+                                         "\xc7\x85",
+                                         "\xc4\xb1",
+                                         "\xc5\xbf",
+                                         "\xc3\xb1",
+                                         "\xc8\xb7",
+                                         "\xea\xb0\x80",
+                                         "\xed\x95\x9c",
+                                         "\xe3\x84\xb1",
+                                         "\xe3\x85\x98",
+                                         "\xe3\x84\xb3",
+                                         "x\xcc\x83",
+                                         "\xef\xac\x81",
+                                         "\xd0\x96",
+                                         "\xc9\x90"};
+    size_t n_pieces = sizeof pieces / sizeof *pieces, fast = 0;
+    uint64_t seed = 0x5ba9;
+    for (int round = 0; round < 4000; round++) {
+        char text[AH_MAX_TEXT_BYTES];
+        size_t len = 0;
+        /* Most texts from the pieces the one pass takes; some with one that needs utf8proc. */
+        size_t from = round % 4 == 0 ? n_pieces : n_pieces - 4;
+        for (uint64_t m = 1 + test_rand(&seed) % 12; m > 0; m--) {
+            const char *p = pieces[test_rand(&seed) % from];
+            if (len + strlen(p) > sizeof text)
+                break;
+            memcpy(text + len, p, strlen(p));
+            len += strlen(p);
+        }
+        /* A display text: its white space collapsed (ah_normalize_surface). */
+        char raw[AH_MAX_TEXT_BYTES];
+        memcpy(raw, text, len);
+        ck_assert(ah_normalize_surface(raw, len, text, sizeof text, &len) == 0);
+        if (len == 0)
+            continue;
+        uint32_t f[AH_MAX_TEXT_BYTES + 1], fast_f[AH_MAX_TEXT_BYTES + 1];
+        utf8proc_int32_t cps[AH_MAX_TEXT_BYTES];
+        size_t n = prefix_key_cps(text, len, f, cps);
+        size_t bytes;
+        int m = ah_key_cps_of_prefixes(text, len, UINT32_MAX, fast_f,
+                                       sizeof fast_f / sizeof *fast_f, &bytes);
+        if (m >= 0) {
+            fast++;
+            ck_assert_int_eq(m, (int)n);
+            ck_assert_uint_eq(bytes, len);
+            for (size_t c = 0; c <= n; c++)
+                ck_assert_uint_eq(fast_f[c], f[c]);
+        }
+        for (uint32_t a = 0; a <= f[n] + 1; a++)
+            for (uint32_t b = a; b <= f[n] + 2; b++) {
+                uint32_t s0, e0, s1, e1;
+                span_by_definition(f, cps, n, a, b, &s0, &e0);
+                ah_match_display_span(text, len, a, b, &s1, &e1);
+                ck_assert_msg(s0 == s1 && e0 == e1, "'%.*s' [%u, %u): [%u, %u), want [%u, %u)",
+                              (int)len, text, a, b, s1, e1, s0, e0);
+            }
+    }
+    ck_assert_uint_gt(fast, 1000); /* both ways were taken, many times */
+    ck_assert_uint_gt(4000 - fast, 1000);
+}
+END_TEST
+
 static Suite *match_suite(void)
 {
     Suite *s = suite_create("match");
@@ -558,6 +694,7 @@ static Suite *match_suite(void)
     tcase_add_test(tc, test_broken_rules_are_noticed);
     tcase_add_test(tc, test_lookups_rely_on_the_typo_index);
     tcase_add_test(tc, test_lookups_use_the_fills);
+    tcase_add_test(tc, test_display_spans_in_one_pass);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("datasets");
     tcase_set_timeout(real, 600);

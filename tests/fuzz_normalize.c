@@ -20,7 +20,9 @@
  *   - the key of a text's surface form is the key of the text (the builder
  *     keys a line by its surface form, a lookup keys the typed text);
  *   - the ASCII and Latin fast paths equal the utf8proc path (normalize.c):
- *     a leading U+0301, stripped, sends a text down the latter.
+ *     a leading U+0301, stripped, sends a text down the latter;
+ *   - ah_key_cps_of_prefixes() (match.h), where it answers, gives the code
+ *     points of the key of each prefix of the text, as far as it says.
  * A violation aborts with a message. Built with clang by tests/fuzz.sh
  * (CMake -DAHEAD_FUZZ=ON in build-fuzz/):
  *
@@ -28,6 +30,7 @@
  *   build-fuzz/tests/fuzz_normalize CRASH_FILE          (replay a finding)
  */
 #include "ahead.h"
+#include "match.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,6 +130,47 @@ static int run_both(const char *what, normalize_fn fn, const char *in, size_t le
     return rc;
 }
 
+/*
+ * The one pass over a text's prefixes (display spans use it) against the
+ * key of each prefix: up to the first prefix with `until` code points of
+ * key (from the options byte; all of them for 0).
+ */
+static void check_prefix_cps(const char *in, size_t len, unsigned char opt)
+{
+    uint32_t f[AH_MAX_TEXT_BYTES + 1], until = opt >> 1 ? opt >> 1 : UINT32_MAX;
+    size_t bytes = 0;
+    int m = ah_key_cps_of_prefixes(in, len, until, f, sizeof f / sizeof *f, &bytes);
+    if (m < 0)
+        return;
+    size_t at = 0;
+    for (int c = 0;; c++) {
+        char key[AH_MAX_KEY_BYTES + 8];
+        size_t klen = 0;
+        int rc = ah_normalize_key(in, at, key, sizeof key, &klen, 1);
+        if (rc == AH_ETOOLONG)
+            return; /* past any key a snapshot holds: the pass counts on regardless */
+        if (rc != 0)
+            FAIL("prefix cps: a prefix of %zu bytes has no key, yet the pass went on", at);
+        uint32_t n = 0;
+        for (size_t i = 0; i < klen; i++)
+            n += ((unsigned char)key[i] & 0xc0) != 0x80;
+        if (f[c] != n)
+            FAIL("prefix cps: %u code points of key after %d of text, the key has %u", f[c], c, n);
+        if (c == m)
+            break;
+        if (f[c] >= until)
+            FAIL("prefix cps: went on past %u code points of key", until);
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t w =
+            utf8proc_iterate((const utf8proc_uint8_t *)in + at, (utf8proc_ssize_t)(len - at), &cp);
+        if (w <= 0)
+            FAIL("prefix cps: invalid UTF-8 at byte %zu taken", at);
+        at += (size_t)w;
+    }
+    if (at != bytes || (at < len && f[m] < until))
+        FAIL("prefix cps: stopped at byte %zu (said %zu) of %zu", at, bytes, len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -204,5 +248,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FAIL("fast path '%.*s' differs from utf8proc's '%.*s'", (int)key_len, key,
                  (int)slow_len, slow);
     }
+    check_prefix_cps(in, len, data[0]);
     return 0;
 }
