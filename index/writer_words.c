@@ -42,6 +42,8 @@ typedef struct words {
     int near; /* small leaves down to NEAR_DEPTH too */
     sref_t *s;
     uint32_t n;
+    uint32_t *offs; /* sort_by_rank()'s room */
+    uint32_t cap_offs;
     buf_t *nodes;
     buf_t *look; /* WORD_LOOK, or NULL without the typo index */
     uint32_t inner;
@@ -78,25 +80,121 @@ static uint64_t rank_of(const words_t *w, uint32_t id)
 
 /* ---------------------------------------------------------------- sorting */
 
-static int by_pre(const void *a, const void *b)
+/*
+ * The sorts here run over an array of a few suffixes per key, the largest
+ * the writer holds, so they take no room beside it (qsort's merge sort
+ * takes a copy), and they order by a total order (pre, then lex id, then
+ * offset) so that any algorithm gives the same bytes: qsort was only
+ * stable while its copy fitted in a quarter of the machine's memory.
+ */
+static inline int before(const sref_t *a, const sref_t *b)
 {
-    uint64_t x = ((const sref_t *)a)->pre, y = ((const sref_t *)b)->pre;
-    return x < y ? -1 : x > y;
+    if (a->pre != b->pre)
+        return a->pre < b->pre;
+    if (a->id != b->id)
+        return a->id < b->id;
+    return a->off < b->off;
 }
 
-static int by_rank(const void *a, const void *b, void *ctx)
+static inline void swap_refs(sref_t *a, sref_t *b)
 {
-    const words_t *w = ctx;
-    uint64_t x = rank_of(w, ((const sref_t *)a)->id), y = rank_of(w, ((const sref_t *)b)->id);
-    return x < y ? -1 : x > y;
+    sref_t t = *a;
+    *a = *b;
+    *b = t;
+}
+
+static void insertion_sort(sref_t *s, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        sref_t x = s[i];
+        size_t j = i;
+        for (; j > 0 && before(&x, &s[j - 1]); j--)
+            s[j] = s[j - 1];
+        s[j] = x;
+    }
+}
+
+static void sift_down(sref_t *s, size_t i, size_t n)
+{
+    for (size_t c; (c = 2 * i + 1) < n; i = c) {
+        if (c + 1 < n && before(&s[c], &s[c + 1]))
+            c++;
+        if (!before(&s[i], &s[c]))
+            return;
+        swap_refs(&s[i], &s[c]);
+    }
+}
+
+static void heap_sort(sref_t *s, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(s, i, n);
+    for (size_t end = n; end-- > 1;) {
+        swap_refs(&s[0], &s[end]);
+        sift_down(s, 0, end);
+    }
+}
+
+/*
+ * Sorts s[0..n) by before(), in place: quicksort on the median of three,
+ * recursing into the smaller side, heap sort where the recursion gets
+ * deeper than 2 log2 n (so never worse than n log n), insertion sort
+ * below 16 elements.
+ */
+static void sort_refs(sref_t *s, size_t n, unsigned depth_left)
+{
+    while (n > 16) {
+        if (depth_left-- == 0) {
+            heap_sort(s, n);
+            return;
+        }
+        sref_t *a = &s[0], *m = &s[n / 2], *z = &s[n - 1];
+        if (before(m, a))
+            swap_refs(m, a);
+        if (before(z, m)) {
+            swap_refs(z, m);
+            if (before(m, a))
+                swap_refs(m, a);
+        }
+        sref_t pivot = *m;
+        size_t i = 0, j = n - 1;
+        for (;;) { /* Hoare: s[0] <= pivot <= s[n - 1] keep both scans in range */
+            while (before(&s[i], &pivot))
+                i++;
+            while (before(&pivot, &s[j]))
+                j--;
+            if (i >= j)
+                break;
+            swap_refs(&s[i++], &s[j--]);
+        }
+        /* s[0..j] <= pivot <= s[j+1..n) */
+        size_t left = j + 1;
+        if (left < n - left) {
+            sort_refs(s, left, depth_left);
+            s += left;
+            n -= left;
+        } else {
+            sort_refs(s + left, n - left, depth_left);
+            n = left;
+        }
+    }
+    insertion_sort(s, n);
+}
+
+static void sort_all(sref_t *s, size_t n)
+{
+    unsigned depth = 0;
+    for (size_t m = n; m > 1; m >>= 1)
+        depth += 2;
+    sort_refs(s, n, depth);
 }
 
 /*
  * Sorts s[lo, hi), whose suffixes agree on their first `depth` bytes, by
- * their bytes from depth on. Keys hold no NUL, so zero padding past a
- * suffix's end sorts it before its extensions; a range whose eight bytes
- * are equal goes on to the next eight unless every suffix in it has ended
- * (then they are equal).
+ * their bytes from depth on, then by lex id and offset. Keys hold no NUL,
+ * so zero padding past a suffix's end sorts it before its extensions; a
+ * range whose eight bytes are equal goes on to the next eight unless every
+ * suffix in it has ended (then they are equal, and in id order already).
  */
 static void sort_suffixes(words_t *w, uint32_t lo, uint32_t hi, uint32_t depth)
 {
@@ -108,7 +206,7 @@ static void sort_suffixes(words_t *w, uint32_t lo, uint32_t hi, uint32_t depth)
             v = v << 8 | (depth + b < len ? p[b] : 0);
         w->s[i].pre = v;
     }
-    qsort(w->s + lo, hi - lo, sizeof *w->s, by_pre);
+    sort_all(w->s + lo, hi - lo);
     for (uint32_t i = lo; i < hi;) {
         uint32_t j = i + 1, longer = suffix_len(w, &w->s[i]) > depth + 8;
         for (; j < hi && w->s[j].pre == w->s[i].pre; j++)
@@ -117,6 +215,34 @@ static void sort_suffixes(words_t *w, uint32_t lo, uint32_t hi, uint32_t depth)
             sort_suffixes(w, i, j, depth + 8);
         i = j;
     }
+}
+
+/*
+ * Sorts the suffixes of a leaf, s[lo, hi), by the rank of their keys; a
+ * key that begins two of them keeps them in suffix order. Their offsets
+ * are set aside while each holds its place in suffix order instead, so
+ * that before()'s order is (class, lex id, place). Returns 0 or AH_ENOMEM.
+ */
+static int sort_by_rank(words_t *w, uint32_t lo, uint32_t hi)
+{
+    uint32_t n = hi - lo;
+    if (n > w->cap_offs) {
+        uint32_t *p = realloc(w->offs, (size_t)n * sizeof *p);
+        if (!p)
+            return AH_ENOMEM;
+        w->offs = p;
+        w->cap_offs = n;
+    }
+    sref_t *s = w->s + lo;
+    for (uint32_t i = 0; i < n; i++) {
+        w->offs[i] = s[i].off;
+        s[i].pre = w->class_of[s[i].id];
+        s[i].off = i;
+    }
+    sort_all(s, n);
+    for (uint32_t i = 0; i < n; i++)
+        s[i].off = w->offs[s[i].off];
+    return 0;
 }
 
 /* ------------------------------------------------------------------- trie */
@@ -273,8 +399,8 @@ static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref
         if (k->byte != AH_WORD_END_EDGE && k->hi - k->lo > leaf_limit(w, depth + 1)) {
             rc = build(w, k->lo, k->hi, depth + 1, &k->ref, cand + nc, &got);
         } else {
-            qsort_r(w->s + k->lo, k->hi - k->lo, sizeof *w->s, by_rank, w);
-            got = leaf_best(w, k->lo, k->hi, cand + nc);
+            rc = sort_by_rank(w, k->lo, k->hi);
+            got = rc ? 0 : leaf_best(w, k->lo, k->hi, cand + nc);
         }
         nc += got;
     }
@@ -311,28 +437,18 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
     info->id_bits = ah_bits_for(n - 1) ? ah_bits_for(n - 1) : 1;
     uint32_t *offs = malloc(AH_MAX_KEY_BYTES * sizeof *offs);
     uint64_t total = 0;
-    size_t cap = 0;
     int rc = offs ? 0 : AH_ENOMEM;
-    for (uint32_t id = 0; id < n && !rc; id++) {
+    /* Counted first, so that the array, most of this builder's memory, is allocated once. */
+    for (uint32_t id = 0; id < n && !rc; id++)
+        total += ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES);
+    if (!rc && total > UINT32_MAX)
+        rc = AH_EINVAL;
+    if (!rc && total > 0 && !(w.s = malloc((size_t)total * sizeof *w.s)))
+        rc = AH_ENOMEM;
+    for (uint32_t id = 0; id < n && !rc && total > 0; id++) {
         size_t k = ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES);
-        if (total + k > UINT32_MAX) {
-            rc = AH_EINVAL;
-            break;
-        }
-        if (w.n + k > cap) {
-            cap = cap ? cap * 2 : (size_t)n * 2 + 16;
-            while (cap < w.n + k)
-                cap *= 2;
-            sref_t *p = realloc(w.s, cap * sizeof *p);
-            if (!p) {
-                rc = AH_ENOMEM;
-                break;
-            }
-            w.s = p;
-        }
         for (size_t j = 0; j < k; j++)
             w.s[w.n++] = (sref_t){0, id, offs[j]};
-        total += k;
     }
     free(offs);
     if (!rc && w.n > 0) {
@@ -358,5 +474,6 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
     info->entries = w.n;
     info->inner_nodes = w.inner;
     free(w.s);
+    free(w.offs);
     return rc;
 }
