@@ -609,6 +609,21 @@ int ah_index__key_at(const ah_index_t *ix, uint32_t id, char *key, uint32_t *len
     return rc ? rc : key_in_bucket(ix, &bk, id & (ix->bucket - 1), key, len, display, &end);
 }
 
+int ah_index__text_at(const ah_index_t *ix, uint32_t id, char *key, const char **text,
+                      uint32_t *len)
+{
+    ah_bucket_t bk;
+    uint32_t j = id & (ix->bucket - 1), key_len, end;
+    int rc = ah_index__bucket(ix, id >> ix->bucket_shift, &bk);
+    if (rc || j >= bk.count)
+        return rc ? rc : AH_ECORRUPT;
+    uint64_t display = ah_index__bucket_display(&bk, j);
+    if (display == UINT64_MAX &&
+        (rc = key_in_bucket(ix, &bk, j, key, &key_len, &display, &end)) != 0)
+        return rc;
+    return ah_index__display(ix, display, key, display == UINT64_MAX ? key_len : 0, text, len);
+}
+
 /* Makes key c->j of the current bucket from the previous one (or from nothing, j = 0). */
 static int cursor_extend(ah_key_cursor_t *c)
 {
@@ -843,12 +858,10 @@ static int emit_all(const ah_index_t *ix, const uint32_t *ids, size_t n, ah_comp
     size_t used = 0;
     char key[AH_MAX_KEY_BYTES];
     for (size_t i = 0; i < n; i++) {
-        uint32_t key_len, len;
-        uint64_t display;
+        uint32_t len;
         const char *t;
-        int rc = ah_index__key_at(ix, ids[i], key, &key_len, &display);
-        if (rc || (rc = ah_index__display(ix, display, key, key_len, &t, &len)) != 0 ||
-            (rc = ah_index__put_text(&out[i], text, cap, &used, t, len)) != 0 ||
+        int rc = ah_index__text_at(ix, ids[i], key, &t, &len);
+        if (rc || (rc = ah_index__put_text(&out[i], text, cap, &used, t, len)) != 0 ||
             (rc = ah_index__score(ix, cls[i], &out[i].score)) != 0)
             return rc;
     }

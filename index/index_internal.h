@@ -136,6 +136,14 @@ int ah_index__key_at(const ah_index_t *ix, uint32_t id, char *key, uint32_t *len
                      uint64_t *display);
 
 /*
+ * The display text of `id` (< n) into *text and *len: from DISPLAY when it
+ * has one of its own, without decoding the key; else the key, decoded into
+ * key (AH_MAX_KEY_BYTES of room). Returns 0 or AH_ECORRUPT.
+ */
+int ah_index__text_at(const ah_index_t *ix, uint32_t id, char *key, const char **text,
+                      uint32_t *len);
+
+/*
  * The text shown for a key: the key itself (display == UINT64_MAX) or its
  * DISPLAY record. *text points into key or the mapping. Returns 0 or
  * AH_ECORRUPT (a bad record, or a text longer than max text bytes).
