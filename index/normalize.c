@@ -218,45 +218,73 @@ static void latin_init(void)
     }
 }
 
+/* Is s[i..] a two-byte code point below LATIN_END that the table holds? */
+static inline int latin_at(const unsigned char *s, size_t i, size_t len)
+{
+    if (s[i] < 0xc2 || s[i] > 0xc9 || i + 1 >= len || (s[i + 1] & 0xc0) != 0x80)
+        return 0;
+    uint32_t c = (uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f);
+    return c < LATIN_END && latin[c - 0x80].n != LATIN_SLOW;
+}
+
 /* Is the text ASCII and two-byte code points below LATIN_END, each in the table? */
 static int latin_only(const unsigned char *s, size_t len)
 {
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] < 0x80)
-            continue;
-        if (s[i] < 0xc2 || s[i] > 0xc9 || i + 1 >= len || (s[i + 1] & 0xc0) != 0x80)
+    for (size_t i = 0; i < len; i += s[i] < 0x80 ? 1 : 2)
+        if (s[i] >= 0x80 && !latin_at(s, i, len))
             return 0;
-        uint32_t c = (uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f);
-        if (c >= LATIN_END || latin[c - 0x80].n == LATIN_SLOW)
-            return 0;
-        i++;
-    }
     return 1;
+}
+
+/* Is s[i..] a precomposed syllable or a compatibility jamo typed alone (U+3131..U+3163)? */
+static inline int hangul_at(const unsigned char *s, size_t i, size_t len)
+{
+    if (i + 2 >= len || (s[i] & 0xf0) != 0xe0 || (s[i + 1] & 0xc0) != 0x80 ||
+        (s[i + 2] & 0xc0) != 0x80)
+        return 0;
+    uint32_t c =
+        (uint32_t)(s[i] & 0x0f) << 12 | (uint32_t)(s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f);
+    return (c >= H_SBASE && c < H_SBASE + H_SCOUNT) || (c >= 0x3131 && c <= 0x3163);
 }
 
 /*
  * Is the text only ASCII, precomposed syllables and compatibility jamo
- * typed alone (U+3131..U+3163)? Then NFKC, case folding and mark
- * stripping leave the Hangul as it is and lower the ASCII, and the key is
- * made without utf8proc (the same bytes: tests/check_korean.c).
+ * typed alone? Then NFKC, case folding and mark stripping leave the Hangul
+ * as it is and lower the ASCII, and the key is made without utf8proc (the
+ * same bytes: tests/check_korean.c).
  */
 static int hangul_and_ascii(const unsigned char *s, size_t len)
 {
-    for (size_t i = 0; i < len;) {
-        if (s[i] < 0x80) {
-            i++;
-            continue;
-        }
-        if (i + 2 >= len || (s[i] & 0xf0) != 0xe0 || (s[i + 1] & 0xc0) != 0x80 ||
-            (s[i + 2] & 0xc0) != 0x80)
+    for (size_t i = 0; i < len; i += s[i] < 0x80 ? 1 : 3)
+        if (s[i] >= 0x80 && !hangul_at(s, i, len))
             return 0;
-        uint32_t c =
-            (uint32_t)(s[i] & 0x0f) << 12 | (uint32_t)(s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f);
-        if (!((c >= H_SBASE && c < H_SBASE + H_SCOUNT) || (c >= 0x3131 && c <= 0x3163)))
-            return 0;
-        i += 3;
-    }
     return 1;
+}
+
+/*
+ * The keys of the code point at s[*i], which is ASCII, or Hangul
+ * (hangul_at()) when hangul is set, else Latin (latin_at()): ASCII
+ * lowered, a syllable's jamo as typed, or the Latin table's entry. Moves
+ * *i past it; returns how many keys.
+ */
+static inline int mapped_keys(const unsigned char *s, size_t *i, int hangul, int32_t *keys)
+{
+    size_t at = *i;
+    if (s[at] < 0x80) {
+        keys[0] = s[at] >= 'A' && s[at] <= 'Z' ? s[at] + ('a' - 'A') : s[at];
+        *i = at + 1;
+        return 1;
+    }
+    if (hangul) {
+        *i = at + 3;
+        return ah_hangul_keys((int32_t)((uint32_t)(s[at] & 0x0f) << 12 |
+                                        (uint32_t)(s[at + 1] & 0x3f) << 6 | (s[at + 2] & 0x3f)),
+                              keys);
+    }
+    const struct latin_key *k = &latin[((uint32_t)(s[at] & 0x1f) << 6 | (s[at + 1] & 0x3f)) - 0x80];
+    memcpy(keys, k->cp, (size_t)k->n * sizeof *keys);
+    *i = at + 2;
+    return k->n;
 }
 
 /*
@@ -270,25 +298,8 @@ static int normalize_mapped_key(const unsigned char *s, size_t len, char *out, s
     size_t used = 0;
     int pending = 0, rc = 0;
     for (size_t i = 0; i < len && !rc;) {
-        if (s[i] < 0x80) {
-            unsigned char c = s[i++];
-            rc = emit_cp(c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c, out, cap, &used, &pending);
-            continue;
-        }
         int32_t keys[6];
-        int m;
-        if (hangul) {
-            m = ah_hangul_keys((int32_t)((uint32_t)(s[i] & 0x0f) << 12 |
-                                         (uint32_t)(s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f)),
-                               keys);
-            i += 3;
-        } else {
-            const struct latin_key *k =
-                &latin[((uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f)) - 0x80];
-            m = k->n;
-            memcpy(keys, k->cp, (size_t)m * sizeof *keys);
-            i += 2;
-        }
+        int m = mapped_keys(s, &i, hangul, keys);
         for (int j = 0; j < m && !rc; j++)
             rc = emit_cp(keys[j], out, cap, &used, &pending);
     }
@@ -426,36 +437,18 @@ int ah_key_cps_of_prefixes(const char *text, size_t len, uint32_t until, uint32_
         return -1;
     f[0] = 0;
     while (i < len && f[n] < until) {
-        int32_t keys[6];
-        int m;
         if (n + 1 >= cap || s[i] == 0)
             return -1; /* a key has no zero byte: ah_normalize_key() refuses it */
-        if (s[i] < 0x80) {
-            keys[0] = s[i] >= 'A' && s[i] <= 'Z' ? s[i] + ('a' - 'A') : s[i];
-            m = 1;
-            i++;
-        } else if (s[i] >= 0xc2 && s[i] <= 0xc9 && i + 1 < len && (s[i + 1] & 0xc0) == 0x80) {
-            uint32_t c = (uint32_t)(s[i] & 0x1f) << 6 | (s[i + 1] & 0x3f);
-            if (hangul_seen || c >= LATIN_END || latin[c - 0x80].n == LATIN_SLOW)
-                return -1; /* as latin_only() decides */
-            const struct latin_key *k = &latin[c - 0x80];
+        /* A prefix is keyed as latin_only() or hangul_and_ascii() would take it, or not here. */
+        int hangul = 0;
+        if (s[i] >= 0x80 && latin_at(s, i, len) && !hangul_seen)
             latin_seen = 1;
-            m = k->n;
-            memcpy(keys, k->cp, (size_t)m * sizeof *keys);
-            i += 2;
-        } else {
-            int32_t c = (s[i] & 0xf0) == 0xe0 && i + 2 < len && (s[i + 1] & 0xc0) == 0x80 &&
-                                (s[i + 2] & 0xc0) == 0x80
-                            ? (int32_t)((uint32_t)(s[i] & 0x0f) << 12 |
-                                        (uint32_t)(s[i + 1] & 0x3f) << 6 | (s[i + 2] & 0x3f))
-                            : 0;
-            if (latin_seen || !((c >= H_SBASE && c < H_SBASE + H_SCOUNT) ||
-                                (c >= 0x3131 && c <= 0x3163))) /* as hangul_and_ascii() */
-                return -1;
-            hangul_seen = 1;
-            m = ah_hangul_keys(c, keys);
-            i += 3;
-        }
+        else if (s[i] >= 0x80 && hangul_at(s, i, len) && !latin_seen)
+            hangul_seen = hangul = 1;
+        else if (s[i] >= 0x80)
+            return -1;
+        int32_t keys[6];
+        int m = mapped_keys(s, &i, hangul, keys);
         for (int j = 0; j < m; j++) {
             if (is_space_cp(keys[j])) {
                 if (used > 0)
