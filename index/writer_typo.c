@@ -461,17 +461,39 @@ static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, 
 }
 
 /*
+ * The part of every string at depth j (the top part_bits bits of its block
+ * key's hash; 0 for a string too short to have one, which collect() skips
+ * anyway), one byte each, so that each part's pass reads only its own
+ * strings' keys: decoding every key for every part made a build in parts
+ * quadratic (10^8 completions at --memory 2G: 64 parts of 4 depths).
+ */
+static void assign_parts(const ah_grams_build_t *gb, unsigned j, unsigned char *part_of)
+{
+    uint32_t cps[AH_MAX_GRAM_DEPTH + 6], offs[AH_MAX_GRAM_DEPTH + 7];
+    for (size_t i = 0; i < gb->n; i++) {
+        const ah_entry_t *e = &gb->e[gb->ids[i]];
+        unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 2);
+        part_of[i] = c < j + 2 ? 0
+                               : (unsigned char)(ah_gram_hash(j, cps[0], cps[j], cps[j + 1]) >>
+                                                 (64 - gb->part_bits));
+    }
+}
+
+/*
  * Every string's record at depth g->j whose hash's top part_bits bits are
- * `part`, into *r (*cap records, grown when they do not fit); returns how
- * many, or (size_t)-1 when out of memory.
+ * `part` (part_of, when not NULL, says which strings may be), into *r
+ * (*cap records, grown when they do not fit); returns how many, or
+ * (size_t)-1 when out of memory.
  */
 static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t *cap,
-                      unsigned part)
+                      unsigned part, const unsigned char *part_of)
 {
     size_t m = 0;
     uint32_t cps[AH_MAX_GRAM_DEPTH + 6], offs[AH_MAX_GRAM_DEPTH + 7];
     unsigned j = g->j;
     for (size_t i = 0; i < gb->n; i++) {
+        if (part_of && part_of[i] != part)
+            continue;
         const ah_entry_t *e = &g->e[gb->ids[i]];
         /* The block key's code points first: a string of another part goes no further. */
         unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 2);
@@ -561,14 +583,18 @@ static int build_depth(const ah_grams_build_t *gb, grams_t *g)
     size_t parts = (size_t)1 << gb->part_bits;
     size_t cap = gb->n / parts + gb->n / parts / 8 + 1024; /* hashes spread evenly, or nearly */
     grec_t *r = malloc(cap * sizeof *r);
-    int rc = r ? 0 : AH_ENOMEM;
+    unsigned char *part_of = parts > 1 ? malloc(gb->n ? gb->n : 1) : NULL;
+    int rc = r && (parts == 1 || part_of) ? 0 : AH_ENOMEM;
+    if (!rc && part_of)
+        assign_parts(gb, g->j, part_of);
     for (unsigned part = 0; part < parts && !rc; part++) {
-        size_t m = collect(gb, g, &r, &cap, part);
+        size_t m = collect(gb, g, &r, &cap, part, part_of);
         rc = m == (size_t)-1 ? AH_ENOMEM : sort_by_hash(r, m);
         if (!rc)
             rc = encode_blocks(g, r, m);
     }
     free(r);
+    free(part_of);
     if (!rc && g->blocks.failed)
         rc = AH_ENOMEM;
     return rc;
