@@ -293,7 +293,7 @@ void ah_match_display_span(const char *text, size_t len, uint32_t a, uint32_t b,
         while (c < (uint32_t)m && f[c] < b)
             c++;
         /* Code points up to m are Latin or Hangul, none a mark; those after may be. */
-        while (c == (uint32_t)m && c > *start && at < len) {
+        for (int more = c == (uint32_t)m && c > *start; more && at < len; c++) {
             uint32_t cp = 0, w = 0;
             for (ah_utf8_t u = {0, 0};
                  at + w < len && !ah_utf8_feed(&u, (unsigned char)text[at + w], &cp);)
@@ -301,8 +301,6 @@ void ah_match_display_span(const char *text, size_t len, uint32_t a, uint32_t b,
             if (!is_mark(cp))
                 break;
             at += w + 1;
-            c++;
-            m++;
         }
         *end = c;
         return;
