@@ -34,7 +34,9 @@
  * Q on from one of its lanes, one with a swap pending one of Q's code
  * points near the diagonal, and one with an edit left just above the
  * covered depths must read Q exactly down to them, or it would run out of
- * edits there. A child whose entry has none of those bytes is dropped.
+ * edits there; elsewhere, one with an edit left must read Q on from a
+ * lane, or any byte and then Q on from a lane. A child whose entry has
+ * none of those is dropped.
  *
  * The walk counts the nodes and keys it visits; past AH_LOOKUP_MAX_WORK,
  * or when the frontier is full, it stops and the answer says it is not

@@ -16,6 +16,10 @@
  *                                           depth the table covered (just
  *                                           above defer_j: Q[x], or the
  *                                           swap's first letter Q[x+1])
+ *   one edit left, elsewhere                Q[x] from a lane; or any byte,
+ *                                           then Q[x] or Q[x+1] from a lane
+ *                                           with the edit left (the pair
+ *                                           mask tested byte by byte)
  *
  * A child whose entry holds none of what its state needs has no new match
  * below it.
@@ -74,6 +78,9 @@ static inline unsigned next_bytes(const ah_pattern_t *p, unsigned x, unsigned cp
 typedef struct look_need {
     unsigned n;
     uint32_t next[2 * AH_MATCH_BAND], pair[2 * AH_MATCH_BAND];
+    /* Or, when nsecond > 0: any byte at all, then one of these lead bytes. */
+    unsigned nsecond;
+    unsigned char second[2 * AH_MATCH_BAND];
 } look_need_t;
 
 /* Adds the option "Q[x..] for cps code points" (cps >= 1). */
@@ -85,18 +92,73 @@ static inline void need_add(const ah_pattern_t *p, look_need_t *nd, unsigned x, 
     nd->pair[nd->n++] = nb < 2 ? 0 : 1u << ah_look_pair(b[0], b[1]);
 }
 
+/* The lead byte of Q's code point x in UTF-8. */
+static inline unsigned char lead_byte(const ah_pattern_t *p, unsigned x)
+{
+    unsigned char b[2];
+    next_bytes(p, x, 1, b);
+    return b[0];
+}
+
+/*
+ * A state with one edit left: no lane below d - 1 (lanes1 are those at
+ * d - 1) and no swap that could land below d. Along a lane at d - 1 or d
+ * that reads Q[x] next, the text may go on with Q[x]; along one at d - 1
+ * also with any code point (the edit: one in Q[x]'s place or one too
+ * many) and then Q[x + 1] or Q[x]; a swap pending on lane x, landing at d,
+ * needs Q[x - 1]. (Q[x + 1] at once, Q[x] left out or a swap's first half,
+ * is lane x + 1's Q[x]: that lane is at d or below, and in the band, since
+ * the last lane cannot hold d - 1.) A lane that reads past Q's end this
+ * close has nothing to test.
+ */
+static inline void need_one_left(const ah_pattern_t *p, const ah_osa_t *o, unsigned lanes1,
+                                 look_need_t *nd)
+{
+    unsigned d = p->d;
+    unsigned swaps = (o->eq >> 1) & ((1u << (2 * d + 1)) - 1);
+    for (unsigned i = 0; i <= 2 * d; i++) {
+        unsigned v = (unsigned)(o->row >> (8 * i)) & 0xff,
+                 pv = (unsigned)(o->prev >> (8 * i)) & 0xff;
+        int one = (lanes1 >> i) & 1, at_d = v == d, swap = ((swaps >> i) & 1) && pv + 1 == d;
+        if (!one && !at_d && !swap)
+            continue;
+        int x = (int)o->j - (int)d + (int)i;
+        if (x < 1 || (unsigned)x + 1 >= p->n) {
+            nd->n = nd->nsecond = 0;
+            return;
+        }
+        if (one || at_d)
+            need_add(p, nd, (unsigned)x, 1);
+        if (swap)
+            need_add(p, nd, (unsigned)x - 1, 1);
+        if (!one)
+            continue;
+        for (unsigned k = 0; k < 2; k++) {
+            unsigned char c = lead_byte(p, (unsigned)x + k);
+            unsigned m = 0;
+            while (m < nd->nsecond && nd->second[m] != c)
+                m++;
+            if (m == nd->nsecond)
+                nd->second[nd->nsecond++] = c;
+        }
+    }
+}
+
 static inline void look_need(const ah_walk_t *s, const ah_osa_t *o, look_need_t *nd)
 {
     const ah_pattern_t *p = &s->pat;
     unsigned j = o->j, d = p->d, lanes = o->sat, cps = p->n, swaps = 0;
-    nd->n = 0;
+    nd->n = nd->nsecond = 0;
     if (!lanes && d > 0 && s->defer_j > j && j + 1 >= s->defer_lo &&
         (lanes = lanes_at(o, d - 1, d)) != 0) {
         cps = s->defer_j - 1 - j;
         swaps = cps == 0;
     } else if (!lanes) {
-        if (((((o->row | AH_LANES_H) - (uint64_t)d * AH_LANES_1)) & AH_LANES_H) != AH_LANES_H)
-            return; /* an edit left, or two: anything may follow */
+        if (((((o->row | AH_LANES_H) - (uint64_t)d * AH_LANES_1)) & AH_LANES_H) != AH_LANES_H) {
+            if (d > 0 && (lanes = lanes_at(o, d - 1, d)) != 0)
+                need_one_left(p, o, lanes, nd);
+            return; /* two edits left: anything may follow */
+        }
         for (int x = (int)j - (int)d - 1; x <= (int)(j + d); x++)
             if (x >= 0 && (unsigned)x < p->n)
                 need_add(p, nd, (unsigned)x, 1);
@@ -125,6 +187,20 @@ static inline int look_rules_out(const look_need_t *nd, const unsigned char *ent
     for (unsigned i = 0; i < nd->n; i++)
         if ((next & nd->next[i]) && (!nd->pair[i] || (pair & nd->pair[i])))
             return 0;
+    /* Any byte, then one of nd->second: the classes that name their bytes are tried byte by byte.
+     */
+    for (uint32_t left = nd->nsecond ? next : 0; left; left &= left - 1) {
+        static const char class_bytes[30][11] = {
+            "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l",          "m", "n", "o",
+            "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "0123456789", " ", "-", "._"};
+        unsigned cls = (unsigned)__builtin_ctz(left);
+        if (cls >= 30)
+            return 0; /* some other byte: not told apart */
+        for (const char *t = class_bytes[cls]; *t; t++)
+            for (unsigned k = 0; k < nd->nsecond; k++)
+                if ((pair >> ah_look_pair((unsigned char)*t, nd->second[k])) & 1)
+                    return 0;
+    }
     return 1;
 }
 

@@ -339,6 +339,103 @@ START_TEST(test_near_word_leaves)
 }
 END_TEST
 
+/*
+ * ASCII keys from few letters, long enough that states run out of edits
+ * below the gram table's depths, with near variants of each other, and
+ * queries with an edit or two deep in them: the walk's lookahead decides
+ * there whether a state with an edit left can still match (walk_look.h),
+ * and only ASCII edges let it tell bytes apart.
+ */
+static void deep_edit(uint64_t *seed, char *s, size_t *len, size_t from, size_t cap)
+{
+    static const char letters[] = "abcdefghijk";
+    size_t at = from + test_rand(seed) % (*len - from);
+    char c = letters[test_rand(seed) % 11];
+    switch (test_rand(seed) % 4) {
+    case 0:
+        s[at] = c;
+        break;
+    case 1:
+        if (*len + 1 < cap) {
+            memmove(s + at + 1, s + at, *len - at);
+            s[at] = c;
+            ++*len;
+        }
+        break;
+    case 2:
+        if (*len > from + 1) {
+            memmove(s + at, s + at + 1, *len - at - 1);
+            --*len;
+        }
+        break;
+    default:
+        if (at + 1 < *len) {
+            char t = s[at];
+            s[at] = s[at + 1];
+            s[at + 1] = t;
+        }
+    }
+    s[*len] = 0;
+}
+
+START_TEST(test_deep_edits)
+{
+    uint64_t seed = 0xdee90000u + (uint64_t)_i;
+    size_t n = 1500;
+    char **texts = calloc(n, sizeof *texts);
+    uint64_t *scores = calloc(n, sizeof *scores);
+    for (size_t i = 0; i < n; i++) {
+        char buf[128];
+        size_t len = 0;
+        if (i > 0 && test_rand(&seed) % 3 == 0) { /* a near variant of an earlier key */
+            snprintf(buf, sizeof buf, "%s", texts[test_rand(&seed) % i]);
+            len = strlen(buf);
+            if (len > 6)
+                deep_edit(&seed, buf, &len, 5, sizeof buf);
+        } else {
+            for (size_t w = 0, words = 1 + test_rand(&seed) % 3; w < words; w++) {
+                if (w > 0)
+                    buf[len++] = test_rand(&seed) % 2 ? ' ' : '-';
+                for (size_t j = 0, l = 3 + test_rand(&seed) % 8; j < l; j++)
+                    buf[len++] = (char)('a' + test_rand(&seed) % (j < 2 ? 3 : 10));
+            }
+            buf[len] = 0;
+        }
+        texts[i] = strdup(buf);
+        scores[i] = 1 + test_rand(&seed) % 50;
+    }
+    oracle_t o;
+    oracle_from_pairs(&o, (const char *const *)texts, scores, n);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(scores);
+    ah_write_options_t opt = {.topk = 10,
+                              .max_text_bytes = 256,
+                              .fills = _i % 2 ? AH_FILLS_AUTO : 0,
+                              .no_typo = _i == 2,
+                              .threads = 1};
+    ah_index_t *ix = build(&o, &opt, "deep.snap");
+    size_t incomplete = 0;
+    for (size_t i = 0; i < 300; i++) {
+        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
+        if (e->key_len < 8)
+            continue;
+        char raw[160], q[AH_MAX_KEY_BYTES];
+        size_t rl = 6 + test_rand(&seed) % (e->key_len - 5), len;
+        memcpy(raw, e->key, rl);
+        raw[rl] = 0;
+        for (size_t k = 0, edits = 1 + i % 2; k < edits && rl > 6; k++)
+            deep_edit(&seed, raw, &rl, k == 0 ? 5 : 1, sizeof raw);
+        ck_assert(ah_normalize_key(raw, rl, q, sizeof q, &len, 1) == 0);
+        incomplete += check_query(&o, ix, q, len, opt.topk, &seed, 1);
+    }
+    ck_assert_uint_eq(incomplete, 0);
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+END_TEST
+
 /* -------------------------------------------- the test can fail: mutations */
 
 START_TEST(test_broken_rules_are_noticed)
@@ -691,6 +788,7 @@ static Suite *match_suite(void)
     tcase_add_test(tc, test_readme_examples);
     tcase_add_loop_test(tc, test_random_corpora, 0, 28);
     tcase_add_loop_test(tc, test_near_word_leaves, 0, 3);
+    tcase_add_loop_test(tc, test_deep_edits, 0, 3);
     tcase_add_test(tc, test_broken_rules_are_noticed);
     tcase_add_test(tc, test_lookups_rely_on_the_typo_index);
     tcase_add_test(tc, test_lookups_use_the_fills);
