@@ -1332,7 +1332,8 @@ static uint64_t trie_size(const writer_t *w)
  * the budget. Most data cannot afford them (npm-downloads' typo index and
  * fills take its room); where it can, typo passes over phrases read far
  * fewer keys, and more keystrokes find their answers inline. Both are
- * built at once, the word-start trie on a thread of its own, and each is
+ * built at once, the word-start trie on a thread of its own, unless that
+ * would take more than half of opt->memory, and each is
  * skipped without building when the room is clearly short: under half the
  * word-start trie it replaces (it grew by 0.8-1.6 times that on
  * npm-downloads and es-ngrams), or under 64 bytes per added hot node
@@ -1348,13 +1349,22 @@ static int spend_room(writer_t *w, words_job_t *job, const ah_write_options_t *o
     int try_words = job->words && room >= (double)words_size(w) / 2;
     int try_hot = opt->hot_nodes_room > opt->hot_nodes &&
                   room >= 64.0 * (opt->hot_nodes_room - opt->hot_nodes);
+    /* At once only when what both hold beyond the rest, the word starts' suffixes (16 bytes
+     * each) and a second copy of each trie, is within half the memory budget. */
+    uint64_t both = 16 * (uint64_t)job->info.entries + words_size(w) + trie_size(w);
     pthread_t thread;
-    int threaded =
-        try_words && try_hot && pthread_create(&thread, NULL, fine_words_main, &fine) == 0;
-    trie_stash_t old;
+    int threaded = try_words && try_hot && (opt->memory == 0 || both <= opt->memory / 2) &&
+                   pthread_create(&thread, NULL, fine_words_main, &fine) == 0;
+    int rc = 0;
+    if (try_words && !threaded) { /* one after the other: the word-start trie first */
+        fine_words_main(&fine);
+        rc = keep_fine_words(w, job, &fine, budget - (double)planned_size(w, opt));
+    }
+    trie_stash_t old = {0};
     uint64_t old_trie = trie_size(w);
     uint32_t new_root = 0;
     int hot_rc = 0;
+    try_hot = try_hot && !rc;
     if (try_hot) {
         const char *why = NULL;
         stash_trie(w, &old);
@@ -1363,16 +1373,10 @@ static int spend_room(writer_t *w, words_job_t *job, const ah_write_options_t *o
             if (w->sec[trie_secs[i]].failed && !hot_rc)
                 hot_rc = AH_ENOMEM;
     }
-    if (threaded)
+    if (threaded) { /* the word-start trie first, measured beside the first main trie */
         pthread_join(thread, NULL);
-    else if (try_words)
-        fine_words_main(&fine);
-    /* The word-start trie first, measured beside the first main trie. */
-    int rc = 0;
-    if (try_words) {
-        uint64_t with_old =
-            try_hot ? planned_size(w, opt) - trie_size(w) + old_trie : planned_size(w, opt);
-        rc = keep_fine_words(w, job, &fine, budget - (double)with_old);
+        rc = keep_fine_words(w, job, &fine,
+                             budget - (double)(planned_size(w, opt) - trie_size(w) + old_trie));
     }
     if (try_hot) {
         int keep = !rc && !hot_rc && (double)planned_size(w, opt) <= budget;
