@@ -914,10 +914,10 @@ START_TEST(test_size_budget)
 {
     static const char *words[] = {"santa", "san", "sant", "saint", "sandra", "sanders",
                                   "del",   "de",  "la",   "las",   "rio",    "monte"};
-    size_t cap = 200000, len = 0;
+    size_t cap = 600000, len = 0;
     char *log = malloc(cap);
     uint64_t seed = 31;
-    for (int i = 0; i < 3000; i++) {
+    for (int i = 0; i < 10000; i++) { /* enough that both tries at once take over 512K */
         const char *a = words[test_rand(&seed) % 12], *b = words[test_rand(&seed) % 12];
         len += (size_t)snprintf(log + len, cap - len, "%s %s %s %d\t%d\n", a, b,
                                 words[test_rand(&seed) % 12], i, 1 + i % 17);
@@ -933,6 +933,15 @@ START_TEST(test_size_budget)
                               "the hot nodes\n"),
                   "%s", err);
     free(err);
+    /* Under a small --memory both are built one after the other: the same bytes. */
+    char seq[512];
+    scratch_path(seq, sizeof seq, "budget-seq.snap");
+    ck_assert_int_eq(BUILD(NULL, &err, "--size-budget", "100", "--memory", "1M", in, "-o", seq), 0);
+    ck_assert_msg(strstr(err, "within --size-budget 100.0: smaller word-start leaves, four times "
+                              "the hot nodes\n"),
+                  "%s", err);
+    free(err);
+    assert_same_file(roomy, seq);
     /* A --hot-nodes given is kept. */
     ck_assert_int_eq(BUILD(NULL, &err, "--size-budget", "100", "--hot-nodes", "3", in, "-o", none),
                      0);
