@@ -616,7 +616,11 @@ static int build_node(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_
             }
         }
         if (hot && !rc) {
-            /* Kept until every cold record is out; it owns kids and top_ids now. */
+            /* Kept until every cold record is out; it owns kids and top_ids now, kids cut to
+             * the children it has (room for 256 is 4 KB a node, millions of nodes at 10^8). */
+            child_t *fit = realloc(kids, (nd.nk ? nd.nk : 1) * sizeof *kids);
+            if (fit)
+                nd.kids = kids = fit;
             *ref = REF_HOT | (uint32_t)w->n_hot;
             nd.mass = sum;
             w->hot[w->n_hot++] = nd;
