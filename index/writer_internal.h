@@ -110,11 +110,12 @@ void ah_writer__look_put(buf_t *look, uint64_t entry);
 /*
  * Builds the gram table (format.h, GRAM_SLOTS and GRAM_BLOCKS) of depths 2
  * to depth over the n sorted entries e, and their word-start suffixes when
- * words is set. Appends to slots and blocks and stores the slot count in
+ * words is set, within a budget of memory bytes as ah_writer__grams_begin()
+ * (0: none). Appends to slots and blocks and stores the slot count in
  * *n_slots. Returns 0, AH_ENOMEM or AH_EINVAL (a section over 4 GiB).
  */
-int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth, buf_t *slots,
-                     buf_t *blocks, uint32_t *n_slots);
+int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth, size_t memory,
+                     buf_t *slots, buf_t *blocks, uint32_t *n_slots);
 
 /*
  * The CHOSEONG section's records (format.h) of keys e[0..n) ranked by

@@ -710,11 +710,11 @@ int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint
     return rc;
 }
 
-int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth, buf_t *slots,
-                     buf_t *blocks, uint32_t *n_slots)
+int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth, size_t memory,
+                     buf_t *slots, buf_t *blocks, uint32_t *n_slots)
 {
     ah_grams_build_t *gb;
-    int rc = ah_writer__grams_begin(&gb, e, n, words, depth, 0);
+    int rc = ah_writer__grams_begin(&gb, e, n, words, depth, memory);
     if (rc)
         return rc;
     ah_writer__grams_work(gb);
