@@ -34,6 +34,19 @@ static inline unsigned ah_look_class(unsigned char b)
     }
 }
 
+/*
+ * The bytes of class c of ah_look_class() as a string, for the classes that
+ * name their bytes (0..29); NULL for the others (30: any other ASCII byte,
+ * 31: any byte from 0x80).
+ */
+static inline const char *ah_look_class_bytes(unsigned c)
+{
+    static const char bytes[30][11] = {"a", "b", "c", "d", "e", "f", "g",          "h", "i", "j",
+                                       "k", "l", "m", "n", "o", "p", "q",          "r", "s", "t",
+                                       "u", "v", "w", "x", "y", "z", "0123456789", " ", "-", "._"};
+    return c < 30 ? bytes[c] : NULL;
+}
+
 /* The bit of two bytes in a LOOK entry's pair mask. */
 static inline unsigned ah_look_pair(unsigned char b, unsigned char c)
 {

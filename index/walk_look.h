@@ -187,16 +187,12 @@ static inline int look_rules_out(const look_need_t *nd, const unsigned char *ent
     for (unsigned i = 0; i < nd->n; i++)
         if ((next & nd->next[i]) && (!nd->pair[i] || (pair & nd->pair[i])))
             return 0;
-    /* Any byte, then one of nd->second: the classes that name their bytes are tried byte by byte.
-     */
+    /* Any byte, then one of nd->second: each byte of a class that names its bytes is tried. */
     for (uint32_t left = nd->nsecond ? next : 0; left; left &= left - 1) {
-        static const char class_bytes[30][11] = {
-            "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l",          "m", "n", "o",
-            "p", "q", "r", "s", "t", "u", "v", "w", "x", "y", "z", "0123456789", " ", "-", "._"};
-        unsigned cls = (unsigned)__builtin_ctz(left);
-        if (cls >= 30)
+        const char *t = ah_look_class_bytes((unsigned)__builtin_ctz(left));
+        if (!t)
             return 0; /* some other byte: not told apart */
-        for (const char *t = class_bytes[cls]; *t; t++)
+        for (; *t; t++)
             for (unsigned k = 0; k < nd->nsecond; k++)
                 if ((pair >> ah_look_pair((unsigned char)*t, nd->second[k])) & 1)
                     return 0;

@@ -1336,8 +1336,8 @@ static uint64_t trie_size(const writer_t *w)
  * the budget. Most data cannot afford them (npm-downloads' typo index and
  * fills take its room); where it can, typo passes over phrases read far
  * fewer keys, and more keystrokes find their answers inline. Both are
- * built at once, the word-start trie on a thread of its own, unless that
- * would take more than half of opt->memory, and each is
+ * built at once, the word-start trie on a thread of its own (one after the
+ * other when that would take more than half of opt->memory), and each is
  * skipped without building when the room is clearly short: under half the
  * word-start trie it replaces (it grew by 0.8-1.6 times that on
  * npm-downloads and es-ngrams), or under 64 bytes per added hot node

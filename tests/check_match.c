@@ -19,6 +19,7 @@
 #include "match.h"
 #include "oracle.h"
 #include "reseal.h"
+#include "typo.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -377,6 +378,20 @@ static void deep_edit(uint64_t *seed, char *s, size_t *len, size_t from, size_t 
     }
     s[*len] = 0;
 }
+
+/* The bytes the walk tries for a lookahead class are exactly the bytes of that class. */
+START_TEST(test_look_class_bytes)
+{
+    for (unsigned b = 1; b < 256; b++) {
+        unsigned c = ah_look_class((unsigned char)b);
+        const char *in = ah_look_class_bytes(c);
+        ck_assert_msg(c >= 30 ? in == NULL : strchr(in, (int)b) != NULL, "byte %u", b);
+    }
+    for (unsigned c = 0; c < 32; c++)
+        for (const char *t = ah_look_class_bytes(c); t && *t; t++)
+            ck_assert_uint_eq(ah_look_class((unsigned char)*t), c);
+}
+END_TEST
 
 START_TEST(test_deep_edits)
 {
@@ -788,6 +803,7 @@ static Suite *match_suite(void)
     tcase_add_test(tc, test_readme_examples);
     tcase_add_loop_test(tc, test_random_corpora, 0, 28);
     tcase_add_loop_test(tc, test_near_word_leaves, 0, 3);
+    tcase_add_test(tc, test_look_class_bytes);
     tcase_add_loop_test(tc, test_deep_edits, 0, 3);
     tcase_add_test(tc, test_broken_rules_are_noticed);
     tcase_add_test(tc, test_lookups_rely_on_the_typo_index);
