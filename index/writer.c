@@ -1139,7 +1139,6 @@ static int write_file(writer_t *w, const char *path, unsigned char *head, size_t
     return rc;
 }
 
-/* The word-start index, built on its own thread (it reads the entries and classes only). */
 /*
  * The word-start index, built on a thread of its own (it reads the entries
  * and classes only); then that thread shares the gram table's depths with
