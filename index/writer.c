@@ -1142,14 +1142,16 @@ static int write_file(writer_t *w, const char *path, unsigned char *head, size_t
 /*
  * The word-start index, built on a thread of its own (it reads the entries
  * and classes only); then that thread shares the gram table's depths with
- * the main thread, which joins in once the trie is written.
+ * the main thread, which joins in once the trie is written. Under a memory
+ * budget too small for its suffixes beside the main trie and the gram
+ * table's strings, it waits (words_later) until both are done.
  */
 typedef struct words_job {
     const ah_entry_t *e;
     writer_t *w;
     unsigned leaf;
-    int words;
-    ah_grams_build_t *grams; /* NULL without the typo index */
+    int words, words_later;
+    ah_grams_build_t *grams; /* NULL without the typo index, or once it is done */
     ah_words_info_t info;
     int rc;
 } words_job_t;
@@ -1158,11 +1160,12 @@ static void *words_main(void *arg)
 {
     words_job_t *j = arg;
     writer_t *w = j->w;
-    if (j->words)
+    int now = j->words && !j->words_later;
+    if (now)
         j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf, 0,
                                  &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES],
-                                 j->grams ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
-    if (j->words && !j->rc) {
+                                 w->typo ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
+    if (now && !j->rc) {
         spill_section(w, AH_SEC_WORD_NODES);
         spill_section(w, AH_SEC_WORD_ENTRIES);
         spill_section(w, AH_SEC_WORD_LOOK);
@@ -1468,8 +1471,11 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     if (!rc && w->typo)
         rc = ah_writer__grams_begin(&job.grams, entries, w->n, job.words, AH_GRAM_DEPTH,
                                     opt->memory);
+    /* The word starts' suffixes beside the rest only when they fit half the memory budget. */
+    job.words_later = !rc && job.words && opt->memory &&
+                      16 * ah_writer__word_starts(entries, w->n) > opt->memory / 2;
     pthread_t words_thread;
-    int threaded = 0, side = job.words || w->typo;
+    int threaded = 0, side = (job.words && !job.words_later) || w->typo;
     if (!rc && side)
         threaded = pthread_create(&words_thread, NULL, words_main, &job) == 0;
     if (!rc) {
@@ -1502,6 +1508,19 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
         if (!rc && grc) {
             rc = grc;
             why = "typo index too large";
+        }
+        if (!rc) {
+            spill_section(w, AH_SEC_GRAM_SLOTS);
+            spill_section(w, AH_SEC_GRAM_BLOCKS);
+        }
+        job.grams = NULL;
+    }
+    if (!rc && job.words_later) {
+        job.words_later = 0;
+        words_main(&job);
+        if (job.rc) {
+            rc = job.rc;
+            why = "word-start index too large";
         }
     }
     if (!rc && opt->size_budget > 0 && w->typo) {

@@ -95,6 +95,9 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
                      unsigned leaf, int near, buf_t *nodes, buf_t *entries, buf_t *look,
                      ah_words_info_t *info);
 
+/* The suffixes the word-start trie over e[0..n) is built from: 16 bytes each while it is. */
+uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n);
+
 /* String i of a sorted set (a key, or a suffix of one), and its length in *len. */
 typedef const unsigned char *(*ah_str_fn)(const void *ctx, uint32_t i, uint32_t *len);
 

@@ -422,6 +422,15 @@ static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref
 
 /* ------------------------------------------------------------------ entry */
 
+uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n)
+{
+    uint32_t offs[AH_MAX_KEY_BYTES];
+    uint64_t total = 0;
+    for (uint32_t id = 0; id < n; id++)
+        total += ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES);
+    return total;
+}
+
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
                      unsigned leaf, int near, buf_t *nodes, buf_t *entries, buf_t *look,
                      ah_words_info_t *info)
@@ -436,11 +445,9 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
     memset(info, 0, sizeof *info);
     info->id_bits = ah_bits_for(n - 1) ? ah_bits_for(n - 1) : 1;
     uint32_t *offs = malloc(AH_MAX_KEY_BYTES * sizeof *offs);
-    uint64_t total = 0;
     int rc = offs ? 0 : AH_ENOMEM;
     /* Counted first, so that the array, most of this builder's memory, is allocated once. */
-    for (uint32_t id = 0; id < n && !rc; id++)
-        total += ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES);
+    uint64_t total = rc ? 0 : ah_writer__word_starts(e, n);
     if (!rc && total > UINT32_MAX)
         rc = AH_EINVAL;
     if (!rc && total > 0 && !(w.s = malloc((size_t)total * sizeof *w.s)))
