@@ -1150,6 +1150,7 @@ typedef struct words_job {
     const ah_entry_t *e;
     writer_t *w;
     unsigned leaf;
+    size_t memory; /* for the word starts' suffixes at once (0: no bound) */
     int words, words_later;
     ah_grams_build_t *grams; /* NULL without the typo index, or once it is done */
     ah_words_info_t info;
@@ -1162,7 +1163,7 @@ static void *words_main(void *arg)
     writer_t *w = j->w;
     int now = j->words && !j->words_later;
     if (now)
-        j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf, 0,
+        j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf, 0, j->memory,
                                  &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES],
                                  w->typo ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
     if (now && !j->rc) {
@@ -1228,6 +1229,7 @@ static uint64_t planned_size(const writer_t *w, const ah_write_options_t *opt)
 typedef struct fine_words {
     const writer_t *w;
     unsigned leaf;
+    size_t memory;
     buf_t sec[3]; /* WORD_NODES, WORD_ENTRIES, WORD_LOOK */
     ah_words_info_t info;
     int rc;
@@ -1247,8 +1249,8 @@ static void *fine_words_main(void *arg)
 {
     fine_words_t *f = arg;
     const writer_t *w = f->w;
-    f->rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, f->leaf, 1, &f->sec[0], &f->sec[1],
-                             w->typo ? &f->sec[2] : NULL, &f->info);
+    f->rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, f->leaf, 1, f->memory, &f->sec[0],
+                             &f->sec[1], w->typo ? &f->sec[2] : NULL, &f->info);
     for (unsigned i = 0; i < 3; i++)
         if (f->sec[i].failed && !f->rc)
             f->rc = AH_ENOMEM;
@@ -1351,7 +1353,7 @@ static int spend_room(writer_t *w, words_job_t *job, const ah_write_options_t *o
 {
     double budget = opt->size_budget * (double)exact_size(w);
     double room = budget - (double)planned_size(w, opt);
-    fine_words_t fine = {.w = w, .leaf = job->leaf};
+    fine_words_t fine = {.w = w, .leaf = job->leaf, .memory = job->memory};
     int try_words = job->words && room >= (double)words_size(w) / 2;
     int try_hot = opt->hot_nodes_room > opt->hot_nodes &&
                   room >= 64.0 * (opt->hot_nodes_room - opt->hot_nodes);
@@ -1474,6 +1476,8 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     /* The word starts' suffixes beside the rest only when they fit half the memory budget. */
     job.words_later = !rc && job.words && opt->memory &&
                       16 * ah_writer__word_starts(entries, w->n) > opt->memory / 2;
+    /* Then in parts of half the budget (the rest is done), else beside the rest in quarters. */
+    job.memory = opt->memory / (job.words_later ? 2 : 4);
     pthread_t words_thread;
     int threaded = 0, side = (job.words && !job.words_later) || w->typo;
     if (!rc && side)

@@ -88,12 +88,14 @@ typedef struct ah_words_info {
  * root, and with near set, fewer down to a few code points' depth: faster
  * typo passes for more bytes). Appends to
  * nodes and entries, and with look not NULL gives each record its look
- * field and appends its children's entries to look (WORD_LOOK). Returns 0,
- * AH_ENOMEM or AH_EINVAL (too large).
+ * field and appends its children's entries to look (WORD_LOOK). With
+ * memory not 0, the suffixes held at once (16 bytes each) take at most
+ * that, or one first byte's when those alone take more: the same bytes.
+ * Returns 0, AH_ENOMEM or AH_EINVAL (too large).
  */
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, int near, buf_t *nodes, buf_t *entries, buf_t *look,
-                     ah_words_info_t *info);
+                     unsigned leaf, int near, size_t memory, buf_t *nodes, buf_t *entries,
+                     buf_t *look, ah_words_info_t *info);
 
 /* The suffixes the word-start trie over e[0..n) is built from: 16 bytes each while it is. */
 uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n);
