@@ -11,7 +11,9 @@
  * of every string below a big node.
  *
  * The gram table, one depth j at a time (so that memory holds one depth's
- * records, 16 bytes each):
+ * records, 32 bytes each, or a part of them under a budget). The strings
+ * are kept as their start offsets alone, 2 bytes each, in lex id order
+ * (a key, then its word starts), so each one's id follows from the order:
  *
  *   every key, and every word-start suffix         (id, start)
  *     of at least j + 2 code points                     |
@@ -132,8 +134,7 @@ typedef struct grams {
  */
 struct ah_grams_build {
     const ah_entry_t *e;
-    uint32_t *ids;
-    uint16_t *starts; /* 0: the key itself */
+    uint16_t *starts; /* in lex id order: each key (0), then its word starts (> 0) */
     size_t n;
     unsigned depth;
     unsigned part_bits; /* a depth is built in 2^part_bits parts by the hash's top bits */
@@ -470,8 +471,10 @@ static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, 
 static void assign_parts(const ah_grams_build_t *gb, unsigned j, unsigned char *part_of)
 {
     uint32_t cps[AH_MAX_GRAM_DEPTH + 6], offs[AH_MAX_GRAM_DEPTH + 7];
+    uint32_t id = UINT32_MAX; /* a key's string comes first: then its id is one more */
     for (size_t i = 0; i < gb->n; i++) {
-        const ah_entry_t *e = &gb->e[gb->ids[i]];
+        id += gb->starts[i] == 0;
+        const ah_entry_t *e = &gb->e[id];
         unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 2);
         part_of[i] = c < j + 2 ? 0
                                : (unsigned char)(ah_gram_hash(j, cps[0], cps[j], cps[j + 1]) >>
@@ -491,10 +494,12 @@ static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t
     size_t m = 0;
     uint32_t cps[AH_MAX_GRAM_DEPTH + 6], offs[AH_MAX_GRAM_DEPTH + 7];
     unsigned j = g->j;
+    uint32_t id = UINT32_MAX;
     for (size_t i = 0; i < gb->n; i++) {
+        id += gb->starts[i] == 0;
         if (part_of && part_of[i] != part)
             continue;
-        const ah_entry_t *e = &g->e[gb->ids[i]];
+        const ah_entry_t *e = &g->e[id];
         /* The block key's code points first: a string of another part goes no further. */
         unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 2);
         if (c < j + 2)
@@ -515,7 +520,7 @@ static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t
         }
         (*r)[m++] = (grec_t){h,
                              order_of(g3, word, e->key + offs[1], hl),
-                             gb->ids[i],
+                             id,
                              ah_gram_check(j, cps[0], cps[j], cps[j + 1]),
                              gb->starts[i],
                              c > j + 3 ? (uint8_t)(1u << ah_gram_bit(cps[j + 3])) : 0,
@@ -614,24 +619,20 @@ int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t
     if (gb) {
         gb->e = e;
         gb->depth = depth;
-        gb->ids = malloc((cap ? cap : 1) * sizeof *gb->ids);
         gb->starts = malloc((cap ? cap : 1) * sizeof *gb->starts);
         gb->per = calloc(depth + 1, sizeof *gb->per);
     }
-    if (!gb || !offs || !gb->ids || !gb->starts || !gb->per) {
+    if (!gb || !offs || !gb->starts || !gb->per) {
         free(offs);
         ah_writer__grams_end(gb, NULL, NULL, NULL);
         return AH_ENOMEM;
     }
     for (uint32_t id = 0; id < n; id++) {
-        gb->ids[gb->n] = id;
         gb->starts[gb->n++] = 0;
         size_t k =
             words ? ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES / 2) : 0;
-        for (size_t i = 0; i < k && i < AH_MAX_KEY_BYTES / 2; i++) {
-            gb->ids[gb->n] = id;
+        for (size_t i = 0; i < k && i < AH_MAX_KEY_BYTES / 2; i++)
             gb->starts[gb->n++] = (uint16_t)offs[i];
-        }
     }
     free(offs);
     for (unsigned j = 2; j <= depth; j++)
@@ -704,7 +705,6 @@ int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint
         free(gb->per[j].slot_off);
     }
     free(gb->per);
-    free(gb->ids);
     free(gb->starts);
     free(gb);
     return rc;
