@@ -444,6 +444,11 @@ int ah_index_prefault(const ah_index_t *ix)
     return madvise((void *)ix->map, (size_t)ix->size, MADV_POPULATE_READ);
 }
 
+int ah_index__release_pages(const ah_index_t *ix)
+{
+    return madvise((void *)ix->map, (size_t)ix->size, MADV_DONTNEED);
+}
+
 void ah_index_close(ah_index_t *ix)
 {
     if (!ix)

@@ -243,6 +243,14 @@ int ah_index__exact(const ah_index_t *ix, const char *key, size_t len, unsigned 
                     ah_completion_t *out, char *text, size_t cap, size_t *n_out, uint32_t *ids);
 
 /*
+ * Drops the pages of a snapshot mapped from its file (never a detached one)
+ * from this process's memory; a later read maps them again from the page
+ * cache. For a reader that passes over more of a large file than it keeps
+ * using (the fills' walks over the writer's draft).
+ */
+int ah_index__release_pages(const ah_index_t *ix);
+
+/*
  * The fill of a key prefix (FILLS in format.h): the entry for the prefix
  * key[0..len) whose lex range starts at lo, or NULL when there is none.
  * The entry is checked to lie in the section, up to its m answers.

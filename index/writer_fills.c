@@ -168,6 +168,9 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
  */
 #define NO_SOURCE UINT32_MAX
 
+/* Walks between drops of a large draft's pages: a few hundred MB of it at 10^8 completions. */
+#define FILL_RELEASE_EVERY 1024
+
 typedef struct fill_job {
     const ah_index_t *ix;
     const ah_entry_t *e;
@@ -178,6 +181,8 @@ typedef struct fill_job {
     unsigned char *flags;  /* per prefix: the entry's flags byte */
     const uint32_t *todo;  /* this round's walks: prefix indexes */
     size_t n_todo, next;   /* how many; the next to take */
+    size_t release_every;  /* walks between drops of the draft's pages (0: never) */
+    size_t walked;         /* walks taken since the last drop */
     pthread_mutex_t lock;
     int rc;
 } fill_job_t;
@@ -219,10 +224,16 @@ static void *fill_main(void *arg)
         j->next += 64;
         if (rc && !j->rc)
             j->rc = rc;
-        int stop = j->rc != 0;
+        int stop = j->rc != 0, release = 0;
+        if (j->release_every && (j->walked += 64) >= j->release_every) {
+            j->walked = 0;
+            release = 1;
+        }
         pthread_mutex_unlock(&j->lock);
         if (stop || t >= j->n_todo)
             break;
+        if (release)
+            ah_index__release_pages(j->ix);
         size_t end = t + 64 < j->n_todo ? t + 64 : j->n_todo;
         for (; t < end && !rc; t++) {
             size_t i = j->todo[t];
@@ -364,13 +375,21 @@ static int make_fills(fill_job_t *j, size_t n, unsigned threads, size_t *derived
 }
 
 int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n,
-                     unsigned threads, buf_t *out, size_t *derived)
+                     unsigned threads, size_t memory, buf_t *out, size_t *derived)
 {
     size_t unused;
     if (!derived)
         derived = &unused;
     *derived = 0;
     fill_job_t j = {.ix = ix, .e = e, .p = p, .topk = ix->topk};
+    /*
+     * The walks read most of the draft over time, each a little of it. Where
+     * the draft is large for the budget its pages are dropped now and then,
+     * so that they do not add up to the draft in memory (they stay in the
+     * page cache, outside the budget, to be mapped again when read).
+     */
+    if (memory && ix->size > memory / 4)
+        j.release_every = FILL_RELEASE_EVERY;
     j.hits = malloc((n ? n : 1) * ix->topk * sizeof *j.hits);
     j.n_hits = malloc(n ? n : 1);
     j.flags = malloc(n ? n : 1);

@@ -170,10 +170,12 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
  * to out, each prefix's fill walked on ix, a snapshot of the same entries
  * (threads at once), or worked out from a shorter prefix's (*derived of
  * them, when derived is not NULL); a prefix whose walk was not complete is
- * marked so. Returns 0, AH_ENOMEM, AH_EINVAL (over 4 GiB) or AH_ECORRUPT.
+ * marked so. With a memory budget (0: none) that ix is large against, the
+ * pages of ix that the walks read are dropped every so often. Returns 0,
+ * AH_ENOMEM, AH_EINVAL (over 4 GiB) or AH_ECORRUPT.
  */
 struct ah_index;
 int ah_writer__fills(const struct ah_index *ix, const ah_entry_t *e, const ah_fill_prefix_t *p,
-                     size_t n, unsigned threads, buf_t *out, size_t *derived);
+                     size_t n, unsigned threads, size_t memory, buf_t *out, size_t *derived);
 
 #endif /* AH_WRITER_INTERNAL_H */
