@@ -95,6 +95,7 @@ static void walk_init(ah_walk_t *s, const ah_index_t *ix, const ah_pattern_t *pa
 {
     s->ix = ix;
     s->pat = *pat;
+    s->look_for = NULL;
     uint32_t c = pat->q[0];
     s->first_byte = c < 0x80      ? c
                     : c < 0x800   ? 0xc0 | c >> 6

@@ -232,7 +232,7 @@ typedef struct edges {
 
 #define AH_CP_OTHER 0x7fffffffu /* a code point equal to none of Q's */
 
-static void edges_init(const ah_walk_t *s, const ah_walk_item_t *at, edges_t *e)
+static void edges_init(ah_walk_t *s, const ah_walk_item_t *at, edges_t *e)
 {
     unsigned d = s->pat.d;
     e->window[0] = e->window[1] = 0;
@@ -257,7 +257,7 @@ static inline int edge_is_other(const edges_t *e, unsigned b)
 }
 
 /* Whether child j (edge byte b, state ch) is ruled out by its LOOK entry (look: child 0's). */
-static inline int child_ruled_out(const ah_walk_t *s, const edges_t *e, const ah_walk_item_t *ch,
+static inline int child_ruled_out(ah_walk_t *s, const edges_t *e, const ah_walk_item_t *ch,
                                   unsigned b, const unsigned char *look, uint32_t j)
 {
     const unsigned char *entry = look + (size_t)j * AH_LOOK_ENTRY_SIZE;
@@ -760,6 +760,7 @@ int ah_walk__exact(ah_walk_t *s, int words, const char *key, size_t len)
     s->defer_j = 0;
     int rc = run(s, words);
     s->pat = pat;
+    s->look_for = NULL; /* it may have been made for buf */
     s->defer_j = defer;
     return rc;
 }

@@ -54,9 +54,23 @@ typedef struct ah_hit {
     uint8_t d, mid;
 } ah_hit_t;
 
+/*
+ * What Q's code point x gives a lookahead test (walk_look.h), worked out
+ * once per pattern: the LOOK class bit of its first byte; the pair bit of
+ * its first two bytes (0 for an ASCII one), and of its first byte with the
+ * next code point's first when a run of two or more is needed (pair_on);
+ * its first byte.
+ */
+typedef struct ah_look_cp {
+    uint32_t next, pair_one, pair_on;
+    unsigned char lead;
+} ah_look_cp_t;
+
 typedef struct ah_walk {
     const ah_index_t *ix;
     ah_pattern_t pat;
+    const uint32_t *look_for; /* the pattern's code points that look[] was made for (NULL: none) */
+    ah_look_cp_t look[AH_MAX_KEY_BYTES];
     unsigned first_byte;    /* Q's first UTF-8 byte */
     ah_hit_t res[AH_MAX_K]; /* the answers so far, in order */
     size_t nres;
@@ -93,8 +107,10 @@ int ah_walk__pass(ah_walk_t *s, int words, unsigned d, size_t need);
 /*
  * Offers to the pass under way every completion whose key (words == 0) or
  * a word-start suffix (words == 1) begins with key[0..len), a normalized
- * prefix starting with Q's first code point: an exact walk, run while the
- * pass's own frontier is empty. Returns 0 or AH_ECORRUPT.
+ * prefix starting with Q's first code point: a descent along key's bytes to
+ * the node that answers it, or to the leaf or light range whose keys are
+ * checked one by one. It leaves the pass's frontier alone. Returns 0 or
+ * AH_ECORRUPT.
  */
 int ah_walk__exact(ah_walk_t *s, int words, const char *key, size_t len);
 

@@ -70,6 +70,25 @@ static inline unsigned next_bytes(const ah_pattern_t *p, unsigned x, unsigned cp
     return n;
 }
 
+/* s->look[] for s->pat, unless it is made already. */
+static inline void look_table(ah_walk_t *s)
+{
+    const ah_pattern_t *p = &s->pat;
+    if (s->look_for == p->q)
+        return;
+    for (unsigned x = 0; x < p->n && x < AH_MAX_KEY_BYTES; x++) {
+        unsigned char b[2];
+        ah_look_cp_t *c = &s->look[x];
+        unsigned nb = next_bytes(p, x, 1, b);
+        c->lead = b[0];
+        c->next = 1u << ah_look_class(b[0]);
+        c->pair_one = nb < 2 ? 0 : 1u << ah_look_pair(b[0], b[1]);
+        nb = next_bytes(p, x, 2, b);
+        c->pair_on = nb < 2 ? 0 : 1u << ah_look_pair(b[0], b[1]);
+    }
+    s->look_for = p->q;
+}
+
 /*
  * What a state must read next, as bits of LOOK masks (format.h): some
  * option i must find next[i] in the child's next mask and pair[i] (0: no
@@ -83,21 +102,12 @@ typedef struct look_need {
     unsigned char second[2 * AH_MATCH_BAND];
 } look_need_t;
 
-/* Adds the option "Q[x..] for cps code points" (cps >= 1). */
-static inline void need_add(const ah_pattern_t *p, look_need_t *nd, unsigned x, unsigned cps)
+/* Adds the option "Q[x..] for cps code points" (x < Q's length, cps >= 1). */
+static inline void need_add(const ah_walk_t *s, look_need_t *nd, unsigned x, unsigned cps)
 {
-    unsigned char b[2];
-    unsigned nb = next_bytes(p, x, cps, b);
-    nd->next[nd->n] = 1u << ah_look_class(b[0]);
-    nd->pair[nd->n++] = nb < 2 ? 0 : 1u << ah_look_pair(b[0], b[1]);
-}
-
-/* The lead byte of Q's code point x in UTF-8. */
-static inline unsigned char lead_byte(const ah_pattern_t *p, unsigned x)
-{
-    unsigned char b[2];
-    next_bytes(p, x, 1, b);
-    return b[0];
+    const ah_look_cp_t *c = &s->look[x];
+    nd->next[nd->n] = c->next;
+    nd->pair[nd->n++] = cps == 1 ? c->pair_one : c->pair_on;
 }
 
 /*
@@ -111,9 +121,10 @@ static inline unsigned char lead_byte(const ah_pattern_t *p, unsigned x)
  * the last lane cannot hold d - 1.) A lane that reads past Q's end this
  * close has nothing to test.
  */
-static inline void need_one_left(const ah_pattern_t *p, const ah_osa_t *o, unsigned lanes1,
+static inline void need_one_left(const ah_walk_t *s, const ah_osa_t *o, unsigned lanes1,
                                  look_need_t *nd)
 {
+    const ah_pattern_t *p = &s->pat;
     unsigned d = p->d;
     unsigned swaps = (o->eq >> 1) & ((1u << (2 * d + 1)) - 1);
     for (unsigned i = 0; i <= 2 * d; i++) {
@@ -128,13 +139,13 @@ static inline void need_one_left(const ah_pattern_t *p, const ah_osa_t *o, unsig
             return;
         }
         if (one || at_d)
-            need_add(p, nd, (unsigned)x, 1);
+            need_add(s, nd, (unsigned)x, 1);
         if (swap)
-            need_add(p, nd, (unsigned)x - 1, 1);
+            need_add(s, nd, (unsigned)x - 1, 1);
         if (!one)
             continue;
         for (unsigned k = 0; k < 2; k++) {
-            unsigned char c = lead_byte(p, (unsigned)x + k);
+            unsigned char c = s->look[(unsigned)x + k].lead;
             unsigned m = 0;
             while (m < nd->nsecond && nd->second[m] != c)
                 m++;
@@ -144,8 +155,9 @@ static inline void need_one_left(const ah_pattern_t *p, const ah_osa_t *o, unsig
     }
 }
 
-static inline void look_need(const ah_walk_t *s, const ah_osa_t *o, look_need_t *nd)
+static inline void look_need(ah_walk_t *s, const ah_osa_t *o, look_need_t *nd)
 {
+    look_table(s);
     const ah_pattern_t *p = &s->pat;
     unsigned j = o->j, d = p->d, lanes = o->sat, cps = p->n, swaps = 0;
     nd->n = nd->nsecond = 0;
@@ -156,12 +168,12 @@ static inline void look_need(const ah_walk_t *s, const ah_osa_t *o, look_need_t 
     } else if (!lanes) {
         if (((((o->row | AH_LANES_H) - (uint64_t)d * AH_LANES_1)) & AH_LANES_H) != AH_LANES_H) {
             if (d > 0 && (lanes = lanes_at(o, d - 1, d)) != 0)
-                need_one_left(p, o, lanes, nd);
+                need_one_left(s, o, lanes, nd);
             return; /* two edits left: anything may follow */
         }
         for (int x = (int)j - (int)d - 1; x <= (int)(j + d); x++)
             if (x >= 0 && (unsigned)x < p->n)
-                need_add(p, nd, (unsigned)x, 1);
+                need_add(s, nd, (unsigned)x, 1);
         return;
     }
     for (unsigned i = 0; i <= 2 * d; i++) {
@@ -172,9 +184,9 @@ static inline void look_need(const ah_walk_t *s, const ah_osa_t *o, look_need_t 
             nd->n = 0; /* Q is used up along this lane: nothing to test */
             return;
         }
-        need_add(p, nd, (unsigned)x, swaps ? 1 : cps);
+        need_add(s, nd, (unsigned)x, swaps ? 1 : cps);
         if (swaps && (unsigned)x + 1 < p->n)
-            need_add(p, nd, (unsigned)x + 1, 1);
+            need_add(s, nd, (unsigned)x + 1, 1);
     }
 }
 
