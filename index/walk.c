@@ -751,18 +751,122 @@ static int run(ah_walk_t *s, int words)
     return rc;
 }
 
+/*
+ * The main trie's exact walk, straight down: where the prefix is answered
+ * (ah_index__locate), a node's list or the keys of a light range that have
+ * the prefix, each offered as the walk would.
+ */
+static int exact_main(ah_walk_t *s, const char *key, size_t len)
+{
+    const ah_index_t *ix = s->ix;
+    ah_locus_t at;
+    s->work++;
+    if (ah_index__locate(ix, key, len, &at) != 0)
+        return AH_ECORRUPT;
+    if (at.kind == AH_LOCUS_NODE)
+        return take_node(s, &at.node, at.lo);
+    if (at.kind == AH_LOCUS_NONE)
+        return 0;
+    uint32_t lo = at.lo;
+    while (lo < at.hi && ah_walk__rank(ix, lo) >= threshold(s))
+        lo++; /* none of these could rank: their keys are not read */
+    if (lo == at.hi)
+        return 0;
+    ah_key_cursor_t c;
+    if (ah_index__cursor_seek(&c, ix, lo) != 0)
+        return AH_ECORRUPT;
+    for (uint32_t id = lo;; id++) {
+        s->work++;
+        if (c.len >= len && memcmp(c.key, key, len) == 0)
+            offer(s, ah_walk__rank(ix, id));
+        if (id + 1 == at.hi)
+            return 0;
+        if (ah_index__cursor_next(&c) != 0)
+            return AH_ECORRUPT;
+    }
+}
+
+/* Does a word start of text after its first begin with key[0..len)? */
+static int begins_word_inside(const char *text, uint32_t text_len, const char *key, size_t len)
+{
+    const char *p = text + 1, *end = text + text_len;
+    while ((size_t)(end - p) >= len && (p = memchr(p, key[0], (size_t)(end - p))) != NULL) {
+        if ((size_t)(end - p) < len)
+            break;
+        const char *q = p - 1; /* the code point before p: back over continuation bytes */
+        while (q > text && ((unsigned char)*q & 0xc0) == 0x80)
+            q--;
+        uint32_t cp;
+        ah_match_decode(q, (size_t)(p - q), &cp, 1);
+        if (!ah_match_is_word_cp(cp) && memcmp(p, key, len) == 0)
+            return 1;
+        p++;
+    }
+    return 0;
+}
+
+/*
+ * The word-start trie's exact walk, straight down the edges of key: the
+ * list of the node where it ends, or the entries of the leaf it runs into
+ * whose keys have a later word start beginning with it, best first.
+ */
+static int exact_words(ah_walk_t *s, const char *key, size_t len)
+{
+    const ah_index_t *ix = s->ix;
+    uint32_t off = ix->word_root, lo = 0, hi = ix->word_entries;
+    size_t depth = 0;
+    for (;;) {
+        ah_node_t nd;
+        s->work++;
+        if (reach_word_node(s, off, lo, hi, &nd) != 0)
+            return AH_ECORRUPT;
+        size_t rest = len - depth, cmp = rest < nd.label_len ? rest : nd.label_len;
+        for (size_t i = 0; i < cmp; i++) /* labels are short: no library call */
+            if (nd.label[i] != (unsigned char)key[depth + i])
+                return 0;
+        if (rest <= nd.label_len)
+            return take_word_node(s, &nd, lo);
+        depth += nd.label_len;
+        uint32_t j = 0, clo, chi, coff;
+        while (j < nd.n_children && nd.child_bytes[j] != (unsigned char)key[depth])
+            j++;
+        if (j == nd.n_children || key[depth] == AH_WORD_END_EDGE)
+            return 0;
+        if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0)
+            return AH_ECORRUPT;
+        depth++;
+        if (coff != UINT32_MAX) {
+            off = coff;
+            hi = lo + chi;
+            lo += clo;
+            continue;
+        }
+        if (depth == len) /* every entry of the leaf begins with key */
+            return take_word_leaf(s, lo + clo, lo + chi);
+        for (uint32_t pos = lo + clo; pos < lo + chi; pos++) {
+            uint32_t id, key_len;
+            uint64_t display;
+            char text[AH_MAX_KEY_BYTES];
+            if (entry_id(s, pos, &id) != 0)
+                return AH_ECORRUPT;
+            uint64_t rank = ah_walk__rank(ix, id);
+            if (rank >= threshold(s))
+                return 0; /* the leaf is in rank order */
+            s->work++;
+            if (ah_index__key_at(ix, id, text, &key_len, &display) != 0)
+                return AH_ECORRUPT;
+            if (begins_word_inside(text, key_len, key, len))
+                offer(s, rank);
+        }
+        return 0;
+    }
+}
+
 int ah_walk__exact(ah_walk_t *s, int words, const char *key, size_t len)
 {
-    uint32_t buf[AH_PATTERN_CPS(AH_MAX_KEY_BYTES)];
-    ah_pattern_t pat = s->pat;
-    unsigned defer = s->defer_j;
-    ah_match_pattern(key, len, buf, &s->pat);
-    s->defer_j = 0;
-    int rc = run(s, words);
-    s->pat = pat;
-    s->look_for = NULL; /* it may have been made for buf */
-    s->defer_j = defer;
-    return rc;
+    if (!words)
+        return exact_main(s, key, len);
+    return exact_words(s, key, len);
 }
 
 int ah_walk__pass(ah_walk_t *s, int words, unsigned d, size_t need)

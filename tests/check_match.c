@@ -291,6 +291,59 @@ START_TEST(test_random_corpora)
 END_TEST
 
 /*
+ * Phrases of two to four letters: nearly every word start's suffix also
+ * occurs inside some other word, where it must not match (a match starts
+ * at a word start). Leaves of 64 entries make the typo index's exact walks run
+ * into leaves before their keys end, and check each entry there.
+ */
+START_TEST(test_words_of_few_letters)
+{
+    uint64_t seed = 0xab0000u + (uint64_t)_i;
+    size_t n = 300 + test_rand(&seed) % 600, letters = 2 + _i % 3;
+    char **texts = calloc(n, sizeof *texts);
+    uint64_t *scores = calloc(n, sizeof *scores);
+    for (size_t i = 0; i < n; i++) {
+        char buf[64];
+        size_t len = 0, words = 2 + test_rand(&seed) % 4;
+        for (size_t w = 0; w < words; w++) {
+            if (w > 0)
+                buf[len++] = ' ';
+            for (size_t c = 1 + test_rand(&seed) % 6; c > 0; c--)
+                buf[len++] = "abcd"[test_rand(&seed) % letters];
+        }
+        buf[len] = '\0';
+        texts[i] = strdup(buf);
+        scores[i] = 1 + test_rand(&seed) % 50;
+    }
+    oracle_t o;
+    oracle_from_pairs(&o, (const char *const *)texts, scores, n);
+    for (size_t i = 0; i < n; i++)
+        free(texts[i]);
+    free(texts);
+    free(scores);
+    ah_write_options_t opt = {.topk = 10,
+                              .max_text_bytes = 256,
+                              .word_leaf = _i % 2 ? 64 : 8,
+                              .fills = _i < 2 ? 0 : AH_FILLS_AUTO,
+                              .threads = 1};
+    char name[64];
+    snprintf(name, sizeof name, "few-letters-%d.snap", _i);
+    ah_write_info_t info;
+    ah_index_t *ix = build_with(&o, &opt, name, &info);
+    size_t incomplete = 0;
+    char q[AH_MAX_KEY_BYTES];
+    for (size_t i = 0; i < 150; i++) {
+        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
+        size_t len = test_make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
+        incomplete += check_query(&o, ix, q, len, opt.topk, &seed, 1);
+    }
+    ck_assert_uint_eq(incomplete, 0);
+    ah_index_close(ix);
+    oracle_free(&o);
+}
+END_TEST
+
+/*
  * Smaller word-start leaves a level deeper and more hot nodes (size_budget
  * with room): the same answers as the contract, from tries that really
  * changed.
@@ -803,6 +856,7 @@ static Suite *match_suite(void)
     tcase_add_test(tc, test_readme_examples);
     tcase_add_loop_test(tc, test_random_corpora, 0, 28);
     tcase_add_loop_test(tc, test_near_word_leaves, 0, 3);
+    tcase_add_loop_test(tc, test_words_of_few_letters, 0, 6);
     tcase_add_test(tc, test_look_class_bytes);
     tcase_add_loop_test(tc, test_deep_edits, 0, 3);
     tcase_add_test(tc, test_broken_rules_are_noticed);
