@@ -15,9 +15,12 @@
 #include "checksum.h"
 #include "writer_internal.h"
 
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------ choosing prefixes */
 
@@ -168,9 +171,6 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
  */
 #define NO_SOURCE UINT32_MAX
 
-/* Walks between drops of a large draft's pages: a few hundred MB of it at 10^8 completions. */
-#define FILL_RELEASE_EVERY 1024
-
 typedef struct fill_job {
     const ah_index_t *ix;
     const ah_entry_t *e;
@@ -181,8 +181,8 @@ typedef struct fill_job {
     unsigned char *flags;  /* per prefix: the entry's flags byte */
     const uint32_t *todo;  /* this round's walks: prefix indexes */
     size_t n_todo, next;   /* how many; the next to take */
-    size_t release_every;  /* walks between drops of the draft's pages (0: never) */
-    size_t walked;         /* walks taken since the last drop */
+    size_t release_above;  /* file pages mapped, in bytes, past which the draft's are dropped
+                              (0: never) */
     pthread_mutex_t lock;
     int rc;
 } fill_job_t;
@@ -212,6 +212,30 @@ static int holds_every_match(const fill_job_t *j, size_t i)
     return !(j->flags[i] & AH_FILL_INCOMPLETE) && j->p[i].count + j->n_hits[i] < j->topk;
 }
 
+/* The bytes of files this process has mapped and in memory (RssFile); SIZE_MAX when unknown. */
+static size_t mapped_file_bytes(void)
+{
+    char buf[256];
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    ssize_t got = fd >= 0 ? read(fd, buf, sizeof buf - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    unsigned long size, resident, shared;
+    if (got <= 0)
+        return SIZE_MAX;
+    buf[got] = '\0';
+    if (sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3)
+        return SIZE_MAX;
+    return shared * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Drops the draft's pages when those of files mapped have passed j->release_above. */
+static void keep_draft_small(const fill_job_t *j)
+{
+    if (j->release_above && mapped_file_bytes() > j->release_above)
+        ah_index__release_pages(j->ix);
+}
+
 static void *fill_main(void *arg)
 {
     fill_job_t *j = arg;
@@ -224,16 +248,11 @@ static void *fill_main(void *arg)
         j->next += 64;
         if (rc && !j->rc)
             j->rc = rc;
-        int stop = j->rc != 0, release = 0;
-        if (j->release_every && (j->walked += 64) >= j->release_every) {
-            j->walked = 0;
-            release = 1;
-        }
+        int stop = j->rc != 0;
         pthread_mutex_unlock(&j->lock);
         if (stop || t >= j->n_todo)
             break;
-        if (release)
-            ah_index__release_pages(j->ix);
+        keep_draft_small(j);
         size_t end = t + 64 < j->n_todo ? t + 64 : j->n_todo;
         for (; t < end && !rc; t++) {
             size_t i = j->todo[t];
@@ -353,6 +372,8 @@ static int make_fills(fill_job_t *j, size_t n, unsigned threads, size_t *derived
             if (done[i] || s == NO_SOURCE || !done[s] || !holds_every_match(j, s))
                 continue;
             const ah_fill_prefix_t *p = &j->p[i], *q = &j->p[s];
+            if (*derived % 256 == 0) /* a derivation reads up to K keys of the draft */
+                keep_draft_small(j);
             kept_fill(j, s, from);
             rc = ah_index__fill_derive(j->ix, j->e[p->lo].key, p->len, p->lo, p->count, q->lo,
                                        q->count, from, f);
@@ -383,13 +404,14 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
     *derived = 0;
     fill_job_t j = {.ix = ix, .e = e, .p = p, .topk = ix->topk};
     /*
-     * The walks read most of the draft over time, each a little of it. Where
-     * the draft is large for the budget its pages are dropped now and then,
-     * so that they do not add up to the draft in memory (they stay in the
-     * page cache, outside the budget, to be mapped again when read).
+     * The walks read most of the draft over time, each a little of it (a
+     * megabyte or two each at 10^7 completions). Where the draft is large for
+     * the budget, its pages are dropped whenever those mapped pass half of
+     * it, so that they do not add up to the draft in memory (they stay in
+     * the page cache, outside the budget, to be mapped again when read).
      */
-    if (memory && ix->size > memory / 4)
-        j.release_every = FILL_RELEASE_EVERY;
+    if (memory && ix->size > memory / 2)
+        j.release_above = memory / 2;
     j.hits = malloc((n ? n : 1) * ix->topk * sizeof *j.hits);
     j.n_hits = malloc(n ? n : 1);
     j.flags = malloc(n ? n : 1);

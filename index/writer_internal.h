@@ -171,7 +171,8 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
  * (threads at once), or worked out from a shorter prefix's (*derived of
  * them, when derived is not NULL); a prefix whose walk was not complete is
  * marked so. With a memory budget (0: none) that ix is large against, the
- * pages of ix that the walks read are dropped every so often. Returns 0,
+ * pages of ix that the walks read are dropped whenever the process has more
+ * than half of the budget of files mapped. Returns 0,
  * AH_ENOMEM, AH_EINVAL (over 4 GiB) or AH_ECORRUPT.
  */
 struct ah_index;
