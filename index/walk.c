@@ -594,6 +594,18 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
     return 0;
 }
 
+/* Does a word start at p, inside text (p > text): is the code point before it no letter or number?
+ */
+static int word_starts_at(const char *text, const char *p)
+{
+    const char *q = p - 1; /* the code point before p: back over continuation bytes */
+    while (q > text && ((unsigned char)*q & 0xc0) == 0x80)
+        q--;
+    uint32_t cp;
+    ah_match_decode(q, (size_t)(p - q), &cp, 1);
+    return !ah_match_is_word_cp(cp);
+}
+
 /*
  * Does the key match Q within the pass's distance at one of its word starts
  * after the first? Only a word start whose first byte is Q's first can, so
@@ -604,13 +616,7 @@ static int key_matches_inside(const ah_walk_t *s, const char *key, uint32_t len)
 {
     const char *p = key + 1, *end = key + len;
     while (p < end && (p = memchr(p, (int)s->first_byte, (size_t)(end - p))) != NULL) {
-        /* The code point before p: back over continuation bytes. */
-        const char *q = p - 1;
-        while (q > key && ((unsigned char)*q & 0xc0) == 0x80)
-            q--;
-        uint32_t cp;
-        ah_match_decode(q, (size_t)(p - q), &cp, 1);
-        if (!ah_match_is_word_cp(cp) && ah_match_within(&s->pat, p, (size_t)(end - p)))
+        if (word_starts_at(key, p) && ah_match_within(&s->pat, p, (size_t)(end - p)))
             return 1;
         p++;
     }
@@ -632,12 +638,7 @@ static int key_matches_under(const ah_walk_t *s, const ah_walk_item_t *it, const
            (p = memchr(p, (unsigned char)path[0], (size_t)(end - p))) != NULL) {
         if ((size_t)(end - p) < plen)
             break;
-        const char *q = p - 1;
-        while (q > key && ((unsigned char)*q & 0xc0) == 0x80)
-            q--;
-        uint32_t cp;
-        ah_match_decode(q, (size_t)(p - q), &cp, 1);
-        if (!ah_match_is_word_cp(cp) && memcmp(p, path, plen) == 0) {
+        if (word_starts_at(key, p) && memcmp(p, path, plen) == 0) {
             ah_osa_t st = it->osa;
             ah_utf8_t u = it->u;
             for (const char *b = p + plen; b < end; b++) {
@@ -793,12 +794,7 @@ static int begins_word_inside(const char *text, uint32_t text_len, const char *k
     while ((size_t)(end - p) >= len && (p = memchr(p, key[0], (size_t)(end - p))) != NULL) {
         if ((size_t)(end - p) < len)
             break;
-        const char *q = p - 1; /* the code point before p: back over continuation bytes */
-        while (q > text && ((unsigned char)*q & 0xc0) == 0x80)
-            q--;
-        uint32_t cp;
-        ah_match_decode(q, (size_t)(p - q), &cp, 1);
-        if (!ah_match_is_word_cp(cp) && memcmp(p, key, len) == 0)
+        if (word_starts_at(text, p) && memcmp(p, key, len) == 0)
             return 1;
         p++;
     }

@@ -212,7 +212,8 @@ static int holds_every_match(const fill_job_t *j, size_t i)
     return !(j->flags[i] & AH_FILL_INCOMPLETE) && j->p[i].count + j->n_hits[i] < j->topk;
 }
 
-/* The bytes of files this process has mapped and in memory (RssFile); SIZE_MAX when unknown. */
+/* The bytes of files this process has mapped and in memory (RssFile and RssShmem); SIZE_MAX when
+ * unknown. */
 static size_t mapped_file_bytes(void)
 {
     char buf[256];

@@ -182,6 +182,24 @@ static size_t check_query(const oracle_t *o, const ah_index_t *ix, const char *q
 }
 
 /*
+ * `count` queries made from random keys of the corpus with 0, 1 or 2 edits
+ * in turn, each checked in every setting (check_query); returns how many
+ * answers were incomplete.
+ */
+static size_t check_edited_queries(const oracle_t *o, const ah_index_t *ix, unsigned topk,
+                                   size_t count, uint64_t *seed, int words_built)
+{
+    size_t incomplete = 0;
+    char q[AH_MAX_KEY_BYTES];
+    for (size_t i = 0; i < count; i++) {
+        const oracle_entry_t *e = &o->e[test_rand(seed) % o->n];
+        size_t len = test_make_query(seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
+        incomplete += check_query(o, ix, q, len, topk, seed, words_built);
+    }
+    return incomplete;
+}
+
+/*
  * Every prefix of 4 code points or more of the `keys` best-scored keys,
  * as typed (no edits), with k = topk and a smaller k: the prefixes the
  * builder gives fills first. Returns how many answers were incomplete.
@@ -264,14 +282,8 @@ START_TEST(test_random_corpora)
      * the oracle below holds those fills too. */
     if (opt.fills == AH_FILLS_AUTO && opt.topk >= 5)
         ck_assert_msg(info.fills_derived > 0, "%u fills, none derived", info.fills);
-    size_t incomplete = 0, queries = 0;
+    size_t incomplete = check_edited_queries(&o, ix, opt.topk, 120, &seed, !opt.no_words);
     char q[AH_MAX_KEY_BYTES];
-    for (size_t i = 0; i < 120; i++) {
-        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
-        size_t len = test_make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
-        incomplete += check_query(&o, ix, q, len, opt.topk, &seed, !opt.no_words);
-        queries++;
-    }
     /* Untouched prefixes of the best-scored keys: the ones with fills. */
     incomplete += check_popular_prefixes(&o, ix, opt.topk, 12, !opt.no_words);
     /* Every k for some of them, and a query that matches nothing. */
@@ -330,14 +342,7 @@ START_TEST(test_words_of_few_letters)
     snprintf(name, sizeof name, "few-letters-%d.snap", _i);
     ah_write_info_t info;
     ah_index_t *ix = build_with(&o, &opt, name, &info);
-    size_t incomplete = 0;
-    char q[AH_MAX_KEY_BYTES];
-    for (size_t i = 0; i < 150; i++) {
-        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
-        size_t len = test_make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
-        incomplete += check_query(&o, ix, q, len, opt.topk, &seed, 1);
-    }
-    ck_assert_uint_eq(incomplete, 0);
+    ck_assert_uint_eq(check_edited_queries(&o, ix, opt.topk, 150, &seed, 1), 0);
     ah_index_close(ix);
     oracle_free(&o);
 }
@@ -380,14 +385,7 @@ START_TEST(test_near_word_leaves)
         ck_assert_uint_gt(near.section_bytes[AH_SEC_HOT_TEXTS],
                           coarse.section_bytes[AH_SEC_HOT_TEXTS]);
     }
-    size_t incomplete = 0;
-    char q[AH_MAX_KEY_BYTES];
-    for (size_t i = 0; i < 300; i++) {
-        const oracle_entry_t *e = &o.e[test_rand(&seed) % o.n];
-        size_t len = test_make_query(&seed, e->key, e->key_len, (unsigned)(i % 3), q, sizeof q);
-        incomplete += check_query(&o, ix, q, len, opt.topk, &seed, 1);
-    }
-    ck_assert_uint_eq(incomplete, 0);
+    ck_assert_uint_eq(check_edited_queries(&o, ix, opt.topk, 300, &seed, 1), 0);
     ah_index_close(ix);
     oracle_free(&o);
 }
