@@ -14,7 +14,10 @@
  * again empty; merging many runs takes several passes when their read
  * buffers would not fit at once. Sums do not depend on the order they are
  * made in, so the result is the same for any budget, any number of threads
- * and any line order.
+ * and any line order. When the table spilled, the completions do not fit
+ * in memory either: the fold writes them to two more temporary files,
+ * which the writer then reads through a mapping whose pages a thread of
+ * ours drops whenever the files mapped pass a share of the budget.
  */
 #include "aggregate.h"
 
@@ -27,10 +30,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Arena blocks double from the first to the largest size: a small log takes little memory. */
 #define ARENA_FIRST_BLOCK (64u << 10)
 #define ARENA_BLOCK       (16u << 20)
+
+/*
+ * The completions' files (builds that spilled) are written through buffers
+ * of this size. The page cache keeps what one write brings as one folio,
+ * which a fault then maps whole: small writes keep what a read at random
+ * maps small (the 64 KB the kernel maps around a fault anyway).
+ */
+#define OUT_BUF (64u << 10)
+
+/*
+ * How often the completions' pages are checked when they are on disk: each
+ * fault maps 64 KB, so a writer reading keys at random maps tens of
+ * megabytes in a few milliseconds.
+ */
+#define KEEPER_PERIOD_MS 5
 
 /* A merge reads at most this many runs at once, each through a buffer of at most MERGE_BUF. */
 #define MERGE_MAX_FAN_IN 128
@@ -83,6 +104,18 @@ typedef struct placed {
     uint64_t count;
 } placed_t;
 
+/*
+ * One of the two files a build that spilled writes its completions to
+ * (ah_agg_finish()): written through a buffer, then mapped read-only.
+ */
+typedef struct out_file {
+    ah_spill_t f;
+    unsigned char *buf;
+    size_t len;
+    void *map;
+    size_t map_len;
+} out_file_t;
+
 /* An open-addressing table of ids + 1 (0: empty), grown at half full. */
 typedef struct id_table {
     uint32_t *slots;
@@ -119,7 +152,14 @@ struct ah_agg {
     ah_agg_progress_fn progress;
     void *progress_ctx;
     char err[512];
-    /* the result */
+    /* the result: in memory, or (on_disk) in two mapped files */
+    int on_disk;
+    out_file_t out_bytes, out_list; /* keys and texts; the entries */
+    pthread_t keeper;               /* ah_agg_keep_mapped_below()'s */
+    pthread_mutex_t keeper_lock;
+    pthread_cond_t keeper_wake;
+    size_t keeper_limit;
+    int keeper_on, keeper_stop;
     arena_t out_arena;
     ah_entry_t *entries;
     size_t n_entries, cap_entries;
@@ -1058,6 +1098,103 @@ typedef struct key_group {
     size_t n_ctx, cap_ctx;
 } key_group_t;
 
+/* Appends len (<= OUT_BUF) bytes to o; returns their offset in its file. Failures stick in o->f. */
+static uint64_t out_put(out_file_t *o, const void *data, size_t len)
+{
+    uint64_t at = o->f.size + o->len; /* the same after a flush */
+    if (OUT_BUF - o->len < len) {
+        ah_spill_write(&o->f, o->buf, o->len);
+        o->len = 0;
+    }
+    memcpy(o->buf + o->len, data, len);
+    o->len += len;
+    return at;
+}
+
+/* Opens the completions' two files in tmpdir, before the fold. */
+static int open_completions(ah_agg_t *agg)
+{
+    out_file_t *o[2] = {&agg->out_bytes, &agg->out_list};
+    agg->on_disk = 1; /* from here ah_agg_free() closes them */
+    o[0]->f.fd = o[1]->f.fd = -1;
+    for (int i = 0; i < 2; i++) {
+        if (ah_spill_open(&o[i]->f, agg->tmpdir, agg->err, sizeof agg->err) != 0)
+            return AH_EIO;
+        if (!(o[i]->buf = malloc(OUT_BUF)))
+            return AH_ENOMEM;
+    }
+    return 0;
+}
+
+/* Reads (writing 0) or writes len bytes at off in fd; 0 or an errno. */
+static int whole_io(int fd, void *buf, size_t len, uint64_t off, int writing)
+{
+    char *p = buf;
+    while (len > 0) {
+        ssize_t got = writing ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? errno : EIO;
+        p += got;
+        len -= (size_t)got;
+        off += (uint64_t)got;
+    }
+    return 0;
+}
+
+/* Maps o's file read-only and closes it (the mapping keeps it until munmap); 0 or an errno. */
+static int map_out(out_file_t *o)
+{
+    free(o->buf);
+    o->buf = NULL;
+    void *map = mmap(NULL, (size_t)o->f.size, PROT_READ, MAP_SHARED, o->f.fd, 0);
+    if (map == MAP_FAILED)
+        return errno;
+    o->map = map;
+    o->map_len = (size_t)o->f.size;
+    ah_spill_close(&o->f);
+    return 0;
+}
+
+/*
+ * After the fold, on disk: maps the keys' and texts' file, rewrites each
+ * entry's offsets as pointers into that mapping, a buffer at a time, and
+ * maps the entries' file as agg->entries.
+ */
+static int map_completions(ah_agg_t *agg)
+{
+    out_file_t *bytes = &agg->out_bytes, *list = &agg->out_list;
+    ah_spill_write(&bytes->f, bytes->buf, bytes->len);
+    ah_spill_write(&list->f, list->buf, list->len);
+    bytes->len = list->len = 0;
+    int err = bytes->f.failed_errno ? bytes->f.failed_errno : list->f.failed_errno;
+    if (!err && agg->n_entries > 0)
+        err = map_out(bytes);
+    ah_entry_t *chunk = (ah_entry_t *)list->buf;
+    size_t per_chunk = OUT_BUF / sizeof *chunk;
+    for (size_t i = 0; !err && i < agg->n_entries; i += per_chunk) {
+        size_t m = agg->n_entries - i < per_chunk ? agg->n_entries - i : per_chunk;
+        uint64_t off = (uint64_t)i * sizeof *chunk;
+        err = whole_io(list->f.fd, chunk, m * sizeof *chunk, off, 0);
+        for (size_t k = 0; !err && k < m; k++) {
+            chunk[k].key = (const char *)bytes->map + (uintptr_t)chunk[k].key;
+            chunk[k].text = (const char *)bytes->map + (uintptr_t)chunk[k].text;
+        }
+        if (!err)
+            err = whole_io(list->f.fd, chunk, m * sizeof *chunk, off, 1);
+    }
+    if (!err && agg->n_entries > 0)
+        err = map_out(list);
+    if (err) {
+        snprintf(agg->err, sizeof agg->err, "the completions' temporary file in %s: %s",
+                 agg->tmpdir, strerror(err));
+        return AH_EIO;
+    }
+    agg->entries = list->map;
+    return 0;
+}
+
 /* The key's completion, unless --min-count or the blocklist drops it; with its contexts. */
 static int close_group(ah_agg_t *agg, key_group_t *g, uint64_t min_count, const ah_blocklist_t *bl,
                        ah_agg_counts_t *counts)
@@ -1078,15 +1215,25 @@ static int close_group(ah_agg_t *agg, key_group_t *g, uint64_t min_count, const 
                  UINT32_MAX - 2);
         return AH_EINVAL;
     }
-    const char *key = arena_copy(&agg->out_arena, g->key, g->key_len), *text = key;
-    if (key && !(g->text_len == g->key_len && memcmp(g->text, g->key, g->key_len) == 0))
-        text = arena_copy(&agg->out_arena, g->text, g->text_len);
-    if (!key || !text ||
-        reserve((void **)&agg->entries, agg->n_entries, &agg->cap_entries, sizeof *agg->entries))
-        return AH_ENOMEM;
     uint32_t entry = (uint32_t)agg->n_entries;
-    agg->entries[agg->n_entries++] = (ah_entry_t){
-        .key = key, .key_len = g->key_len, .text = text, .text_len = g->text_len, .score = g->sum};
+    ah_entry_t e = {.key_len = g->key_len, .text_len = g->text_len, .score = g->sum};
+    int text_is_key = g->text_len == g->key_len && memcmp(g->text, g->key, g->key_len) == 0;
+    if (agg->on_disk) { /* offsets into the bytes' file until map_completions() */
+        uint64_t key = out_put(&agg->out_bytes, g->key, g->key_len);
+        uint64_t text = text_is_key ? key : out_put(&agg->out_bytes, g->text, g->text_len);
+        e.key = (const char *)(uintptr_t)key;
+        e.text = (const char *)(uintptr_t)text;
+        out_put(&agg->out_list, &e, sizeof e);
+    } else {
+        e.key = arena_copy(&agg->out_arena, g->key, g->key_len);
+        e.text = e.key && !text_is_key ? arena_copy(&agg->out_arena, g->text, g->text_len) : e.key;
+        if (!e.key || !e.text ||
+            reserve((void **)&agg->entries, agg->n_entries, &agg->cap_entries,
+                    sizeof *agg->entries))
+            return AH_ENOMEM;
+        agg->entries[agg->n_entries] = e;
+    }
+    agg->n_entries++;
     /* Forms of one key in one context add up; a completion belongs when its sum is > 0. */
     g->n_ctx = fold_contexts(g->ctx, g->n_ctx);
     for (size_t c = 0; c < g->n_ctx; c++) {
@@ -1178,9 +1325,19 @@ int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, a
     merger_t m = {0};
     if (!rc)
         rc = merge_failed(agg, &m, merger_init(&m, agg->runs, agg->n_runs, buf));
+    if (!rc && to_disk) /* what did not fit as surface forms goes to disk as completions */
+        rc = open_completions(agg);
     if (!rc)
         rc = merge_failed(agg, &m, fold(agg, &m, min_count, bl, counts));
     merger_free(&m);
+    if (agg->on_disk) {
+        agg->stats.completions = agg->out_bytes.f.size + agg->out_list.f.size;
+        uint64_t d = disk_in_use(agg, NULL) + agg->stats.completions;
+        if (d > agg->stats.disk_peak)
+            agg->stats.disk_peak = d;
+        if (!rc)
+            rc = map_completions(agg);
+    }
     /* The runs are read: their memory and files go. */
     for (size_t i = 0; i < agg->n_mem_writers; i++)
         ah_run_writer_free(&agg->mem_writers[i]);
@@ -1261,10 +1418,68 @@ int ah_agg_contexts(ah_agg_t *agg, ah_write_context_t **contexts, size_t *n, uin
     return rc;
 }
 
+int ah_agg_on_disk(const ah_agg_t *agg)
+{
+    return agg->on_disk && agg->out_list.map != NULL;
+}
+
+static void *keeper_main(void *arg)
+{
+    ah_agg_t *agg = arg;
+    pthread_mutex_lock(&agg->keeper_lock);
+    while (!agg->keeper_stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += KEEPER_PERIOD_MS * 1000 * 1000;
+        if (until.tv_nsec >= 1000 * 1000 * 1000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000 * 1000 * 1000;
+        }
+        pthread_cond_timedwait(&agg->keeper_wake, &agg->keeper_lock, &until);
+        if (agg->keeper_stop || ah_mapped_file_bytes() <= agg->keeper_limit)
+            continue;
+        /* Read-only mappings of files: dropped pages come back unchanged from the page cache. */
+        madvise(agg->out_bytes.map, agg->out_bytes.map_len, MADV_DONTNEED);
+        madvise(agg->out_list.map, agg->out_list.map_len, MADV_DONTNEED);
+    }
+    pthread_mutex_unlock(&agg->keeper_lock);
+    return NULL;
+}
+
+int ah_agg_keep_mapped_below(ah_agg_t *agg, size_t limit)
+{
+    if (!ah_agg_on_disk(agg) || agg->keeper_on)
+        return 0;
+    agg->keeper_limit = limit;
+    agg->keeper_stop = 0;
+    if (pthread_mutex_init(&agg->keeper_lock, NULL) != 0)
+        return AH_ENOMEM;
+    if (pthread_cond_init(&agg->keeper_wake, NULL) != 0) {
+        pthread_mutex_destroy(&agg->keeper_lock);
+        return AH_ENOMEM;
+    }
+    if (pthread_create(&agg->keeper, NULL, keeper_main, agg) != 0) {
+        pthread_cond_destroy(&agg->keeper_wake);
+        pthread_mutex_destroy(&agg->keeper_lock);
+        return AH_ENOMEM;
+    }
+    agg->keeper_on = 1;
+    return 0;
+}
+
 void ah_agg_free(ah_agg_t *agg)
 {
     if (!agg)
         return;
+    if (agg->keeper_on) {
+        pthread_mutex_lock(&agg->keeper_lock);
+        agg->keeper_stop = 1;
+        pthread_cond_signal(&agg->keeper_wake);
+        pthread_mutex_unlock(&agg->keeper_lock);
+        pthread_join(agg->keeper, NULL);
+        pthread_cond_destroy(&agg->keeper_wake);
+        pthread_mutex_destroy(&agg->keeper_lock);
+    }
     free_table(agg);
     arena_free(&agg->ctx_arena);
     free(agg->ctx);
@@ -1278,7 +1493,15 @@ void ah_agg_free(ah_agg_t *agg)
     free(agg->tmpdir);
     free(agg->runs);
     arena_free(&agg->out_arena);
-    free(agg->entries);
+    out_file_t *out[2] = {&agg->out_bytes, &agg->out_list};
+    for (int i = 0; agg->on_disk && i < 2; i++) {
+        free(out[i]->buf);
+        if (out[i]->map)
+            munmap(out[i]->map, out[i]->map_len);
+        ah_spill_close(&out[i]->f);
+    }
+    if (!agg->on_disk)
+        free(agg->entries);
     free(agg->placed);
     free(agg->out);
     free(agg->out_entries);

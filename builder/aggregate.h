@@ -74,6 +74,7 @@ typedef struct ah_spill_stats {
     uint64_t runs;         /* sorted runs written to temporary files */
     uint64_t merge_passes; /* merges before the last one (too many runs at once) */
     uint64_t disk_peak;    /* the most temporary bytes at one time */
+    uint64_t completions;  /* bytes of the completions' files (ah_agg_on_disk()), else 0 */
 } ah_spill_stats_t;
 
 void ah_agg_spill_stats(const ah_agg_t *agg, ah_spill_stats_t *stats);
@@ -98,7 +99,8 @@ int ah_agg_add_line(ah_agg_t *agg, const char *line, size_t len, ah_line_status_
 /*
  * Groups by key, applies min_count and the blocklist (may be NULL), and
  * returns the completions sorted by key in *entries (n in *n). The entries
- * point into agg: valid until ah_agg_free(). Returns 0, AH_ENOMEM or AH_EIO
+ * point into agg, in memory or, when the table spilled, mapped from
+ * temporary files (ah_agg_on_disk()): valid until ah_agg_free(). Returns 0, AH_ENOMEM or AH_EIO
  * (a temporary file could not be written or read: ah_agg_error()).
  */
 int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, ah_entry_t **entries,
@@ -113,6 +115,19 @@ int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, a
  * Returns 0 or AH_ENOMEM.
  */
 int ah_agg_contexts(ah_agg_t *agg, ah_write_context_t **contexts, size_t *n, uint64_t *memberships);
+
+/*
+ * After ah_agg_finish(): 1 when the completions were written to temporary
+ * files and mapped, because the surface forms did not fit in half of the
+ * memory budget. Their pages are then the page cache's, and
+ * ah_agg_keep_mapped_below() starts a thread that takes them out of this
+ * process's resident memory whenever the bytes of files it has mapped
+ * (ah_mapped_file_bytes()) pass limit, checked every 20 ms, until
+ * ah_agg_free(); a page read again is mapped again. It returns 0 (with the
+ * completions in memory it has nothing to do) or AH_ENOMEM.
+ */
+int ah_agg_on_disk(const ah_agg_t *agg);
+int ah_agg_keep_mapped_below(ah_agg_t *agg, size_t limit);
 
 /* Frees the aggregator and the entries it returned; no operation if NULL. */
 void ah_agg_free(ah_agg_t *agg);

@@ -580,6 +580,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "%sahead-build: %s while aggregating; %s unchanged\n",
                     prog.enabled ? "\r\033[K" : "", ah_agg_error(agg), o.out);
             status = 1;
+        } else if (ah_agg_keep_mapped_below(agg, (size_t)(memory / 4)) != 0) {
+            /* Completions read from disk stay within a quarter of the budget, the writer's
+             * draft within half (index/writer_fills.c). */
+            fprintf(stderr, "%sahead-build: out of memory while aggregating; %s unchanged\n",
+                    prog.enabled ? "\r\033[K" : "", o.out);
+            status = 1;
         } else if (n == 0) {
             fprintf(stderr,
                     "%sahead-build: no completions left to write (%" PRIu64 " lines read, %" PRIu64
@@ -658,9 +664,11 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "ahead-build: the table of surface forms filled --memory's half %" PRIu64
                     " time%s: %" PRIu64 " sorted runs, %" PRIu64 " merge pass%s before the "
-                    "last, temporary disk at most %.1f MB (removed)\n",
+                    "last, temporary disk at most %.1f MB (removed), of which the completions "
+                    "read from disk %.1f MB\n",
                     sp.spills, sp.spills == 1 ? "" : "s", sp.runs, sp.merge_passes,
-                    sp.merge_passes == 1 ? "" : "es", (double)sp.disk_peak / 1e6);
+                    sp.merge_passes == 1 ? "" : "es", (double)sp.disk_peak / 1e6,
+                    (double)sp.completions / 1e6);
         if (n_contexts)
             fprintf(stderr,
                     "ahead-build: %zu context values, %" PRIu64

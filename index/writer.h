@@ -100,4 +100,12 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
  */
 int ah_snapshot_precheck(const ah_entry_t *entries, size_t n, char *err, size_t errlen);
 
+/*
+ * The bytes of files this process has mapped and in memory (RssFile and
+ * RssShmem, /proc/self/statm), which count in its resident size; SIZE_MAX
+ * when unknown. The writer drops its draft's pages by it, and ahead-build
+ * the pages of completions it mapped from disk.
+ */
+size_t ah_mapped_file_bytes(void);
+
 #endif /* AH_WRITER_H */

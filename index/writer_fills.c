@@ -212,9 +212,7 @@ static int holds_every_match(const fill_job_t *j, size_t i)
     return !(j->flags[i] & AH_FILL_INCOMPLETE) && j->p[i].count + j->n_hits[i] < j->topk;
 }
 
-/* The bytes of files this process has mapped and in memory (RssFile and RssShmem); SIZE_MAX when
- * unknown. */
-static size_t mapped_file_bytes(void)
+size_t ah_mapped_file_bytes(void)
 {
     char buf[256];
     int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
@@ -233,7 +231,7 @@ static size_t mapped_file_bytes(void)
 /* Drops the draft's pages when those of files mapped have passed j->release_above. */
 static void keep_draft_small(const fill_job_t *j)
 {
-    if (j->release_above && mapped_file_bytes() > j->release_above)
+    if (j->release_above && ah_mapped_file_bytes() > j->release_above)
         ah_index__release_pages(j->ix);
 }
 

@@ -89,8 +89,9 @@ typedef struct ah_words_info {
  * typo passes for more bytes). Appends to
  * nodes and entries, and with look not NULL gives each record its look
  * field and appends its children's entries to look (WORD_LOOK). With
- * memory not 0, the suffixes held at once (16 bytes each) take at most
- * that, or one first byte's when those alone take more: the same bytes.
+ * memory not 0, the suffixes held at once (16 bytes each, and a copy of
+ * each when they are held in parts) take at most that, or one first
+ * byte's when those alone take more: the same bytes.
  * Returns 0, AH_ENOMEM or AH_EINVAL (too large).
  */
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,

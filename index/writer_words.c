@@ -27,6 +27,13 @@
  * suffixes of a few consecutive first bytes at a time (one pass over the
  * keys each), builds those children, and makes the root from their best
  * at the end. The records come out in the same order either way.
+ *
+ * A build in parts also copies each part's suffixes, gathered in the same
+ * pass, into a buffer of its own (a two-byte length, then the bytes), and
+ * the sort and the trie read them there: their keys are then read once, in
+ * order, instead of at random for every comparison, which matters when
+ * the keys are a file's pages (ahead-build maps its completions from disk
+ * when they do not fit in its memory budget) and keeps the sort in cache.
  */
 #include "writer_internal.h"
 
@@ -36,11 +43,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A suffix: key `id` from byte `off` on; `pre` is the sort's current eight bytes. */
+/*
+ * A suffix: key `id` from byte `off` on, or with the suffixes copied, the
+ * copy at `off` in the part's buffer (copies are in the same order as the
+ * (id, offset) pairs); `pre` is the sort's current eight bytes.
+ */
 typedef struct sref {
     uint64_t pre;
     uint32_t id, off;
 } sref_t;
+
+/* Bytes of a copied suffix before its bytes: its length. */
+#define COPY_HEAD 2
 
 typedef struct words {
     const ah_entry_t *e;
@@ -50,7 +64,9 @@ typedef struct words {
     int near; /* small leaves down to NEAR_DEPTH too */
     sref_t *s;
     uint32_t n;
-    uint32_t *offs; /* sort_by_rank()'s room */
+    unsigned char *copies; /* the part's suffixes, or NULL: read in the keys */
+    uint32_t copied;       /* bytes used in copies */
+    uint32_t *offs;        /* sort_by_rank()'s room */
     uint32_t cap_offs;
     buf_t *nodes;
     buf_t *look; /* WORD_LOOK, or NULL without the typo index */
@@ -65,11 +81,15 @@ typedef struct cand {
 
 static uint32_t suffix_len(const words_t *w, const sref_t *r)
 {
+    if (w->copies)
+        return (uint32_t)w->copies[r->off] | (uint32_t)w->copies[r->off + 1] << 8;
     return w->e[r->id].key_len - r->off;
 }
 
 static const unsigned char *suffix(const words_t *w, const sref_t *r)
 {
+    if (w->copies)
+        return w->copies + r->off + COPY_HEAD;
     return (const unsigned char *)w->e[r->id].key + r->off;
 }
 
@@ -461,24 +481,44 @@ uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n)
     return total;
 }
 
-/* The word starts by the first byte of their suffix. */
+/* The word starts by the first byte of their suffix, and their copies' bytes. */
 typedef struct first_bytes {
     const ah_entry_t *e;
     uint64_t count[256];
+    uint64_t bytes[256];
 } first_bytes_t;
 
 static void count_first_byte(void *ctx, uint32_t id, uint32_t off)
 {
     first_bytes_t *f = ctx;
-    f->count[(unsigned char)f->e[id].key[off]]++;
+    unsigned c = (unsigned char)f->e[id].key[off];
+    f->count[c]++;
+    f->bytes[c] += COPY_HEAD + f->e[id].key_len - off;
 }
 
-/* The last first byte of the part from first on: as many as fit in cap, at least one. */
-static unsigned part_last(const first_bytes_t *f, unsigned first, uint64_t cap, uint64_t *m)
+/* What the suffixes of first byte c take at once in a part: references, and copies or not. */
+static uint64_t part_cost(const first_bytes_t *f, unsigned c, int copies)
+{
+    return f->count[c] * sizeof(sref_t) + (copies ? f->bytes[c] : 0);
+}
+
+/*
+ * The last first byte of the part from first on: as many as fit in cap
+ * bytes (with copies or without), at least one; *m their suffixes, *bytes
+ * their copies' bytes.
+ */
+static unsigned part_last(const first_bytes_t *f, unsigned first, uint64_t cap, int copies,
+                          uint64_t *m, uint64_t *bytes)
 {
     unsigned last = first;
-    for (*m = f->count[first]; last + 1 < 256 && *m + f->count[last + 1] <= cap;)
-        *m += f->count[++last];
+    uint64_t cost = part_cost(f, first, copies);
+    *m = f->count[first];
+    *bytes = f->bytes[first];
+    while (last + 1 < 256 && cost + part_cost(f, last + 1, copies) <= cap) {
+        cost += part_cost(f, ++last, copies);
+        *m += f->count[last];
+        *bytes += f->bytes[last];
+    }
     return last;
 }
 
@@ -491,9 +531,22 @@ typedef struct gather {
 static void gather_start(void *ctx, uint32_t id, uint32_t off)
 {
     gather_t *g = ctx;
-    unsigned c = (unsigned char)g->w->e[id].key[off];
-    if (c >= g->first && c <= g->last)
-        g->w->s[g->w->n++] = (sref_t){0, id, off};
+    words_t *w = g->w;
+    const ah_entry_t *e = &w->e[id];
+    unsigned c = (unsigned char)e->key[off];
+    if (c < g->first || c > g->last)
+        return;
+    if (!w->copies) {
+        w->s[w->n++] = (sref_t){0, id, off};
+        return;
+    }
+    uint32_t len = e->key_len - off;
+    unsigned char *to = w->copies + w->copied;
+    to[0] = (unsigned char)len;
+    to[1] = (unsigned char)(len >> 8);
+    memcpy(to + COPY_HEAD, e->key + off, len);
+    w->s[w->n++] = (sref_t){0, id, w->copied};
+    w->copied += COPY_HEAD + len;
 }
 
 /* Sets the entries of s[0..w->n) at positions base.. of WORD_ENTRIES (bits, zeroed). */
@@ -514,11 +567,18 @@ static void put_entries(const words_t *w, unsigned char *bits, uint64_t base, un
 static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t total, uint64_t cap,
                                unsigned char *bits, unsigned id_bits, uint32_t *ref)
 {
-    uint64_t largest = 0, m;
+    /* Copies when there is more than one part, if each part's fit in 32-bit offsets. */
+    uint64_t largest = 0, most_bytes = 0, m, bytes;
+    int copy = part_last(f, 0, cap, 0, &m, &bytes) < 255;
     for (unsigned first = 0, last; first < 256; first = last + 1) {
-        last = part_last(f, first, cap, &m);
+        last = part_last(f, first, cap, copy, &m, &bytes);
         largest = m > largest ? m : largest;
+        most_bytes = bytes > most_bytes ? bytes : most_bytes;
     }
+    copy = copy && most_bytes <= UINT32_MAX;
+    unsigned char *copies = copy ? malloc(most_bytes) : NULL;
+    if (copy && !copies)
+        return AH_ENOMEM;
     kid_t *kids = malloc(256 * sizeof *kids);
     cand_t *cand = malloc(((size_t)256 * w->topk + 1) * sizeof *cand);
     cand_t *top = malloc(((size_t)w->topk + 1) * sizeof *top);
@@ -527,10 +587,12 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
     uint32_t nk = 0, nc = 0;
     uint64_t base = 0;
     for (unsigned first = 0, last; first < 256 && !rc; first = last + 1) {
-        last = part_last(f, first, cap, &m);
+        last = part_last(f, first, cap, copy, &m, &bytes);
         if (m == 0)
             continue;
         w->n = 0;
+        w->copies = copies;
+        w->copied = 0;
         each_word_start(w->e, w->n_keys, gather_start, &(gather_t){w, first, last});
         sort_suffixes(w, 0, w->n, 0);
         for (uint32_t i = 0; i < w->n && !rc;) {
@@ -553,6 +615,8 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
         put_entries(w, bits, base, id_bits);
         base += w->n;
     }
+    w->copies = NULL; /* the root's label is empty: encode() reads no suffix */
+    free(copies);
     if (!rc) { /* the root, as build() makes it */
         uint32_t nt = pick_top(w, cand, nc, top);
         *ref = (uint32_t)w->nodes->len;
@@ -598,8 +662,8 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
     if (bits)
         memset(bits, 0, bytes);
     if (!rc && firsts > 1) {
-        uint64_t cap = memory ? memory / sizeof *w.s : total;
-        rc = build_root_in_parts(&w, f, total, cap > 0 ? cap : 1, bits, info->id_bits, &info->root);
+        uint64_t cap = memory ? memory : UINT64_MAX;
+        rc = build_root_in_parts(&w, f, total, cap, bits, info->id_bits, &info->root);
     } else if (!rc && total > 0) { /* one first byte: the root may have a label */
         cand_t *top = malloc(((size_t)topk + 1) * sizeof *top);
         uint32_t ntop;

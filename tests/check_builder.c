@@ -1123,6 +1123,13 @@ static char *build_args(char **args, const char *out)
     return err;
 }
 
+/* 1 when ahead-build's summary says it read its completions from temporary files. */
+static int completions_from_disk(const char *err)
+{
+    const char *at = strstr(err, "of which the completions read from disk ");
+    return at && strtod(at + strlen("of which the completions read from disk "), NULL) > 0;
+}
+
 START_TEST(test_memory_budget_and_threads_same_bytes)
 {
     /* The same bytes with and without --memory, for 1 to 3 threads: random logs with
@@ -1160,8 +1167,11 @@ START_TEST(test_memory_budget_and_threads_same_bytes)
             args[n] = NULL;
             char *err = build_args(args, got);
             if (budgets[i][0] && strcmp(budgets[i][0], "1M") == 0)
-                ck_assert_msg(strstr(err, "sorted runs") && !strstr(err, " 0 merge passes"),
-                              "--memory 1M did not spill and merge in passes: %s", err);
+                ck_assert_msg(strstr(err, "sorted runs") && !strstr(err, " 0 merge passes") &&
+                                  completions_from_disk(err),
+                              "--memory 1M did not spill, merge in passes and map the "
+                              "completions: %s",
+                              err);
             free(err);
             assert_same_file(want, got);
             char left[4096];
@@ -1198,7 +1208,8 @@ START_TEST(test_memory_budget_on_datasets)
         free(build_args((char *[]){"--threads", "1", path, NULL}, want));
         char *err = build_args(
             (char *[]){"--memory", (char *)sets[i][1], "--threads", "2", path, NULL}, got);
-        ck_assert_msg(strstr(err, "sorted runs"), "%s did not spill: %s", sets[i][0], err);
+        ck_assert_msg(strstr(err, "sorted runs") && completions_from_disk(err),
+                      "%s did not spill and map its completions: %s", sets[i][0], err);
         free(err);
         assert_same_file(want, got);
     }
