@@ -60,6 +60,9 @@ typedef struct writer {
     struct side_file *side; /* finished sections, out of memory (NULL: none) */
     uint64_t side_off[AH_SECTION_MAX + 1]; /* where a section is in it, when spilled[] */
     unsigned char spilled[AH_SECTION_MAX + 1];
+    uint64_t streamed[AH_SECTION_MAX + 1]; /* bytes written while it is made (stream_begin) */
+    unsigned char streaming[AH_SECTION_MAX + 1];
+    int stream_errno; /* a failed write of a streamed section */
     /* What the header needs besides the sections, kept for sealing it again with FILLS. */
     unsigned class_bits;
     uint32_t root, gram_slots, fills, fills_derived;
@@ -148,6 +151,96 @@ static void spill_section(writer_t *w, unsigned s)
     free(b->data);
     b->data = NULL;
     b->cap = 0;
+}
+
+/*
+ * A section that is only appended to can go to the side file while it is
+ * made: KEYS, the largest (1.74 GB at 10^8 completions), is never whole in
+ * memory. A region as large as it can grow is set aside in the side file
+ * (a hole until written), and the buffer is written into it whenever it
+ * holds STREAM_CHUNK bytes, in multiples of 8 so that the padding comes
+ * out as in memory. Without a side file the section stays in memory.
+ */
+#define STREAM_CHUNK (1u << 20)
+
+static void stream_begin(writer_t *w, unsigned s, uint64_t most)
+{
+    if (!w->side)
+        return;
+    pthread_mutex_lock(&w->side->lock);
+    w->side_off[s] = w->side->size;
+    w->side->size += most;
+    pthread_mutex_unlock(&w->side->lock);
+    w->streamed[s] = 0;
+    w->streaming[s] = 1;
+}
+
+/* Section s's length so far, streamed or not. */
+static uint64_t section_len(const writer_t *w, unsigned s)
+{
+    return w->streamed[s] + w->sec[s].len;
+}
+
+/*
+ * After a failed write (a full disk, a file size limit), section s goes
+ * back to memory, what was written read back: as spill_section() leaves a
+ * section it cannot write.
+ */
+static void stream_back(writer_t *w, unsigned s)
+{
+    buf_t *b = &w->sec[s];
+    size_t had = b->len, back = (size_t)w->streamed[s];
+    w->streaming[s] = 0;
+    w->streamed[s] = 0;
+    b->len = 0;
+    unsigned char *p = buf_grow(b, back + had);
+    if (!p)
+        return;
+    memmove(p + back, p, had);
+    for (size_t done = 0; done < back;) {
+        ssize_t got = pread(w->side->fd, p + done, back - done, (off_t)(w->side_off[s] + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            w->stream_errno = got < 0 ? errno : EIO;
+            b->failed = 1;
+            return;
+        }
+        done += (size_t)got;
+    }
+}
+
+/* Writes what section s holds to its region: a full chunk, or at the end everything, padded. */
+static void stream_out(writer_t *w, unsigned s, int end)
+{
+    buf_t *b = &w->sec[s];
+    if (!w->streaming[s] || b->failed || (!end && b->len < STREAM_CHUNK))
+        return;
+    size_t unpadded = b->len;
+    if (end)
+        buf_pad(b); /* its length so far is a multiple of 8: the same padding as in memory */
+    size_t len = end ? b->len : b->len & ~(size_t)7, done = 0;
+    while (done < len) {
+        ssize_t got = pwrite(w->side->fd, b->data + done, len - done,
+                             (off_t)(w->side_off[s] + w->streamed[s] + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0) {
+            b->len = unpadded; /* padded again with the sections in memory */
+            stream_back(w, s);
+            return;
+        }
+        done += (size_t)got;
+    }
+    w->streamed[s] += len;
+    memmove(b->data, b->data + len, b->len - len);
+    b->len -= len;
+    if (end) { /* from here on as a section spilled whole */
+        free(b->data);
+        *b = (buf_t){.len = (size_t)w->streamed[s]};
+        w->streaming[s] = 0;
+        w->spilled[s] = 1;
+    }
 }
 
 /*
@@ -347,12 +440,20 @@ static void encode_bucket(writer_t *w, uint32_t first, uint32_t count)
 
 static void encode_keys(writer_t *w)
 {
+    /* A bucket takes at most a flag byte, two of map, and per key its bytes and 8 more
+     * (two shared and added lengths of two bytes, a display offset). */
+    uint64_t most = AH_SECTION_PAD + 8;
+    for (uint32_t i = 0; i < w->n; i++)
+        most += w->e[i].key_len + 8;
+    stream_begin(w, AH_SEC_KEYS, most + 3 * ((uint64_t)w->n / w->bucket + 1));
     buf_t *kidx = &w->sec[AH_SEC_KEY_INDEX];
     for (uint32_t first = 0; first < w->n; first += w->bucket) {
-        buf_uw(kidx, (uint32_t)w->sec[AH_SEC_KEYS].len, 4);
+        buf_uw(kidx, (uint32_t)section_len(w, AH_SEC_KEYS), 4);
         encode_bucket(w, first, w->n - first < w->bucket ? w->n - first : w->bucket);
+        stream_out(w, AH_SEC_KEYS, 0);
     }
-    buf_uw(kidx, (uint32_t)w->sec[AH_SEC_KEYS].len, 4);
+    buf_uw(kidx, (uint32_t)section_len(w, AH_SEC_KEYS), 4);
+    stream_out(w, AH_SEC_KEYS, 1);
 }
 
 static void encode_classes(writer_t *w, unsigned class_bits)
@@ -1532,11 +1633,15 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
         why = rc ? "out of memory" : why;
     }
     w->words = job.info;
+    if (!rc && w->stream_errno) {
+        rc = AH_EIO;
+        why = "writing keys to a temporary file beside the output failed";
+    }
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         if (!w->spilled[s])
             buf_pad(&w->sec[s]);
         if (w->sec[s].failed && !rc)
-            rc = AH_ENOMEM; /* buffers fail only to allocate */
+            rc = AH_ENOMEM; /* buffers fail only to allocate, or to stream (above) */
     }
     if (!rc && (w->too_large || w->sec[AH_SEC_KEYS].len > UINT32_MAX)) {
         rc = AH_EINVAL;
@@ -1547,10 +1652,11 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     free(top);
     if (rc) {
         free_sections(w);
-        return fail(err, errlen, rc, "%s",
+        return fail(err, errlen, rc, "%s%s%s",
                     rc == AH_ENOMEM ? "out of memory"
                     : why           ? why
-                                    : "input too large");
+                                    : "input too large",
+                    rc == AH_EIO ? ": " : "", rc == AH_EIO ? strerror(w->stream_errno) : "");
     }
     w->class_bits = class_bits;
     w->root = root;
