@@ -130,12 +130,29 @@ static int head_fits(const ah_pattern_t *p, heads_t *hs, const unsigned char *h,
     return st->sat && ((st->row >> (8 * lane)) & 0xff) == p->d;
 }
 
+/* Offers the completions under Q[0] h Q[x..n) through an exact walk of this pass's trie. */
+static int take_head(ah_walk_t *s, int words, const unsigned char *h, uint32_t len, unsigned x,
+                     char *key, size_t q0)
+{
+    const ah_pattern_t *p = &s->pat;
+    memcpy(key + q0, h, len);
+    size_t l = q0 + len;
+    for (unsigned y = x; y < p->n; y++)
+        l += put_utf8(p->q[y], key + l);
+    return ah_walk__exact(s, words, key, l);
+}
+
+/* Where a head that fits goes besides its walk: nowhere, or kept for the word-start pass. */
+enum { FITS_WALK, FITS_KEEP };
+
 /*
  * The records of one group's list (bytes [at, end)) for the position x:
- * each head that fits is offered through an exact walk of Q[0] h Q[x..n).
+ * each head that fits is offered through an exact walk of Q[0] h Q[x..n),
+ * and with FITS_KEEP kept in s->fits as well.
  */
 static int take_records(ah_walk_t *s, int words, const ah_osa_t *start, const unsigned char *at,
-                        const unsigned char *end, unsigned j, unsigned x, char *key, size_t q0)
+                        const unsigned char *end, unsigned j, unsigned x, uint32_t g3, int keep,
+                        char *key, size_t q0)
 {
     const ah_pattern_t *p = &s->pat;
     heads_t hs;
@@ -159,11 +176,29 @@ static int take_records(ah_walk_t *s, int words, const ah_osa_t *start, const un
         s->work++;
         if (!head_fits(p, &hs, h, len, j, x))
             continue;
-        memcpy(key + q0, h, len);
-        size_t l = q0 + len;
-        for (unsigned y = x; y < p->n; y++)
-            l += put_utf8(p->q[y], key + l);
-        int rc = ah_walk__exact(s, words, key, l);
+        if (keep == FITS_KEEP && s->nfits < AH_GRAM_FITS)
+            s->fits[s->nfits] = (ah_gram_fit_t){h, len, g3, (uint8_t)j, (uint8_t)x};
+        s->nfits += keep == FITS_KEEP; /* past AH_GRAM_FITS: too many to keep */
+        int rc = take_head(s, words, h, len, x, key, q0);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* The word-start pass: the heads the main trie's pass kept for this block and group. */
+static int take_kept(ah_walk_t *s, unsigned j, unsigned x, uint32_t g3, char *key, size_t q0)
+{
+    for (; s->fits_next < s->nfits; s->fits_next++) {
+        const ah_gram_fit_t *f = &s->fits[s->fits_next];
+        if (f->j != j || f->x != x || f->g3 != g3)
+            return 0;
+        if (s->work >= AH_LOOKUP_MAX_WORK) {
+            s->complete = 0;
+            return 0;
+        }
+        s->work++;
+        int rc = take_head(s, 1, f->h, f->len, x, key, q0);
         if (rc)
             return rc;
     }
@@ -202,8 +237,24 @@ static int take_block(ah_walk_t *s, int words, const ah_osa_t *start, uint32_t o
             wb > (uint64_t)(end - b) - kb - bb)
             return AH_ECORRUPT;
         if (want == UINT64_MAX || g3 == want) {
-            const unsigned char *at = b + (words ? kb : 0);
-            int rc = take_records(s, words, start, at, at + bb + (words ? wb : kb), j, x, key, q0);
+            /* The "both" run's fits: found by the main trie's pass and kept for the
+             * word-start one, which then reads only its own run (when all were kept). */
+            uint32_t group = (uint32_t)g3;
+            int rc;
+            if (!words) {
+                rc = take_records(s, 0, start, b, b + kb, j, x, group, FITS_WALK, key, q0);
+                if (!rc)
+                    rc = take_records(s, 0, start, b + kb, b + kb + bb, j, x, group, FITS_KEEP, key,
+                                      q0);
+            } else if (s->fits_d == p->d) {
+                rc = take_kept(s, j, x, group, key, q0);
+                if (!rc)
+                    rc = take_records(s, 1, start, b + kb + bb, b + kb + bb + wb, j, x, group,
+                                      FITS_WALK, key, q0);
+            } else {
+                rc = take_records(s, 1, start, b + kb, b + kb + bb + wb, j, x, group, FITS_WALK,
+                                  key, q0);
+            }
             if (rc || want != UINT64_MAX)
                 return rc ? rc : 1; /* one group has this g3 */
         } else if (g3 > want) {
@@ -219,6 +270,13 @@ int ah_grams__pass(ah_walk_t *s, int words)
     const ah_index_t *ix = s->ix;
     const ah_pattern_t *p = &s->pat;
     unsigned d = p->d;
+    int use_kept = words && s->fits_d == d;
+    s->fits_d = 0; /* kept for one word-start pass, of the main pass's distance */
+    if (use_kept)
+        s->fits_d = d;
+    if (!words)
+        s->nfits = 0;
+    s->fits_next = 0;
     if (p->n < d + GRAM_MIN_REST + 2)
         return 0;
     unsigned top = p->n - d - GRAM_MIN_REST;
@@ -258,5 +316,7 @@ int ah_grams__pass(ah_walk_t *s, int words)
     }
     s->defer_lo = lo;
     s->defer_j = top;
+    /* Kept for the word-start pass only when every fit was, in a pass that ran to its end. */
+    s->fits_d = !words && s->nfits <= AH_GRAM_FITS && s->work < AH_LOOKUP_MAX_WORK ? d : 0;
     return 0;
 }

@@ -104,6 +104,7 @@ static void walk_init(ah_walk_t *s, const ah_index_t *ix, const ah_pattern_t *pa
     s->nres = 0;
     s->work = 0;
     s->complete = 1;
+    s->fits_d = 0;
 }
 
 /* The tiers after the exact one (its answers already in s->res), each while there is room. */

@@ -66,6 +66,18 @@ typedef struct ah_look_cp {
     unsigned char lead;
 } ah_look_cp_t;
 
+/*
+ * A head the gram table's main-trie pass found to fit in a run of heads
+ * that both tries have: Q[0] h Q[x..n), with h the record's bytes.
+ */
+typedef struct ah_gram_fit {
+    const unsigned char *h;
+    uint32_t len, g3;
+    uint8_t j, x;
+} ah_gram_fit_t;
+
+#define AH_GRAM_FITS 256 /* kept for the word-start pass; more and it reads the runs again */
+
 typedef struct ah_walk {
     const ah_index_t *ix;
     ah_pattern_t pat;
@@ -80,6 +92,11 @@ typedef struct ah_walk {
     int complete;
     unsigned defer_lo, defer_j; /* states that run out of edits at a depth in [defer_lo, defer_j]
                                    are the gram table's (none when defer_j is 0) */
+    /* The fits of the "both" runs from the main trie's gram pass of distance fits_d (0: none
+     * kept), in the order found, for the word-start pass of the same distance (grams.c). */
+    ah_gram_fit_t fits[AH_GRAM_FITS];
+    uint32_t nfits, fits_next;
+    unsigned fits_d;
     size_t nheap, nstack, nfree, npool;
     uint32_t seq;
     ah_walk_slot_t heap[AH_WALK_FRONTIER];
