@@ -1246,6 +1246,21 @@ static int close_group(ah_agg_t *agg, key_group_t *g, uint64_t min_count, const 
     return 0;
 }
 
+/*
+ * Notes the temporary bytes in use while the fold runs: the runs' files
+ * less what their readers gave back (spill.c), and the completions' files.
+ */
+static void note_fold_disk(ah_agg_t *agg, const merger_t *m)
+{
+    uint64_t d = disk_in_use(agg, NULL);
+    for (size_t i = 0; m->readers && i < m->n; i++)
+        d -= m->readers[i].punched;
+    if (agg->on_disk)
+        d += agg->out_bytes.f.size + agg->out_list.f.size;
+    if (d > agg->stats.disk_peak)
+        agg->stats.disk_peak = d;
+}
+
 /* Folds the merged stream into completions, one per key. */
 static int fold(ah_agg_t *agg, merger_t *m, uint64_t min_count, const ah_blocklist_t *bl,
                 ah_agg_counts_t *counts)
@@ -1255,8 +1270,11 @@ static int fold(ah_agg_t *agg, merger_t *m, uint64_t min_count, const ah_blockli
     while (!rc && (got = merger_next(m)) == 1) {
         const ah_run_rec_t *r = &m->rec;
         counts->surfaces++;
-        if (agg->progress && (counts->surfaces & 0xffff) == 0)
-            agg->progress(agg->progress_ctx, "merging", counts->surfaces, 0);
+        if ((counts->surfaces & 0xffff) == 0) {
+            note_fold_disk(agg, m);
+            if (agg->progress)
+                agg->progress(agg->progress_ctx, "merging", counts->surfaces, 0);
+        }
         if (r->kind != AH_RUN_KEYED) {
             if (r->kind == AH_RUN_LONG_KEY)
                 counts->long_keys++;
@@ -1329,12 +1347,10 @@ int ah_agg_finish(ah_agg_t *agg, uint64_t min_count, const ah_blocklist_t *bl, a
         rc = open_completions(agg);
     if (!rc)
         rc = merge_failed(agg, &m, fold(agg, &m, min_count, bl, counts));
+    note_fold_disk(agg, &m);
     merger_free(&m);
     if (agg->on_disk) {
         agg->stats.completions = agg->out_bytes.f.size + agg->out_list.f.size;
-        uint64_t d = disk_in_use(agg, NULL) + agg->stats.completions;
-        if (d > agg->stats.disk_peak)
-            agg->stats.disk_peak = d;
         if (!rc)
             rc = map_completions(agg);
     }

@@ -194,6 +194,12 @@ static int ensure(ah_run_reader_t *r, size_t need)
     if ((size_t)(r->end - r->p) >= need || r->run.fd < 0 || r->next_offset == run_end)
         return 0;
     size_t have = (size_t)(r->end - r->p);
+    /* What came before the bytes left is read for good: its disk space goes now (a file
+     * system that cannot free part of a file keeps it until the file is closed). */
+    uint64_t done = r->next_offset - have, from = r->run.offset + r->punched;
+    if (done > from && fallocate(r->run.fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)from,
+                                 (off_t)(done - from)) == 0)
+        r->punched = done - r->run.offset;
     memmove(r->buf, r->p, have);
     r->p = r->buf;
     r->end = r->buf + have;

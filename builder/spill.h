@@ -8,7 +8,9 @@
  * one run; at the end the runs are merged into one key-sorted stream. Runs
  * live in temporary files that never have a name (O_TMPFILE, or a name
  * removed the moment the file is open), so no way of ending the builder,
- * SIGKILL included, leaves one behind.
+ * SIGKILL included, leaves one behind. A reader gives the disk space of
+ * what it has read back as it goes (a hole punched in the file), so that
+ * the runs shrink while the completions they fold into are written.
  *
  * A run is a sequence of records, each:
  *   varint  kind: 0 the text has no key (it normalizes to nothing), 1 its
@@ -97,6 +99,7 @@ typedef struct ah_run_reader {
     const unsigned char *p, *end; /* the bytes read but not yet decoded */
     uint32_t contexts_left;
     int failed_errno;
+    uint64_t punched; /* bytes of the run already read and given back to the file system */
 } ah_run_reader_t;
 
 int ah_run_reader_init(ah_run_reader_t *r, const ah_run_t *run, size_t buf_bytes);
