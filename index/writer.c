@@ -60,9 +60,7 @@ typedef struct writer {
     struct side_file *side; /* finished sections, out of memory (NULL: none) */
     uint64_t side_off[AH_SECTION_MAX + 1]; /* where a section is in it, when spilled[] */
     unsigned char spilled[AH_SECTION_MAX + 1];
-    uint64_t streamed[AH_SECTION_MAX + 1]; /* bytes written while it is made (stream_begin) */
-    unsigned char streaming[AH_SECTION_MAX + 1];
-    int stream_errno; /* a failed write of a streamed section */
+    int stream_errno; /* a streamed section that could not be read back (stream_back) */
     /* What the header needs besides the sections, kept for sealing it again with FILLS. */
     unsigned class_bits;
     uint32_t root, gram_slots, fills, fills_derived;
@@ -155,54 +153,60 @@ static void spill_section(writer_t *w, unsigned s)
 
 /*
  * A section that is only appended to can go to the side file while it is
- * made: KEYS, the largest (1.74 GB at 10^8 completions), is never whole in
- * memory. A region as large as it can grow is set aside in the side file
- * (a hole until written), and the buffer is written into it whenever it
- * holds STREAM_CHUNK bytes, in multiples of 8 so that the padding comes
- * out as in memory. Without a side file the section stays in memory.
+ * made: KEYS (1.74 GB at 10^8 completions) and WORD_ENTRIES (0.98 GB) are
+ * never whole in memory. A region as large as it can grow is set aside in
+ * the side file (a hole until written), and the buffer is written into it
+ * whenever it holds STREAM_CHUNK bytes, in multiples of 8 so that the
+ * padding comes out as in memory. Without a side file the section stays
+ * in memory, and after a failed write (a full disk, a file size limit) it
+ * goes back there, what was written read back, as spill_section() leaves
+ * a section it cannot write.
  */
 #define STREAM_CHUNK (1u << 20)
 
-static void stream_begin(writer_t *w, unsigned s, uint64_t most)
+typedef struct stream {
+    writer_t *w;
+    buf_t *b;
+    uint64_t off;      /* its region in the side file */
+    uint64_t streamed; /* bytes written there */
+    int on;            /* 0: in memory */
+} stream_t;
+
+static void stream_begin(stream_t *st, writer_t *w, buf_t *b, uint64_t most)
 {
+    *st = (stream_t){.w = w, .b = b};
     if (!w->side)
         return;
     pthread_mutex_lock(&w->side->lock);
-    w->side_off[s] = w->side->size;
+    st->off = w->side->size;
     w->side->size += most;
     pthread_mutex_unlock(&w->side->lock);
-    w->streamed[s] = 0;
-    w->streaming[s] = 1;
+    st->on = 1;
 }
 
-/* Section s's length so far, streamed or not. */
-static uint64_t section_len(const writer_t *w, unsigned s)
+/* The section's length so far, streamed or not. */
+static uint64_t stream_len(const stream_t *st)
 {
-    return w->streamed[s] + w->sec[s].len;
+    return st->streamed + st->b->len;
 }
 
-/*
- * After a failed write (a full disk, a file size limit), section s goes
- * back to memory, what was written read back: as spill_section() leaves a
- * section it cannot write.
- */
-static void stream_back(writer_t *w, unsigned s)
+static void stream_back(stream_t *st)
 {
-    buf_t *b = &w->sec[s];
-    size_t had = b->len, back = (size_t)w->streamed[s];
-    w->streaming[s] = 0;
-    w->streamed[s] = 0;
+    buf_t *b = st->b;
+    size_t had = b->len, back = (size_t)st->streamed;
+    st->on = 0;
+    st->streamed = 0;
     b->len = 0;
     unsigned char *p = buf_grow(b, back + had);
     if (!p)
         return;
     memmove(p + back, p, had);
     for (size_t done = 0; done < back;) {
-        ssize_t got = pread(w->side->fd, p + done, back - done, (off_t)(w->side_off[s] + done));
+        ssize_t got = pread(st->w->side->fd, p + done, back - done, (off_t)(st->off + done));
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0) {
-            w->stream_errno = got < 0 ? errno : EIO;
+            st->w->stream_errno = got < 0 ? errno : EIO;
             b->failed = 1;
             return;
         }
@@ -210,37 +214,48 @@ static void stream_back(writer_t *w, unsigned s)
     }
 }
 
-/* Writes what section s holds to its region: a full chunk, or at the end everything, padded. */
-static void stream_out(writer_t *w, unsigned s, int end)
+/*
+ * Writes what the buffer holds to the region: a full chunk, or at the end
+ * everything, padded; then (end, still on) the buffer holds nothing and
+ * its length is the section's, as a spilled section's is.
+ */
+static void stream_out(stream_t *st, int end)
 {
-    buf_t *b = &w->sec[s];
-    if (!w->streaming[s] || b->failed || (!end && b->len < STREAM_CHUNK))
+    buf_t *b = st->b;
+    if (!st->on || b->failed || (!end && b->len < STREAM_CHUNK))
         return;
     size_t unpadded = b->len;
     if (end)
         buf_pad(b); /* its length so far is a multiple of 8: the same padding as in memory */
     size_t len = end ? b->len : b->len & ~(size_t)7, done = 0;
     while (done < len) {
-        ssize_t got = pwrite(w->side->fd, b->data + done, len - done,
-                             (off_t)(w->side_off[s] + w->streamed[s] + done));
+        ssize_t got = pwrite(st->w->side->fd, b->data + done, len - done,
+                             (off_t)(st->off + st->streamed + done));
         if (got < 0 && errno == EINTR)
             continue;
         if (got <= 0) {
             b->len = unpadded; /* padded again with the sections in memory */
-            stream_back(w, s);
+            stream_back(st);
             return;
         }
         done += (size_t)got;
     }
-    w->streamed[s] += len;
+    st->streamed += len;
     memmove(b->data, b->data + len, b->len - len);
     b->len -= len;
-    if (end) { /* from here on as a section spilled whole */
+    if (end) {
         free(b->data);
-        *b = (buf_t){.len = (size_t)w->streamed[s]};
-        w->streaming[s] = 0;
-        w->spilled[s] = 1;
+        *b = (buf_t){.len = (size_t)st->streamed};
     }
+}
+
+/* After stream_out(st, 1): section s is in the side file, unless it went back to memory. */
+static void stream_done(stream_t *st, unsigned s)
+{
+    if (!st->on)
+        return;
+    st->w->spilled[s] = 1;
+    st->w->side_off[s] = st->off;
 }
 
 /*
@@ -445,15 +460,17 @@ static void encode_keys(writer_t *w)
     uint64_t most = AH_SECTION_PAD + 8;
     for (uint32_t i = 0; i < w->n; i++)
         most += w->e[i].key_len + 8;
-    stream_begin(w, AH_SEC_KEYS, most + 3 * ((uint64_t)w->n / w->bucket + 1));
+    stream_t st;
+    stream_begin(&st, w, &w->sec[AH_SEC_KEYS], most + 3 * ((uint64_t)w->n / w->bucket + 1));
     buf_t *kidx = &w->sec[AH_SEC_KEY_INDEX];
     for (uint32_t first = 0; first < w->n; first += w->bucket) {
-        buf_uw(kidx, (uint32_t)section_len(w, AH_SEC_KEYS), 4);
+        buf_uw(kidx, (uint32_t)stream_len(&st), 4);
         encode_bucket(w, first, w->n - first < w->bucket ? w->n - first : w->bucket);
-        stream_out(w, AH_SEC_KEYS, 0);
+        stream_out(&st, 0);
     }
-    buf_uw(kidx, (uint32_t)section_len(w, AH_SEC_KEYS), 4);
-    stream_out(w, AH_SEC_KEYS, 1);
+    buf_uw(kidx, (uint32_t)stream_len(&st), 4);
+    stream_out(&st, 1);
+    stream_done(&st, AH_SEC_KEYS);
 }
 
 static void encode_classes(writer_t *w, unsigned class_bits)
@@ -1258,16 +1275,38 @@ typedef struct words_job {
     int rc;
 } words_job_t;
 
+/* WORD_ENTRIES streamed to the side file as the word-start trie makes it (ah_words_out_t). */
+typedef struct entries_stream {
+    stream_t st;  /* its w and b set before the build */
+    uint64_t len; /* the section's length, unpadded */
+} entries_stream_t;
+
+static void entries_begin(void *ctx, uint64_t len)
+{
+    entries_stream_t *es = ctx;
+    es->len = len;
+    stream_begin(&es->st, es->st.w, es->st.b, len + AH_SECTION_PAD + 8);
+}
+
+static void entries_flush(void *ctx)
+{
+    stream_out(&((entries_stream_t *)ctx)->st, 0);
+}
+
 static void *words_main(void *arg)
 {
     words_job_t *j = arg;
     writer_t *w = j->w;
     int now = j->words && !j->words_later;
+    entries_stream_t es = {.st = {.w = w, .b = &w->sec[AH_SEC_WORD_ENTRIES]}};
+    ah_words_out_t out = {entries_begin, entries_flush, &es};
     if (now)
         j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf, 0, j->memory,
-                                 &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES],
+                                 &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES], &out,
                                  w->typo ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
     if (now && !j->rc) {
+        stream_out(&es.st, 1);
+        stream_done(&es.st, AH_SEC_WORD_ENTRIES);
         spill_section(w, AH_SEC_WORD_NODES);
         spill_section(w, AH_SEC_WORD_ENTRIES);
         spill_section(w, AH_SEC_WORD_LOOK);
@@ -1328,10 +1367,11 @@ static uint64_t planned_size(const writer_t *w, const ah_write_options_t *opt)
 
 /* The word-start trie again with small leaves a level deeper (writer_words.c), on a thread. */
 typedef struct fine_words {
-    const writer_t *w;
+    writer_t *w;
     unsigned leaf;
     size_t memory;
-    buf_t sec[3]; /* WORD_NODES, WORD_ENTRIES, WORD_LOOK */
+    buf_t sec[3];        /* WORD_NODES, WORD_ENTRIES, WORD_LOOK */
+    entries_stream_t es; /* WORD_ENTRIES in the side file, when es.st.on */
     ah_words_info_t info;
     int rc;
 } fine_words_t;
@@ -1349,9 +1389,13 @@ static uint64_t words_size(const writer_t *w)
 static void *fine_words_main(void *arg)
 {
     fine_words_t *f = arg;
-    const writer_t *w = f->w;
+    writer_t *w = f->w;
+    f->es = (entries_stream_t){.st = {.w = w, .b = &f->sec[1]}};
+    ah_words_out_t out = {entries_begin, entries_flush, &f->es};
     f->rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, f->leaf, 1, f->memory, &f->sec[0],
-                             &f->sec[1], w->typo ? &f->sec[2] : NULL, &f->info);
+                             &f->sec[1], &out, w->typo ? &f->sec[2] : NULL, &f->info);
+    if (!f->rc)
+        stream_out(&f->es.st, 1);
     for (unsigned i = 0; i < 3; i++)
         if (f->sec[i].failed && !f->rc)
             f->rc = AH_ENOMEM;
@@ -1361,9 +1405,9 @@ static void *fine_words_main(void *arg)
 /* Puts the finer word-start trie in place of the first one when it fits in room bytes. */
 static int keep_fine_words(writer_t *w, words_job_t *job, fine_words_t *f, double room)
 {
-    uint64_t fine = 0;
+    uint64_t fine = 0; /* as for sections in memory, the streamed one's included */
     for (unsigned i = 0; i < 3; i++)
-        fine += f->sec[i].len + AH_SECTION_PAD + 7;
+        fine += (i == 1 && f->es.st.on ? f->es.len : f->sec[i].len) + AH_SECTION_PAD + 7;
     if (f->rc || (double)fine > (double)words_size(w) + room) {
         for (unsigned i = 0; i < 3; i++)
             free(f->sec[i].data);
@@ -1374,6 +1418,8 @@ static int keep_fine_words(writer_t *w, words_job_t *job, fine_words_t *f, doubl
         free(w->sec[s].data);
         w->sec[s] = f->sec[i];
         w->spilled[s] = 0;
+        if (i == 1)
+            stream_done(&f->es.st, s);
         spill_section(w, s);
     }
     job->info = f->info;
@@ -1635,7 +1681,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     w->words = job.info;
     if (!rc && w->stream_errno) {
         rc = AH_EIO;
-        why = "writing keys to a temporary file beside the output failed";
+        why = "reading back a temporary file beside the output";
     }
     for (unsigned s = 1; s <= AH_SECTION_COUNT; s++) {
         if (!w->spilled[s])

@@ -82,13 +82,27 @@ typedef struct ah_words_info {
 } ah_words_info_t;
 
 /*
+ * Where WORD_ENTRIES goes while the word-start trie is built (writer.c):
+ * begin() learns the section's length before its first byte is appended
+ * to the entries buffer, and flush() is called after each part's bytes
+ * were, and may take them out of it.
+ */
+typedef struct ah_words_out {
+    void (*begin)(void *ctx, uint64_t len);
+    void (*flush)(void *ctx);
+    void *ctx;
+} ah_words_out_t;
+
+/*
  * Builds the word-start trie (format.h, WORD_NODES and WORD_ENTRIES) over
  * the n sorted entries e, whose score classes are class_of (lex id -> class),
  * with top-k lists of topk and leaves of at most leaf entries (fewer near the
  * root, and with near set, fewer down to a few code points' depth: faster
  * typo passes for more bytes). Appends to
  * nodes and entries, and with look not NULL gives each record its look
- * field and appends its children's entries to look (WORD_LOOK). With
+ * field and appends its children's entries to look (WORD_LOOK).
+ * WORD_ENTRIES is appended to entries part by part, through entries_out
+ * when it is not NULL. With
  * memory not 0, the suffixes held at once (16 bytes each, and a copy of
  * each when they are held in parts) take at most that, or one first
  * byte's when those alone take more: the same bytes.
@@ -96,7 +110,7 @@ typedef struct ah_words_info {
  */
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
                      unsigned leaf, int near, size_t memory, buf_t *nodes, buf_t *entries,
-                     buf_t *look, ah_words_info_t *info);
+                     const ah_words_out_t *entries_out, buf_t *look, ah_words_info_t *info);
 
 /* The suffixes the word-start trie over e[0..n) is built from: 16 bytes each while it is. */
 uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n);

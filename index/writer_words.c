@@ -549,11 +549,43 @@ static void gather_start(void *ctx, uint32_t id, uint32_t off)
     w->copied += COPY_HEAD + len;
 }
 
-/* Sets the entries of s[0..w->n) at positions base.. of WORD_ENTRIES (bits, zeroed). */
-static void put_entries(const words_t *w, unsigned char *bits, uint64_t base, unsigned id_bits)
+/*
+ * WORD_ENTRIES as it is made: the parts' entries come in position order,
+ * so each part's bits are set in a window of their own bytes, whose whole
+ * bytes are appended to the section; the last one, shared with the next
+ * part's, is carried over.
+ */
+typedef struct entry_bits {
+    buf_t *out;
+    const ah_words_out_t *hook;
+    unsigned id_bits;
+    unsigned char *win;
+    size_t cap;
+    unsigned char carry; /* the bits of the byte the last part ended in */
+} entry_bits_t;
+
+/* Appends the entries of s[0..w->n), at positions base.. Returns 0 or AH_ENOMEM. */
+static int put_entries(const words_t *w, entry_bits_t *eb, uint64_t base)
 {
+    uint64_t first = base * eb->id_bits, end = (base + w->n) * eb->id_bits;
+    size_t len = (size_t)((end + 7) / 8 - first / 8);
+    if (len > eb->cap) {
+        unsigned char *p = realloc(eb->win, len);
+        if (!p)
+            return AH_ENOMEM;
+        eb->win = p;
+        eb->cap = len;
+    }
+    memset(eb->win, 0, len);
+    eb->win[0] = eb->carry;
     for (uint32_t i = 0; i < w->n; i++)
-        ah_bits_put(bits, (base + i) * id_bits, id_bits, w->s[i].id);
+        ah_bits_put(eb->win, first % 8 + (uint64_t)i * eb->id_bits, eb->id_bits, w->s[i].id);
+    size_t whole = (size_t)(end / 8 - first / 8);
+    buf_put(eb->out, eb->win, whole);
+    eb->carry = end % 8 ? eb->win[whole] : 0;
+    if (eb->hook)
+        eb->hook->flush(eb->hook->ctx);
+    return 0;
 }
 
 /*
@@ -565,7 +597,7 @@ static void put_entries(const words_t *w, unsigned char *bits, uint64_t base, un
  * in post-order, then the root), so the bytes do not depend on cap.
  */
 static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t total, uint64_t cap,
-                               unsigned char *bits, unsigned id_bits, uint32_t *ref)
+                               entry_bits_t *eb, uint32_t *ref)
 {
     /* Copies when there is more than one part, if each part's fit in 32-bit offsets. */
     uint64_t largest = 0, most_bytes = 0, m, bytes;
@@ -612,7 +644,8 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
             nc += got;
             i = j;
         }
-        put_entries(w, bits, base, id_bits);
+        if (!rc)
+            rc = put_entries(w, eb, base);
         base += w->n;
     }
     w->copies = NULL; /* the root's label is empty: encode() reads no suffix */
@@ -630,7 +663,7 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
 
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
                      unsigned leaf, int near, size_t memory, buf_t *nodes, buf_t *entries,
-                     buf_t *look, ah_words_info_t *info)
+                     const ah_words_out_t *entries_out, buf_t *look, ah_words_info_t *info)
 {
     words_t w = {.e = e,
                  .n_keys = n,
@@ -655,15 +688,12 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
         firsts += f->count[c] > 0;
     }
     int rc = total > UINT32_MAX ? AH_EINVAL : 0;
-    size_t bytes = ((size_t)total * info->id_bits + 7) / 8;
-    unsigned char *bits = rc || total == 0 ? NULL : buf_grow(entries, bytes);
-    if (!rc && total > 0 && !bits)
-        rc = AH_ENOMEM;
-    if (bits)
-        memset(bits, 0, bytes);
+    entry_bits_t eb = {.out = entries, .hook = entries_out, .id_bits = info->id_bits};
+    if (!rc && entries_out)
+        entries_out->begin(entries_out->ctx, (total * info->id_bits + 7) / 8);
     if (!rc && firsts > 1) {
         uint64_t cap = memory ? memory : UINT64_MAX;
-        rc = build_root_in_parts(&w, f, total, cap, bits, info->id_bits, &info->root);
+        rc = build_root_in_parts(&w, f, total, cap, &eb, &info->root);
     } else if (!rc && total > 0) { /* one first byte: the root may have a label */
         cand_t *top = malloc(((size_t)topk + 1) * sizeof *top);
         uint32_t ntop;
@@ -675,9 +705,12 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
             rc = build(&w, 0, w.n, 0, &info->root, top, &ntop);
         }
         if (!rc)
-            put_entries(&w, bits, 0, info->id_bits);
+            rc = put_entries(&w, &eb, 0);
         free(top);
     }
+    if (!rc && (total * info->id_bits) % 8) /* the last byte, partly used */
+        buf_put(entries, &eb.carry, 1);
+    free(eb.win);
     info->entries = (uint32_t)total;
     info->inner_nodes = w.inner;
     free(f);
