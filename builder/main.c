@@ -620,6 +620,7 @@ int main(int argc, char **argv)
                                  .no_typo = o.no_typo,
                                  .word_leaf = o.word_leaf,
                                  .memory = (size_t)memory,
+                                 .entries_on_disk = ah_agg_on_disk(agg),
                                  .fills = o.fills,
                                  .size_budget = o.size_budget,
                                  .threads = threads,

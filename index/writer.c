@@ -54,6 +54,7 @@ typedef struct writer {
     uint32_t inner_nodes;
     uint32_t max_key;
     int typo;               /* records get look fields; LOOK and the gram table are built */
+    int entries_on_disk;    /* ah_write_options_t's: the word-start trie copies suffixes */
     int words_near;         /* the word-start trie has small leaves a level deeper */
     int hot_more;           /* the main trie has opt->hot_nodes_room hot nodes */
     const char *too_large;  /* set when a section outgrew its offsets: why */
@@ -1302,7 +1303,8 @@ static void *words_main(void *arg)
     ah_words_out_t out = {entries_begin, entries_flush, &es};
     if (now)
         j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf, 0, j->memory,
-                                 &w->sec[AH_SEC_WORD_NODES], &w->sec[AH_SEC_WORD_ENTRIES], &out,
+                                 w->entries_on_disk, &w->sec[AH_SEC_WORD_NODES],
+                                 &w->sec[AH_SEC_WORD_ENTRIES], &out,
                                  w->typo ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
     if (now && !j->rc) {
         stream_out(&es.st, 1);
@@ -1392,8 +1394,9 @@ static void *fine_words_main(void *arg)
     writer_t *w = f->w;
     f->es = (entries_stream_t){.st = {.w = w, .b = &f->sec[1]}};
     ah_words_out_t out = {entries_begin, entries_flush, &f->es};
-    f->rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, f->leaf, 1, f->memory, &f->sec[0],
-                             &f->sec[1], &out, w->typo ? &f->sec[2] : NULL, &f->info);
+    f->rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, f->leaf, 1, f->memory,
+                             w->entries_on_disk, &f->sec[0], &f->sec[1], &out,
+                             w->typo ? &f->sec[2] : NULL, &f->info);
     if (!f->rc)
         stream_out(&f->es.st, 1);
     for (unsigned i = 0; i < 3; i++)
@@ -1599,6 +1602,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     }
     w->e = entries;
     w->n = (uint32_t)n;
+    w->entries_on_disk = opt->entries_on_disk;
     w->topk = opt->topk;
     w->bucket = opt->bucket_size ? opt->bucket_size : AH_DEFAULT_BUCKET;
     uint64_t total = 0;

@@ -40,6 +40,9 @@ typedef struct ah_write_options {
     int no_typo;             /* leave the typo index out (ahead-build --no-typo-index) */
     unsigned word_leaf;      /* most entries per word-start leaf, 1..AH_MAX_WORD_LEAF; 0: default */
     size_t memory;           /* a budget in bytes that the typo index is built within (0: none) */
+    int entries_on_disk;     /* the entries are a file's mapped pages (ahead-build's, when its
+                                completions spilled): the word-start trie copies their suffixes
+                                rather than read keys at random */
     long fills;              /* prefixes given a precomputed fill (FILLS in format.h); 0: none,
                                 AH_FILLS_AUTO: n / 64, at least 1,024 */
     unsigned threads;        /* threads that walk the fills (0: one) */

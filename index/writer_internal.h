@@ -105,11 +105,12 @@ typedef struct ah_words_out {
  * when it is not NULL. With
  * memory not 0, the suffixes held at once (16 bytes each, and a copy of
  * each when they are held in parts) take at most that, or one first
- * byte's when those alone take more: the same bytes.
+ * byte's when those alone take more: the same bytes. With copy set the
+ * suffixes are copied even when they fit in one part.
  * Returns 0, AH_ENOMEM or AH_EINVAL (too large).
  */
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, int near, size_t memory, buf_t *nodes, buf_t *entries,
+                     unsigned leaf, int near, size_t memory, int copy, buf_t *nodes, buf_t *entries,
                      const ah_words_out_t *entries_out, buf_t *look, ah_words_info_t *info);
 
 /* The suffixes the word-start trie over e[0..n) is built from: 16 bytes each while it is. */

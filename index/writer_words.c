@@ -597,11 +597,12 @@ static int put_entries(const words_t *w, entry_bits_t *eb, uint64_t base)
  * in post-order, then the root), so the bytes do not depend on cap.
  */
 static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t total, uint64_t cap,
-                               entry_bits_t *eb, uint32_t *ref)
+                               int copy, entry_bits_t *eb, uint32_t *ref)
 {
-    /* Copies when there is more than one part, if each part's fit in 32-bit offsets. */
+    /* Copies when asked or when there is more than one part, if each part's fit in 32-bit
+     * offsets. */
     uint64_t largest = 0, most_bytes = 0, m, bytes;
-    int copy = part_last(f, 0, cap, 0, &m, &bytes) < 255;
+    copy = copy || part_last(f, 0, cap, 0, &m, &bytes) < 255;
     for (unsigned first = 0, last; first < 256; first = last + 1) {
         last = part_last(f, first, cap, copy, &m, &bytes);
         largest = m > largest ? m : largest;
@@ -662,7 +663,7 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
 }
 
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, int near, size_t memory, buf_t *nodes, buf_t *entries,
+                     unsigned leaf, int near, size_t memory, int copy, buf_t *nodes, buf_t *entries,
                      const ah_words_out_t *entries_out, buf_t *look, ah_words_info_t *info)
 {
     words_t w = {.e = e,
@@ -693,7 +694,7 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
         entries_out->begin(entries_out->ctx, (total * info->id_bits + 7) / 8);
     if (!rc && firsts > 1) {
         uint64_t cap = memory ? memory : UINT64_MAX;
-        rc = build_root_in_parts(&w, f, total, cap, &eb, &info->root);
+        rc = build_root_in_parts(&w, f, total, cap, copy, &eb, &info->root);
     } else if (!rc && total > 0) { /* one first byte: the root may have a label */
         cand_t *top = malloc(((size_t)topk + 1) * sizeof *top);
         uint32_t ntop;
