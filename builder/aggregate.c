@@ -1126,23 +1126,6 @@ static int open_completions(ah_agg_t *agg)
     return 0;
 }
 
-/* Reads (writing 0) or writes len bytes at off in fd; 0 or an errno. */
-static int whole_io(int fd, void *buf, size_t len, uint64_t off, int writing)
-{
-    char *p = buf;
-    while (len > 0) {
-        ssize_t got = writing ? pwrite(fd, p, len, (off_t)off) : pread(fd, p, len, (off_t)off);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            return got < 0 ? errno : EIO;
-        p += got;
-        len -= (size_t)got;
-        off += (uint64_t)got;
-    }
-    return 0;
-}
-
 /* Maps o's file read-only and closes it (the mapping keeps it until munmap); 0 or an errno. */
 static int map_out(out_file_t *o)
 {
@@ -1176,13 +1159,13 @@ static int map_completions(ah_agg_t *agg)
     for (size_t i = 0; !err && i < agg->n_entries; i += per_chunk) {
         size_t m = agg->n_entries - i < per_chunk ? agg->n_entries - i : per_chunk;
         uint64_t off = (uint64_t)i * sizeof *chunk;
-        err = whole_io(list->f.fd, chunk, m * sizeof *chunk, off, 0);
+        err = ah_file_io(list->f.fd, chunk, m * sizeof *chunk, off, 0);
         for (size_t k = 0; !err && k < m; k++) {
             chunk[k].key = (const char *)bytes->map + (uintptr_t)chunk[k].key;
             chunk[k].text = (const char *)bytes->map + (uintptr_t)chunk[k].text;
         }
         if (!err)
-            err = whole_io(list->f.fd, chunk, m * sizeof *chunk, off, 1);
+            err = ah_file_io(list->f.fd, chunk, m * sizeof *chunk, off, 1);
     }
     if (!err && agg->n_entries > 0)
         err = map_out(list);
@@ -1439,6 +1422,24 @@ int ah_agg_on_disk(const ah_agg_t *agg)
     return agg->on_disk && agg->out_list.map != NULL;
 }
 
+/* Drops the completions' pages when the files mapped pass the limit; 1 when it did. */
+static int drop_if_over(ah_agg_t *agg)
+{
+    if (ah_mapped_file_bytes() <= agg->keeper_limit)
+        return 0;
+    /* Read-only mappings of files: dropped pages come back unchanged from the page cache. */
+    madvise(agg->out_bytes.map, agg->out_bytes.map_len, MADV_DONTNEED);
+    madvise(agg->out_list.map, agg->out_list.map_len, MADV_DONTNEED);
+    return 1;
+}
+
+void ah_agg_entries_read(void *agg)
+{
+    ah_agg_t *a = agg;
+    if (a->keeper_on)
+        drop_if_over(a);
+}
+
 static void *keeper_main(void *arg)
 {
     ah_agg_t *agg = arg;
@@ -1452,11 +1453,8 @@ static void *keeper_main(void *arg)
             until.tv_nsec -= 1000 * 1000 * 1000;
         }
         pthread_cond_timedwait(&agg->keeper_wake, &agg->keeper_lock, &until);
-        if (agg->keeper_stop || ah_mapped_file_bytes() <= agg->keeper_limit)
-            continue;
-        /* Read-only mappings of files: dropped pages come back unchanged from the page cache. */
-        madvise(agg->out_bytes.map, agg->out_bytes.map_len, MADV_DONTNEED);
-        madvise(agg->out_list.map, agg->out_list.map_len, MADV_DONTNEED);
+        if (!agg->keeper_stop)
+            drop_if_over(agg);
     }
     pthread_mutex_unlock(&agg->keeper_lock);
     return NULL;

@@ -122,12 +122,20 @@ int ah_agg_contexts(ah_agg_t *agg, ah_write_context_t **contexts, size_t *n, uin
  * memory budget. Their pages are then the page cache's, and
  * ah_agg_keep_mapped_below() starts a thread that takes them out of this
  * process's resident memory whenever the bytes of files it has mapped
- * (ah_mapped_file_bytes()) pass limit, checked every 20 ms, until
+ * (ah_mapped_file_bytes()) pass limit, checked every 5 ms, until
  * ah_agg_free(); a page read again is mapped again. It returns 0 (with the
  * completions in memory it has nothing to do) or AH_ENOMEM.
  */
 int ah_agg_on_disk(const ah_agg_t *agg);
 int ah_agg_keep_mapped_below(ah_agg_t *agg, size_t limit);
+
+/*
+ * The writer's entries_read hook (ah_write_options_t), ctx the aggregator:
+ * the same check as that thread's, made at once by the thread reading the
+ * completions, so that a fast pass cannot map far more than limit while
+ * the thread waits for its turn (10^8 at --memory 2G mapped 1.3 GB so).
+ */
+void ah_agg_entries_read(void *agg);
 
 /* Frees the aggregator and the entries it returned; no operation if NULL. */
 void ah_agg_free(ah_agg_t *agg);

@@ -621,6 +621,8 @@ int main(int argc, char **argv)
                                  .word_leaf = o.word_leaf,
                                  .memory = (size_t)memory,
                                  .entries_on_disk = ah_agg_on_disk(agg),
+                                 .entries_read = ah_agg_on_disk(agg) ? ah_agg_entries_read : NULL,
+                                 .entries_read_ctx = agg,
                                  .fills = o.fills,
                                  .size_budget = o.size_budget,
                                  .threads = threads,

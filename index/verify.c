@@ -750,7 +750,7 @@ static int verify_choseong(const ah_index_t *ix, const ah_entry_t *e, char *err,
     for (uint32_t i = 0; !rc && i < ix->n; i++)
         class_of[i] = ah_index__class(ix, i);
     if (!rc)
-        rc = ah_writer__choseong(e, ix->n, class_of, &want);
+        rc = ah_writer__choseong(e, ix->n, class_of, NULL, &want);
     const ah_section_t *sec = &ix->sec[AH_SEC_CHOSEONG];
     if (rc)
         rc = ah_index__fail(err, errlen, AH_ENOMEM, "out of memory");

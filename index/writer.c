@@ -45,16 +45,23 @@ typedef struct writer {
     unsigned topk, bucket;
     uint32_t *class_of; /* lex id -> index of its score in the distinct scores */
     uint32_t n_scores;
-    uint64_t hot_mass;  /* inner nodes with at least this summed score are hot */
-    node_t *hot;        /* hot nodes waiting for their records, in post-order */
-    uint32_t *hot_text; /* lex id -> offset of its text in HOT_TEXTS */
-    size_t n_hot, cap_hot;
+    uint64_t hot_mass;         /* inner nodes with at least this summed score are hot */
+    node_t *hot;               /* hot nodes waiting for their records, in post-order */
+    struct hot_text *hot_text; /* the hot nodes' completions, by lex id: their offsets in
+                                * HOT_TEXTS (while the hot nodes' records are written) */
+    size_t n_hot, cap_hot, n_hot_text;
     buf_t sec[AH_SECTION_MAX + 1];
     int has_contexts, has_choseong, has_fills; /* the optional sections are there */
     uint32_t inner_nodes;
     uint32_t max_key;
     int typo;               /* records get look fields; LOOK and the gram table are built */
     int entries_on_disk;    /* ah_write_options_t's: the word-start trie copies suffixes */
+    const char *path;       /* of the output: temporary files go beside it (NULL: none) */
+    int stream_trie;        /* a memory budget: NODES, LOOK and HOT_TEXTS go to the side file
+                             * while they are made */
+    struct stream *trie_st; /* build_trie()'s streams of them (TRIE_NODES, ...) */
+    ah_read_hook_t read;    /* ah_write_options_t's entries_read */
+    uint64_t nodes_read;    /* trie nodes shaped, for it */
     int words_near;         /* the word-start trie has small leaves a level deeper */
     int hot_more;           /* the main trie has opt->hot_nodes_room hot nodes */
     const char *too_large;  /* set when a section outgrew its offsets: why */
@@ -88,27 +95,47 @@ typedef struct side_file {
     pthread_mutex_t lock;
 } side_file_t;
 
-static side_file_t *side_open(const char *path)
+/* A temporary file without a name in the directory of path; -1 when none can be made. */
+static int open_beside(const char *path)
 {
     char *dir = strdup(path), *slash = dir ? strrchr(dir, '/') : NULL;
-    side_file_t *f = dir ? calloc(1, sizeof *f) : NULL;
-    if (f) {
-        const char *in = !slash ? "." : slash == dir ? "/" : (*slash = 0, dir);
-        f->fd = open(in, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        char name[4096];
-        if (f->fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) &&
-            snprintf(name, sizeof name, "%s/.ahead-side-XXXXXX", in) < (int)sizeof name &&
-            (f->fd = mkostemp(name, O_CLOEXEC)) >= 0)
-            unlink(name); /* a file system without O_TMPFILE: a name, removed at once */
-        if (f->fd < 0 || pthread_mutex_init(&f->lock, NULL) != 0) {
-            if (f->fd >= 0)
-                close(f->fd);
-            free(f);
-            f = NULL; /* no such file here: the sections stay in memory */
-        }
-    }
+    if (!dir)
+        return -1;
+    const char *in = !slash ? "." : slash == dir ? "/" : (*slash = 0, dir);
+    int fd = open(in, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    char name[4096];
+    if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR || errno == EINVAL) &&
+        snprintf(name, sizeof name, "%s/.ahead-side-XXXXXX", in) < (int)sizeof name &&
+        (fd = mkostemp(name, O_CLOEXEC)) >= 0)
+        unlink(name); /* a file system without O_TMPFILE: a name, removed at once */
     free(dir);
+    return fd;
+}
+
+static side_file_t *side_open(const char *path)
+{
+    side_file_t *f = calloc(1, sizeof *f);
+    if (f && ((f->fd = open_beside(path)) < 0 || pthread_mutex_init(&f->lock, NULL) != 0)) {
+        if (f->fd >= 0)
+            close(f->fd);
+        free(f);
+        f = NULL; /* no such file here: the sections stay in memory */
+    }
     return f;
+}
+
+int ah_file_io(int fd, void *p, size_t len, uint64_t off, int writing)
+{
+    for (size_t done = 0; done < len;) {
+        ssize_t got = writing ? pwrite(fd, (char *)p + done, len - done, (off_t)(off + done))
+                              : pread(fd, (char *)p + done, len - done, (off_t)(off + done));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            return got < 0 ? errno : EIO;
+        done += (size_t)got;
+    }
+    return 0;
 }
 
 static void side_close(side_file_t *f)
@@ -131,19 +158,11 @@ static void spill_section(writer_t *w, unsigned s)
         return;
     pthread_mutex_lock(&w->side->lock);
     uint64_t at = w->side->size;
-    size_t done = 0;
-    while (done < b->len) {
-        ssize_t got = pwrite(w->side->fd, b->data + done, b->len - done, (off_t)(at + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0)
-            break;
-        done += (size_t)got;
-    }
-    if (done == b->len)
+    int failed = ah_file_io(w->side->fd, b->data, b->len, at, 1);
+    if (!failed)
         w->side->size += b->len;
     pthread_mutex_unlock(&w->side->lock);
-    if (done < b->len)
+    if (failed)
         return;
     w->side_off[s] = at;
     w->spilled[s] = 1;
@@ -168,9 +187,9 @@ static void spill_section(writer_t *w, unsigned s)
 typedef struct stream {
     writer_t *w;
     buf_t *b;
-    uint64_t off;      /* its region in the side file */
-    uint64_t streamed; /* bytes written there */
-    int on;            /* 0: in memory */
+    uint64_t off, most; /* its region in the side file */
+    uint64_t streamed;  /* bytes written there */
+    int on;             /* 0: in memory */
 } stream_t;
 
 static void stream_begin(stream_t *st, writer_t *w, buf_t *b, uint64_t most)
@@ -180,6 +199,7 @@ static void stream_begin(stream_t *st, writer_t *w, buf_t *b, uint64_t most)
         return;
     pthread_mutex_lock(&w->side->lock);
     st->off = w->side->size;
+    st->most = most;
     w->side->size += most;
     pthread_mutex_unlock(&w->side->lock);
     st->on = 1;
@@ -202,16 +222,10 @@ static void stream_back(stream_t *st)
     if (!p)
         return;
     memmove(p + back, p, had);
-    for (size_t done = 0; done < back;) {
-        ssize_t got = pread(st->w->side->fd, p + done, back - done, (off_t)(st->off + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            st->w->stream_errno = got < 0 ? errno : EIO;
-            b->failed = 1;
-            return;
-        }
-        done += (size_t)got;
+    int err = ah_file_io(st->w->side->fd, p, back, st->off, 0);
+    if (err) {
+        st->w->stream_errno = err;
+        b->failed = 1;
     }
 }
 
@@ -228,18 +242,13 @@ static void stream_out(stream_t *st, int end)
     size_t unpadded = b->len;
     if (end)
         buf_pad(b); /* its length so far is a multiple of 8: the same padding as in memory */
-    size_t len = end ? b->len : b->len & ~(size_t)7, done = 0;
-    while (done < len) {
-        ssize_t got = pwrite(st->w->side->fd, b->data + done, len - done,
-                             (off_t)(st->off + st->streamed + done));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got <= 0) {
-            b->len = unpadded; /* padded again with the sections in memory */
-            stream_back(st);
-            return;
-        }
-        done += (size_t)got;
+    size_t len = end ? b->len : b->len & ~(size_t)7;
+    /* Past its region (a section over the format's limits, refused later): back to memory. */
+    if (st->streamed + len > st->most ||
+        ah_file_io(st->w->side->fd, b->data, len, st->off + st->streamed, 1)) {
+        b->len = unpadded; /* padded again with the sections in memory */
+        stream_back(st);
+        return;
     }
     st->streamed += len;
     memmove(b->data, b->data + len, b->len - len);
@@ -358,8 +367,10 @@ static int compute_classes(writer_t *w)
     t.slot = calloc(t.n_slots, sizeof *t.slot);
     w->class_of = malloc((size_t)w->n * sizeof *w->class_of);
     int rc = t.score && t.slot && w->class_of ? 0 : AH_ENOMEM;
-    for (uint32_t i = 0; i < w->n && !rc; i++)
+    for (uint32_t i = 0; i < w->n && !rc; i++) {
+        ah_read_tick(&w->read, i);
         rc = score_add(&t, w->e[i].score);
+    }
     uint64_t *sorted = rc ? NULL : malloc(t.n * sizeof *sorted);
     t.rank_of = rc ? NULL : malloc(t.n * sizeof *t.rank_of);
     if (!rc && (!sorted || !t.rank_of))
@@ -370,8 +381,10 @@ static int compute_classes(writer_t *w)
         for (uint32_t c = 0; c < t.n; c++)
             t.rank_of[t.slot[score_slot(&t, sorted[c])] - 1] = c;
         w->n_scores = (uint32_t)t.n;
-        for (uint32_t i = 0; i < w->n; i++)
+        for (uint32_t i = 0; i < w->n; i++) {
+            ah_read_tick(&w->read, i);
             w->class_of[i] = t.rank_of[t.slot[score_slot(&t, w->e[i].score)] - 1];
+        }
         buf_t *sec = &w->sec[AH_SEC_SCORES];
         for (uint32_t c = 0; c < t.n; c++) {
             unsigned char *p = buf_grow(sec, 8);
@@ -459,12 +472,15 @@ static void encode_keys(writer_t *w)
     /* A bucket takes at most a flag byte, two of map, and per key its bytes and 8 more
      * (two shared and added lengths of two bytes, a display offset). */
     uint64_t most = AH_SECTION_PAD + 8;
-    for (uint32_t i = 0; i < w->n; i++)
+    for (uint32_t i = 0; i < w->n; i++) {
+        ah_read_tick(&w->read, i);
         most += w->e[i].key_len + 8;
+    }
     stream_t st;
     stream_begin(&st, w, &w->sec[AH_SEC_KEYS], most + 3 * ((uint64_t)w->n / w->bucket + 1));
     buf_t *kidx = &w->sec[AH_SEC_KEY_INDEX];
     for (uint32_t first = 0; first < w->n; first += w->bucket) {
+        ah_read_tick(&w->read, first);
         buf_uw(kidx, (uint32_t)stream_len(&st), 4);
         encode_bucket(w, first, w->n - first < w->bucket ? w->n - first : w->bucket);
         stream_out(&st, 0);
@@ -569,6 +585,7 @@ static int collect_masses(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uin
         return AH_ENOMEM;
     node_t nd = {.kids = kids};
     int terminal;
+    ah_read_tick(&w->read, (w->nodes_read++) << (AH_READ_EVERY_LOG2 - 6)); /* every 64 */
     node_shape(w, lo, hi, d, &nd, &terminal);
     uint64_t sum = terminal ? w->e[lo].score : 0;
     for (uint32_t j = 0; j < nd.nk; j++) {
@@ -623,11 +640,21 @@ static const unsigned char *key_at(const void *ctx, uint32_t i, uint32_t *len)
     return (const unsigned char *)w->e[i].key;
 }
 
+static uint32_t hot_text_at(const writer_t *w, uint32_t id);
+
+/* The sections build_trie() streams (w->trie_st), and their lengths so far. */
+enum { TRIE_NODES, TRIE_LOOK, TRIE_HOT_TEXTS, N_TRIE_STREAMED };
+
+static uint64_t trie_len(const writer_t *w, unsigned i)
+{
+    return stream_len(&w->trie_st[i]);
+}
+
 /* Appends a node's record (format.h, NODES) at the end of NODES. */
 static void encode_node(writer_t *w, const node_t *nd, int hot)
 {
     buf_t *b = &w->sec[AH_SEC_NODES];
-    uint32_t off = (uint32_t)b->len, max_ptr = 0;
+    uint32_t off = (uint32_t)trie_len(w, TRIE_NODES), max_ptr = 0;
     for (uint32_t j = 0; j < nd->nk; j++)
         if (nd->kids[j].ref != REF_LIGHT && off - nd->kids[j].ref > max_ptr)
             max_ptr = off - nd->kids[j].ref;
@@ -648,13 +675,14 @@ static void encode_node(writer_t *w, const node_t *nd, int hot)
         buf_uw(b, nd->kids[j].ref == REF_LIGHT ? 0 : off - nd->kids[j].ref, wp);
     if (w->typo) {
         buf_t *look = &w->sec[AH_SEC_LOOK];
-        size_t at = look->len / AH_LOOK_ENTRY_SIZE;
+        uint64_t at = trie_len(w, TRIE_LOOK) / AH_LOOK_ENTRY_SIZE;
         if (at + nd->nk > UINT32_MAX)
             w->too_large = "lookahead masks over 4G entries";
         buf_uw(b, (uint32_t)at, 4);
         for (uint32_t j = 0; j < nd->nk; j++)
             ah_writer__look_put(
                 look, ah_writer__look(key_at, w, nd->kids[j].lo, nd->kids[j].hi, nd->depth));
+        stream_out(&w->trie_st[TRIE_LOOK], 0);
     }
     unsigned char list_len = (unsigned char)nd->ntop;
     buf_put(b, &list_len, 1);
@@ -662,10 +690,11 @@ static void encode_node(writer_t *w, const node_t *nd, int hot)
         buf_uw(b, nd->top[j] - nd->lo, wr);
     for (uint32_t j = 0; hot && j < nd->ntop; j++) {
         buf_varint(b, w->class_of[nd->top[j]]);
-        buf_varint(b, w->hot_text[nd->top[j]]);
+        buf_varint(b, hot_text_at(w, nd->top[j]));
     }
-    if (b->len > UINT32_MAX)
+    if (trie_len(w, TRIE_NODES) > UINT32_MAX)
         b->failed = 1;
+    stream_out(&w->trie_st[TRIE_NODES], 0);
     w->inner_nodes++;
 }
 
@@ -691,6 +720,7 @@ static int build_node(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_
     }
     node_t nd = {.kids = kids, .top = top_ids};
     int terminal, rc = 0;
+    ah_read_tick(&w->read, (w->nodes_read++) << (AH_READ_EVERY_LOG2 - 6)); /* every 64 */
     node_shape(w, lo, hi, d, &nd, &terminal);
     uint32_t nc = 0;
     uint64_t sum = 0;
@@ -722,7 +752,7 @@ static int build_node(writer_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_
         *mass = sum;
         int hot = (sum >= w->hot_mass && sum > 0) || (lo == 0 && hi == w->n && d == 0);
         if (!hot) {
-            *ref = (uint32_t)w->sec[AH_SEC_NODES].len;
+            *ref = (uint32_t)trie_len(w, TRIE_NODES);
             encode_node(w, &nd, 0);
         } else if (w->n_hot == w->cap_hot) {
             size_t c = w->cap_hot ? w->cap_hot * 2 : 64;
@@ -760,37 +790,70 @@ static int by_rank_key(const void *a, const void *b, void *ctx)
     return x < y ? -1 : x > y;
 }
 
+/* A completion a hot node lists, and where its text is in HOT_TEXTS. */
+typedef struct hot_text {
+    uint32_t id, off;
+} hot_text_t;
+
+static int by_id(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The offset of hot completion id's text (it is one of w->hot_text, sorted by id). */
+static uint32_t hot_text_at(const writer_t *w, uint32_t id)
+{
+    size_t lo = 0, hi = w->n_hot_text;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->hot_text[mid].id <= id)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return w->hot_text[lo].off;
+}
+
 /*
  * HOT_TEXTS: every completion listed by a hot node, once, most popular
- * first; fills w->hot_text (lex id -> offset). Returns 0 or AH_ENOMEM.
+ * first; fills w->hot_text (a few per hot node, where an array over every
+ * completion took 0.4 GB at 10^8). Returns 0, AH_ENOMEM or AH_EINVAL.
  */
 static int encode_hot_texts(writer_t *w)
 {
-    w->hot_text = malloc((size_t)w->n * sizeof *w->hot_text);
-    uint32_t *ids = malloc((w->n_hot * (size_t)w->topk + 1) * sizeof *ids), n = 0;
-    if (!w->hot_text || !ids) {
+    size_t n = 0;
+    uint32_t *ids = malloc((w->n_hot * (size_t)w->topk + 1) * sizeof *ids);
+    for (size_t i = 0; ids && i < w->n_hot; i++)
+        for (uint32_t j = 0; j < w->hot[i].ntop; j++)
+            ids[n++] = w->hot[i].top[j];
+    if (ids)
+        qsort(ids, n, sizeof *ids, by_id);
+    size_t distinct = 0;
+    for (size_t i = 0; ids && i < n; i++)
+        if (i == 0 || ids[i] != ids[i - 1])
+            ids[distinct++] = ids[i];
+    w->hot_text = ids ? malloc((distinct ? distinct : 1) * sizeof *w->hot_text) : NULL;
+    if (!w->hot_text) {
         free(ids);
         return AH_ENOMEM;
     }
-    memset(w->hot_text, 0xff, (size_t)w->n * sizeof *w->hot_text);
-    for (size_t i = 0; i < w->n_hot; i++)
-        for (uint32_t j = 0; j < w->hot[i].ntop; j++) {
-            uint32_t id = w->hot[i].top[j];
-            if (w->hot_text[id] == UINT32_MAX) {
-                w->hot_text[id] = 0; /* seen */
-                ids[n++] = id;
-            }
-        }
-    qsort_r(ids, n, sizeof *ids, by_rank_key, w);
+    w->n_hot_text = distinct;
+    qsort_r(ids, distinct, sizeof *ids, by_rank_key, w);
     buf_t *b = &w->sec[AH_SEC_HOT_TEXTS];
-    for (uint32_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < distinct; i++) {
         const ah_entry_t *e = &w->e[ids[i]];
-        w->hot_text[ids[i]] = (uint32_t)b->len;
+        uint64_t at = trie_len(w, TRIE_HOT_TEXTS);
+        w->hot_text[i] = (hot_text_t){ids[i], (uint32_t)at};
         buf_varint(b, e->text_len);
         buf_put(b, e->text, e->text_len);
+        stream_out(&w->trie_st[TRIE_HOT_TEXTS], 0);
+        if (at > UINT32_MAX)
+            break;
     }
     free(ids);
-    return b->len > UINT32_MAX ? AH_EINVAL : 0;
+    qsort(w->hot_text, distinct, sizeof *w->hot_text, by_id);
+    return trie_len(w, TRIE_HOT_TEXTS) > UINT32_MAX ? AH_EINVAL : 0;
 }
 
 /*
@@ -937,7 +1000,7 @@ static int encode_hot_nodes(writer_t *w, uint32_t *root, const char **why)
         for (uint32_t j = 0; j < nd->nk; j++)
             if (nd->kids[j].ref != REF_LIGHT && (nd->kids[j].ref & REF_HOT))
                 nd->kids[j].ref = off[nd->kids[j].ref & ~REF_HOT];
-        off[i] = *root = (uint32_t)w->sec[AH_SEC_NODES].len;
+        off[i] = *root = (uint32_t)trie_len(w, TRIE_NODES);
         encode_node(w, nd, 1);
     }
     rc = encode_hot_prefixes(w, off, why);
@@ -961,12 +1024,25 @@ static const unsigned trie_secs[] = {AH_SEC_NODES, AH_SEC_LOOK, AH_SEC_HOT_TEXTS
 #define N_TRIE_SECS (sizeof trie_secs / sizeof *trie_secs)
 
 /*
- * The main trie with hot_nodes hot nodes: NODES, LOOK, the hot sections
- * (spilled when done) and w->hot_text. top is room for AH_MAX_TOPK ranks.
+ * The main trie with hot_nodes hot nodes: NODES, LOOK and the hot sections
+ * (spilled when done). top is room for AH_MAX_TOPK ranks.
  */
 static int build_trie(writer_t *w, unsigned hot_nodes, uint64_t *top, uint32_t *root,
                       const char **why)
 {
+    static const unsigned streamed[N_TRIE_STREAMED] = {AH_SEC_NODES, AH_SEC_LOOK, AH_SEC_HOT_TEXTS};
+    /* Regions that hold them at their largest: offsets of 32 bits, records and texts of at
+     * most 64 KB beyond them, a LOOK entry for each child (an inner node or a key). */
+    const uint64_t pad = AH_SECTION_PAD + 8, past = (uint64_t)UINT32_MAX + 65536 + pad,
+                   most[N_TRIE_STREAMED] = {past, 2 * AH_LOOK_ENTRY_SIZE * (uint64_t)w->n + pad,
+                                            past};
+    stream_t st[N_TRIE_STREAMED];
+    for (unsigned i = 0; i < N_TRIE_STREAMED; i++) {
+        st[i] = (stream_t){.w = w, .b = &w->sec[streamed[i]]};
+        if (w->stream_trie && (i != TRIE_LOOK || w->typo))
+            stream_begin(&st[i], w, &w->sec[streamed[i]], most[i]);
+    }
+    w->trie_st = st;
     uint64_t mass;
     uint32_t ref, ntop;
     int rc = choose_hot(w, hot_nodes);
@@ -975,6 +1051,13 @@ static int build_trie(writer_t *w, unsigned hot_nodes, uint64_t *top, uint32_t *
     if (!rc)
         rc = encode_hot_nodes(w, root, why);
     free_hot_nodes(w);
+    free(w->hot_text);
+    w->hot_text = NULL;
+    for (unsigned i = 0; !rc && i < N_TRIE_STREAMED; i++) {
+        stream_out(&st[i], 1);
+        stream_done(&st[i], streamed[i]);
+    }
+    w->trie_st = NULL;
     for (unsigned i = 0; !rc && i < N_TRIE_SECS; i++)
         spill_section(w, trie_secs[i]);
     return rc;
@@ -1016,7 +1099,8 @@ static unsigned record_pairs(const unsigned char **p, const unsigned char *end, 
  * one, a record per key in ranking order, into out (unpadded). Nothing
  * when no key has Hangul (a quick byte test passes over every other key).
  */
-int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *class_of, buf_t *out)
+int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *class_of,
+                        const ah_read_hook_t *read, buf_t *out)
 {
     uint64_t *order = NULL;
     size_t n = 0, cap = 0;
@@ -1025,6 +1109,7 @@ int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *cl
     if (!starts)
         return AH_ENOMEM;
     for (uint32_t id = 0; id < n_keys; id++) {
+        ah_read_tick(read, id);
         /* A leading consonant U+1100..U+1112 is E1 84 80..92 in UTF-8. */
         if (!memmem(e[id].key, e[id].key_len, "\xe1\x84", 2))
             continue;
@@ -1116,7 +1201,7 @@ int ah_writer__choseong(const ah_entry_t *e, uint32_t n_keys, const uint32_t *cl
 static int encode_choseong(writer_t *w)
 {
     buf_t *b = &w->sec[AH_SEC_CHOSEONG];
-    int rc = ah_writer__choseong(w->e, w->n, w->class_of, b);
+    int rc = ah_writer__choseong(w->e, w->n, w->class_of, &w->read, b);
     if (rc || b->len == 0)
         return rc;
     buf_pad(b);
@@ -1276,22 +1361,23 @@ typedef struct words_job {
     int rc;
 } words_job_t;
 
-/* WORD_ENTRIES streamed to the side file as the word-start trie makes it (ah_words_out_t). */
-typedef struct entries_stream {
+/* A section streamed to the side file as it is made (ah_section_out_t): WORD_ENTRIES, GRAM_BLOCKS.
+ */
+typedef struct section_stream {
     stream_t st;  /* its w and b set before the build */
     uint64_t len; /* the section's length, unpadded */
-} entries_stream_t;
+} section_stream_t;
 
-static void entries_begin(void *ctx, uint64_t len)
+static void section_begin(void *ctx, uint64_t len)
 {
-    entries_stream_t *es = ctx;
-    es->len = len;
-    stream_begin(&es->st, es->st.w, es->st.b, len + AH_SECTION_PAD + 8);
+    section_stream_t *ss = ctx;
+    ss->len = len;
+    stream_begin(&ss->st, ss->st.w, ss->st.b, len + AH_SECTION_PAD + 8);
 }
 
-static void entries_flush(void *ctx)
+static void section_flush(void *ctx)
 {
-    stream_out(&((entries_stream_t *)ctx)->st, 0);
+    stream_out(&((section_stream_t *)ctx)->st, 0);
 }
 
 static void *words_main(void *arg)
@@ -1299,11 +1385,11 @@ static void *words_main(void *arg)
     words_job_t *j = arg;
     writer_t *w = j->w;
     int now = j->words && !j->words_later;
-    entries_stream_t es = {.st = {.w = w, .b = &w->sec[AH_SEC_WORD_ENTRIES]}};
-    ah_words_out_t out = {entries_begin, entries_flush, &es};
+    section_stream_t es = {.st = {.w = w, .b = &w->sec[AH_SEC_WORD_ENTRIES]}};
+    ah_section_out_t out = {section_begin, section_flush, &es};
     if (now)
         j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf, 0, j->memory,
-                                 w->entries_on_disk, &w->sec[AH_SEC_WORD_NODES],
+                                 w->entries_on_disk, &w->read, &w->sec[AH_SEC_WORD_NODES],
                                  &w->sec[AH_SEC_WORD_ENTRIES], &out,
                                  w->typo ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
     if (now && !j->rc) {
@@ -1373,7 +1459,7 @@ typedef struct fine_words {
     unsigned leaf;
     size_t memory;
     buf_t sec[3];        /* WORD_NODES, WORD_ENTRIES, WORD_LOOK */
-    entries_stream_t es; /* WORD_ENTRIES in the side file, when es.st.on */
+    section_stream_t es; /* WORD_ENTRIES in the side file, when es.st.on */
     ah_words_info_t info;
     int rc;
 } fine_words_t;
@@ -1392,10 +1478,10 @@ static void *fine_words_main(void *arg)
 {
     fine_words_t *f = arg;
     writer_t *w = f->w;
-    f->es = (entries_stream_t){.st = {.w = w, .b = &f->sec[1]}};
-    ah_words_out_t out = {entries_begin, entries_flush, &f->es};
+    f->es = (section_stream_t){.st = {.w = w, .b = &f->sec[1]}};
+    ah_section_out_t out = {section_begin, section_flush, &f->es};
     f->rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, f->leaf, 1, f->memory,
-                             w->entries_on_disk, &f->sec[0], &f->sec[1], &out,
+                             w->entries_on_disk, &w->read, &f->sec[0], &f->sec[1], &out,
                              w->typo ? &f->sec[2] : NULL, &f->info);
     if (!f->rc)
         stream_out(&f->es.st, 1);
@@ -1435,7 +1521,7 @@ typedef struct trie_stash {
     buf_t sec[N_TRIE_SECS];
     unsigned char spilled[N_TRIE_SECS];
     uint64_t off[N_TRIE_SECS];
-    uint32_t inner_nodes, *hot_text;
+    uint32_t inner_nodes;
 } trie_stash_t;
 
 static void stash_trie(writer_t *w, trie_stash_t *t)
@@ -1449,9 +1535,7 @@ static void stash_trie(writer_t *w, trie_stash_t *t)
         w->spilled[s] = 0;
     }
     t->inner_nodes = w->inner_nodes;
-    t->hot_text = w->hot_text;
     w->inner_nodes = 0;
-    w->hot_text = NULL;
 }
 
 /* Keeps the new trie (and frees the stashed one) or puts the stashed one back. */
@@ -1466,11 +1550,8 @@ static void unstash_trie(writer_t *w, trie_stash_t *t, int keep)
             w->side_off[s] = t->off[i];
         }
     }
-    free(keep ? t->hot_text : w->hot_text);
-    if (!keep) {
-        w->hot_text = t->hot_text;
+    if (!keep)
         w->inner_nodes = t->inner_nodes;
-    }
 }
 
 static uint64_t trie_size(const writer_t *w)
@@ -1560,7 +1641,9 @@ static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *
         (opt->bucket_size & (opt->bucket_size - 1)) != 0 || opt->max_text_bytes < 1 ||
         opt->max_text_bytes > AH_MAX_TEXT_BYTES || opt->word_leaf > AH_MAX_WORD_LEAF)
         return fail(err, errlen, AH_EINVAL, "option out of range");
+    ah_read_hook_t read = {opt->entries_read, opt->entries_read_ctx};
     for (size_t i = 0; i < n; i++) {
+        ah_read_tick(&read, i);
         if (e[i].key_len == 0 || e[i].key_len > AH_MAX_KEY_BYTES || e[i].text_len == 0 ||
             e[i].text_len > opt->max_text_bytes)
             return fail(err, errlen, AH_EINVAL, "entry %zu: empty or over-long key or text", i);
@@ -1602,12 +1685,16 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     }
     w->e = entries;
     w->n = (uint32_t)n;
+    w->read = (ah_read_hook_t){opt->entries_read, opt->entries_read_ctx};
     w->entries_on_disk = opt->entries_on_disk;
+    w->stream_trie = opt->memory != 0;
     w->topk = opt->topk;
     w->bucket = opt->bucket_size ? opt->bucket_size : AH_DEFAULT_BUCKET;
     uint64_t total = 0;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        ah_read_tick(&w->read, i);
         total = entries[i].score > UINT64_MAX - total ? UINT64_MAX : total + entries[i].score;
+    }
 
     uint32_t root = 0;
     uint64_t *top = malloc(AH_MAX_TOPK * sizeof *top);
@@ -1621,12 +1708,14 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
                        .leaf = opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF,
                        .words = !opt->no_words,
                        .info = {.id_bits = ah_bits_for(w->n - 1) ? ah_bits_for(w->n - 1) : 1}};
+    /* Under a memory budget the gram table keeps what it has over every string in a file. */
+    int scratch_fd = w->typo && opt->memory && w->path ? open_beside(w->path) : -1;
     if (!rc && w->typo)
         rc = ah_writer__grams_begin(&job.grams, entries, w->n, job.words, AH_GRAM_DEPTH,
-                                    opt->memory);
+                                    opt->memory, scratch_fd, &w->read);
     /* The word starts' suffixes beside the rest only when they fit half the memory budget. */
     job.words_later = !rc && job.words && opt->memory &&
-                      16 * ah_writer__word_starts(entries, w->n) > opt->memory / 2;
+                      16 * ah_writer__word_starts(entries, w->n, &w->read) > opt->memory / 2;
     /* Then in parts of half the budget (the rest is done), else beside the rest in quarters. */
     job.memory = opt->memory / (job.words_later ? 2 : 4);
     pthread_t words_thread;
@@ -1658,18 +1747,27 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     }
     uint32_t gram_slots = 0;
     if (job.grams) {
+        section_stream_t blocks = {.st = {.w = w, .b = &w->sec[AH_SEC_GRAM_BLOCKS]}};
+        ah_section_out_t blocks_out = {section_begin, section_flush, &blocks};
         int grc = ah_writer__grams_end(job.grams, rc ? NULL : &w->sec[AH_SEC_GRAM_SLOTS],
-                                       &w->sec[AH_SEC_GRAM_BLOCKS], &gram_slots);
-        if (!rc && grc) {
-            rc = grc;
+                                       &w->sec[AH_SEC_GRAM_BLOCKS], &blocks_out, &gram_slots);
+        if (!rc && grc == AH_EIO) {
+            w->stream_errno = errno;
+            why = "the typo index's temporary file";
+        } else if (!rc && grc) {
             why = "typo index too large";
         }
+        rc = rc ? rc : grc;
         if (!rc) {
+            stream_out(&blocks.st, 1);
+            stream_done(&blocks.st, AH_SEC_GRAM_BLOCKS);
             spill_section(w, AH_SEC_GRAM_SLOTS);
             spill_section(w, AH_SEC_GRAM_BLOCKS);
         }
         job.grams = NULL;
     }
+    if (scratch_fd >= 0)
+        close(scratch_fd);
     if (!rc && job.words_later) {
         job.words_later = 0;
         words_main(&job);
@@ -1698,7 +1796,6 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
         why = w->too_large ? w->too_large : "keys over 4 GiB";
     }
     free(w->class_of);
-    free(w->hot_text);
     free(top);
     if (rc) {
         free_sections(w);
@@ -1944,7 +2041,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
                       const ah_write_options_t *opt, ah_write_info_t *info, char *err,
                       size_t errlen)
 {
-    writer_t w = {.has_contexts = opt->n_contexts > 0, .side = side_open(path)};
+    writer_t w = {.has_contexts = opt->n_contexts > 0, .side = side_open(path), .path = path};
     int rc =
         opt->n_contexts ? build_contexts(&w.sec[AH_SEC_CONTEXTS], entries, n, opt, err, errlen) : 0;
     unsigned char head[HEAD_MAX];

@@ -52,6 +52,11 @@ typedef struct ah_write_options {
                                 hot_nodes_room are taken only within it (0: never) */
     const ah_write_context_t *contexts; /* sorted by value bytes, strictly; NULL: none */
     size_t n_contexts;                  /* 0..AH_MAX_CONTEXTS */
+    /* Called now and then from the writer's long passes over the entries, from any of its
+     * threads, with entries_read_ctx (NULL: none): with entries_on_disk, ahead-build drops
+     * their pages there when too many are mapped. */
+    void (*entries_read)(void *ctx);
+    void *entries_read_ctx;
 } ah_write_options_t;
 
 #define AH_DEFAULT_BUCKET   16
@@ -110,5 +115,8 @@ int ah_snapshot_precheck(const ah_entry_t *entries, size_t n, char *err, size_t 
  * the pages of completions it mapped from disk.
  */
 size_t ah_mapped_file_bytes(void);
+
+/* Reads (writing 0) or writes len bytes at offset off of fd, whole; returns 0 or an errno. */
+int ah_file_io(int fd, void *p, size_t len, uint64_t off, int writing);
 
 #endif /* AH_WRITER_H */

@@ -15,6 +15,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+/*
+ * ah_write_options_t's entries_read, called by the passes over the entries
+ * once every 2^AH_READ_EVERY_LOG2 entries (ah_read_tick(), with the index
+ * of the pass), or of steps that read them at random: about a megabyte of
+ * entries and keys read in order, or a few of a trie's nodes.
+ */
+typedef struct ah_read_hook {
+    void (*fn)(void *ctx);
+    void *ctx;
+} ah_read_hook_t;
+
+#define AH_READ_EVERY_LOG2 14
+
+static inline void ah_read_tick(const ah_read_hook_t *h, uint64_t i)
+{
+    if (h && h->fn && (i & ((1u << AH_READ_EVERY_LOG2) - 1)) == 0)
+        h->fn(h->ctx);
+}
+
 /* A growable byte buffer; an allocation failure sticks in `failed`. */
 typedef struct buf {
     unsigned char *data;
@@ -82,16 +101,16 @@ typedef struct ah_words_info {
 } ah_words_info_t;
 
 /*
- * Where WORD_ENTRIES goes while the word-start trie is built (writer.c):
- * begin() learns the section's length before its first byte is appended
- * to the entries buffer, and flush() is called after each part's bytes
- * were, and may take them out of it.
+ * Where a section streamed to the side file goes while it is made
+ * (writer.c): begin() learns the section's length before its first byte
+ * is appended to the section's buffer, and flush() is called after bytes
+ * were, and may take them out of it. WORD_ENTRIES and GRAM_BLOCKS come so.
  */
-typedef struct ah_words_out {
+typedef struct ah_section_out {
     void (*begin)(void *ctx, uint64_t len);
     void (*flush)(void *ctx);
     void *ctx;
-} ah_words_out_t;
+} ah_section_out_t;
 
 /*
  * Builds the word-start trie (format.h, WORD_NODES and WORD_ENTRIES) over
@@ -110,11 +129,12 @@ typedef struct ah_words_out {
  * Returns 0, AH_ENOMEM or AH_EINVAL (too large).
  */
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, int near, size_t memory, int copy, buf_t *nodes, buf_t *entries,
-                     const ah_words_out_t *entries_out, buf_t *look, ah_words_info_t *info);
+                     unsigned leaf, int near, size_t memory, int copy, const ah_read_hook_t *read,
+                     buf_t *nodes, buf_t *entries, const ah_section_out_t *entries_out, buf_t *look,
+                     ah_words_info_t *info);
 
 /* The suffixes the word-start trie over e[0..n) is built from: 16 bytes each while it is. */
-uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n);
+uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n, const ah_read_hook_t *read);
 
 /* String i of a sorted set (a key, or a suffix of one), and its length in *len. */
 typedef const unsigned char *(*ah_str_fn)(const void *ctx, uint32_t i, uint32_t *len);
@@ -143,23 +163,29 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
  * class_of, appended to out without padding; nothing when no key has a
  * Hangul run. Returns 0 or AH_ENOMEM. Verify rebuilds it to compare.
  */
-int ah_writer__choseong(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, buf_t *out);
+int ah_writer__choseong(const ah_entry_t *e, uint32_t n, const uint32_t *class_of,
+                        const ah_read_hook_t *read, buf_t *out);
 
 /*
  * The same in three steps, so that two threads can share the work: begin
  * (one thread: finds every string), work (any number of threads, each
  * returning when no depth is left), end (after every work call has
- * returned: appends the depths in order, fills the slots, frees; with
- * slots NULL it only frees). ah_writer__grams_end() returns what
- * ah_writer__grams() does.
+ * returned: appends the depths in order, through blocks_out when it is not
+ * NULL, fills the slots, frees; with slots NULL it only frees).
+ * ah_writer__grams_end() returns what ah_writer__grams() does, or AH_EIO
+ * with errno set when the scratch file failed.
  */
 typedef struct ah_grams_build ah_grams_build_t;
 /* memory: a budget in bytes (0: none); a depth whose records would not fit in a
- * quarter of it is built in parts, the same bytes at the cost of reading the keys again. */
+ * quarter of it is built in parts, the same bytes at the cost of reading the keys again.
+ * scratch_fd: an empty file (or -1) for what is over every string, under that budget.
+ * read (NULL: none) is called as the keys are read. */
 int ah_writer__grams_begin(ah_grams_build_t **gb, const ah_entry_t *e, uint32_t n, int words,
-                           unsigned depth, size_t memory);
+                           unsigned depth, size_t memory, int scratch_fd,
+                           const ah_read_hook_t *read);
 void ah_writer__grams_work(ah_grams_build_t *gb);
-int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint32_t *n_slots);
+int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks,
+                         const ah_section_out_t *blocks_out, uint32_t *n_slots);
 
 /*
  * The FILLS section (writer_fills.c). A prefix that may get a fill: the

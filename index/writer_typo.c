@@ -32,6 +32,8 @@
 #include "match.h"
 #include "typo.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +121,8 @@ static uint64_t order_of(uint32_t g3, unsigned word, const char *head, uint32_t 
 typedef struct grams {
     const ah_entry_t *e;
     unsigned j;
-    buf_t blocks;
+    buf_t blocks;        /* with no data once parked: blocks.len bytes at parked_at */
+    uint64_t parked_at;  /* in the scratch file, when the depth is done and blocks.data NULL */
     uint64_t *slot_hash; /* per block: its hash, and its offset in blocks */
     uint32_t *slot_off;
     size_t n_blocks, cap_blocks;
@@ -131,10 +134,21 @@ typedef struct grams {
  * The whole build: every string (a key from its start, or from a word
  * start), found once, and one grams_t per depth. Depths are handed out to
  * whichever thread asks next, deepest (largest) first.
+ *
+ * Under a memory budget the arrays over every string (2 bytes each for the
+ * starts, 1 more per depth being built for the parts: 1.56 GB at 10^8
+ * completions) and the finished depths' blocks wait in a scratch file
+ * instead, read back in order a piece at a time; regions the build is done
+ * with are given back to the file system.
  */
 struct ah_grams_build {
     const ah_entry_t *e;
-    uint16_t *starts; /* in lex id order: each key (0), then its word starts (> 0) */
+    uint16_t *starts;    /* in lex id order: each key (0), then its word starts (> 0); NULL when
+                          * they are in the scratch file, from offset 0 */
+    int fd;              /* the scratch file (-1: none) */
+    ah_read_hook_t read; /* called as the keys are read */
+    _Atomic uint64_t scratch_end; /* its bytes handed out */
+    atomic_int io_errno;          /* of the first read or write of it that failed */
     size_t n;
     unsigned depth;
     unsigned part_bits; /* a depth is built in 2^part_bits parts by the hash's top bits */
@@ -165,6 +179,76 @@ static unsigned decode_from(const char *key, uint32_t len, uint32_t start, uint3
     }
     offs[n] = b;
     return n;
+}
+
+/* ---------------------------------------------------- the scratch file */
+
+#define SCRATCH_ALIGN 4096 /* regions start on pages, so that giving one back frees them */
+
+/*
+ * A region of len bytes of the scratch file, its blocks allocated;
+ * UINT64_MAX when there is no scratch file or no room in it (the caller
+ * then keeps the bytes in memory).
+ */
+static uint64_t scratch_take(ah_grams_build_t *gb, uint64_t len)
+{
+    if (gb->fd < 0 || len == 0)
+        return UINT64_MAX;
+    uint64_t rounded = (len + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+    uint64_t at = atomic_fetch_add(&gb->scratch_end, rounded);
+    return posix_fallocate(gb->fd, (off_t)at, (off_t)rounded) == 0 ? at : UINT64_MAX;
+}
+
+/* Gives a region back (its bytes are no longer needed). */
+static void scratch_drop(const ah_grams_build_t *gb, uint64_t at, uint64_t len)
+{
+    uint64_t rounded = (len + SCRATCH_ALIGN - 1) / SCRATCH_ALIGN * SCRATCH_ALIGN;
+    if (at != UINT64_MAX)
+        (void)fallocate(gb->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)at,
+                        (off_t)rounded);
+}
+
+/* Reads or writes len bytes at `at` of the scratch file; AH_EIO (noted) when it cannot. */
+static int scratch_io(ah_grams_build_t *gb, void *p, size_t len, uint64_t at, int writing)
+{
+    int err = ah_file_io(gb->fd, p, len, at, writing);
+    if (!err)
+        return 0;
+    int none = 0;
+    atomic_compare_exchange_strong(&gb->io_errno, &none, err);
+    return AH_EIO;
+}
+
+/*
+ * The strings are read PIECE at a time, in order: their starts, and at one
+ * depth their parts, from memory or from the scratch file.
+ */
+#define PIECE 65536
+
+typedef struct piece {
+    const uint16_t *start;     /* of strings [base, base + len) */
+    const unsigned char *part; /* their parts (NULL: not asked for) */
+    uint16_t start_buf[PIECE];
+    unsigned char part_buf[PIECE];
+} piece_t;
+
+/* Where one depth's parts are: mem, or at `at` in the scratch file. */
+typedef struct parts {
+    unsigned char *mem;
+    uint64_t at;
+} parts_t;
+
+static int load_piece(ah_grams_build_t *gb, const parts_t *parts, size_t base, size_t len,
+                      piece_t *p)
+{
+    if (gb->read.fn) /* a piece's strings read about a megabyte of keys */
+        gb->read.fn(gb->read.ctx);
+    p->start = gb->starts ? gb->starts + base : p->start_buf;
+    p->part = !parts ? NULL : parts->mem ? parts->mem + base : p->part_buf;
+    int rc = gb->starts ? 0 : scratch_io(gb, p->start_buf, len * 2, (uint64_t)base * 2, 0);
+    if (!rc && parts && !parts->mem)
+        rc = scratch_io(gb, p->part_buf, len, parts->at + base, 0);
+    return rc;
 }
 
 /* What is written of a record: its group, list and head, and its masks. */
@@ -468,65 +552,80 @@ static int encode_block(grams_t *g, uint64_t hash, const gview_t *v, size_t lo, 
  * strings' keys: decoding every key for every part made a build in parts
  * quadratic (10^8 completions at --memory 2G: 64 parts of 4 depths).
  */
-static void assign_parts(const ah_grams_build_t *gb, unsigned j, unsigned char *part_of)
+static int assign_parts(ah_grams_build_t *gb, unsigned j, const parts_t *parts, piece_t *p)
 {
     uint32_t cps[AH_MAX_GRAM_DEPTH + 6], offs[AH_MAX_GRAM_DEPTH + 7];
     uint32_t id = UINT32_MAX; /* a key's string comes first: then its id is one more */
-    for (size_t i = 0; i < gb->n; i++) {
-        id += gb->starts[i] == 0;
-        const ah_entry_t *e = &gb->e[id];
-        unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 2);
-        part_of[i] = c < j + 2 ? 0
-                               : (unsigned char)(ah_gram_hash(j, cps[0], cps[j], cps[j + 1]) >>
-                                                 (64 - gb->part_bits));
+    for (size_t base = 0; base < gb->n; base += PIECE) {
+        size_t len = gb->n - base < PIECE ? gb->n - base : PIECE;
+        if (load_piece(gb, NULL, base, len, p))
+            return AH_EIO;
+        unsigned char *part_of = parts->mem ? parts->mem + base : p->part_buf;
+        for (size_t x = 0; x < len; x++) {
+            id += p->start[x] == 0;
+            const ah_entry_t *e = &gb->e[id];
+            unsigned c = decode_from(e->key, e->key_len, p->start[x], cps, offs, j + 2);
+            part_of[x] = c < j + 2 ? 0
+                                   : (unsigned char)(ah_gram_hash(j, cps[0], cps[j], cps[j + 1]) >>
+                                                     (64 - gb->part_bits));
+        }
+        if (!parts->mem && scratch_io(gb, p->part_buf, len, parts->at + base, 1))
+            return AH_EIO;
     }
+    return 0;
 }
 
 /*
  * Every string's record at depth g->j whose hash's top part_bits bits are
- * `part` (part_of, when not NULL, says which strings may be), into *r
- * (*cap records, grown when they do not fit); returns how many, or
- * (size_t)-1 when out of memory.
+ * `part` (parts, when not NULL, say which strings may be), into *r (*cap
+ * records, grown when they do not fit), *m of them; p is room to read the
+ * strings in. Returns 0, AH_ENOMEM or AH_EIO.
  */
-static size_t collect(const ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t *cap,
-                      unsigned part, const unsigned char *part_of)
+static int collect(ah_grams_build_t *gb, grams_t *g, grec_t **r, size_t *cap, unsigned part,
+                   const parts_t *parts, piece_t *p, size_t *m)
 {
-    size_t m = 0;
     uint32_t cps[AH_MAX_GRAM_DEPTH + 6], offs[AH_MAX_GRAM_DEPTH + 7];
     unsigned j = g->j;
     uint32_t id = UINT32_MAX;
-    for (size_t i = 0; i < gb->n; i++) {
-        id += gb->starts[i] == 0;
-        if (part_of && part_of[i] != part)
-            continue;
-        const ah_entry_t *e = &g->e[id];
-        /* The block key's code points first: a string of another part goes no further. */
-        unsigned c = decode_from(e->key, e->key_len, gb->starts[i], cps, offs, j + 2);
-        if (c < j + 2)
-            continue;
-        uint64_t h = ah_gram_hash(j, cps[0], cps[j], cps[j + 1]);
-        if (gb->part_bits && h >> (64 - gb->part_bits) != part)
-            continue;
-        c += decode_from(e->key, e->key_len, offs[j + 2], cps + j + 2, offs + j + 2, 3);
-        uint32_t g3 = c > j + 2 ? 1 + cps[j + 2] : AH_GRAM_END, hl = offs[j] - offs[1];
-        unsigned word = gb->starts[i] > 0;
-        if (m == *cap) {
-            size_t grown = *cap + *cap / 4 + 1024;
-            grec_t *nr = realloc(*r, grown * sizeof *nr);
-            if (!nr)
-                return (size_t)-1;
-            *r = nr;
-            *cap = grown;
+    *m = 0;
+    for (size_t base = 0; base < gb->n; base += PIECE) {
+        size_t len = gb->n - base < PIECE ? gb->n - base : PIECE;
+        if (load_piece(gb, parts, base, len, p))
+            return AH_EIO;
+        for (size_t x = 0; x < len; x++) {
+            id += p->start[x] == 0;
+            if (p->part && p->part[x] != part)
+                continue;
+            const ah_entry_t *e = &g->e[id];
+            uint16_t start = p->start[x];
+            /* The block key's code points first: a string of another part goes no further. */
+            unsigned c = decode_from(e->key, e->key_len, start, cps, offs, j + 2);
+            if (c < j + 2)
+                continue;
+            uint64_t h = ah_gram_hash(j, cps[0], cps[j], cps[j + 1]);
+            if (gb->part_bits && h >> (64 - gb->part_bits) != part)
+                continue;
+            c += decode_from(e->key, e->key_len, offs[j + 2], cps + j + 2, offs + j + 2, 3);
+            uint32_t g3 = c > j + 2 ? 1 + cps[j + 2] : AH_GRAM_END, hl = offs[j] - offs[1];
+            unsigned word = start > 0;
+            if (*m == *cap) {
+                size_t grown = *cap + *cap / 4 + 1024;
+                grec_t *nr = realloc(*r, grown * sizeof *nr);
+                if (!nr)
+                    return AH_ENOMEM;
+                *r = nr;
+                *cap = grown;
+            }
+            (*r)[(*m)++] = (grec_t){h,
+                                    order_of(g3, word, e->key + offs[1], hl),
+                                    id,
+                                    ah_gram_check(j, cps[0], cps[j], cps[j + 1]),
+                                    start,
+                                    c > j + 3 ? (uint8_t)(1u << ah_gram_bit(cps[j + 3])) : 0,
+                                    c > j + 4 ? (uint8_t)(1u << ah_gram_bit(cps[j + 4])) : 0};
         }
-        (*r)[m++] = (grec_t){h,
-                             order_of(g3, word, e->key + offs[1], hl),
-                             id,
-                             ah_gram_check(j, cps[0], cps[j], cps[j + 1]),
-                             gb->starts[i],
-                             c > j + 3 ? (uint8_t)(1u << ah_gram_bit(cps[j + 3])) : 0,
-                             c > j + 4 ? (uint8_t)(1u << ah_gram_bit(cps[j + 4])) : 0};
     }
-    return m;
+    return 0;
 }
 
 /* Appends the blocks of r[0..m) (sorted by hash) to g. */
@@ -583,30 +682,48 @@ static int encode_blocks(grams_t *g, const grec_t *r, size_t m)
  * hashes, so the parts' blocks follow one another in hash order and the
  * bytes are those of one part.
  */
-static int build_depth(const ah_grams_build_t *gb, grams_t *g)
+static int build_depth(ah_grams_build_t *gb, grams_t *g)
 {
     size_t parts = (size_t)1 << gb->part_bits;
     size_t cap = gb->n / parts + gb->n / parts / 8 + 1024; /* hashes spread evenly, or nearly */
     grec_t *r = malloc(cap * sizeof *r);
-    unsigned char *part_of = parts > 1 ? malloc(gb->n ? gb->n : 1) : NULL;
-    int rc = r && (parts == 1 || part_of) ? 0 : AH_ENOMEM;
-    if (!rc && part_of)
-        assign_parts(gb, g->j, part_of);
+    piece_t *p = malloc(sizeof *p);
+    parts_t where = {NULL, UINT64_MAX};
+    if (parts > 1) {
+        where.at = scratch_take(gb, gb->n);
+        where.mem = where.at == UINT64_MAX ? malloc(gb->n ? gb->n : 1) : NULL;
+    }
+    int rc = r && p && (parts == 1 || where.mem || where.at != UINT64_MAX) ? 0 : AH_ENOMEM;
+    if (!rc && parts > 1)
+        rc = assign_parts(gb, g->j, &where, p);
     for (unsigned part = 0; part < parts && !rc; part++) {
-        size_t m = collect(gb, g, &r, &cap, part, part_of);
-        rc = m == (size_t)-1 ? AH_ENOMEM : sort_by_hash(r, m);
+        size_t m;
+        rc = collect(gb, g, &r, &cap, part, parts > 1 ? &where : NULL, p, &m);
+        if (!rc)
+            rc = sort_by_hash(r, m);
         if (!rc)
             rc = encode_blocks(g, r, m);
     }
     free(r);
-    free(part_of);
+    free(p);
+    free(where.mem);
+    scratch_drop(gb, where.at, gb->n);
     if (!rc && g->blocks.failed)
         rc = AH_ENOMEM;
+    /* Done: the blocks wait in the scratch file for the others, or here when it has no room. */
+    uint64_t at = rc ? UINT64_MAX : scratch_take(gb, g->blocks.len);
+    if (at != UINT64_MAX && !scratch_io(gb, g->blocks.data, g->blocks.len, at, 1)) {
+        free(g->blocks.data);
+        g->blocks.data = NULL;
+        g->blocks.cap = 0;
+        g->parked_at = at;
+    }
     return rc;
 }
 
 int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t n, int words,
-                           unsigned depth, size_t memory)
+                           unsigned depth, size_t memory, int scratch_fd,
+                           const ah_read_hook_t *read)
 {
     /* Verifying rebuilds the table at the depth a header names; the buffers hold up to the most. */
     if (depth > AH_MAX_GRAM_DEPTH)
@@ -614,29 +731,63 @@ int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t
     ah_grams_build_t *gb = calloc(1, sizeof *gb);
     uint32_t *offs = malloc(AH_MAX_KEY_BYTES / 2 * sizeof *offs);
     size_t cap = n;
-    for (uint32_t id = 0; words && offs && id < n; id++)
+    for (uint32_t id = 0; words && offs && id < n; id++) {
+        ah_read_tick(read, id);
         cap += ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES / 2);
+    }
+    uint16_t *piece = NULL;
     if (gb) {
         gb->e = e;
         gb->depth = depth;
-        gb->starts = malloc((cap ? cap : 1) * sizeof *gb->starts);
+        gb->fd = -1;
+        gb->read = read ? *read : (ah_read_hook_t){NULL, NULL};
+        atomic_init(&gb->scratch_end, 0);
+        atomic_init(&gb->io_errno, 0);
+        /* The scratch file when the arrays over every string of two depths at once (4 bytes a
+         * string) would take more than an eighth of the memory budget. */
+        if (scratch_fd >= 0 && memory && 4 * (uint64_t)cap > memory / 8) {
+            gb->fd = scratch_fd;
+            if (scratch_take(gb, 2 * (uint64_t)cap) == UINT64_MAX) /* from 0 */
+                gb->fd = -1;
+        }
+        if (gb->fd >= 0)
+            piece = malloc(PIECE * sizeof *piece);
+        else
+            gb->starts = malloc((cap ? cap : 1) * sizeof *gb->starts);
         gb->per = calloc(depth + 1, sizeof *gb->per);
     }
-    if (!gb || !offs || !gb->starts || !gb->per) {
+    if (!gb || !offs || !(gb->starts || piece) || !gb->per) {
         free(offs);
-        ah_writer__grams_end(gb, NULL, NULL, NULL);
+        free(piece);
+        ah_writer__grams_end(gb, NULL, NULL, NULL, NULL);
         return AH_ENOMEM;
     }
-    for (uint32_t id = 0; id < n; id++) {
-        gb->starts[gb->n++] = 0;
+    int rc = 0;
+    for (uint32_t id = 0; id < n && !rc; id++) {
+        ah_read_tick(read, id);
         size_t k =
             words ? ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES / 2) : 0;
-        for (size_t i = 0; i < k && i < AH_MAX_KEY_BYTES / 2; i++)
-            gb->starts[gb->n++] = (uint16_t)offs[i];
+        for (size_t i = 0; i <= k && i <= AH_MAX_KEY_BYTES / 2; i++) {
+            uint16_t start = i == 0 ? 0 : (uint16_t)offs[i - 1];
+            if (gb->starts) {
+                gb->starts[gb->n++] = start;
+                continue;
+            }
+            piece[gb->n++ % PIECE] = start;
+            if (gb->n % PIECE == 0)
+                rc = scratch_io(gb, piece, PIECE * 2, (uint64_t)(gb->n - PIECE) * 2, 1);
+        }
     }
+    if (!rc && piece && gb->n % PIECE)
+        rc = scratch_io(gb, piece, gb->n % PIECE * 2, (uint64_t)(gb->n - gb->n % PIECE) * 2, 1);
     free(offs);
+    free(piece);
+    if (rc) {
+        ah_writer__grams_end(gb, NULL, NULL, NULL, NULL);
+        return rc;
+    }
     for (unsigned j = 2; j <= depth; j++)
-        gb->per[j] = (grams_t){.e = e, .j = j};
+        gb->per[j] = (grams_t){.e = e, .j = j, .parked_at = UINT64_MAX};
     /* Two depths at a time (two threads) may take a quarter of the memory budget. */
     while (memory && gb->part_bits < 8 &&
            2 * (gb->n >> gb->part_bits) * sizeof(grec_t) > memory / 4)
@@ -657,17 +808,48 @@ void ah_writer__grams_work(ah_grams_build_t *gb)
     }
 }
 
-int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint32_t *n_slots)
+/* Appends depth g's blocks to out, from the scratch file in pieces when parked, and frees them. */
+static int append_blocks(ah_grams_build_t *gb, grams_t *g, buf_t *out,
+                         const ah_section_out_t *out_to)
+{
+    if (g->parked_at == UINT64_MAX) {
+        buf_put(out, g->blocks.data, g->blocks.len);
+        free(g->blocks.data);
+        g->blocks.data = NULL;
+        if (out_to)
+            out_to->flush(out_to->ctx);
+        return 0;
+    }
+    int rc = 0;
+    for (uint64_t done = 0; done < g->blocks.len && !rc;) {
+        size_t len =
+            g->blocks.len - done < (1u << 20) ? (size_t)(g->blocks.len - done) : (1u << 20);
+        unsigned char *p = buf_grow(out, len);
+        if (!p)
+            return AH_ENOMEM;
+        rc = scratch_io(gb, p, len, g->parked_at + done, 0);
+        done += len;
+        if (out_to)
+            out_to->flush(out_to->ctx);
+    }
+    scratch_drop(gb, g->parked_at, g->blocks.len);
+    return rc;
+}
+
+int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks,
+                         const ah_section_out_t *blocks_out, uint32_t *n_slots)
 {
     if (!gb)
         return AH_ENOMEM;
     int rc = 0;
     size_t total = 0;
+    uint64_t bytes = 0;
     for (unsigned j = 2; j <= gb->depth && gb->per; j++) {
         grams_t *g = &gb->per[j];
         if (!rc && (g->rc || g->too_large))
             rc = g->rc ? g->rc : AH_EINVAL;
         total += g->n_blocks;
+        bytes += g->blocks.len;
     }
     /* The slots: a power of two at least 5/4 of the blocks, and one more, so one stays empty. */
     uint64_t ns = 1;
@@ -676,17 +858,17 @@ int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint
     unsigned char *p = rc || !slots ? NULL : buf_grow(slots, ns * AH_GRAM_SLOT_SIZE);
     if (!rc && slots && !p)
         rc = AH_ENOMEM;
+    if (!rc && bytes > UINT32_MAX - 1)
+        rc = AH_EINVAL;
     if (!rc && p) {
         memset(p, 0xff, ns * AH_GRAM_SLOT_SIZE);
-        for (unsigned j = 2; j <= gb->depth; j++) {
+        if (blocks_out)
+            blocks_out->begin(blocks_out->ctx, bytes);
+        uint64_t base = 0;
+        for (unsigned j = 2; j <= gb->depth && !rc; j++) {
             grams_t *g = &gb->per[j];
             /* Depths follow one another in GRAM_BLOCKS, shallowest first. */
-            uint64_t base = blocks->len;
-            if (base + g->blocks.len > UINT32_MAX - 1) {
-                rc = AH_EINVAL;
-                break;
-            }
-            buf_put(blocks, g->blocks.data, g->blocks.len);
+            rc = append_blocks(gb, g, blocks, blocks_out);
             for (size_t i = 0; i < g->n_blocks; i++) {
                 uint64_t at = g->slot_hash[i] & (ns - 1);
                 while (ah_load_u32(p + at * AH_GRAM_SLOT_SIZE) != AH_GRAM_SLOT_EMPTY)
@@ -694,11 +876,14 @@ int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks, uint
                 ah_store_u32(p + at * AH_GRAM_SLOT_SIZE, (uint32_t)(base + g->slot_off[i]));
                 ah_store_u32(p + at * AH_GRAM_SLOT_SIZE + 4, (uint32_t)(g->slot_hash[i] >> 32));
             }
+            base += g->blocks.len;
         }
         *n_slots = (uint32_t)ns;
     }
     if (!rc && ns > UINT32_MAX)
         rc = AH_EINVAL;
+    if (rc == AH_EIO)
+        errno = atomic_load(&gb->io_errno);
     for (unsigned j = 2; j <= gb->depth && gb->per; j++) {
         free(gb->per[j].blocks.data);
         free(gb->per[j].slot_hash);
@@ -714,9 +899,9 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
                      buf_t *slots, buf_t *blocks, uint32_t *n_slots)
 {
     ah_grams_build_t *gb;
-    int rc = ah_writer__grams_begin(&gb, e, n, words, depth, memory);
+    int rc = ah_writer__grams_begin(&gb, e, n, words, depth, memory, -1, NULL);
     if (rc)
         return rc;
     ah_writer__grams_work(gb);
-    return ah_writer__grams_end(gb, slots, blocks, n_slots);
+    return ah_writer__grams_end(gb, slots, blocks, NULL, n_slots);
 }

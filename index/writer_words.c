@@ -71,6 +71,7 @@ typedef struct words {
     buf_t *nodes;
     buf_t *look; /* WORD_LOOK, or NULL without the typo index */
     uint32_t inner;
+    const ah_read_hook_t *read; /* called as the keys are read (NULL: none) */
 } words_t;
 
 /* A list candidate: a key's rank, and the position of one of its entries. */
@@ -456,11 +457,12 @@ static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref
 /* ------------------------------------------------------------------ entry */
 
 /* Calls fn(ctx, id, off) for every word start of e[0..n), in id order, then offset order. */
-static void each_word_start(const ah_entry_t *e, uint32_t n,
+static void each_word_start(const ah_entry_t *e, uint32_t n, const ah_read_hook_t *read,
                             void (*fn)(void *ctx, uint32_t id, uint32_t off), void *ctx)
 {
     uint32_t offs[AH_MAX_KEY_BYTES];
     for (uint32_t id = 0; id < n; id++) {
+        ah_read_tick(read, id);
         size_t k = ah_match_word_starts(e[id].key, e[id].key_len, offs, AH_MAX_KEY_BYTES);
         for (size_t j = 0; j < k; j++)
             fn(ctx, id, offs[j]);
@@ -474,10 +476,10 @@ static void count_start(void *ctx, uint32_t id, uint32_t off)
     ++*(uint64_t *)ctx;
 }
 
-uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n)
+uint64_t ah_writer__word_starts(const ah_entry_t *e, uint32_t n, const ah_read_hook_t *read)
 {
     uint64_t total = 0;
-    each_word_start(e, n, count_start, &total);
+    each_word_start(e, n, read, count_start, &total);
     return total;
 }
 
@@ -557,7 +559,7 @@ static void gather_start(void *ctx, uint32_t id, uint32_t off)
  */
 typedef struct entry_bits {
     buf_t *out;
-    const ah_words_out_t *hook;
+    const ah_section_out_t *hook;
     unsigned id_bits;
     unsigned char *win;
     size_t cap;
@@ -626,7 +628,7 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
         w->n = 0;
         w->copies = copies;
         w->copied = 0;
-        each_word_start(w->e, w->n_keys, gather_start, &(gather_t){w, first, last});
+        each_word_start(w->e, w->n_keys, w->read, gather_start, &(gather_t){w, first, last});
         sort_suffixes(w, 0, w->n, 0);
         for (uint32_t i = 0; i < w->n && !rc;) {
             unsigned char c = suffix(w, &w->s[i])[0];
@@ -663,8 +665,9 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
 }
 
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
-                     unsigned leaf, int near, size_t memory, int copy, buf_t *nodes, buf_t *entries,
-                     const ah_words_out_t *entries_out, buf_t *look, ah_words_info_t *info)
+                     unsigned leaf, int near, size_t memory, int copy, const ah_read_hook_t *read,
+                     buf_t *nodes, buf_t *entries, const ah_section_out_t *entries_out, buf_t *look,
+                     ah_words_info_t *info)
 {
     words_t w = {.e = e,
                  .n_keys = n,
@@ -673,7 +676,8 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
                  .leaf = leaf,
                  .near = near,
                  .nodes = nodes,
-                 .look = look};
+                 .look = look,
+                 .read = read};
     memset(info, 0, sizeof *info);
     info->id_bits = ah_bits_for(n - 1) ? ah_bits_for(n - 1) : 1;
     /* Counted first, so that the suffixes, most of this builder's memory, are allocated once. */
@@ -681,7 +685,7 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
     if (!f)
         return AH_ENOMEM;
     f->e = e;
-    each_word_start(e, n, count_first_byte, f);
+    each_word_start(e, n, read, count_first_byte, f);
     uint64_t total = 0;
     unsigned firsts = 0;
     for (unsigned c = 0; c < 256; c++) {
@@ -701,7 +705,7 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
         w.s = malloc((size_t)total * sizeof *w.s);
         rc = top && w.s ? 0 : AH_ENOMEM;
         if (!rc) {
-            each_word_start(e, n, gather_start, &(gather_t){&w, 0, 255});
+            each_word_start(e, n, read, gather_start, &(gather_t){&w, 0, 255});
             sort_suffixes(&w, 0, w.n, 0);
             rc = build(&w, 0, w.n, 0, &info->root, top, &ntop);
         }
