@@ -663,15 +663,23 @@ int main(int argc, char **argv)
                     " from shorter prefixes' answers), %.2f s of the writing, %.2f MB\n",
                     info.fills, info.fills_derived, info.fill_seconds,
                     (double)info.section_bytes[AH_SEC_FILLS] / 1e6);
+        /* The completions read from disk stay while the writer's files beside the output grow. */
+        uint64_t writing = sp.completions + info.temp_disk;
         if (sp.spills)
             fprintf(stderr,
                     "ahead-build: the table of surface forms filled --memory's half %" PRIu64
                     " time%s: %" PRIu64 " sorted runs, %" PRIu64 " merge pass%s before the "
                     "last, temporary disk at most %.1f MB (removed), of which the completions "
-                    "read from disk %.1f MB\n",
+                    "read from disk %.1f MB and the writer's files beside the output %.1f MB\n",
                     sp.spills, sp.spills == 1 ? "" : "s", sp.runs, sp.merge_passes,
-                    sp.merge_passes == 1 ? "" : "es", (double)sp.disk_peak / 1e6,
-                    (double)sp.completions / 1e6);
+                    sp.merge_passes == 1 ? "" : "es",
+                    (double)(sp.disk_peak > writing ? sp.disk_peak : writing) / 1e6,
+                    (double)sp.completions / 1e6, (double)info.temp_disk / 1e6);
+        else if (info.temp_disk)
+            fprintf(stderr,
+                    "ahead-build: temporary disk at most %.1f MB (removed), the writer's files "
+                    "beside the output\n",
+                    (double)info.temp_disk / 1e6);
         if (n_contexts)
             fprintf(stderr,
                     "ahead-build: %zu context values, %" PRIu64

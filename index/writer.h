@@ -79,6 +79,7 @@ typedef struct ah_write_info {
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */
     uint32_t fills;               /* prefixes given a fill */
     uint32_t fills_derived;       /* of them, worked out from a shorter one's, not walked */
+    uint64_t temp_disk;           /* the most disk its temporary files beside path took */
     double fill_seconds;          /* spent choosing them and walking their fills */
 } ah_write_info_t;
 
