@@ -58,7 +58,7 @@ typedef struct writer {
     int typo;               /* records get look fields; LOOK and the gram table are built */
     int entries_on_disk;    /* ah_write_options_t's: the word-start trie copies suffixes */
     const char *path;       /* of the output: temporary files go beside it (NULL: none) */
-    int stream_trie;        /* a memory budget: NODES, LOOK and HOT_TEXTS go to the side file
+    int stream_tries;       /* a memory budget: the tries' sections go to the side file
                              * while they are made */
     struct stream *trie_st; /* build_trie()'s streams of them (TRIE_NODES, ...) */
     ah_read_hook_t read;    /* ah_write_options_t's entries_read */
@@ -71,6 +71,7 @@ typedef struct writer {
     unsigned char spilled[AH_SECTION_MAX + 1];
     int stream_errno;           /* a streamed section that could not be read back (stream_back) */
     int scratch_fd;             /* the gram table's scratch file while it is built (-1: none) */
+    size_t stream_chunk;        /* bytes a streamed section's buffer holds before it is written */
     _Atomic uint64_t temp_peak; /* the most disk the temporary files took at once */
     /* What the header needs besides the sections, kept for sealing it again with FILLS. */
     unsigned class_bits;
@@ -203,16 +204,18 @@ static void spill_section(writer_t *w, unsigned s)
 
 /*
  * A section that is only appended to can go to the side file while it is
- * made: KEYS (1.74 GB at 10^8 completions) and WORD_ENTRIES (0.98 GB) are
- * never whole in memory. A region as large as it can grow is set aside in
- * the side file (a hole until written), and the buffer is written into it
- * whenever it holds STREAM_CHUNK bytes, in multiples of 8 so that the
- * padding comes out as in memory. Without a side file the section stays
- * in memory, and after a failed write (a full disk, a file size limit) it
- * goes back there, what was written read back, as spill_section() leaves
- * a section it cannot write.
+ * made: KEYS (1.74 GB at 10^8 completions), WORD_ENTRIES (0.98 GB) and,
+ * under a memory budget, the tries' sections are never whole in memory. A
+ * region as large as it can grow is set aside in the side file (a hole
+ * until written), and the buffer is written into it whenever it holds
+ * w->stream_chunk bytes (a 256th of the budget, 4 KB to 1 MB), in
+ * multiples of 8 so that the padding comes out as in memory. Without a
+ * side file the section stays in memory, and after a failed write (a full
+ * disk, a file size limit) it goes back there, what was written read back,
+ * as spill_section() leaves a section it cannot write.
  */
-#define STREAM_CHUNK (1u << 20)
+#define STREAM_CHUNK_MOST  (1u << 20)
+#define STREAM_CHUNK_LEAST (4u << 10)
 
 typedef struct stream {
     writer_t *w;
@@ -267,7 +270,7 @@ static void stream_back(stream_t *st)
 static void stream_out(stream_t *st, int end)
 {
     buf_t *b = st->b;
-    if (!st->on || b->failed || (!end && b->len < STREAM_CHUNK))
+    if (!st->on || b->failed || (!end && b->len < st->w->stream_chunk))
         return;
     size_t unpadded = b->len;
     if (end)
@@ -1070,7 +1073,7 @@ static int build_trie(writer_t *w, unsigned hot_nodes, uint64_t *top, uint32_t *
     stream_t st[N_TRIE_STREAMED];
     for (unsigned i = 0; i < N_TRIE_STREAMED; i++) {
         st[i] = (stream_t){.w = w, .b = &w->sec[streamed[i]]};
-        if (w->stream_trie && (i != TRIE_LOOK || w->typo))
+        if (w->stream_tries && (i != TRIE_LOOK || w->typo))
             stream_begin(&st[i], w, &w->sec[streamed[i]], most[i]);
     }
     w->trie_st = st;
@@ -1392,22 +1395,54 @@ typedef struct words_job {
     int rc;
 } words_job_t;
 
-/* WORD_ENTRIES or GRAM_BLOCKS, streamed to the side file as made (ah_section_out_t). */
+/* A section streamed to the side file as it is made (ah_section_out_t). */
 typedef struct section_stream {
     stream_t st;  /* its w and b set before the build */
-    uint64_t len; /* the section's length, unpadded */
+    uint64_t len; /* the section's length, unpadded, once section_end() */
 } section_stream_t;
 
-static void section_begin(void *ctx, uint64_t len)
+static void section_begin(void *ctx, uint64_t most)
 {
     section_stream_t *ss = ctx;
-    ss->len = len;
-    stream_begin(&ss->st, ss->st.w, ss->st.b, len + AH_SECTION_PAD + 8);
+    stream_begin(&ss->st, ss->st.w, ss->st.b, most + AH_SECTION_PAD + 8);
 }
 
-static void section_flush(void *ctx)
+static uint64_t section_flush(void *ctx)
 {
-    stream_out(&((section_stream_t *)ctx)->st, 0);
+    section_stream_t *ss = ctx;
+    stream_out(&ss->st, 0);
+    return ss->st.streamed;
+}
+
+/* The section is made: the rest of it goes to the side file, padded, if it is streamed. */
+static void section_end(section_stream_t *ss)
+{
+    ss->len = stream_len(&ss->st);
+    stream_out(&ss->st, 1);
+}
+
+static const unsigned word_secs[] = {AH_SEC_WORD_NODES, AH_SEC_WORD_ENTRIES, AH_SEC_WORD_LOOK};
+
+/*
+ * Builds a word-start trie into secs[0..3) (word_secs' order): WORD_ENTRIES
+ * streamed whenever there is a side file, the others under a memory budget.
+ */
+static int build_words(writer_t *w, unsigned leaf, int near, size_t memory, buf_t *secs,
+                       section_stream_t *ss, ah_words_info_t *info)
+{
+    ah_section_out_t out[3];
+    for (unsigned i = 0; i < 3; i++) {
+        ss[i] = (section_stream_t){.st = {.w = w, .b = &secs[i]}};
+        out[i] = (ah_section_out_t){section_begin, section_flush, &ss[i]};
+    }
+    ah_words_outs_t outs = {w->stream_tries ? &out[0] : NULL, &out[1],
+                            w->stream_tries ? &out[2] : NULL};
+    int rc =
+        ah_writer__words(w->e, w->n, w->class_of, w->topk, leaf, near, memory, w->entries_on_disk,
+                         &w->read, &secs[0], &secs[1], &outs, w->typo ? &secs[2] : NULL, info);
+    for (unsigned i = 0; i < 3 && !rc; i++)
+        section_end(&ss[i]);
+    return rc;
 }
 
 static void *words_main(void *arg)
@@ -1415,19 +1450,19 @@ static void *words_main(void *arg)
     words_job_t *j = arg;
     writer_t *w = j->w;
     int now = j->words && !j->words_later;
-    section_stream_t es = {.st = {.w = w, .b = &w->sec[AH_SEC_WORD_ENTRIES]}};
-    ah_section_out_t out = {section_begin, section_flush, &es};
-    if (now)
-        j->rc = ah_writer__words(j->e, w->n, w->class_of, w->topk, j->leaf, 0, j->memory,
-                                 w->entries_on_disk, &w->read, &w->sec[AH_SEC_WORD_NODES],
-                                 &w->sec[AH_SEC_WORD_ENTRIES], &out,
-                                 w->typo ? &w->sec[AH_SEC_WORD_LOOK] : NULL, &j->info);
-    if (now && !j->rc) {
-        stream_out(&es.st, 1);
-        stream_done(&es.st, AH_SEC_WORD_ENTRIES);
-        spill_section(w, AH_SEC_WORD_NODES);
-        spill_section(w, AH_SEC_WORD_ENTRIES);
-        spill_section(w, AH_SEC_WORD_LOOK);
+    /* The first trie's sections are w's own, next to each other in sec[]. */
+    section_stream_t ss[3];
+    buf_t secs[3] = {{0}};
+    if (now) {
+        j->rc = build_words(w, j->leaf, 0, j->memory, secs, ss, &j->info);
+        for (unsigned i = 0; i < 3; i++) {
+            unsigned s = word_secs[i];
+            w->sec[s] = secs[i];
+            if (!j->rc) {
+                stream_done(&ss[i].st, s);
+                spill_section(w, s);
+            }
+        }
     }
     if (j->grams)
         ah_writer__grams_work(j->grams);
@@ -1488,13 +1523,11 @@ typedef struct fine_words {
     writer_t *w;
     unsigned leaf;
     size_t memory;
-    buf_t sec[3];        /* WORD_NODES, WORD_ENTRIES, WORD_LOOK */
-    section_stream_t es; /* WORD_ENTRIES in the side file, when es.st.on */
+    buf_t sec[3];           /* WORD_NODES, WORD_ENTRIES, WORD_LOOK */
+    section_stream_t ss[3]; /* those in the side file, when ss[i].st.on */
     ah_words_info_t info;
     int rc;
 } fine_words_t;
-
-static const unsigned word_secs[] = {AH_SEC_WORD_NODES, AH_SEC_WORD_ENTRIES, AH_SEC_WORD_LOOK};
 
 static uint64_t words_size(const writer_t *w)
 {
@@ -1508,13 +1541,7 @@ static void *fine_words_main(void *arg)
 {
     fine_words_t *f = arg;
     writer_t *w = f->w;
-    f->es = (section_stream_t){.st = {.w = w, .b = &f->sec[1]}};
-    ah_section_out_t out = {section_begin, section_flush, &f->es};
-    f->rc = ah_writer__words(w->e, w->n, w->class_of, w->topk, f->leaf, 1, f->memory,
-                             w->entries_on_disk, &w->read, &f->sec[0], &f->sec[1], &out,
-                             w->typo ? &f->sec[2] : NULL, &f->info);
-    if (!f->rc)
-        stream_out(&f->es.st, 1);
+    f->rc = build_words(w, f->leaf, 1, f->memory, f->sec, f->ss, &f->info);
     for (unsigned i = 0; i < 3; i++)
         if (f->sec[i].failed && !f->rc)
             f->rc = AH_ENOMEM;
@@ -1526,12 +1553,13 @@ static int keep_fine_words(writer_t *w, words_job_t *job, fine_words_t *f, doubl
 {
     uint64_t fine = 0; /* as for sections in memory, the streamed one's included */
     for (unsigned i = 0; i < 3; i++)
-        fine += (i == 1 && f->es.st.on ? f->es.len : f->sec[i].len) + AH_SECTION_PAD + 7;
+        fine += (f->ss[i].st.on ? f->ss[i].len : f->sec[i].len) + AH_SECTION_PAD + 7;
     if (f->rc || (double)fine > (double)words_size(w) + room) {
         for (unsigned i = 0; i < 3; i++)
             free(f->sec[i].data);
-        if (f->es.st.on)
-            side_punch(w, f->es.st.off, f->es.st.streamed);
+        for (unsigned i = 0; i < 3; i++)
+            if (f->ss[i].st.on)
+                side_punch(w, f->ss[i].st.off, f->ss[i].st.streamed);
         return f->rc == AH_ENOMEM ? f->rc : 0; /* AH_EINVAL, too large: the first one fits */
     }
     for (unsigned i = 0; i < 3; i++) {
@@ -1541,8 +1569,7 @@ static int keep_fine_words(writer_t *w, words_job_t *job, fine_words_t *f, doubl
             side_punch(w, w->side_off[s], w->sec[s].len);
         w->sec[s] = f->sec[i];
         w->spilled[s] = 0;
-        if (i == 1)
-            stream_done(&f->es.st, s);
+        stream_done(&f->ss[i].st, s);
         spill_section(w, s);
     }
     job->info = f->info;
@@ -1725,7 +1752,10 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     w->n = (uint32_t)n;
     w->read = (ah_read_hook_t){opt->entries_read, opt->entries_read_ctx};
     w->entries_on_disk = opt->entries_on_disk;
-    w->stream_trie = opt->memory != 0;
+    w->stream_tries = opt->memory != 0;
+    w->stream_chunk = !opt->memory || opt->memory / 256 > STREAM_CHUNK_MOST ? STREAM_CHUNK_MOST
+                      : opt->memory / 256 < STREAM_CHUNK_LEAST              ? STREAM_CHUNK_LEAST
+                                                                            : opt->memory / 256;
     w->topk = opt->topk;
     w->bucket = opt->bucket_size ? opt->bucket_size : AH_DEFAULT_BUCKET;
     uint64_t total = 0;
@@ -1798,7 +1828,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
         }
         rc = rc ? rc : grc;
         if (!rc) {
-            stream_out(&blocks.st, 1);
+            section_end(&blocks);
             stream_done(&blocks.st, AH_SEC_GRAM_BLOCKS);
             spill_section(w, AH_SEC_GRAM_SLOTS);
             spill_section(w, AH_SEC_GRAM_BLOCKS);

@@ -102,15 +102,22 @@ typedef struct ah_words_info {
 
 /*
  * Where a section streamed to the side file goes while it is made
- * (writer.c): begin() learns the section's length before its first byte
- * is appended to the section's buffer, and flush() is called after bytes
- * were, and may take them out of it. WORD_ENTRIES and GRAM_BLOCKS come so.
+ * (writer.c): begin() learns the most the section can grow to before its
+ * first byte is appended to the section's buffer, and flush() is called
+ * after bytes were, may take them out of it, and returns how many of the
+ * section's bytes are no longer in the buffer (its length so far is that
+ * and the buffer's). The word-start trie and GRAM_BLOCKS come so.
  */
 typedef struct ah_section_out {
-    void (*begin)(void *ctx, uint64_t len);
-    void (*flush)(void *ctx);
+    void (*begin)(void *ctx, uint64_t most);
+    uint64_t (*flush)(void *ctx);
     void *ctx;
 } ah_section_out_t;
+
+/* Where the word-start trie's sections go while it is made: NULL, in memory. */
+typedef struct ah_words_outs {
+    const ah_section_out_t *nodes, *entries, *look;
+} ah_words_outs_t;
 
 /*
  * Builds the word-start trie (format.h, WORD_NODES and WORD_ENTRIES) over
@@ -120,8 +127,8 @@ typedef struct ah_section_out {
  * typo passes for more bytes). Appends to
  * nodes and entries, and with look not NULL gives each record its look
  * field and appends its children's entries to look (WORD_LOOK).
- * WORD_ENTRIES is appended to entries part by part, through entries_out
- * when it is not NULL. With
+ * WORD_ENTRIES is appended to entries part by part; each section goes
+ * through its out in outs when that is not NULL. With
  * memory not 0, the suffixes held at once (16 bytes each, and a copy of
  * each when they are held in parts) take at most that, or one first
  * byte's when those alone take more: the same bytes. With copy set the
@@ -130,7 +137,7 @@ typedef struct ah_section_out {
  */
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
                      unsigned leaf, int near, size_t memory, int copy, const ah_read_hook_t *read,
-                     buf_t *nodes, buf_t *entries, const ah_section_out_t *entries_out, buf_t *look,
+                     buf_t *nodes, buf_t *entries, const ah_words_outs_t *outs, buf_t *look,
                      ah_words_info_t *info);
 
 /* The suffixes the word-start trie over e[0..n) is built from: 16 bytes each while it is. */

@@ -71,8 +71,16 @@ typedef struct words {
     buf_t *nodes;
     buf_t *look; /* WORD_LOOK, or NULL without the typo index */
     uint32_t inner;
-    const ah_read_hook_t *read; /* called as the keys are read (NULL: none) */
+    const ah_read_hook_t *read;                   /* called as the keys are read (NULL: none) */
+    const ah_section_out_t *nodes_out, *look_out; /* NULL: in memory */
+    uint64_t nodes_out_took, look_out_took;       /* their bytes no longer in nodes, look */
 } words_t;
+
+/* WORD_NODES' length so far, the offset of the next record. */
+static uint64_t nodes_len(const words_t *w)
+{
+    return w->nodes_out_took + w->nodes->len;
+}
 
 /* A list candidate: a key's rank, and the position of one of its entries. */
 typedef struct cand {
@@ -339,7 +347,7 @@ static void encode(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t de
                    const kid_t *kids, uint32_t nk, const cand_t *top, uint32_t ntop)
 {
     buf_t *b = w->nodes;
-    uint32_t off = (uint32_t)b->len, max_ptr = 0, count = hi - lo;
+    uint32_t off = (uint32_t)nodes_len(w), max_ptr = 0, count = hi - lo;
     for (uint32_t j = 0; j < nk; j++)
         if (kids[j].ref != LEAF && off - kids[j].ref > max_ptr)
             max_ptr = off - kids[j].ref;
@@ -357,7 +365,7 @@ static void encode(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t de
     for (uint32_t j = 0; j < nk; j++)
         buf_uw(b, kids[j].ref == LEAF ? 0 : off - kids[j].ref, wp);
     if (w->look) {
-        size_t at = w->look->len / AH_LOOK_ENTRY_SIZE;
+        uint64_t at = (w->look_out_took + w->look->len) / AH_LOOK_ENTRY_SIZE;
         if (at + nk > UINT32_MAX)
             w->look->failed = 1;
         buf_uw(b, (uint32_t)at, 4);
@@ -369,8 +377,12 @@ static void encode(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t de
     buf_put(b, &list_len, 1);
     for (uint32_t j = 0; j < ntop; j++)
         buf_uw(b, top[j].pos - lo, wr);
-    if (b->len > UINT32_MAX)
+    if (nodes_len(w) > UINT32_MAX)
         b->failed = 1;
+    if (w->nodes_out)
+        w->nodes_out_took = w->nodes_out->flush(w->nodes_out->ctx);
+    if (w->look_out && w->look)
+        w->look_out_took = w->look_out->flush(w->look_out->ctx);
     w->inner++;
 }
 
@@ -446,7 +458,7 @@ static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref
     }
     if (!rc) {
         *ntop = pick_top(w, cand, nc, top);
-        *ref = (uint32_t)w->nodes->len;
+        *ref = (uint32_t)nodes_len(w);
         encode(w, lo, hi, d, depth, kids, nk, top, *ntop);
     }
     free(kids);
@@ -655,7 +667,7 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
     free(copies);
     if (!rc) { /* the root, as build() makes it */
         uint32_t nt = pick_top(w, cand, nc, top);
-        *ref = (uint32_t)w->nodes->len;
+        *ref = (uint32_t)nodes_len(w);
         encode(w, 0, (uint32_t)total, 0, 0, kids, nk, top, nt);
     }
     free(kids);
@@ -666,7 +678,7 @@ static int build_root_in_parts(words_t *w, const first_bytes_t *f, uint64_t tota
 
 int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, unsigned topk,
                      unsigned leaf, int near, size_t memory, int copy, const ah_read_hook_t *read,
-                     buf_t *nodes, buf_t *entries, const ah_section_out_t *entries_out, buf_t *look,
+                     buf_t *nodes, buf_t *entries, const ah_words_outs_t *outs, buf_t *look,
                      ah_words_info_t *info)
 {
     words_t w = {.e = e,
@@ -677,7 +689,10 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
                  .near = near,
                  .nodes = nodes,
                  .look = look,
-                 .read = read};
+                 .read = read,
+                 .nodes_out = outs ? outs->nodes : NULL,
+                 .look_out = outs && look ? outs->look : NULL};
+    const ah_section_out_t *entries_out = outs ? outs->entries : NULL;
     memset(info, 0, sizeof *info);
     info->id_bits = ah_bits_for(n - 1) ? ah_bits_for(n - 1) : 1;
     /* Counted first, so that the suffixes, most of this builder's memory, are allocated once. */
@@ -696,6 +711,12 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
     entry_bits_t eb = {.out = entries, .hook = entries_out, .id_bits = info->id_bits};
     if (!rc && entries_out)
         entries_out->begin(entries_out->ctx, (total * info->id_bits + 7) / 8);
+    /* At their largest: offsets of 32 bits and a record beyond them; an entry for each
+     * child, an inner node or a leaf, of which there are fewer than twice the entries. */
+    if (!rc && w.nodes_out)
+        w.nodes_out->begin(w.nodes_out->ctx, (uint64_t)UINT32_MAX + 65536);
+    if (!rc && w.look_out)
+        w.look_out->begin(w.look_out->ctx, 2 * AH_LOOK_ENTRY_SIZE * (total + 1));
     if (!rc && firsts > 1) {
         uint64_t cap = memory ? memory : UINT64_MAX;
         rc = build_root_in_parts(&w, f, total, cap, copy, &eb, &info->root);
