@@ -69,10 +69,11 @@ typedef struct writer {
     struct side_file *side; /* finished sections, out of memory (NULL: none) */
     uint64_t side_off[AH_SECTION_MAX + 1]; /* where a section is in it, when spilled[] */
     unsigned char spilled[AH_SECTION_MAX + 1];
-    int stream_errno;           /* a streamed section that could not be read back (stream_back) */
-    int scratch_fd;             /* the gram table's scratch file while it is built (-1: none) */
-    size_t stream_chunk;        /* bytes a streamed section's buffer holds before it is written */
-    _Atomic uint64_t temp_peak; /* the most disk the temporary files took at once */
+    int stream_errno;    /* a streamed section that could not be read back (stream_back) */
+    int scratch_fd;      /* the gram table's scratch file while it is built (-1: none) */
+    size_t stream_chunk; /* bytes a streamed section's buffer holds before it is written */
+    uint64_t key_bytes, text_bytes; /* the entries' in all */
+    _Atomic uint64_t temp_peak;     /* the most disk the temporary files took at once */
     /* What the header needs besides the sections, kept for sealing it again with FILLS. */
     unsigned class_bits;
     uint32_t root, gram_slots, fills, fills_derived;
@@ -1065,11 +1066,13 @@ static int build_trie(writer_t *w, unsigned hot_nodes, uint64_t *top, uint32_t *
                       const char **why)
 {
     static const unsigned streamed[N_TRIE_STREAMED] = {AH_SEC_NODES, AH_SEC_LOOK, AH_SEC_HOT_TEXTS};
-    /* Regions that hold them at their largest: offsets of 32 bits, records and texts of at
-     * most 64 KB beyond them, a LOOK entry for each child (an inner node or a key). */
-    const uint64_t pad = AH_SECTION_PAD + 8, past = (uint64_t)UINT32_MAX + 65536 + pad,
-                   most[N_TRIE_STREAMED] = {past, 2 * AH_LOOK_ENTRY_SIZE * (uint64_t)w->n + pad,
-                                            past};
+    /* Regions that hold them at their largest: the records, a LOOK entry for each child
+     * (an inner node or a key), a varint and the text of each completion at most. */
+    const uint64_t pad = AH_SECTION_PAD + 8,
+                   most[N_TRIE_STREAMED] = {ah_writer__nodes_most(w->n, w->key_bytes, w->topk) +
+                                                pad,
+                                            2 * AH_LOOK_ENTRY_SIZE * (uint64_t)w->n + pad,
+                                            w->text_bytes + 5 * (uint64_t)w->n + pad};
     stream_t st[N_TRIE_STREAMED];
     for (unsigned i = 0; i < N_TRIE_STREAMED; i++) {
         st[i] = (stream_t){.w = w, .b = &w->sec[streamed[i]]};
@@ -1762,6 +1765,8 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     for (size_t i = 0; i < n; i++) {
         ah_read_tick(&w->read, i);
         total = entries[i].score > UINT64_MAX - total ? UINT64_MAX : total + entries[i].score;
+        w->key_bytes += entries[i].key_len;
+        w->text_bytes += entries[i].text_len;
     }
 
     uint32_t root = 0;

@@ -114,6 +114,21 @@ typedef struct ah_section_out {
     void *ctx;
 } ah_section_out_t;
 
+/*
+ * The most a trie's records over `strings` strings of `bytes` bytes in all
+ * can take (NODES, WORD_NODES), to set a streamed region aside: each inner
+ * node's fixed fields and list (at most 18 + 14 topk bytes; at most one
+ * node per string, and the root), 9 bytes per child (fewer than twice the
+ * strings) and the labels (no more than the strings' bytes); never past
+ * the format's 32-bit offsets and one last record.
+ */
+static inline uint64_t ah_writer__nodes_most(uint64_t strings, uint64_t bytes, unsigned topk)
+{
+    uint64_t most = bytes + (strings + 1) * (18 + 14 * (uint64_t)topk) + 2 * strings * 9;
+    uint64_t past = (uint64_t)UINT32_MAX + 65536;
+    return most < past ? most : past;
+}
+
 /* Where the word-start trie's sections go while it is made: NULL, in memory. */
 typedef struct ah_words_outs {
     const ah_section_out_t *nodes, *entries, *look;

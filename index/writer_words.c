@@ -711,10 +711,13 @@ int ah_writer__words(const ah_entry_t *e, uint32_t n, const uint32_t *class_of, 
     entry_bits_t eb = {.out = entries, .hook = entries_out, .id_bits = info->id_bits};
     if (!rc && entries_out)
         entries_out->begin(entries_out->ctx, (total * info->id_bits + 7) / 8);
-    /* At their largest: offsets of 32 bits and a record beyond them; an entry for each
-     * child, an inner node or a leaf, of which there are fewer than twice the entries. */
+    /* At their largest: the records, and an entry for each child, an inner node or a leaf,
+     * of which there are fewer than twice the entries. */
+    uint64_t suffix_bytes = 0;
+    for (unsigned c = 0; c < 256; c++)
+        suffix_bytes += f->bytes[c] - COPY_HEAD * f->count[c];
     if (!rc && w.nodes_out)
-        w.nodes_out->begin(w.nodes_out->ctx, (uint64_t)UINT32_MAX + 65536);
+        w.nodes_out->begin(w.nodes_out->ctx, ah_writer__nodes_most(total, suffix_bytes, topk));
     if (!rc && w.look_out)
         w.look_out->begin(w.look_out->ctx, 2 * AH_LOOK_ENTRY_SIZE * (total + 1));
     if (!rc && firsts > 1) {
