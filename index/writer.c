@@ -2123,8 +2123,8 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
         side_close(draft);
     if (!rc) {
         size_t derived = 0;
-        rc = ah_writer__fills(ix, e, p, m, opt->threads, opt->memory, &w->sec[AH_SEC_FILLS],
-                              &derived);
+        rc = ah_writer__fills(ix, e, p, m, opt->threads, opt->memory, &w->read,
+                              &w->sec[AH_SEC_FILLS], &derived);
         w->fills_derived = (uint32_t)derived;
         if (rc)
             rc = fail(err, errlen, rc, "%s",

@@ -176,13 +176,14 @@ typedef struct fill_job {
     const ah_entry_t *e;
     const ah_fill_prefix_t *p;
     unsigned topk;
-    uint64_t *hits;        /* topk per prefix */
-    unsigned char *n_hits; /* per prefix */
-    unsigned char *flags;  /* per prefix: the entry's flags byte */
-    const uint32_t *todo;  /* this round's walks: prefix indexes */
-    size_t n_todo, next;   /* how many; the next to take */
-    size_t release_above;  /* file pages mapped, in bytes, past which the draft's are dropped
-                              (0: never) */
+    uint64_t *hits;             /* topk per prefix */
+    unsigned char *n_hits;      /* per prefix */
+    unsigned char *flags;       /* per prefix: the entry's flags byte */
+    const uint32_t *todo;       /* this round's walks: prefix indexes */
+    size_t n_todo, next;        /* how many; the next to take */
+    size_t release_above;       /* file pages mapped, in bytes, past which the draft's are dropped
+                                   (0: never) */
+    const ah_read_hook_t *read; /* called as the entries are read (NULL: none) */
     pthread_mutex_t lock;
     int rc;
 } fill_job_t;
@@ -228,11 +229,20 @@ size_t ah_mapped_file_bytes(void)
     return shared * (size_t)sysconf(_SC_PAGESIZE);
 }
 
-/* Drops the draft's pages when those of files mapped have passed j->release_above. */
+/*
+ * Drops the draft's pages when those of files mapped have passed
+ * j->release_above, and lets the entries' reader drop theirs. Called every
+ * few walks or derivations: 64 walks, or 256 derivations, of 10^8
+ * completions mapped 1.5 GB past the budget between two calls.
+ */
+#define KEEP_SMALL_EVERY 8
+
 static void keep_draft_small(const fill_job_t *j)
 {
     if (j->release_above && ah_mapped_file_bytes() > j->release_above)
         ah_index__release_pages(j->ix);
+    if (j->read && j->read->fn)
+        j->read->fn(j->read->ctx);
 }
 
 static void *fill_main(void *arg)
@@ -251,9 +261,10 @@ static void *fill_main(void *arg)
         pthread_mutex_unlock(&j->lock);
         if (stop || t >= j->n_todo)
             break;
-        keep_draft_small(j);
         size_t end = t + 64 < j->n_todo ? t + 64 : j->n_todo;
         for (; t < end && !rc; t++) {
+            if (t % KEEP_SMALL_EVERY == 0)
+                keep_draft_small(j);
             size_t i = j->todo[t];
             const ah_fill_prefix_t *p = &j->p[i];
             rc = ah_index__fill_walk(j->ix, j->e[p->lo].key, p->len, p->lo, p->count, s, f);
@@ -371,7 +382,7 @@ static int make_fills(fill_job_t *j, size_t n, unsigned threads, size_t *derived
             if (done[i] || s == NO_SOURCE || !done[s] || !holds_every_match(j, s))
                 continue;
             const ah_fill_prefix_t *p = &j->p[i], *q = &j->p[s];
-            if (*derived % 256 == 0) /* a derivation reads up to K keys of the draft */
+            if (*derived % KEEP_SMALL_EVERY == 0) /* a derivation reads up to K keys */
                 keep_draft_small(j);
             kept_fill(j, s, from);
             rc = ah_index__fill_derive(j->ix, j->e[p->lo].key, p->len, p->lo, p->count, q->lo,
@@ -395,13 +406,14 @@ static int make_fills(fill_job_t *j, size_t n, unsigned threads, size_t *derived
 }
 
 int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n,
-                     unsigned threads, size_t memory, buf_t *out, size_t *derived)
+                     unsigned threads, size_t memory, const ah_read_hook_t *read, buf_t *out,
+                     size_t *derived)
 {
     size_t unused;
     if (!derived)
         derived = &unused;
     *derived = 0;
-    fill_job_t j = {.ix = ix, .e = e, .p = p, .topk = ix->topk};
+    fill_job_t j = {.ix = ix, .e = e, .p = p, .topk = ix->topk, .read = read};
     /*
      * The walks read most of the draft over time, each a little of it (a
      * megabyte or two each at 10^7 completions). Where the draft is large for

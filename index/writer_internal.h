@@ -236,11 +236,13 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
  * them, when derived is not NULL); a prefix whose walk was not complete is
  * marked so. With a memory budget (0: none) that ix is large against, the
  * pages of ix that the walks read are dropped whenever the process has more
- * than half of the budget of files mapped. Returns 0,
- * AH_ENOMEM, AH_EINVAL (over 4 GiB) or AH_ECORRUPT.
+ * than half of the budget of files mapped, and read (NULL: none) is
+ * called as often. Returns 0, AH_ENOMEM, AH_EINVAL (over 4 GiB) or
+ * AH_ECORRUPT.
  */
 struct ah_index;
 int ah_writer__fills(const struct ah_index *ix, const ah_entry_t *e, const ah_fill_prefix_t *p,
-                     size_t n, unsigned threads, size_t memory, buf_t *out, size_t *derived);
+                     size_t n, unsigned threads, size_t memory, const ah_read_hook_t *read,
+                     buf_t *out, size_t *derived);
 
 #endif /* AH_WRITER_INTERNAL_H */
