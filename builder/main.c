@@ -582,7 +582,7 @@ int main(int argc, char **argv)
             status = 1;
         } else if (ah_agg_keep_mapped_below(agg, (size_t)(memory / 4)) != 0) {
             /* Completions read from disk stay within a quarter of the budget, the writer's
-             * draft within half (index/writer_fills.c). */
+             * draft within a quarter too (index/writer_fills.c). */
             fprintf(stderr, "%sahead-build: out of memory while aggregating; %s unchanged\n",
                     prog.enabled ? "\r\033[K" : "", o.out);
             status = 1;
