@@ -57,7 +57,7 @@ static int open_unnamed(const char *path)
     if (access("/proc/self/fd", X_OK) != 0)
         return -1;
     char *dir = folder_of(path);
-    int fd = dir ? open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644) : -1;
+    int fd = dir ? open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0644) : -1;
     free(dir);
     return fd;
 #else
@@ -146,6 +146,23 @@ static int name_unnamed(ah_outfile_t *f)
     return e;
 }
 
+/* Closes f and frees what it holds; its file, if it has a name, goes too (remove). */
+static void close_file(ah_outfile_t *f, int remove)
+{
+    if (remove && f->temp)
+        unlink(f->temp);
+    close(f->fd); /* releases the lock, after the rename */
+    free(f->temp);
+    free(f->path);
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
+}
+
+void ah_outfile_discard(ah_outfile_t *f)
+{
+    close_file(f, 1);
+}
+
 int ah_outfile_commit(ah_outfile_t *f, char *err, size_t errlen)
 {
     int e = f->failed_errno;
@@ -157,8 +174,6 @@ int ah_outfile_commit(ah_outfile_t *f, char *err, size_t errlen)
         e = errno;
     int rc = 0;
     if (e) {
-        if (f->temp)
-            unlink(f->temp);
         char size[32];
         if (f->written >= 10u << 20)
             snprintf(size, sizeof size, "%zu MB", f->written >> 20);
@@ -172,11 +187,7 @@ int ah_outfile_commit(ah_outfile_t *f, char *err, size_t errlen)
     } else {
         sync_folder(f->path); /* makes the rename itself durable */
     }
-    close(f->fd); /* releases the lock, after the rename */
-    free(f->temp);
-    free(f->path);
-    memset(f, 0, sizeof *f);
-    f->fd = -1;
+    close_file(f, e != 0);
     return rc;
 }
 

@@ -19,13 +19,16 @@
 
 typedef struct ah_outfile {
     char *path;
-    char *temp; /* the temporary file's name once it has one, else NULL */
-    int fd;
+    char *temp;       /* the temporary file's name once it has one, else NULL */
+    int fd;           /* may also be written at any offset (pwrite), the error kept below */
     int failed_errno; /* the first write error, or 0 */
-    size_t written;
+    size_t written;   /* bytes written, for the error message */
 } ah_outfile_t;
 
-/* Creates the temporary file for path. Returns 0 or AH_EIO / AH_ENOMEM. */
+/*
+ * Creates the temporary file for path, open for reading too (the writer
+ * maps its draft). Returns 0 or AH_EIO / AH_ENOMEM.
+ */
 int ah_outfile_open(ah_outfile_t *f, const char *path, char *err, size_t errlen);
 
 /* Appends len bytes; an error is kept and reported by commit. */
@@ -37,6 +40,9 @@ void ah_outfile_write(ah_outfile_t *f, const void *data, size_t len);
  * the size that could not be written. Either way f is closed.
  */
 int ah_outfile_commit(ah_outfile_t *f, char *err, size_t errlen);
+
+/* Closes f and removes its file without touching path: for a writer that gave up. */
+void ah_outfile_discard(ah_outfile_t *f);
 
 /*
  * Removes the temporary files of path left by writers that died (their lock is
