@@ -2102,7 +2102,7 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ah_fill_prefix_t *p;
     size_t m;
-    int rc = ah_writer__fill_choose(e, (uint32_t)n, w->topk, want, &p, &m);
+    int rc = ah_writer__fill_choose(e, (uint32_t)n, w->topk, want, &w->read, &p, &m);
     if (rc || m == 0) {
         free(p);
         return rc ? fail(err, errlen, rc, "out of memory") : 0;

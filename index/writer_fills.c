@@ -104,7 +104,7 @@ typedef struct open_prefix {
 } open_prefix_t;
 
 int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_t want,
-                           ah_fill_prefix_t **out, size_t *n_out)
+                           const ah_read_hook_t *read, ah_fill_prefix_t **out, size_t *n_out)
 {
     *out = NULL;
     *n_out = 0;
@@ -115,6 +115,7 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
     size_t depth = 0;
     unsigned __int128 sum = 0;
     for (uint32_t i = 0; i <= n; i++) {
+        ah_read_tick(read, i);
         /* Close the prefixes key i does not share: their range ends here. */
         uint32_t shared = 0;
         if (i > 0 && i < n) {
@@ -300,11 +301,19 @@ static unsigned budget_of(const char *key, uint32_t len)
 }
 
 /*
+ * Passes over the prefixes read a key each, from every part of the
+ * completions (at 10^8, 1.56M prefixes over 5.7 GB of them): they call the
+ * read hook every 1024, where passes over the entries call it every 16K.
+ */
+#define PREFIX_TICK(read, i) ah_read_tick(read, (uint64_t)(i) << 4)
+
+/*
  * For each prefix, the longest shorter chosen prefix of it with the same
  * typo budget, or NO_SOURCE (a shorter chosen one with a smaller budget
  * ends the search: every shorter one's budget is smaller still).
  */
-static int find_sources(const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n, uint32_t *src)
+static int find_sources(const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n, uint32_t *src,
+                        const ah_read_hook_t *read)
 {
     size_t cap = 2;
     while (cap < 2 * n)
@@ -314,12 +323,14 @@ static int find_sources(const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n
         return AH_ENOMEM;
     memset(table, 0, cap * sizeof *table);
     for (size_t i = 0; i < n; i++) {
+        PREFIX_TICK(read, i);
         uint64_t at = ah_hash64(0, e[p[i].lo].key, p[i].len) & (cap - 1);
         while (table[at])
             at = (at + 1) & (cap - 1);
         table[at] = (uint32_t)i + 1;
     }
     for (size_t i = 0; i < n; i++) {
+        PREFIX_TICK(read, i);
         const char *key = e[p[i].lo].key;
         unsigned budget = budget_of(key, p[i].len);
         src[i] = NO_SOURCE;
@@ -360,8 +371,8 @@ static int make_fills(fill_job_t *j, size_t n, unsigned threads, size_t *derived
     uint32_t *todo = malloc((n ? n : 1) * sizeof *todo);
     unsigned char *done = calloc(n ? n : 1, 1);
     ah_fill_t *from = malloc(sizeof *from), *f = malloc(sizeof *f);
-    int rc =
-        src && order && todo && done && from && f ? find_sources(j->e, j->p, n, src) : AH_ENOMEM;
+    int rc = src && order && todo && done && from && f ? find_sources(j->e, j->p, n, src, j->read)
+                                                       : AH_ENOMEM;
     for (size_t i = 0; i < n && !rc; i++)
         order[i] = (uint32_t)i;
     if (!rc)
@@ -465,6 +476,7 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
             rc = out->failed ? AH_ENOMEM : AH_EINVAL;
             break;
         }
+        PREFIX_TICK(read, i);
         uint64_t s = ah_fill_slot(ah_hash64(0, e[p[i].lo].key, p[i].len), slots);
         while (ah_load_u32(out->data + AH_FILL_HEAD + 4 * s) != AH_FILL_SLOT_EMPTY)
             s = s + 1 == slots ? 0 : s + 1;

@@ -224,10 +224,11 @@ typedef struct ah_fill_prefix {
 /*
  * The `want` most popular prefixes of the sorted entries e[0..n) that may
  * get a fill (format.h, FILLS), sorted by (lo, len), into *out (malloc'd;
- * *n_out of them). Returns 0 or AH_ENOMEM.
+ * *n_out of them), calling read as it goes (NULL: none). Returns 0 or
+ * AH_ENOMEM.
  */
 int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_t want,
-                           ah_fill_prefix_t **out, size_t *n_out);
+                           const ah_read_hook_t *read, ah_fill_prefix_t **out, size_t *n_out);
 
 /*
  * Appends the FILLS section (unpadded) for prefixes p[0..n) of the keys e
