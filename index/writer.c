@@ -2189,7 +2189,8 @@ static int finish_draft(writer_t *w, const char *path, const unsigned char *head
     int e = ah_file_io(w->out.fd, fills->data, fills->len, w->side->size, 1);
     if (!e)
         e = ah_file_io(w->out.fd, (void *)head, head_len, 0, 1);
-    w->out.failed_errno = e;
+    if (e && !w->out.failed_errno)
+        w->out.failed_errno = e; /* the first error is the one commit reports */
     w->out.written = (size_t)w->side->size + (e ? 0 : fills->len);
     w->side->fd = -1;
     w->out_open = 0;
