@@ -143,6 +143,7 @@ static int setup_h2o(ah_server_t *srv, char *err, size_t errlen)
             return -1;
         }
         h2o_access_log_register(pub, fh);
+        h2o_mem_release_shared(fh); /* the logger holds its own reference, as h2o's configurator */
     }
     ah_admin_register(
         srv, register_root(&srv->h2o_admin, srv->cfg.request_timeout_ms, h2o_iovec_init(NULL, 0)));
