@@ -34,6 +34,7 @@ static char g_dir[256], g_default[512], g_es[512], g_alt[512], g_corrupt[512], g
 static char g_ctx[512]; /* the sample with contexts: index "ctx" */
 static char g_access_log[512];
 static ts_server_t g_srv;
+static int g_srv_exit; /* ts_server_stop()'s result for g_srv at the fixture's teardown */
 static ah_index_t *g_idx_default, *g_idx_es, *g_idx_ctx;
 
 static void build_fixture(void)
@@ -99,7 +100,7 @@ static void api_setup(void)
 
 static void api_teardown(void)
 {
-    ts_server_stop(&g_srv, SIGTERM, 10000, NULL);
+    g_srv_exit = ts_server_stop(&g_srv, SIGTERM, 10000, NULL);
     ah_index_close(g_idx_default);
     ah_index_close(g_idx_es);
     ah_index_close(g_idx_ctx);
@@ -1468,5 +1469,14 @@ static Suite *server_suite(void)
 
 int main(void)
 {
-    return ts_run_suite(server_suite());
+    int failed = ts_run_suite(server_suite());
+    /* The fixture's teardown runs outside every test, so it cannot fail one: it is checked here. */
+    if (g_srv_exit != 0) {
+        fprintf(stderr,
+                "the shared server's exit after SIGTERM: %d (%d: a sanitizer report, printed "
+                "above; -1: no exit within 10 s)\n",
+                g_srv_exit, TS_SANITIZER_REPORT);
+        failed = 1;
+    }
+    return failed;
 }

@@ -445,8 +445,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return append(&r->headers, &r->hlen, p, size * n);
 }
 
-int ts_http(const char *method, const char *url, const char *const *headers, int flags,
-            ts_resp_t *r)
+static int http_request(const char *method, const char *url, const char *const *headers, int flags,
+                        long timeout_ms, ts_resp_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->body = calloc(1, 1);
@@ -457,7 +457,7 @@ int ts_http(const char *method, const char *url, const char *const *headers, int
         list = curl_slist_append(list, headers[i]);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
@@ -482,6 +482,12 @@ int ts_http(const char *method, const char *url, const char *const *headers, int
     curl_slist_free_all(list);
     curl_easy_cleanup(c);
     return rc == CURLE_OK ? 0 : -1;
+}
+
+int ts_http(const char *method, const char *url, const char *const *headers, int flags,
+            ts_resp_t *r)
+{
+    return http_request(method, url, headers, flags, 15000, r);
 }
 
 void ts_resp_free(ts_resp_t *r)
@@ -520,6 +526,12 @@ int ts_header(const ts_resp_t *r, const char *name, char *out, size_t len)
 
 int ts_admin(ts_server_t *s, const char *method, const char *path, ts_resp_t *r)
 {
+    return ts_admin_within(s, method, path, 15000, r);
+}
+
+int ts_admin_within(ts_server_t *s, const char *method, const char *path, long timeout_ms,
+                    ts_resp_t *r)
+{
     char url[2048], auth[512];
     const char *headers[2] = {NULL, NULL};
     snprintf(url, sizeof(url), "%s%s", s->admin, path);
@@ -527,7 +539,7 @@ int ts_admin(ts_server_t *s, const char *method, const char *path, ts_resp_t *r)
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", s->token);
         headers[0] = auth;
     }
-    return ts_http(method, url, headers, 0, r);
+    return http_request(method, url, headers, 0, timeout_ms, r);
 }
 
 double ts_metric(ts_server_t *s, const char *prefix)

@@ -120,8 +120,8 @@ int ts_log_contains(const ts_server_t *s, const char *text);
 
 /*
  * ts_http: one request. headers: NULL-terminated "Name: value" strings, or
- * NULL. Returns 0 when an HTTP answer came back (any status), -1 on a
- * transport error.
+ * NULL. Returns 0 when an HTTP answer came back (any status) within 15 s, -1
+ * on a transport error or timeout.
  */
 int ts_http(const char *method, const char *url, const char *const *headers, int flags,
             ts_resp_t *r);
@@ -135,6 +135,9 @@ int ts_header(const ts_resp_t *r, const char *name, char *out, size_t len);
 
 /* ts_admin: a request to the admin listener, with s->token when set. */
 int ts_admin(ts_server_t *s, const char *method, const char *path, ts_resp_t *r);
+/* ts_admin_within: the same, waiting up to timeout_ms for the answer instead of 15 s. */
+int ts_admin_within(ts_server_t *s, const char *method, const char *path, long timeout_ms,
+                    ts_resp_t *r);
 
 /* ts_metric: the value of the first metrics line starting with prefix; -1 when absent. */
 double ts_metric(ts_server_t *s, const char *prefix);

@@ -46,7 +46,7 @@ endfunction()
 # with both cores spinning elsewhere).
 ahead_server_check(check_server 300)
 ahead_server_check(check_hotswap 600)
-ahead_server_check(check_reliability 600)
+ahead_server_check(check_reliability 1200)
 
 # The search box and the drop-in widget on another origin in a real browser, the API description against the real
 # server, and builder/aggregate.sql in DuckDB (tests/web, Node.js): when node
