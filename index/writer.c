@@ -121,16 +121,27 @@ static int open_beside(const char *path)
     return fd;
 }
 
-static side_file_t *side_open(const char *path)
+/* A side file over fd (owned from here on unless the caller takes it back); NULL when out of
+ * memory. */
+static side_file_t *side_of_fd(int fd)
 {
     side_file_t *f = calloc(1, sizeof *f);
-    if (f && ((f->fd = open_beside(path)) < 0 || pthread_mutex_init(&f->lock, NULL) != 0)) {
-        if (f->fd >= 0)
-            close(f->fd);
+    if (f && pthread_mutex_init(&f->lock, NULL) != 0) {
         free(f);
-        f = NULL; /* no such file here: the sections stay in memory */
+        f = NULL;
     }
+    if (f)
+        f->fd = fd;
     return f;
+}
+
+static side_file_t *side_open(const char *path)
+{
+    int fd = open_beside(path);
+    side_file_t *f = fd >= 0 ? side_of_fd(fd) : NULL;
+    if (!f && fd >= 0)
+        close(fd);
+    return f; /* NULL: no such file here, the sections stay in memory */
 }
 
 int ah_file_io(int fd, void *p, size_t len, uint64_t off, int writing)
@@ -1338,6 +1349,9 @@ static int fill_header(writer_t *w, unsigned char *head, uint64_t file_size,
     return 0;
 }
 
+/* An unused entry of the section table: the room a draft keeps for FILLS' entry. */
+static const unsigned char zero_entry[AH_SECTION_ENTRY_SIZE];
+
 /*
  * The header and section table for the sections there are, checksums and
  * content id included; the sections start w->table_room entries after the
@@ -1355,10 +1369,9 @@ static int seal(writer_t *w, const ah_write_options_t *opt, unsigned char *head,
     if (rc)
         return rc;
     /* Body CRC: the table, then the sections (their CRCs are in the table), in file order. */
-    static const unsigned char room[AH_SECTION_ENTRY_SIZE];
     uint32_t body = ah_crc32(0, head + AH_HEADER_SIZE, *head_len - AH_HEADER_SIZE);
     for (unsigned i = 0; i < w->table_room; i++)
-        body = ah_crc32(body, room, sizeof room);
+        body = ah_crc32(body, zero_entry, sizeof zero_entry);
     for (unsigned i = 0; i < n_sec; i++)
         body = ah_crc32_combine(
             body, ah_load_u32(head + AH_HEADER_SIZE + i * AH_SECTION_ENTRY_SIZE + AH_SEC_CRC),
@@ -2107,15 +2120,13 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
         free(p);
         return rc ? fail(err, errlen, rc, "out of memory") : 0;
     }
-    side_file_t *draft = calloc(1, sizeof *draft);
-    if (!draft || pthread_mutex_init(&draft->lock, NULL) != 0) {
-        free(draft);
+    side_file_t *draft = side_of_fd(-1);
+    if (!draft) {
         free(p);
         return fail(err, errlen, AH_ENOMEM, "out of memory");
     }
     rc = ah_outfile_open(&w->out, path, err, errlen);
     if (rc) {
-        draft->fd = -1;
         side_close(draft);
         free(p);
         return rc;
@@ -2125,9 +2136,8 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
     w->table_room = 1;
     rc = seal(w, opt, head, head_len);
     w->table_room = 0;
-    static const unsigned char room[AH_SECTION_ENTRY_SIZE];
     draft_piece(draft, head, *head_len);
-    draft_piece(draft, room, sizeof room);
+    draft_piece(draft, zero_entry, sizeof zero_entry);
     unsigned ids[AH_SECTION_MAX], n_sec = table_ids(w, ids);
     for (unsigned i = 0; i < n_sec && !rc; i++) {
         rc = section_bytes(w, ids[i], draft_piece, draft);
@@ -2148,7 +2158,7 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
     if (!rc)
         rc = ah_index_open_fd(draft->fd, "the draft snapshot", &ix, err, errlen);
     if (!rc) {
-        read_from_draft(w, draft, ids, n_sec, *head_len + sizeof room);
+        read_from_draft(w, draft, ids, n_sec, *head_len + sizeof zero_entry);
     } else {
         draft->fd = -1; /* the output's, given up by ah_snapshot_write */
         side_close(draft);

@@ -431,8 +431,9 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
      * the budget, its pages are dropped whenever those mapped pass a quarter
      * of it, so that they do not add up to the draft in memory (they stay in
      * the page cache, outside the budget, to be mapped again when read).
-     * What the walks map between two checks comes on top: with half, 10^8
-     * completions at 2 GB peaked at 2.55 GB in the fills, files mapped 2.04.
+     * Files mapped still reach 1.7-2.1 GB in the fills' last minute for 10^8
+     * completions at 2 GB, where the build peaks (2.46 GB; bench/RESULTS.md);
+     * which mapping holds those pages was not yet measured.
      */
     if (memory && ix->size > memory / 4)
         j.release_above = memory / 4;
