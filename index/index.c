@@ -36,6 +36,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <utf8proc.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 _Static_assert(AH_MAX_K == AH_MAX_TOPK, "the API's largest k is the format's list limit");
 
@@ -552,15 +555,45 @@ uint64_t ah_index__bucket_display(const ah_bucket_t *bk, uint32_t j)
     return ah_load_u32(bk->displays + 4 * (uint64_t)before);
 }
 
-/* memcpy for the few bytes a key record adds, without a library call for each. */
+/*
+ * memcpy for the few bytes a key record adds, without a library call for
+ * each: up to 16 bytes as two fixed-size copies that may overlap, which
+ * read and write only [0, n).
+ */
 static inline void copy_short(char *dst, const unsigned char *src, uint32_t n)
 {
     if (n > 16) {
         memcpy(dst, src, n);
-        return;
+    } else if (n >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + n - 8, src + n - 8, 8);
+    } else if (n >= 4) {
+        memcpy(dst, src, 4);
+        memcpy(dst + n - 4, src + n - 4, 4);
+    } else if (n > 0) {
+        dst[0] = (char)src[0];
+        dst[n / 2] = (char)src[n / 2];
+        dst[n - 1] = (char)src[n - 1];
     }
-    for (uint32_t i = 0; i < n; i++)
-        dst[i] = (char)src[i];
+}
+
+/* Where key j's added bytes start: the sum of A[0..j) of a bucket with one byte a length. */
+static inline uint64_t added_before(const ah_bucket_t *bk, uint32_t j)
+{
+#ifdef __SSE2__
+    /* Sixteen lengths at once when the bucket goes on that far (it nearly always does). */
+    if (j < 16 && bk->bytes + bk->bytes_len - bk->added >= 16) {
+        const __m128i lane = _mm_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)bk->added);
+        v = _mm_and_si128(v, _mm_cmplt_epi8(lane, _mm_set1_epi8((char)j)));
+        __m128i sums = _mm_sad_epu8(v, _mm_setzero_si128()); /* the two halves' sums */
+        return (uint64_t)_mm_cvtsi128_si32(sums) + (uint64_t)_mm_extract_epi16(sums, 4);
+    }
+#endif
+    uint64_t start = 0;
+    for (uint32_t i = 0; i < j; i++)
+        start += bk->added[i];
+    return start;
 }
 
 /*
@@ -573,8 +606,7 @@ static int key_in_bucket(const ah_index_t *ix, const ah_bucket_t *b, uint32_t j,
     const ah_bucket_t bk = *b;
     uint64_t start = 0;
     if (bk.w == 1) { /* the common case, kept free of per-byte width tests */
-        for (uint32_t i = 0; i < j; i++)
-            start += bk.added[i];
+        start = added_before(&bk, j);
     } else {
         for (uint32_t i = 0; i < j; i++)
             start += ah_bucket_added(&bk, i);

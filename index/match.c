@@ -36,7 +36,7 @@ unsigned ah_match_budget(size_t n, int typos)
 int ah_match_is_word_cp(uint32_t c)
 {
     if (c < 0x80)
-        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        return ah_match_is_word_ascii(c);
     if (c > 0x10ffff)
         return 0;
     utf8proc_category_t cat = utf8proc_category((utf8proc_int32_t)c);

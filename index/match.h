@@ -177,6 +177,12 @@ int ah_match_trailing_variant(const char *key, size_t len, char *out);
 /* Is code point c a letter or a number (general category L* or N*)? */
 int ah_match_is_word_cp(uint32_t c);
 
+/* The same for an ASCII code point (c < 0x80), inline. */
+static inline int ah_match_is_word_ascii(unsigned c)
+{
+    return c - '0' < 10 || (c | 0x20) - 'a' < 26;
+}
+
 /*
  * The word starts after the first of a key: byte offsets i > 0 where a
  * letter or number follows a code point that is neither. Stores at most cap

@@ -598,6 +598,8 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
  */
 static int word_starts_at(const char *text, const char *p)
 {
+    if ((unsigned char)p[-1] < 0x80) /* most keys are ASCII: nothing to decode */
+        return !ah_match_is_word_ascii((unsigned char)p[-1]);
     const char *q = p - 1; /* the code point before p: back over continuation bytes */
     while (q > text && ((unsigned char)*q & 0xc0) == 0x80)
         q--;
