@@ -600,6 +600,37 @@ static inline uint64_t added_before(const ah_bucket_t *bk, uint32_t j)
  * Decodes key j of a parsed bucket (see ah_index__key_at). *end receives
  * where its added bytes end, which is where key j+1's begin.
  */
+/* S[i] or A[i] of an array of lengths w bytes wide (a constant where it is inlined). */
+static inline uint32_t length_at(const unsigned char *a, unsigned w, uint32_t i)
+{
+    return w == 1 ? a[i] : (uint32_t)a[2 * i] | a[2 * i + 1] << 8;
+}
+
+/*
+ * The bytes of key j that it shares with the keys before it, [0, need),
+ * into key: walking back, key i supplies bytes [S[i], need) that later
+ * keys kept; start is where key j's added bytes begin. w is the bucket's
+ * width, passed as a constant so that each width gets a loop of its own.
+ */
+static inline int shared_bytes(const ah_bucket_t *bk, unsigned w, uint32_t j, uint64_t start,
+                               uint32_t need, char *key)
+{
+    for (uint32_t i = j; need > 0;) {
+        if (i == 0)
+            return AH_ECORRUPT; /* the bucket's first key shares nothing */
+        i--;
+        uint32_t add = length_at(bk->added, w, i), sh = length_at(bk->shared, w, i);
+        start -= add;
+        if (sh < need) {
+            if (need - sh > add)
+                return AH_ECORRUPT; /* a key shared more than its predecessor had */
+            copy_short(key + sh, bk->bytes + start, need - sh);
+            need = sh;
+        }
+    }
+    return 0;
+}
+
 static int key_in_bucket(const ah_index_t *ix, const ah_bucket_t *b, uint32_t j, char *key,
                          uint32_t *len, uint64_t *display, uint32_t *end)
 {
@@ -615,26 +646,13 @@ static int key_in_bucket(const ah_index_t *ix, const ah_bucket_t *b, uint32_t j,
     if (start + add > bk.bytes_len || sh + add == 0 || sh + add > ix->max_key)
         return AH_ECORRUPT;
     copy_short(key + sh, bk.bytes + start, add);
-    uint64_t start_end = start + add;
-    /* Walk back: key i supplies bytes [S[i], need) that later keys kept. */
-    uint32_t need = sh;
-    for (uint32_t i = j; need > 0;) {
-        if (i == 0)
-            return AH_ECORRUPT; /* the bucket's first key shares nothing */
-        i--;
-        add = ah_bucket_added(&bk, i);
-        start -= add;
-        sh = ah_bucket_shared(&bk, i);
-        if (sh < need) {
-            if (need - sh > add)
-                return AH_ECORRUPT; /* a key shared more than its predecessor had */
-            copy_short(key + sh, bk.bytes + start, need - sh);
-            need = sh;
-        }
-    }
-    *len = ah_bucket_shared(&bk, j) + ah_bucket_added(&bk, j);
+    int rc = bk.w == 1 ? shared_bytes(&bk, 1, j, start, sh, key)
+                       : shared_bytes(&bk, 2, j, start, sh, key);
+    if (rc)
+        return rc;
+    *len = sh + add;
     *display = ah_index__bucket_display(&bk, j);
-    *end = (uint32_t)start_end;
+    *end = (uint32_t)(start + add);
     return 0;
 }
 
