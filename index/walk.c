@@ -256,25 +256,31 @@ static inline int edge_is_other(const edges_t *e, unsigned b)
     return e->whole && b < 0x80 && !((e->window[b >> 6] >> (b & 63)) & 1);
 }
 
-/* Whether child j (edge byte b, state ch) is ruled out by its LOOK entry (look: child 0's). */
+/*
+ * Whether child j (state ch; other: its edge is edge_is_other()) is ruled
+ * out by its LOOK entry (look: child 0's).
+ */
 static inline int child_ruled_out(ah_walk_t *s, const edges_t *e, const ah_walk_item_t *ch,
-                                  unsigned b, const unsigned char *look, uint32_t j)
+                                  int other, const unsigned char *look, uint32_t j)
 {
     const unsigned char *entry = look + (size_t)j * AH_LOOK_ENTRY_SIZE;
     if (ch->u.need != 0)
         return 0; /* inside a code point */
-    if (edge_is_other(e, b))
+    if (other)
         return look_rules_out(&e->other_need, entry);
     look_need_t nd;
     look_need(s, &ch->osa, &nd);
     return look_rules_out(&nd, entry);
 }
 
-/* The next state along edge byte b (into *ch, a copy of the state at the node's end). */
+/*
+ * The next state along edge byte b (into *ch, a copy of the state at the
+ * node's end); other: b is edge_is_other(), worked out once by the caller.
+ */
 static inline int edge_step(const ah_walk_t *s, const edges_t *e, ah_walk_item_t *ch,
-                            unsigned char b)
+                            unsigned char b, int other)
 {
-    if (edge_is_other(e, b)) {
+    if (other) {
         ch->osa = e->other;
         return e->other_r;
     }
@@ -337,12 +343,13 @@ static int expand_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
     edges_init(s, &at, &e);
     for (uint32_t j = 0; j < nd.n_children; j++) {
         unsigned b = nd.child_bytes[j];
-        if (edge_is_other(&e, b) && e.other_r == AH_OSA_DEAD)
+        int other = edge_is_other(&e, b);
+        if (other && e.other_r == AH_OSA_DEAD)
             continue;
         ah_walk_item_t ch = at;
-        int r = edge_step(s, &e, &ch, (unsigned char)b);
+        int r = edge_step(s, &e, &ch, (unsigned char)b, other);
         if (r == AH_OSA_DEAD ||
-            (r == AH_OSA_ALIVE && nd.look && child_ruled_out(s, &e, &ch, b, nd.look, j)))
+            (r == AH_OSA_ALIVE && nd.look && child_ruled_out(s, &e, &ch, other, nd.look, j)))
             continue;
         uint32_t clo, chi, coff;
         if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0 || depth + 1 > UINT16_MAX)
@@ -553,12 +560,13 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
     for (uint32_t j = 0; j < nd.n_children; j++) {
         /* The suffixes that end here (edge 0x00) were matched all along the path: none is new. */
         unsigned b = nd.child_bytes[j];
-        if (b == AH_WORD_END_EDGE || (edge_is_other(&e, b) && e.other_r == AH_OSA_DEAD))
+        int other = edge_is_other(&e, b);
+        if (b == AH_WORD_END_EDGE || (other && e.other_r == AH_OSA_DEAD))
             continue;
         ah_walk_item_t ch = at;
-        int r = edge_step(s, &e, &ch, (unsigned char)b);
+        int r = edge_step(s, &e, &ch, (unsigned char)b, other);
         if (r == AH_OSA_DEAD ||
-            (r == AH_OSA_ALIVE && nd.look && child_ruled_out(s, &e, &ch, b, nd.look, j - zero)))
+            (r == AH_OSA_ALIVE && nd.look && child_ruled_out(s, &e, &ch, other, nd.look, j - zero)))
             continue;
         uint32_t clo, chi, coff;
         if (ah_index__node_child(&nd, j, &clo, &chi, &coff) != 0)
