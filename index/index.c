@@ -452,6 +452,11 @@ int ah_index__release_pages(const ah_index_t *ix)
     return madvise((void *)ix->map, (size_t)ix->size, MADV_DONTNEED);
 }
 
+int ah_index__read_at_random(const ah_index_t *ix)
+{
+    return madvise((void *)ix->map, (size_t)ix->size, MADV_RANDOM);
+}
+
 void ah_index_close(ah_index_t *ix)
 {
     if (!ix)
@@ -596,10 +601,6 @@ static inline uint64_t added_before(const ah_bucket_t *bk, uint32_t j)
     return start;
 }
 
-/*
- * Decodes key j of a parsed bucket (see ah_index__key_at). *end receives
- * where its added bytes end, which is where key j+1's begin.
- */
 /* S[i] or A[i] of an array of lengths w bytes wide (a constant where it is inlined). */
 static inline uint32_t length_at(const unsigned char *a, unsigned w, uint32_t i)
 {
@@ -631,6 +632,10 @@ static inline int shared_bytes(const ah_bucket_t *bk, unsigned w, uint32_t j, ui
     return 0;
 }
 
+/*
+ * Decodes key j of a parsed bucket (see ah_index__key_at). *end receives
+ * where its added bytes end, which is where key j+1's begin.
+ */
 static int key_in_bucket(const ah_index_t *ix, const ah_bucket_t *b, uint32_t j, char *key,
                          uint32_t *len, uint64_t *display, uint32_t *end)
 {

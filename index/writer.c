@@ -121,8 +121,10 @@ static int open_beside(const char *path)
     return fd;
 }
 
-/* A side file over fd (owned from here on unless the caller takes it back); NULL when out of
- * memory. */
+/*
+ * A side file over fd, which it owns from here on unless the caller takes
+ * it back (add_fills' draft borrows the output's); NULL when out of memory.
+ */
 static side_file_t *side_of_fd(int fd)
 {
     side_file_t *f = calloc(1, sizeof *f);
