@@ -452,11 +452,6 @@ int ah_index__release_pages(const ah_index_t *ix)
     return madvise((void *)ix->map, (size_t)ix->size, MADV_DONTNEED);
 }
 
-int ah_index__read_at_random(const ah_index_t *ix)
-{
-    return madvise((void *)ix->map, (size_t)ix->size, MADV_RANDOM);
-}
-
 void ah_index_close(ah_index_t *ix)
 {
     if (!ix)

@@ -251,14 +251,6 @@ int ah_index__exact(const ah_index_t *ix, const char *key, size_t len, unsigned 
 int ah_index__release_pages(const ah_index_t *ix);
 
 /*
- * Tells the kernel that a mapped snapshot is read at random, so that a
- * fault maps the page read and not the pages around it (16 of them where
- * a file is read ahead): a walk over a large file then maps only what it
- * reads. For the same reader as ah_index__release_pages().
- */
-int ah_index__read_at_random(const ah_index_t *ix);
-
-/*
  * The fill of a key prefix (FILLS in format.h): the entry for the prefix
  * key[0..len) whose lex range starts at lo, or NULL when there is none.
  * The entry is checked to lie in the section, up to its m answers.

@@ -431,15 +431,12 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
      * the budget, its pages are dropped whenever those mapped pass a quarter
      * of it, so that they do not add up to the draft in memory (they stay in
      * the page cache, outside the budget, to be mapped again when read).
-     * The draft is also read at random: a walk's fault maps the page it
-     * reads and not the 15 around it, which is what let the walks between
-     * two checks map up to 2.1 GB of it for 10^8 completions at 2 GB, the
-     * build's peak (bench/RESULTS.md).
+     * Between two checks the fills still map up to 2.1 GB of the draft for
+     * 10^8 completions at 2 GB, the build's peak (bench/RESULTS.md; reading
+     * it with MADV_RANDOM, no pages around a fault, did not change that).
      */
-    if (memory && ix->size > memory / 4) {
+    if (memory && ix->size > memory / 4)
         j.release_above = memory / 4;
-        ah_index__read_at_random(ix);
-    }
     j.hits = malloc((n ? n : 1) * ix->topk * sizeof *j.hits);
     j.n_hits = malloc(n ? n : 1);
     j.flags = malloc(n ? n : 1);
