@@ -596,12 +596,6 @@ static inline uint64_t added_before(const ah_bucket_t *bk, uint32_t j)
     return start;
 }
 
-/* S[i] or A[i] of an array of lengths w bytes wide (a constant where it is inlined). */
-static inline uint32_t length_at(const unsigned char *a, unsigned w, uint32_t i)
-{
-    return w == 1 ? a[i] : (uint32_t)a[2 * i] | a[2 * i + 1] << 8;
-}
-
 /*
  * The bytes of key j that it shares with the keys before it, [0, need),
  * into key: walking back, key i supplies bytes [S[i], need) that later
@@ -615,7 +609,7 @@ static inline int shared_bytes(const ah_bucket_t *bk, unsigned w, uint32_t j, ui
         if (i == 0)
             return AH_ECORRUPT; /* the bucket's first key shares nothing */
         i--;
-        uint32_t add = length_at(bk->added, w, i), sh = length_at(bk->shared, w, i);
+        uint32_t add = ah_bucket_len(bk->added, w, i), sh = ah_bucket_len(bk->shared, w, i);
         start -= add;
         if (sh < need) {
             if (need - sh > add)

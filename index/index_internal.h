@@ -74,15 +74,24 @@ typedef struct ah_bucket {
 /* Parses bucket b (< n_buckets), checking that its arrays fit. Returns 0 or AH_ECORRUPT. */
 int ah_index__bucket(const ah_index_t *ix, uint32_t b, ah_bucket_t *bk);
 
+/*
+ * Length j of a bucket's array of lengths w bytes wide (1, or 2 little-endian).
+ * Callers that pass w as a constant get a loop of their own for each width.
+ */
+static inline uint32_t ah_bucket_len(const unsigned char *lengths, unsigned w, uint32_t j)
+{
+    return w == 1 ? lengths[j] : (uint32_t)lengths[2 * j] | lengths[2 * j + 1] << 8;
+}
+
 /* S[j] and A[j] of a parsed bucket. */
 static inline uint32_t ah_bucket_shared(const ah_bucket_t *bk, uint32_t j)
 {
-    return bk->w == 1 ? bk->shared[j] : (uint32_t)bk->shared[2 * j] | bk->shared[2 * j + 1] << 8;
+    return ah_bucket_len(bk->shared, bk->w, j);
 }
 
 static inline uint32_t ah_bucket_added(const ah_bucket_t *bk, uint32_t j)
 {
-    return bk->w == 1 ? bk->added[j] : (uint32_t)bk->added[2 * j] | bk->added[2 * j + 1] << 8;
+    return ah_bucket_len(bk->added, bk->w, j);
 }
 
 /* The DISPLAY offset of key j of the bucket, or UINT64_MAX when its text is the key. */
