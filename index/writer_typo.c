@@ -349,76 +349,69 @@ static void sort_views(gview_t *v, gview_t *tmp, size_t n)
         memcpy(v, from, n * sizeof *v);
 }
 
-/* LSD radix sort of n records by the hash's low `bits` bits, eight at a time; tmp holds n. */
-static void radix_sort(grec_t *r, grec_t *tmp, size_t n, unsigned bits)
-{
-    for (unsigned shift = 0; shift < bits; shift += 8) {
-        size_t count[257] = {0};
-        for (size_t i = 0; i < n; i++)
-            count[((r[i].hash >> shift) & 0xff) + 1]++;
-        for (unsigned b = 0; b < 256; b++)
-            count[b + 1] += count[b];
-        for (size_t i = 0; i < n; i++)
-            tmp[count[(r[i].hash >> shift) & 0xff]++] = r[i];
-        memcpy(r, tmp, n * sizeof *r);
-    }
-}
-
 /*
- * Sorts n records by hash with little memory beside them: the top byte in
- * place (each record swapped straight into its bucket), then each bucket
- * by the other 56 bits with room for the largest bucket only, where a
- * whole second array of records would double a depth's memory. Records of
- * equal hash may come out in any order: a block's bytes do not depend on
- * it (by_view orders them, and equal heads are merged).
+ * Sorts n records by hash in place (their bits above shift + 8 equal; 56
+ * for any), with no memory beside them: an MSD radix sort a byte at a time
+ * from the top, each bucket then by the next byte, down to buckets small
+ * enough for insertion. The hashes are uniform, so two or three passes
+ * sort a depth, where an LSD sort of each top-byte bucket made eight.
+ * Records of equal hash may come out in any order: a block's bytes do not
+ * depend on it (by_view orders them, and equal heads are merged).
  */
-#define SMALL_BUCKET 64 /* sorted by insertion instead */
+#define SMALL_BUCKET 48 /* sorted by insertion instead */
 
-static int sort_by_hash(grec_t *r, size_t n)
+static void sort_by_hash(grec_t *r, size_t n, unsigned shift)
 {
-    size_t count[256] = {0}, end[256], next[256], largest = 0;
+    if (n <= SMALL_BUCKET) {
+        for (size_t i = 1; i < n; i++) {
+            grec_t v = r[i];
+            size_t k = i;
+            for (; k > 0 && r[k - 1].hash > v.hash; k--)
+                r[k] = r[k - 1];
+            r[k] = v;
+        }
+        return;
+    }
+    size_t count[256] = {0}, end[256], next[256];
     for (size_t i = 0; i < n; i++)
-        count[r[i].hash >> 56]++;
+        count[(r[i].hash >> shift) & 0xff]++;
+    unsigned open[256], n_open = 0; /* buckets with records yet to place */
     size_t at = 0;
     for (unsigned b = 0; b < 256; b++) {
         next[b] = at;
         at += count[b];
         end[b] = at;
-        if (count[b] > largest)
-            largest = count[b];
+        if (count[b] > 0)
+            open[n_open++] = b;
     }
-    for (unsigned b = 0; b < 256; b++) {
-        while (next[b] < end[b]) {
-            grec_t x = r[next[b]];
-            unsigned d = (unsigned)(x.hash >> 56);
-            while (d != b) { /* carry x to its bucket, and what was there on */
-                grec_t y = r[next[d]];
-                r[next[d]++] = x;
-                x = y;
-                d = (unsigned)(x.hash >> 56);
+    /*
+     * Rounds over the open buckets' unplaced records, each swapped with the
+     * next free place of its own bucket. The places a round swaps with do
+     * not depend on the records it loaded before, so their cache misses
+     * overlap (a chain that carries each record on to its place misses one
+     * at a time). A record brought back behind the scan waits for the next
+     * round; once one bucket is open, what is left in it is its own.
+     */
+    while (n_open > 1) {
+        unsigned still = 0;
+        for (unsigned i = 0; i < n_open; i++) {
+            unsigned b = open[i];
+            for (size_t x = next[b], stop = end[b]; x < stop; x++) {
+                size_t to = next[(r[x].hash >> shift) & 0xff]++;
+                grec_t t = r[x];
+                r[x] = r[to];
+                r[to] = t;
             }
-            r[next[b]++] = x;
+            if (next[b] < end[b])
+                open[still++] = b;
         }
+        n_open = still;
     }
-    grec_t *tmp = malloc((largest ? largest : 1) * sizeof *tmp);
-    if (!tmp)
-        return AH_ENOMEM;
-    for (unsigned b = 0; b < 256; b++) {
-        grec_t *x = r + end[b] - count[b];
-        if (count[b] > SMALL_BUCKET) {
-            radix_sort(x, tmp, count[b], 56);
-            continue;
-        }
-        for (size_t i = 1; i < count[b]; i++) { /* seven counting passes would cost more */
-            grec_t v = x[i];
-            size_t k = i;
-            for (; k > 0 && x[k - 1].hash > v.hash; k--)
-                x[k] = x[k - 1];
-            x[k] = v;
-        }
-    }
-    free(tmp);
-    return 0;
+    if (shift == 0)
+        return;
+    for (unsigned b = 0; b < 256; b++)
+        if (count[b] > 1)
+            sort_by_hash(r + end[b] - count[b], count[b], shift - 8);
 }
 
 static int note_block(grams_t *g, uint64_t hash, size_t off)
@@ -700,7 +693,7 @@ static int build_depth(ah_grams_build_t *gb, grams_t *g)
         size_t m;
         rc = collect(gb, g, &r, &cap, part, parts > 1 ? &where : NULL, p, &m);
         if (!rc)
-            rc = sort_by_hash(r, m);
+            sort_by_hash(r, m, 56);
         if (!rc)
             rc = encode_blocks(g, r, m);
     }
