@@ -227,6 +227,51 @@ static void sort_all(sref_t *s, size_t n)
 }
 
 /*
+ * Sorts s[0..n) by before() when their pre's bits above shift + 8 agree
+ * (56 for any): in place, an MSD radix sort of pre a byte at a time, in
+ * rounds of swaps as the gram table's hash sort does (writer_typo.c), with
+ * small buckets, and those whose pre is all equal, left to sort_all().
+ */
+static void sort_by_pre(sref_t *s, size_t n, unsigned shift)
+{
+    if (n <= 32) {
+        insertion_sort(s, n);
+        return;
+    }
+    size_t count[256] = {0}, end[256], next[256];
+    for (size_t i = 0; i < n; i++)
+        count[(s[i].pre >> shift) & 0xff]++;
+    unsigned open[256], n_open = 0;
+    size_t at = 0;
+    for (unsigned b = 0; b < 256; b++) {
+        next[b] = at;
+        at += count[b];
+        end[b] = at;
+        if (count[b] > 0)
+            open[n_open++] = b;
+    }
+    while (n_open > 1) {
+        unsigned still = 0;
+        for (unsigned i = 0; i < n_open; i++) {
+            unsigned b = open[i];
+            for (size_t x = next[b], stop = end[b]; x < stop; x++)
+                swap_refs(&s[x], &s[next[(s[x].pre >> shift) & 0xff]++]);
+            if (next[b] < end[b])
+                open[still++] = b;
+        }
+        n_open = still;
+    }
+    for (unsigned b = 0; b < 256; b++) {
+        if (count[b] < 2)
+            continue;
+        if (shift == 0)
+            sort_all(s + end[b] - count[b], count[b]); /* equal pre: by id and offset */
+        else
+            sort_by_pre(s + end[b] - count[b], count[b], shift - 8);
+    }
+}
+
+/*
  * Sorts s[lo, hi), whose suffixes agree on their first `depth` bytes, by
  * their bytes from depth on, then by lex id and offset. Keys hold no NUL,
  * so zero padding past a suffix's end sorts it before its extensions; a
@@ -243,7 +288,7 @@ static void sort_suffixes(words_t *w, uint32_t lo, uint32_t hi, uint32_t depth)
             v = v << 8 | (depth + b < len ? p[b] : 0);
         w->s[i].pre = v;
     }
-    sort_all(w->s + lo, hi - lo);
+    sort_by_pre(w->s + lo, hi - lo, 56);
     for (uint32_t i = lo; i < hi;) {
         uint32_t j = i + 1, longer = suffix_len(w, &w->s[i]) > depth + 8;
         for (; j < hi && w->s[j].pre == w->s[i].pre; j++)
