@@ -50,12 +50,18 @@ size_t ah_match_word_starts(const char *key, size_t len, uint32_t *offs, size_t 
     size_t n = 0, start = 0;
     int prev_word = 1; /* position 0 is not reported */
     for (size_t i = 0; i < len; i++) {
-        uint32_t c;
+        unsigned char b = (unsigned char)key[i];
+        int word;
         if (u.need == 0)
-            start = i; /* the first byte of a code point */
-        if (!ah_utf8_feed(&u, (unsigned char)key[i], &c))
-            continue;
-        int word = ah_match_is_word_cp(c);
+            start = i;                 /* the first byte of a code point */
+        if (b < 0x80 && u.need == 0) { /* most bytes: nothing to decode */
+            word = ah_match_is_word_ascii(b);
+        } else {
+            uint32_t c;
+            if (!ah_utf8_feed(&u, b, &c))
+                continue;
+            word = ah_match_is_word_cp(c);
+        }
         if (word && !prev_word) {
             if (n < cap)
                 offs[n] = (uint32_t)start;
