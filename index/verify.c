@@ -776,7 +776,7 @@ static int verify_fills(const ah_index_t *ix, ah_entry_t *e, char *err, size_t e
     buf_t want = {0};
     int rc = ah_writer__fill_choose(e, ix->n, ix->topk, ix->fills, NULL, &p, &m);
     if (!rc)
-        rc = ah_writer__fills(ix, e, p, m, m, UINT64_MAX, 2, 0, NULL, &want, NULL);
+        rc = ah_writer__fills(ix, e, p, m, 2, 0, NULL, &want, NULL);
     if (!rc && want.failed)
         rc = AH_ENOMEM;
     const ah_section_t *sec = &ix->sec[AH_SEC_FILLS];

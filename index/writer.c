@@ -1538,23 +1538,14 @@ static size_t fills_wanted(const ah_write_options_t *opt, size_t n)
     return opt->fills > 0 ? (size_t)opt->fills : 0;
 }
 
-/* The snapshot's sections as they stand, but CONTEXTS and FILLS. */
-static uint64_t sections_size(const writer_t *w)
+/* The snapshot's sections as they stand, but CONTEXTS, with FILLS at their largest. */
+static uint64_t planned_size(const writer_t *w, const ah_write_options_t *opt)
 {
-    uint64_t total = 0;
+    uint64_t total = fills_bound(fills_wanted(opt, w->n), w->n, w->topk);
     for (unsigned s = 1; s <= AH_SECTION_MAX; s++)
         if (s != AH_SEC_CONTEXTS && s != AH_SEC_FILLS && w->sec[s].len)
             total += section_size(w, s);
     return total;
-}
-
-/*
- * The same with FILLS at their largest: the fills always made, not those
- * that only take what room is left (add_fills).
- */
-static uint64_t planned_size(const writer_t *w, const ah_write_options_t *opt)
-{
-    return fills_bound(fills_wanted(opt, w->n), w->n, w->topk) + sections_size(w);
 }
 
 /* The word-start trie again with small leaves a level deeper (writer_words.c), on a thread. */
@@ -2119,36 +2110,9 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
                      const ah_write_options_t *opt, unsigned char *head, size_t *head_len,
                      char *err, size_t errlen)
 {
-    size_t keep = fills_wanted(opt, n), want = keep;
+    size_t want = fills_wanted(opt, n);
     if (want == 0)
         return 0;
-    /*
-     * By default, with the typo index, more fills where the size budget has
-     * room after every other section: up to one per AH_FILLS_ROOM_SHARE
-     * completions, the most popular first, each kept only while the section
-     * fits (ah_writer__fills). Each takes a keystroke's typo walks off the
-     * serving path; on npm-downloads, twice the fills took the defaults'
-     * mean lookup from 2.0 to 1.4 us and HTTP from 0.77x to 0.82x of static.
-     * Only up to AH_FILLS_ROOM_MAX_N completions: the fills' answers are held
-     * until the section is laid out (about 128 bytes a prefix), and at 10^8
-     * completions in 2 GB the fills' time is the build's peak already
-     * (bench/RESULTS.md); the bytes must not depend on the memory budget.
-     */
-    uint64_t room = UINT64_MAX;
-    if (opt->fills == AH_FILLS_AUTO && opt->size_budget > 0 && w->typo) {
-        /*
-         * exact_size() counts NODES as this build's records less their look
-         * fields, but a record's child pointers, which span those fields too,
-         * may be a byte wider than the exact build's (npm-downloads: 10.7 KB
-         * over 63.7 MB): a margin of a thousandth keeps FILLS within the
-         * budget as measured against the exact snapshot itself.
-         */
-        double budget = opt->size_budget * (double)exact_size(w) * 0.999;
-        double rest = (double)sections_size(w) + AH_SECTION_PAD + 7; /* FILLS' own padding */
-        size_t more = n <= AH_FILLS_ROOM_MAX_N ? n / AH_FILLS_ROOM_SHARE : 0;
-        want = more > keep ? more : keep;
-        room = budget > rest ? (uint64_t)(budget - rest) : 0;
-    }
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     ah_fill_prefix_t *p;
@@ -2203,7 +2167,7 @@ static int add_fills(writer_t *w, const char *path, const ah_entry_t *e, size_t 
     }
     if (!rc) {
         size_t derived = 0;
-        rc = ah_writer__fills(ix, e, p, m, keep, room, opt->threads, opt->memory, &w->read,
+        rc = ah_writer__fills(ix, e, p, m, opt->threads, opt->memory, &w->read,
                               &w->sec[AH_SEC_FILLS], &derived);
         w->fills_derived = (uint32_t)derived;
         if (rc)

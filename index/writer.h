@@ -44,8 +44,7 @@ typedef struct ah_write_options {
                                 completions spilled): the word-start trie copies their suffixes
                                 rather than read keys at random */
     long fills;              /* prefixes given a precomputed fill (FILLS in format.h); 0: none,
-                                AH_FILLS_AUTO: n / 64, at least 1,024, and with the typo
-                                index up to n / 32 as size_budget has room (n <= 2^22) */
+                                AH_FILLS_AUTO: n / 64, at least 1,024 */
     unsigned threads;        /* threads that walk the fills (0: one) */
     double size_budget;      /* the most a snapshot with the typo index may grow to for
                                 optional speed, as a multiple of its exact index alone
@@ -62,11 +61,9 @@ typedef struct ah_write_options {
 
 #define AH_DEFAULT_BUCKET   16
 #define AH_FILLS_AUTO       (-1L)
-#define AH_FILLS_AUTO_SHARE 64         /* completions per fill, by default */
-#define AH_FILLS_AUTO_MIN   1024       /* and at least this many */
-#define AH_FILLS_ROOM_SHARE 32         /* up to one per this many where size_budget has room, */
-#define AH_FILLS_ROOM_MAX_N (1u << 22) /* for snapshots of up to this many completions */
-#define AH_SIZE_BUDGET      2.5        /* ahead-build's default size_budget */
+#define AH_FILLS_AUTO_SHARE 64   /* completions per fill, by default */
+#define AH_FILLS_AUTO_MIN   1024 /* and at least this many */
+#define AH_SIZE_BUDGET      2.5  /* ahead-build's default size_budget */
 
 /* What was written, for the builder's summary and the benchmarks. */
 typedef struct ah_write_info {

@@ -9,9 +9,7 @@
  * without the section, on as many threads as asked; each prefix's result
  * has its own place, so the bytes do not depend on the threads. A prefix
  * that extends a chosen one whose answer held every match takes its fill
- * from that answer instead of a walk. Past a number always kept, more are
- * worked out a step at a time, most popular first, while the section stays
- * within the room the size budget leaves it.
+ * from that answer instead of a walk.
  */
 #include "walk.h"
 #include "checksum.h"
@@ -365,167 +363,62 @@ static int by_length(const void *a, const void *b, void *arg)
     return (x > y) - (x < y);
 }
 
-/* What make_fills()' rounds share: each prefix's source, and the order of derivations. */
-typedef struct fill_plan {
-    uint32_t *src;       /* find_sources() */
-    uint32_t *order;     /* prefix indexes, shortest first */
-    uint32_t *todo;      /* a round's walks */
-    unsigned char *done; /* 1: walked, 2: derived */
-    ah_fill_t *from, *f;
-    size_t derivations; /* so far, for keep_draft_small() */
-} fill_plan_t;
-
-static void plan_free(fill_plan_t *pl)
+/* Every prefix's fill into j, walked or derived (*derived of them). */
+static int make_fills(fill_job_t *j, size_t n, unsigned threads, size_t *derived)
 {
-    free(pl->src);
-    free(pl->order);
-    free(pl->todo);
-    free(pl->done);
-    free(pl->from);
-    free(pl->f);
-}
-
-static int plan_init(fill_job_t *j, size_t n, fill_plan_t *pl)
-{
-    size_t m = n ? n : 1;
-    *pl = (fill_plan_t){malloc(m * sizeof *pl->src),
-                        malloc(m * sizeof *pl->order),
-                        malloc(m * sizeof *pl->todo),
-                        calloc(m, 1),
-                        malloc(sizeof *pl->from),
-                        malloc(sizeof *pl->f),
-                        0};
-    if (!pl->src || !pl->order || !pl->todo || !pl->done || !pl->from || !pl->f)
-        return AH_ENOMEM;
-    int rc = find_sources(j->e, j->p, n, pl->src, j->read);
+    uint32_t *src = malloc((n ? n : 1) * sizeof *src);
+    uint32_t *order = malloc((n ? n : 1) * sizeof *order); /* shortest first */
+    uint32_t *todo = malloc((n ? n : 1) * sizeof *todo);
+    unsigned char *done = calloc(n ? n : 1, 1);
+    ah_fill_t *from = malloc(sizeof *from), *f = malloc(sizeof *f);
+    int rc = src && order && todo && done && from && f ? find_sources(j->e, j->p, n, src, j->read)
+                                                       : AH_ENOMEM;
     for (size_t i = 0; i < n && !rc; i++)
-        pl->order[i] = (uint32_t)i;
+        order[i] = (uint32_t)i;
     if (!rc)
-        qsort_r(pl->order, n, sizeof *pl->order, by_length, (void *)j->p);
-    return rc;
-}
-
-/*
- * The fill of every prefix in `active` not done yet into j, walked or
- * derived. A prefix's source is more popular than it (its range holds the
- * prefix's), so it is active whenever the prefix is.
- */
-static int make_fills(fill_job_t *j, size_t n, unsigned threads, fill_plan_t *pl,
-                      const unsigned char *active)
-{
-    const uint32_t *src = pl->src;
-    unsigned char *done = pl->done;
-    size_t left = 0;
-    for (size_t i = 0; i < n; i++)
-        left += active[i] && !done[i];
-    int rc = 0;
-    while (left > 0 && !rc) {
+        qsort_r(order, n, sizeof *order, by_length, (void *)j->p);
+    for (size_t left = n; left > 0 && !rc;) {
         size_t before = left, n_todo = 0;
         for (size_t i = 0; i < n; i++)
-            if (active[i] && !done[i] &&
+            if (!done[i] &&
                 (src[i] == NO_SOURCE || (done[src[i]] && !holds_every_match(j, src[i]))))
-                pl->todo[n_todo++] = (uint32_t)i;
-        if ((rc = walk_round(j, pl->todo, n_todo, threads)) != 0)
+                todo[n_todo++] = (uint32_t)i;
+        if ((rc = walk_round(j, todo, n_todo, threads)) != 0)
             break;
         for (size_t t = 0; t < n_todo; t++)
-            done[pl->todo[t]] = 1;
+            done[todo[t]] = 1;
         left -= n_todo;
         for (size_t o = 0; o < n && !rc; o++) {
-            uint32_t i = pl->order[o], s = src[i];
-            if (!active[i] || done[i] || s == NO_SOURCE || !done[s] || !holds_every_match(j, s))
+            uint32_t i = order[o], s = src[i];
+            if (done[i] || s == NO_SOURCE || !done[s] || !holds_every_match(j, s))
                 continue;
             const ah_fill_prefix_t *p = &j->p[i], *q = &j->p[s];
-            if (pl->derivations++ % KEEP_SMALL_EVERY == 0) /* a derivation reads up to K keys */
+            if (*derived % KEEP_SMALL_EVERY == 0) /* a derivation reads up to K keys */
                 keep_draft_small(j);
-            kept_fill(j, s, pl->from);
+            kept_fill(j, s, from);
             rc = ah_index__fill_derive(j->ix, j->e[p->lo].key, p->len, p->lo, p->count, q->lo,
-                                       q->count, pl->from, pl->f);
+                                       q->count, from, f);
             if (!rc)
-                keep_fill(j, i, pl->f);
-            done[i] = 2;
+                keep_fill(j, i, f);
+            done[i] = 1;
             left--;
+            ++*derived;
         }
         if (left == before && !rc)
             rc = AH_EINVAL; /* cannot happen: every chain starts with a walk */
     }
-    return rc;
-}
-
-static int by_popularity(const void *a, const void *b, void *arg)
-{
-    const ah_fill_prefix_t *p = arg;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return more_popular(&p[x], &p[y]) ? -1 : more_popular(&p[y], &p[x]) ? 1 : 0;
-}
-
-/* The bytes of prefix i's entry: its fixed head and its answers' varints. */
-static uint64_t entry_bytes(const fill_job_t *j, size_t i)
-{
-    unsigned char tmp[10];
-    uint64_t bytes = AH_FILL_ENTRY_HEAD;
-    for (unsigned h = 0; h < j->n_hits[i]; h++)
-        bytes += ah_varint_put(tmp, j->hits[i * j->topk + h]);
-    return bytes;
-}
-
-/*
- * Works out the fills and marks in kept those the section holds, *n_kept
- * of them. Without a room (UINT64_MAX), all n. With one, the `keep` most
- * popular, then more in order of popularity, a step at a time, while the
- * section with them, its slots grown to match, stays within room. The
- * first that does not fit ends it, so that the kept are always the most
- * popular (which is how --verify chooses them again), and at most a step
- * of walks is made for nothing.
- */
-static int make_kept_fills(fill_job_t *j, size_t n, size_t keep, uint64_t room, unsigned threads,
-                           fill_plan_t *pl, unsigned char *kept, size_t *n_kept)
-{
-    *n_kept = 0;
-    if (room == UINT64_MAX || keep >= n) {
-        memset(kept, 1, n);
-        *n_kept = n;
-        return make_fills(j, n, threads, pl, kept);
-    }
-    uint32_t *order = malloc(n * sizeof *order);
-    unsigned char *active = calloc(n, 1);
-    if (!order || !active) {
-        free(order);
-        free(active);
-        return AH_ENOMEM;
-    }
-    for (size_t i = 0; i < n; i++)
-        order[i] = (uint32_t)i;
-    qsort_r(order, n, sizeof *order, by_popularity, (void *)j->p);
-    memset(kept, 0, n);
-    size_t step = keep / 8 > 1024 ? keep / 8 : 1024, k = 0, to = 0;
-    uint64_t entries = 0;
-    int rc = 0, full = 0;
-    while (!rc && !full && k < n) {
-        size_t end = to == 0 ? keep : n - to > step ? to + step : n;
-        for (; to < end; to++)
-            active[order[to]] = 1;
-        rc = make_fills(j, n, threads, pl, active);
-        for (; k < to && !rc; k++) {
-            uint64_t entry = entry_bytes(j, order[k]);
-            uint64_t section =
-                AH_FILL_HEAD + 4 * ((uint64_t)k + 1 + (k + 1) / 3 + 1) + entries + entry;
-            if (k >= keep && section > room) {
-                full = 1;
-                break;
-            }
-            entries += entry;
-            kept[order[k]] = 1;
-        }
-    }
-    *n_kept = k;
+    free(src);
     free(order);
-    free(active);
+    free(todo);
+    free(done);
+    free(from);
+    free(f);
     return rc;
 }
 
 int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_prefix_t *p, size_t n,
-                     size_t keep, uint64_t room, unsigned threads, size_t memory,
-                     const ah_read_hook_t *read, buf_t *out, size_t *derived)
+                     unsigned threads, size_t memory, const ah_read_hook_t *read, buf_t *out,
+                     size_t *derived)
 {
     size_t unused;
     if (!derived)
@@ -553,22 +446,14 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
         free(j.flags);
         return AH_ENOMEM;
     }
-    fill_plan_t pl;
-    unsigned char *kept = malloc(n ? n : 1);
-    size_t n_kept = 0;
-    int rc = plan_init(&j, n, &pl);
-    if (!rc)
-        rc = kept ? make_kept_fills(&j, n, keep, room, threads, &pl, kept, &n_kept) : AH_ENOMEM;
+    int rc = make_fills(&j, n, threads, derived);
     pthread_mutex_destroy(&j.lock);
-    for (size_t i = 0; i < n && !rc; i++)
-        *derived += kept[i] && pl.done[i] == 2;
-    plan_free(&pl);
 
-    /* The entries kept, then the slots that point at them. */
-    uint64_t want_slots = (uint64_t)n_kept + n_kept / 3 + 1;
+    /* The entries, then the slots that point at them. */
+    uint64_t want_slots = (uint64_t)n + n / 3 + 1;
     if (!rc && want_slots > UINT32_MAX)
         rc = AH_EINVAL;
-    uint32_t entries = (uint32_t)n_kept, slots = (uint32_t)want_slots;
+    uint32_t entries = (uint32_t)n, slots = (uint32_t)want_slots;
     size_t head = AH_FILL_HEAD + 4 * (size_t)slots;
     unsigned char *h = rc ? NULL : buf_grow(out, head);
     if (!rc && !h)
@@ -579,8 +464,6 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
         memset(h + AH_FILL_HEAD, 0xff, 4 * (size_t)slots);
     }
     for (size_t i = 0; i < n && !rc; i++) {
-        if (!kept[i])
-            continue;
         size_t at = out->len;
         unsigned char fixed[AH_FILL_ENTRY_HEAD];
         ah_store_u32(fixed, p[i].lo);
@@ -600,7 +483,6 @@ int ah_writer__fills(const ah_index_t *ix, const ah_entry_t *e, const ah_fill_pr
             s = s + 1 == slots ? 0 : s + 1;
         ah_store_u32(out->data + AH_FILL_HEAD + 4 * s, (uint32_t)at);
     }
-    free(kept);
     free(j.hits);
     free(j.n_hits);
     free(j.flags);

@@ -232,9 +232,7 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
 
 /*
  * Appends the FILLS section (unpadded) for prefixes p[0..n) of the keys e
- * to out: all of them, or with a room in bytes (UINT64_MAX: none), the
- * `keep` most popular and, most popular first, as many more as the section
- * holds within that room. Each prefix's fill is walked on ix, a snapshot of the same entries
+ * to out, each prefix's fill walked on ix, a snapshot of the same entries
  * (threads at once), or worked out from a shorter prefix's (*derived of
  * them, when derived is not NULL); a prefix whose walk was not complete is
  * marked so. With a memory budget (0: none) that ix is large against, the
@@ -245,7 +243,7 @@ int ah_writer__fill_choose(const ah_entry_t *e, uint32_t n, unsigned topk, size_
  */
 struct ah_index;
 int ah_writer__fills(const struct ah_index *ix, const ah_entry_t *e, const ah_fill_prefix_t *p,
-                     size_t n, size_t keep, uint64_t room, unsigned threads, size_t memory,
-                     const ah_read_hook_t *read, buf_t *out, size_t *derived);
+                     size_t n, unsigned threads, size_t memory, const ah_read_hook_t *read,
+                     buf_t *out, size_t *derived);
 
 #endif /* AH_WRITER_INTERNAL_H */

@@ -695,53 +695,6 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries, in
     oracle_free(&o);
 }
 
-/*
- * By default the fills also take the size budget's room (writer.c,
- * add_fills): up to one per AH_FILLS_ROOM_SHARE completions, the most
- * popular first, while the snapshot stays within size_budget times the
- * exact one; without a budget, the default's one per 64. Builds of one
- * corpus with no budget, with room for every fill, and with room for about
- * half the extra ones, which must keep more than the default and fewer
- * than all, stay within the budget, verify (which chooses the most popular
- * again, build_with) and answer as the oracle says. Word starts are left
- * out so that the room goes to the fills alone.
- */
-START_TEST(test_fills_take_the_budgets_room)
-{
-    oracle_t o;
-    random_corpus(&o, 8086, 80000);
-    ah_write_options_t exact = {
-        .topk = 10, .max_text_bytes = 256, .hot_nodes = 8, .no_words = 1, .no_typo = 1};
-    ah_write_info_t in_exact, in_none, in_all, in_half;
-    ah_index_close(build_with(&o, &exact, "budget-exact.snap", &in_exact));
-    ah_write_options_t opt = {.topk = 10,
-                              .max_text_bytes = 256,
-                              .hot_nodes = 8,
-                              .no_words = 1,
-                              .fills = AH_FILLS_AUTO,
-                              .threads = 2};
-    ah_index_close(build_with(&o, &opt, "budget-none.snap", &in_none));
-    opt.size_budget = 100;
-    ah_index_close(build_with(&o, &opt, "budget-all.snap", &in_all));
-    size_t keep = o.n / AH_FILLS_AUTO_SHARE;
-    ck_assert_uint_gt(keep, AH_FILLS_AUTO_MIN);
-    ck_assert_uint_eq(in_none.fills, keep);
-    ck_assert_uint_gt(in_all.fills, keep);
-    ck_assert_uint_le(in_all.fills, o.n / AH_FILLS_ROOM_SHARE);
-    double half = (double)in_none.file_bytes + (double)(in_all.file_bytes - in_none.file_bytes) / 2;
-    opt.size_budget = half / (double)in_exact.file_bytes;
-    ah_index_t *ix = build_with(&o, &opt, "budget-half.snap", &in_half);
-    ck_assert_uint_gt(in_half.fills, keep);
-    ck_assert_uint_lt(in_half.fills, in_all.fills);
-    ck_assert_msg((double)in_half.file_bytes <= opt.size_budget * (double)in_exact.file_bytes,
-                  "%llu bytes over %.4f times %llu", (unsigned long long)in_half.file_bytes,
-                  opt.size_budget, (unsigned long long)in_exact.file_bytes);
-    ck_assert_uint_eq(check_popular_prefixes(&o, ix, 10, 40, 0), 0);
-    ah_index_close(ix);
-    oracle_free(&o);
-}
-END_TEST
-
 START_TEST(test_subtlex)
 {
     check_dataset("subtlex-us.tsv", 0, 150, 0); /* over the budget already */
@@ -907,7 +860,6 @@ static Suite *match_suite(void)
     tcase_add_test(tc, test_broken_rules_are_noticed);
     tcase_add_test(tc, test_lookups_rely_on_the_typo_index);
     tcase_add_test(tc, test_lookups_use_the_fills);
-    tcase_add_test(tc, test_fills_take_the_budgets_room);
     tcase_add_test(tc, test_display_spans_in_one_pass);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("datasets");
