@@ -39,6 +39,7 @@
 
 #include "ahead.h"
 #include "match.h"
+#include "refsort.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +49,7 @@
  * copy at `off` in the part's buffer (copies are in the same order as the
  * (id, offset) pairs); `pre` is the sort's current eight bytes.
  */
-typedef struct sref {
-    uint64_t pre;
-    uint32_t id, off;
-} sref_t;
+typedef ah_ref_t sref_t;
 
 /* Bytes of a copied suffix before its bytes: its length. */
 #define COPY_HEAD 2
@@ -115,162 +113,6 @@ static uint64_t rank_of(const words_t *w, uint32_t id)
     return (uint64_t)w->class_of[id] << 32 | id;
 }
 
-/* ---------------------------------------------------------------- sorting */
-
-/*
- * The sorts here run over an array of a few suffixes per key, the largest
- * the writer holds, so they take no room beside it (qsort's merge sort
- * takes a copy), and they order by a total order (pre, then lex id, then
- * offset) so that any algorithm gives the same bytes: qsort was only
- * stable while its copy fitted in a quarter of the machine's memory.
- */
-static inline int before(const sref_t *a, const sref_t *b)
-{
-    if (a->pre != b->pre)
-        return a->pre < b->pre;
-    if (a->id != b->id)
-        return a->id < b->id;
-    return a->off < b->off;
-}
-
-static inline void swap_refs(sref_t *a, sref_t *b)
-{
-    sref_t t = *a;
-    *a = *b;
-    *b = t;
-}
-
-static void insertion_sort(sref_t *s, size_t n)
-{
-    for (size_t i = 1; i < n; i++) {
-        sref_t x = s[i];
-        size_t j = i;
-        for (; j > 0 && before(&x, &s[j - 1]); j--)
-            s[j] = s[j - 1];
-        s[j] = x;
-    }
-}
-
-static void sift_down(sref_t *s, size_t i, size_t n)
-{
-    for (size_t c; (c = 2 * i + 1) < n; i = c) {
-        if (c + 1 < n && before(&s[c], &s[c + 1]))
-            c++;
-        if (!before(&s[i], &s[c]))
-            return;
-        swap_refs(&s[i], &s[c]);
-    }
-}
-
-static void heap_sort(sref_t *s, size_t n)
-{
-    for (size_t i = n / 2; i-- > 0;)
-        sift_down(s, i, n);
-    for (size_t end = n; end-- > 1;) {
-        swap_refs(&s[0], &s[end]);
-        sift_down(s, 0, end);
-    }
-}
-
-/*
- * Sorts s[0..n) by before(), in place: quicksort on the median of three,
- * recursing into the smaller side, heap sort where the recursion gets
- * deeper than 2 log2 n (so never worse than n log n), insertion sort
- * below 16 elements.
- */
-static void sort_refs(sref_t *s, size_t n, unsigned depth_left)
-{
-    while (n > 16) {
-        if (depth_left-- == 0) {
-            heap_sort(s, n);
-            return;
-        }
-        sref_t *a = &s[0], *m = &s[n / 2], *z = &s[n - 1];
-        if (before(m, a))
-            swap_refs(m, a);
-        if (before(z, m)) {
-            swap_refs(z, m);
-            if (before(m, a))
-                swap_refs(m, a);
-        }
-        sref_t pivot = *m;
-        size_t i = 0, j = n - 1;
-        for (;;) { /* Hoare: s[0] <= pivot <= s[n - 1] keep both scans in range */
-            while (before(&s[i], &pivot))
-                i++;
-            while (before(&pivot, &s[j]))
-                j--;
-            if (i >= j)
-                break;
-            swap_refs(&s[i++], &s[j--]);
-        }
-        /* s[0..j] <= pivot <= s[j+1..n) */
-        size_t left = j + 1;
-        if (left < n - left) {
-            sort_refs(s, left, depth_left);
-            s += left;
-            n -= left;
-        } else {
-            sort_refs(s + left, n - left, depth_left);
-            n = left;
-        }
-    }
-    insertion_sort(s, n);
-}
-
-static void sort_all(sref_t *s, size_t n)
-{
-    unsigned depth = 0;
-    for (size_t m = n; m > 1; m >>= 1)
-        depth += 2;
-    sort_refs(s, n, depth);
-}
-
-/*
- * Sorts s[0..n) by before() when their pre's bits above shift + 8 agree
- * (56 for any): in place, an MSD radix sort of pre a byte at a time, in
- * rounds of swaps as the gram table's hash sort does (writer_typo.c), with
- * small buckets, and those whose pre is all equal, left to sort_all().
- */
-static void sort_by_pre(sref_t *s, size_t n, unsigned shift)
-{
-    if (n <= 32) {
-        insertion_sort(s, n);
-        return;
-    }
-    size_t count[256] = {0}, end[256], next[256];
-    for (size_t i = 0; i < n; i++)
-        count[(s[i].pre >> shift) & 0xff]++;
-    unsigned open[256], n_open = 0;
-    size_t at = 0;
-    for (unsigned b = 0; b < 256; b++) {
-        next[b] = at;
-        at += count[b];
-        end[b] = at;
-        if (count[b] > 0)
-            open[n_open++] = b;
-    }
-    while (n_open > 1) {
-        unsigned still = 0;
-        for (unsigned i = 0; i < n_open; i++) {
-            unsigned b = open[i];
-            for (size_t x = next[b], stop = end[b]; x < stop; x++)
-                swap_refs(&s[x], &s[next[(s[x].pre >> shift) & 0xff]++]);
-            if (next[b] < end[b])
-                open[still++] = b;
-        }
-        n_open = still;
-    }
-    for (unsigned b = 0; b < 256; b++) {
-        if (count[b] < 2)
-            continue;
-        if (shift == 0)
-            sort_all(s + end[b] - count[b], count[b]); /* equal pre: by id and offset */
-        else
-            sort_by_pre(s + end[b] - count[b], count[b], shift - 8);
-    }
-}
-
 /*
  * Sorts s[lo, hi), whose suffixes agree on their first `depth` bytes, by
  * their bytes from depth on, then by lex id and offset. Keys hold no NUL,
@@ -288,7 +130,7 @@ static void sort_suffixes(words_t *w, uint32_t lo, uint32_t hi, uint32_t depth)
             v = v << 8 | (depth + b < len ? p[b] : 0);
         w->s[i].pre = v;
     }
-    sort_by_pre(w->s + lo, hi - lo, 56);
+    ah_refs_sort(w->s + lo, hi - lo);
     for (uint32_t i = lo; i < hi;) {
         uint32_t j = i + 1, longer = suffix_len(w, &w->s[i]) > depth + 8;
         for (; j < hi && w->s[j].pre == w->s[i].pre; j++)
@@ -303,7 +145,7 @@ static void sort_suffixes(words_t *w, uint32_t lo, uint32_t hi, uint32_t depth)
  * Sorts the suffixes of a leaf, s[lo, hi), by the rank of their keys; a
  * key that begins two of them keeps them in suffix order. Their offsets
  * are set aside while each holds its place in suffix order instead, so
- * that before()'s order is (class, lex id, place). Returns 0 or AH_ENOMEM.
+ * that ah_refs_sort()'s order is (class, lex id, place). Returns 0 or AH_ENOMEM.
  */
 static int sort_by_rank(words_t *w, uint32_t lo, uint32_t hi)
 {
@@ -321,7 +163,7 @@ static int sort_by_rank(words_t *w, uint32_t lo, uint32_t hi)
         s[i].pre = w->class_of[s[i].id];
         s[i].off = i;
     }
-    sort_all(s, n);
+    ah_refs_sort(s, n);
     for (uint32_t i = 0; i < n; i++)
         s[i].off = w->offs[s[i].off];
     return 0;
