@@ -113,8 +113,7 @@ static void sort_all(ah_ref_t *s, size_t n)
 
 /*
  * Sorts s[0..n) by before() when their pre's bits above shift + 8 agree
- * (56 for any): in place, an MSD radix sort of pre a byte at a time, in
- * rounds of swaps as the gram table's hash sort does (writer_typo.c), with
+ * (56 for any): in place, an MSD radix sort of pre a byte at a time, with
  * small buckets, and those whose pre is all equal, left to sort_all().
  */
 static void radix_sort(ah_ref_t *s, size_t n, unsigned shift)
@@ -123,29 +122,8 @@ static void radix_sort(ah_ref_t *s, size_t n, unsigned shift)
         insertion_sort(s, n);
         return;
     }
-    size_t count[256] = {0}, end[256], next[256];
-    for (size_t i = 0; i < n; i++)
-        count[(s[i].pre >> shift) & 0xff]++;
-    unsigned open[256], n_open = 0;
-    size_t at = 0;
-    for (unsigned b = 0; b < 256; b++) {
-        next[b] = at;
-        at += count[b];
-        end[b] = at;
-        if (count[b] > 0)
-            open[n_open++] = b;
-    }
-    while (n_open > 1) {
-        unsigned still = 0;
-        for (unsigned i = 0; i < n_open; i++) {
-            unsigned b = open[i];
-            for (size_t x = next[b], stop = end[b]; x < stop; x++)
-                swap_refs(&s[x], &s[next[(s[x].pre >> shift) & 0xff]++]);
-            if (next[b] < end[b])
-                open[still++] = b;
-        }
-        n_open = still;
-    }
+    size_t count[256], end[256];
+    AH_RADIX_PASS(ah_ref_t, s, n, pre, shift, count, end);
     for (unsigned b = 0; b < 256; b++) {
         if (count[b] < 2)
             continue;

@@ -27,6 +27,7 @@
  * the slot table is filled last, from the blocks' hashes and offsets.
  */
 #include "writer_internal.h"
+#include "refsort.h"
 
 #include "ahead.h"
 #include "match.h"
@@ -351,9 +352,9 @@ static void sort_views(gview_t *v, gview_t *tmp, size_t n)
 
 /*
  * Sorts n records by hash in place (their bits above shift + 8 equal; 56
- * for any), with no memory beside them: an MSD radix sort a byte at a time
- * from the top, each bucket then by the next byte, down to buckets small
- * enough for insertion. The hashes are uniform, so two or three passes
+ * for any), with no memory beside them: an MSD radix sort a byte at a
+ * time from the top (AH_RADIX_PASS), each bucket then by the next byte,
+ * down to buckets small enough for insertion. The hashes are uniform, so two or three passes
  * sort a depth, where an LSD sort of each top-byte bucket made eight.
  * Records of equal hash may come out in any order: a block's bytes do not
  * depend on it (by_view orders them, and equal heads are merged).
@@ -372,41 +373,8 @@ static void sort_by_hash(grec_t *r, size_t n, unsigned shift)
         }
         return;
     }
-    size_t count[256] = {0}, end[256], next[256];
-    for (size_t i = 0; i < n; i++)
-        count[(r[i].hash >> shift) & 0xff]++;
-    unsigned open[256], n_open = 0; /* buckets with records yet to place */
-    size_t at = 0;
-    for (unsigned b = 0; b < 256; b++) {
-        next[b] = at;
-        at += count[b];
-        end[b] = at;
-        if (count[b] > 0)
-            open[n_open++] = b;
-    }
-    /*
-     * Rounds over the open buckets' unplaced records, each swapped with the
-     * next free place of its own bucket. The places a round swaps with do
-     * not depend on the records it loaded before, so their cache misses
-     * overlap (a chain that carries each record on to its place misses one
-     * at a time). A record brought back behind the scan waits for the next
-     * round; once one bucket is open, what is left in it is its own.
-     */
-    while (n_open > 1) {
-        unsigned still = 0;
-        for (unsigned i = 0; i < n_open; i++) {
-            unsigned b = open[i];
-            for (size_t x = next[b], stop = end[b]; x < stop; x++) {
-                size_t to = next[(r[x].hash >> shift) & 0xff]++;
-                grec_t t = r[x];
-                r[x] = r[to];
-                r[to] = t;
-            }
-            if (next[b] < end[b])
-                open[still++] = b;
-        }
-        n_open = still;
-    }
+    size_t count[256], end[256];
+    AH_RADIX_PASS(grec_t, r, n, hash, shift, count, end);
     if (shift == 0)
         return;
     for (unsigned b = 0; b < 256; b++)
