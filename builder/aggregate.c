@@ -680,6 +680,13 @@ static uint64_t sort_word(const surface_t *s, uint32_t at)
     return v;
 }
 
+static int by_text(const void *a, const void *b, void *surf)
+{
+    ah_run_rec_t x = rec_of((const surface_t *)surf + ((const ah_ref_t *)a)->id);
+    ah_run_rec_t y = rec_of((const surface_t *)surf + ((const ah_ref_t *)b)->id);
+    return ah_run_rec_cmp(&x, &y);
+}
+
 /*
  * Sorts r[0..n) (references to surf by id) by ah_run_rec_cmp(), their sort
  * strings equal before byte `at`: eight bytes at a time (ah_refs_sort), then
@@ -698,6 +705,8 @@ static void sort_surface_refs(const surface_t *surf, ah_ref_t *r, size_t n, uint
             longer |= surf[r[j].id].key_len + 1 > at + 8;
         if (j - i > 1 && longer) {
             sort_surface_refs(surf, r + i, j - i, at + 8);
+        } else if (j - i > 32) { /* one key, many texts (case, spaces): no quadratic sort */
+            qsort_r(r + i, j - i, sizeof *r, by_text, (void *)surf);
         } else {
             for (size_t a = i + 1; a < j; a++) { /* one key: by text, few of them */
                 ah_ref_t x = r[a];

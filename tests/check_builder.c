@@ -1094,6 +1094,14 @@ static void spill_log(const char *path, uint64_t seed, unsigned lines)
                 memmove(sp + 1, sp, strlen(sp) + 1);
             break;
         }
+        case 2: /* one key in many forms: each letter's case at random (a long run of texts) */
+            if (i % 4 == 0) {
+                snprintf(text, sizeof text, "%s", "many forms of one phrase");
+                for (char *c = text; *c; c++)
+                    if (*c >= 'a' && *c <= 'z' && test_rand(&seed) % 2)
+                        *c = (char)(*c - 32);
+            }
+            break;
         default:
             break;
         }
