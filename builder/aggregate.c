@@ -705,21 +705,8 @@ static void sort_surface_refs(const surface_t *surf, ah_ref_t *r, size_t n, uint
             longer |= surf[r[j].id].key_len + 1 > at + 8;
         if (j - i > 1 && longer) {
             sort_surface_refs(surf, r + i, j - i, at + 8);
-        } else if (j - i > 32) { /* one key, many texts (case, spaces): no quadratic sort */
+        } else if (j - i > 1) { /* one key, several texts (case, spaces) */
             qsort_r(r + i, j - i, sizeof *r, by_text, (void *)surf);
-        } else {
-            for (size_t a = i + 1; a < j; a++) { /* one key: by text, few of them */
-                ah_ref_t x = r[a];
-                ah_run_rec_t rx = rec_of(&surf[x.id]);
-                size_t b = a;
-                for (; b > i; b--) {
-                    ah_run_rec_t rb = rec_of(&surf[r[b - 1].id]);
-                    if (ah_run_rec_cmp(&rb, &rx) <= 0)
-                        break;
-                    r[b] = r[b - 1];
-                }
-                r[b] = x;
-            }
         }
         i = j;
     }

@@ -354,8 +354,9 @@ static void sort_views(gview_t *v, gview_t *tmp, size_t n)
  * Sorts n records by hash in place (their bits above shift + 8 equal; 56
  * for any), with no memory beside them: an MSD radix sort a byte at a
  * time from the top (AH_RADIX_PASS), each bucket then by the next byte,
- * down to buckets small enough for insertion. The hashes are uniform, so two or three passes
- * sort a depth, where an LSD sort of each top-byte bucket made eight.
+ * down to buckets small enough for insertion. The hashes are uniform, so
+ * two or three passes sort a depth, where an LSD sort of each top-byte
+ * bucket made eight.
  * Records of equal hash may come out in any order: a block's bytes do not
  * depend on it (by_view orders them, and equal heads are merged).
  */
@@ -660,10 +661,10 @@ static int build_depth(ah_grams_build_t *gb, grams_t *g)
     for (unsigned part = 0; part < parts && !rc; part++) {
         size_t m;
         rc = collect(gb, g, &r, &cap, part, parts > 1 ? &where : NULL, p, &m);
-        if (!rc)
+        if (!rc) {
             sort_by_hash(r, m, 56);
-        if (!rc)
             rc = encode_blocks(g, r, m);
+        }
     }
     free(r);
     free(p);

@@ -44,13 +44,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/*
- * A suffix: key `id` from byte `off` on, or with the suffixes copied, the
- * copy at `off` in the part's buffer (copies are in the same order as the
- * (id, offset) pairs); `pre` is the sort's current eight bytes.
- */
-typedef ah_ref_t sref_t;
-
 /* Bytes of a copied suffix before its bytes: its length. */
 #define COPY_HEAD 2
 
@@ -60,7 +53,10 @@ typedef struct words {
     const uint32_t *class_of;
     unsigned topk, leaf;
     int near; /* small leaves down to NEAR_DEPTH too */
-    sref_t *s;
+    /* The suffixes: key `id` from byte `off` on, or with the suffixes copied,
+     * the copy at `off` in copies (in the same order as the (id, offset)
+     * pairs); `pre` is the sort's current eight bytes. */
+    ah_ref_t *s;
     uint32_t n;
     unsigned char *copies; /* the part's suffixes, or NULL: read in the keys */
     uint32_t copied;       /* bytes used in copies */
@@ -86,14 +82,14 @@ typedef struct cand {
     uint32_t pos;
 } cand_t;
 
-static uint32_t suffix_len(const words_t *w, const sref_t *r)
+static uint32_t suffix_len(const words_t *w, const ah_ref_t *r)
 {
     if (w->copies)
         return (uint32_t)w->copies[r->off] | (uint32_t)w->copies[r->off + 1] << 8;
     return w->e[r->id].key_len - r->off;
 }
 
-static const unsigned char *suffix(const words_t *w, const sref_t *r)
+static const unsigned char *suffix(const words_t *w, const ah_ref_t *r)
 {
     if (w->copies)
         return w->copies + r->off + COPY_HEAD;
@@ -157,7 +153,7 @@ static int sort_by_rank(words_t *w, uint32_t lo, uint32_t hi)
         w->offs = p;
         w->cap_offs = n;
     }
-    sref_t *s = w->s + lo;
+    ah_ref_t *s = w->s + lo;
     for (uint32_t i = 0; i < n; i++) {
         w->offs[i] = s[i].off;
         s[i].pre = w->class_of[s[i].id];
@@ -310,7 +306,7 @@ static int build(words_t *w, uint32_t lo, uint32_t hi, uint32_t d, uint32_t *ref
         free(cand);
         return AH_ENOMEM;
     }
-    const sref_t *first = &w->s[lo], *last = &w->s[hi - 1];
+    const ah_ref_t *first = &w->s[lo], *last = &w->s[hi - 1];
     uint32_t depth = d, flen = suffix_len(w, first), llen = suffix_len(w, last);
     uint32_t m = flen < llen ? flen : llen;
     while (depth < m && suffix(w, first)[depth] == suffix(w, last)[depth])
@@ -400,7 +396,7 @@ static void count_first_byte(void *ctx, uint32_t id, uint32_t off)
 /* What the suffixes of first byte c take at once in a part: references, and copies or not. */
 static uint64_t part_cost(const first_bytes_t *f, unsigned c, int copies)
 {
-    return f->count[c] * sizeof(sref_t) + (copies ? f->bytes[c] : 0);
+    return f->count[c] * sizeof(ah_ref_t) + (copies ? f->bytes[c] : 0);
 }
 
 /*
@@ -438,7 +434,7 @@ static void gather_start(void *ctx, uint32_t id, uint32_t off)
     if (c < g->first || c > g->last)
         return;
     if (!w->copies) {
-        w->s[w->n++] = (sref_t){0, id, off};
+        w->s[w->n++] = (ah_ref_t){0, id, off};
         return;
     }
     uint32_t len = e->key_len - off;
@@ -446,7 +442,7 @@ static void gather_start(void *ctx, uint32_t id, uint32_t off)
     to[0] = (unsigned char)len;
     to[1] = (unsigned char)(len >> 8);
     memcpy(to + COPY_HEAD, e->key + off, len);
-    w->s[w->n++] = (sref_t){0, id, w->copied};
+    w->s[w->n++] = (ah_ref_t){0, id, w->copied};
     w->copied += COPY_HEAD + len;
 }
 
