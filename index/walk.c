@@ -668,8 +668,9 @@ static int key_matches_under(const ah_walk_t *s, const ah_walk_item_t *it, const
 
 /*
  * A leaf: entries best first, until one cannot rank. Keys are fetched in
- * batches: their bucket offsets are prefetched for the whole batch, then
- * their buckets, so that the batch's misses overlap instead of queueing.
+ * batches: the whole batch's bucket offsets and classes are prefetched,
+ * then every line of their buckets (ah_index__prefetch_answers), so that
+ * the batch's misses overlap instead of queueing.
  */
 static int scan_word_leaf(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
 {
@@ -681,20 +682,13 @@ static int scan_word_leaf(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
         if (requeue(s, it, &bound, ah_walk__rank(ix, id)))
             return 0;
     }
-    const unsigned char *kidx = ix->sec[AH_SEC_KEY_INDEX].data;
     char key[AH_MAX_KEY_BYTES];
     for (uint32_t pos = it->lo; pos < it->hi; pos += LEAF_BATCH) {
         uint32_t ids[LEAF_BATCH], n = it->hi - pos < LEAF_BATCH ? it->hi - pos : LEAF_BATCH;
-        for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t i = 0; i < n; i++)
             if (entry_id(s, pos + i, &ids[i]) != 0)
                 return AH_ECORRUPT;
-            __builtin_prefetch(kidx + 4 * (uint64_t)(ids[i] >> ix->bucket_shift));
-        }
-        for (uint32_t i = 0; i < n; i++) {
-            uint32_t from = ah_load_u32(kidx + 4 * (uint64_t)(ids[i] >> ix->bucket_shift));
-            if (from < ix->sec[AH_SEC_KEYS].len)
-                __builtin_prefetch(ix->sec[AH_SEC_KEYS].data + from);
-        }
+        ah_index__prefetch_answers(ix, ids, n);
         for (uint32_t i = 0; i < n; i++) {
             uint64_t thr = threshold(s);
             if (thr != UINT64_MAX && ah_walk__rank(ix, ids[i]) >= thr)
