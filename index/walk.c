@@ -257,6 +257,20 @@ static inline int edge_is_other(const edges_t *e, unsigned b)
 }
 
 /*
+ * Starts loading a node's LOOK entries (nd->look: child 0's, or NULL), which
+ * are read child by child once the label and the edges have been stepped.
+ */
+static inline void prefetch_look(const ah_node_t *nd)
+{
+    if (!nd->look || nd->n_children == 0)
+        return;
+    uint32_t bytes = nd->n_children * AH_LOOK_ENTRY_SIZE;
+    for (uint32_t o = 0; o < bytes; o += 64)
+        __builtin_prefetch(nd->look + o);
+    __builtin_prefetch(nd->look + bytes - 1); /* the last line, when the first is not aligned */
+}
+
+/*
  * Whether child j (state ch; other: its edge is edge_is_other()) is ruled
  * out by its LOOK entry (look: child 0's).
  */
@@ -330,6 +344,7 @@ static int expand_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
         if (requeue(s, it, &bound, ah_walk__rank(s->ix, it->lo + rel)))
             return 0;
     }
+    prefetch_look(&nd);
     ah_walk_item_t at = *it;
     for (uint32_t i = 0; i < nd.label_len; i++) {
         int r = feed(s, &at.u, &at.osa, nd.label[i]);
@@ -537,6 +552,7 @@ static int expand_word_node(ah_walk_t *s, ah_walk_item_t *it, uint64_t bound)
         if (requeue(s, it, &bound, ah_walk__rank(s->ix, id)))
             return 0;
     }
+    prefetch_look(&nd);
     ah_walk_item_t at = *it;
     for (uint32_t i = 0; i < nd.label_len; i++) {
         int r = feed(s, &at.u, &at.osa, nd.label[i]);
