@@ -38,7 +38,9 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}"
   $sudo apt-get update -qq
   # Chromium without its recommends: apt would pull some 130 packages.
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Waiting for the dpkg lock: a fresh machine may be upgrading itself at boot.
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -qq \
+    --no-install-recommends "${missing[@]}" >/dev/null
 fi
 if [ "${1:-}" = test ]; then
   # The web tests' packages, exactly as locked, only when the lock file changed.

@@ -10,7 +10,10 @@
 # otherwise unpacks it with `dpkg-deb -x`; builds the sample with the
 # installed ahead-build, answers a completion with the installed
 # ahead-serve, reads `man ahead-serve`, checks the service was not enabled,
-# and removes the package again with `dpkg -r`: nothing of it left.
+# and removes the package again (`apt-get remove`, dpkg -r underneath):
+# nothing of it left. apt waits up to 5 minutes for the dpkg lock, so that
+# another apt beside the test (an upgrade at boot, a second suite) is
+# waited for instead of failing it.
 #
 # usage: check_deb.sh BUILD_DIR SOURCE_DIR
 set -euo pipefail
@@ -19,9 +22,10 @@ source=$(cd "$2" && pwd)
 work=$(mktemp -d)
 serve_pid=
 installed=0
+apt_wait=(-o DPkg::Lock::Timeout=300)
 cleanup() {
     [ -n "$serve_pid" ] && kill "$serve_pid" 2>/dev/null && wait "$serve_pid" 2>/dev/null
-    [ "$installed" = 1 ] && dpkg -r ahead >/dev/null 2>&1
+    [ "$installed" = 1 ] && apt-get "${apt_wait[@]}" remove -y -qq ahead >/dev/null 2>&1
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -65,7 +69,7 @@ fi
 root=
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
     ! dpkg-query -W -f='${Status}' ahead 2>/dev/null | grep -q installed; then
-    apt-get install -y -qq "$deb" >"$work/apt.log" 2>&1 || fail "apt-get install: $(tail -5 "$work/apt.log")"
+    apt-get "${apt_wait[@]}" install -y -qq "$deb" >"$work/apt.log" 2>&1 || fail "apt-get install: $(tail -5 "$work/apt.log")"
     installed=1
     root=
     [ -e /etc/systemd/system/multi-user.target.wants/ahead-serve.service ] && fail "the service was enabled"
@@ -105,12 +109,13 @@ fi
 if [ "$installed" = 1 ]; then
     kill "$serve_pid" && wait "$serve_pid" 2>/dev/null || true
     serve_pid=
-    dpkg -r ahead >"$work/remove.log" 2>&1 || fail "dpkg -r: $(cat "$work/remove.log")"
+    apt-get "${apt_wait[@]}" remove -y -qq ahead >"$work/remove.log" 2>&1 ||
+        fail "apt-get remove: $(cat "$work/remove.log")"
     installed=0
     status=$(dpkg-query -W -f='${db:Status-Status}' ahead 2>/dev/null || echo not-installed)
-    [ "$status" = not-installed ] || [ "$status" = config-files ] || fail "after dpkg -r: $status"
+    [ "$status" = not-installed ] || [ "$status" = config-files ] || fail "after apt-get remove: $status"
     while read -r f; do
-        [ -f "$f" ] && fail "$f left after dpkg -r"
+        [ -f "$f" ] && fail "$f left after apt-get remove"
     done <"$work/files"
-    echo "ok: dpkg -r ahead: removed, nothing left"
+    echo "ok: apt-get remove ahead: removed, nothing left"
 fi
