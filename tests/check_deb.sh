@@ -69,7 +69,8 @@ fi
 root=
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
     ! dpkg-query -W -f='${Status}' ahead 2>/dev/null | grep -q installed; then
-    apt-get "${apt_wait[@]}" install -y -qq "$deb" >"$work/apt.log" 2>&1 || fail "apt-get install: $(tail -5 "$work/apt.log")"
+    apt-get "${apt_wait[@]}" install -y -qq "$deb" >"$work/apt.log" 2>&1 ||
+        fail "apt-get install: $(tail -5 "$work/apt.log")"
     installed=1
     root=
     [ -e /etc/systemd/system/multi-user.target.wants/ahead-serve.service ] && fail "the service was enabled"
