@@ -120,8 +120,10 @@ static void usage(FILE *f)
             "                       its exact index alone (--no-infix --no-typo-index\n"
             "                       --fills 0) where the typo index and fills leave room:\n"
             "                       smaller word-start leaves (faster typo lookups of\n"
-            "                       phrases), then four times the hot nodes unless\n"
-            "                       --hot-nodes is given (default %.1f; 0: never)\n"
+            "                       phrases; for them the typo index gives up its\n"
+            "                       deepest level when that makes the room), then four\n"
+            "                       times the hot nodes unless --hot-nodes is given\n"
+            "                       (default %.1f; 0: never)\n"
             "      --memory SIZE    the most the table of distinct texts may take is half\n"
             "                       of SIZE (bytes, or with K, M, G, T; at least 1M;\n"
             "                       default half of this machine's memory): beyond it the\n"
@@ -653,8 +655,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "ahead-build: phases: reading %.2f s, aggregating %.2f s, writing %.2f s\n",
                 t_read - t0, t_aggregated - t_read, t_end - t_aggregated);
         if (info.word_leaves_near || info.hot_nodes_more)
-            fprintf(stderr, "ahead-build: within --size-budget %.1f: %s%s%s\n", o.size_budget,
+            fprintf(stderr, "ahead-build: within --size-budget %.1f: %s%s%s%s\n", o.size_budget,
                     info.word_leaves_near ? "smaller word-start leaves" : "",
+                    info.grams_shallower ? " (for them, the typo index one level shallower)" : "",
                     info.word_leaves_near && info.hot_nodes_more ? ", " : "",
                     info.hot_nodes_more ? "four times the hot nodes" : "");
         if (info.fills)

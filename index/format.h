@@ -534,7 +534,7 @@
 #define AH_LOOK_ENTRY_SIZE 8
 #define AH_GRAM_SLOT_SIZE  8
 #define AH_GRAM_SLOT_EMPTY 0xffffffffu
-#define AH_GRAM_DEPTH      5  /* heads of depths 2..5: the typo depth ahead-build writes */
+#define AH_GRAM_DEPTH      5  /* the typo depth ahead-build writes, or 4 (spend_room, writer.c) */
 #define AH_MAX_GRAM_DEPTH  16 /* the deepest a reader accepts */
 #define AH_GRAM_END        0  /* g3 of a group whose strings end after g2 */
 

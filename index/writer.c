@@ -84,6 +84,10 @@ typedef struct writer {
     double fill_seconds;
     uint64_t total;
     ah_words_info_t words;
+    /* The gram table, built and not yet written (NULL: none), and the depth it is written to:
+     * AH_GRAM_DEPTH, or one less where spend_room() gives that level up. */
+    ah_grams_build_t *grams;
+    unsigned gram_depth;
     /* Sums already taken: the CRCs of the first n_summed sections in table order, and the
      * content id's chain after them (FILLS comes last, so the rest need not be read again). */
     unsigned n_summed;
@@ -1303,7 +1307,7 @@ static int fill_header(writer_t *w, unsigned char *head, uint64_t file_size,
                  (opt->no_words ? 0 : AH_FLAG_WORDS) | (w->typo ? AH_FLAG_TYPO : 0) |
                      (w->has_contexts ? AH_FLAG_CONTEXTS : 0) |
                      (w->has_choseong ? AH_FLAG_CHOSEONG : 0) | (w->has_fills ? AH_FLAG_FILLS : 0));
-    ah_store_u32(head + AH_HDR_TYPO_DEPTH, w->typo ? AH_GRAM_DEPTH : 0);
+    ah_store_u32(head + AH_HDR_TYPO_DEPTH, w->typo ? w->gram_depth : 0);
     ah_store_u32(head + AH_HDR_GRAM_SLOTS, w->typo ? w->gram_slots : 0);
     ah_store_u32(head + AH_HDR_WORD_ENTRIES, words->entries);
     ah_store_u32(head + AH_HDR_WORD_NODES, words->inner_nodes);
@@ -1420,6 +1424,7 @@ typedef struct words_job {
     unsigned leaf;
     size_t memory; /* for the word starts' suffixes at once (0: no bound) */
     int words, words_later;
+    int near; /* small leaves a level deeper (spend_room() may build it again without) */
     ah_grams_build_t *grams; /* NULL without the typo index, or once it is done */
     ah_words_info_t info;
     int rc;
@@ -1475,25 +1480,51 @@ static int build_words(writer_t *w, unsigned leaf, int near, size_t memory, buf_
     return rc;
 }
 
+/* Gives back the word-start trie's sections, to build it again. */
+static void drop_words(writer_t *w)
+{
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned s = word_secs[i];
+        free(w->sec[s].data);
+        if (w->spilled[s])
+            side_punch(w, w->side_off[s], w->sec[s].len);
+        w->sec[s] = (buf_t){0};
+        w->spilled[s] = 0;
+    }
+}
+
+/*
+ * Builds the word-start trie into w's sections, with small leaves a level
+ * deeper when job->near (spend_room() decides whether they stay); one too
+ * large for its offsets that way is built again without them.
+ */
+static void make_words(words_job_t *j)
+{
+    writer_t *w = j->w;
+    section_stream_t ss[3];
+    buf_t secs[3] = {{0}};
+    j->rc = build_words(w, j->leaf, j->near, j->memory, secs, ss, &j->info);
+    for (unsigned i = 0; i < 3; i++) {
+        unsigned s = word_secs[i];
+        w->sec[s] = secs[i];
+        if (!j->rc) {
+            stream_done(&ss[i].st, s);
+            spill_section(w, s);
+        }
+    }
+    if (j->rc == AH_EINVAL && j->near) {
+        drop_words(w);
+        j->near = 0;
+        make_words(j);
+    }
+    w->words_near = j->near && !j->rc;
+}
+
 static void *words_main(void *arg)
 {
     words_job_t *j = arg;
-    writer_t *w = j->w;
-    int now = j->words && !j->words_later;
-    /* The first trie's sections are w's own, next to each other in sec[]. */
-    section_stream_t ss[3];
-    buf_t secs[3] = {{0}};
-    if (now) {
-        j->rc = build_words(w, j->leaf, 0, j->memory, secs, ss, &j->info);
-        for (unsigned i = 0; i < 3; i++) {
-            unsigned s = word_secs[i];
-            w->sec[s] = secs[i];
-            if (!j->rc) {
-                stream_done(&ss[i].st, s);
-                spill_section(w, s);
-            }
-        }
-    }
+    if (j->words && !j->words_later)
+        make_words(j);
     if (j->grams)
         ah_writer__grams_work(j->grams);
     return NULL;
@@ -1538,73 +1569,24 @@ static size_t fills_wanted(const ah_write_options_t *opt, size_t n)
     return opt->fills > 0 ? (size_t)opt->fills : 0;
 }
 
-/* The snapshot's sections as they stand, but CONTEXTS, with FILLS at their largest. */
+/* What the gram table takes written to depth (unwritten: both sections padded). */
+static uint64_t grams_size(const writer_t *w, unsigned depth)
+{
+    return w->grams ? ah_writer__grams_bytes(w->grams, depth) + 2 * (AH_SECTION_PAD + 7) : 0;
+}
+
+/*
+ * The snapshot's sections as they stand, but CONTEXTS, with FILLS at their
+ * largest and the gram table, when not yet written, at w->gram_depth.
+ */
 static uint64_t planned_size(const writer_t *w, const ah_write_options_t *opt)
 {
     uint64_t total = fills_bound(fills_wanted(opt, w->n), w->n, w->topk);
+    total += grams_size(w, w->gram_depth);
     for (unsigned s = 1; s <= AH_SECTION_MAX; s++)
         if (s != AH_SEC_CONTEXTS && s != AH_SEC_FILLS && w->sec[s].len)
             total += section_size(w, s);
     return total;
-}
-
-/* The word-start trie again with small leaves a level deeper (writer_words.c), on a thread. */
-typedef struct fine_words {
-    writer_t *w;
-    unsigned leaf;
-    size_t memory;
-    buf_t sec[3];           /* WORD_NODES, WORD_ENTRIES, WORD_LOOK */
-    section_stream_t ss[3]; /* those in the side file, when ss[i].st.on */
-    ah_words_info_t info;
-    int rc;
-} fine_words_t;
-
-static uint64_t words_size(const writer_t *w)
-{
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < 3; i++)
-        sum += section_size(w, word_secs[i]);
-    return sum;
-}
-
-static void *fine_words_main(void *arg)
-{
-    fine_words_t *f = arg;
-    writer_t *w = f->w;
-    f->rc = build_words(w, f->leaf, 1, f->memory, f->sec, f->ss, &f->info);
-    for (unsigned i = 0; i < 3; i++)
-        if (f->sec[i].failed && !f->rc)
-            f->rc = AH_ENOMEM;
-    return NULL;
-}
-
-/* Puts the finer word-start trie in place of the first one when it fits in room bytes. */
-static int keep_fine_words(writer_t *w, words_job_t *job, fine_words_t *f, double room)
-{
-    uint64_t fine = 0; /* as for sections in memory, the streamed one's included */
-    for (unsigned i = 0; i < 3; i++)
-        fine += (f->ss[i].st.on ? f->ss[i].len : f->sec[i].len) + AH_SECTION_PAD + 7;
-    if (f->rc || (double)fine > (double)words_size(w) + room) {
-        for (unsigned i = 0; i < 3; i++)
-            free(f->sec[i].data);
-        for (unsigned i = 0; i < 3; i++)
-            if (f->ss[i].st.on)
-                side_punch(w, f->ss[i].st.off, f->ss[i].st.streamed);
-        return f->rc == AH_ENOMEM ? f->rc : 0; /* AH_EINVAL, too large: the first one fits */
-    }
-    for (unsigned i = 0; i < 3; i++) {
-        unsigned s = word_secs[i];
-        free(w->sec[s].data);
-        if (w->spilled[s])
-            side_punch(w, w->side_off[s], w->sec[s].len);
-        w->sec[s] = f->sec[i];
-        w->spilled[s] = 0;
-        stream_done(&f->ss[i].st, s);
-        spill_section(w, s);
-    }
-    job->info = f->info;
-    w->words_near = 1;
-    return 0;
 }
 
 /* The main trie as it was, while another with more hot nodes is built. */
@@ -1649,80 +1631,61 @@ static void unstash_trie(writer_t *w, trie_stash_t *t, int keep)
         w->inner_nodes = t->inner_nodes;
 }
 
-static uint64_t trie_size(const writer_t *w)
-{
-    uint64_t sum = 0;
-    for (unsigned i = 0; i < N_TRIE_SECS; i++)
-        sum += section_size(w, trie_secs[i]);
-    return sum;
-}
-
 /*
  * What opt->size_budget allows a snapshot with the typo index beyond the
  * defaults' sections (an exact one stays as it is: its size is the
- * measure), against the exact index as it stands: smaller word-start
- * leaves (writer_words.c), then opt->hot_nodes_room hot nodes, each kept
- * only when the whole snapshot, its fills at their largest, stays within
- * the budget. Most data cannot afford them (npm-downloads' typo index and
- * fills take its room); where it can, typo passes over phrases read far
- * fewer keys, and more keystrokes find their answers inline. Both are
- * built at once, the word-start trie on a thread of its own (one after the
- * other when that would take more than half of opt->memory), and each is
- * skipped without building when the room is clearly short: under half the
- * word-start trie it replaces (it grew by 0.8-1.6 times that on
- * npm-downloads and es-ngrams), or under 64 bytes per added hot node
- * (about 125 on es-ngrams). The side file gives back the regions of the
- * sections that are replaced, or of a candidate that is not kept.
+ * measure), against the exact index as it stands, the fills at their
+ * largest. The word-start trie was built with small leaves a level deeper
+ * (writer_words.c), which typo passes over phrases read far fewer keys
+ * through: they stay when the snapshot is within the budget, or would be
+ * without the gram table's deepest level, which is then given up for them
+ * (on npm-downloads the misspelled prefixes' p99 is 0.85x with both
+ * changes, 1.19x with the shallower table alone: bench/RESULTS.md); else
+ * the trie is built again with leaves of the usual size. Built first, they
+ * cost no time where they stay (all three datasets in data/ and
+ * npm-downloads). Then opt->hot_nodes_room hot nodes, which answer more
+ * keystrokes inline, kept when they fit too, and not built when the room
+ * is under 64 bytes per added hot node (about 125 on es-ngrams). The side
+ * file gives back the regions of the sections that are replaced, or of a
+ * candidate that is not kept.
  */
 static int spend_room(writer_t *w, words_job_t *job, const ah_write_options_t *opt, uint64_t *top,
                       uint32_t *root)
 {
     double budget = opt->size_budget * (double)exact_size(w);
-    double room = budget - (double)planned_size(w, opt);
-    fine_words_t fine = {.w = w, .leaf = job->leaf, .memory = job->memory};
-    int try_words = job->words && room >= (double)words_size(w) / 2;
-    int try_hot = opt->hot_nodes_room > opt->hot_nodes &&
-                  room >= 64.0 * (opt->hot_nodes_room - opt->hot_nodes);
-    /* At once only when what both hold beyond the rest, the word starts' suffixes (16 bytes
-     * each) and a second copy of each trie, is within half the memory budget. */
-    uint64_t both = 16 * (uint64_t)job->info.entries + words_size(w) + trie_size(w);
-    pthread_t thread;
-    int threaded = try_words && try_hot && (opt->memory == 0 || both <= opt->memory / 2) &&
-                   pthread_create(&thread, NULL, fine_words_main, &fine) == 0;
-    int rc = 0;
-    if (try_words && !threaded) { /* one after the other: the word-start trie first */
-        fine_words_main(&fine);
-        rc = keep_fine_words(w, job, &fine, budget - (double)planned_size(w, opt));
-    }
-    trie_stash_t old = {0};
-    uint64_t old_trie = trie_size(w);
-    uint32_t new_root = 0;
-    int hot_rc = 0;
-    try_hot = try_hot && !rc;
-    if (try_hot) {
-        const char *why = NULL;
-        stash_trie(w, &old);
-        hot_rc = build_trie(w, opt->hot_nodes_room, top, &new_root, &why);
-        for (unsigned i = 0; i < N_TRIE_SECS; i++)
-            if (w->sec[trie_secs[i]].failed && !hot_rc)
-                hot_rc = AH_ENOMEM;
-    }
-    if (threaded) { /* the word-start trie first, measured beside the first main trie */
-        pthread_join(thread, NULL);
-        rc = keep_fine_words(w, job, &fine,
-                             budget - (double)(planned_size(w, opt) - trie_size(w) + old_trie));
-    }
-    if (try_hot) {
-        int keep = !rc && !hot_rc && (double)planned_size(w, opt) <= budget;
-        unstash_trie(w, &old, keep);
-        if (keep) {
-            *root = new_root;
-            w->hot_more = 1;
-        } else if (hot_rc == AH_ENOMEM && !rc) {
-            rc = hot_rc; /* AH_EINVAL, too large: the first one fits */
+    double over = (double)planned_size(w, opt) - budget;
+    if (w->words_near && over > 0) {
+        uint64_t deepest =
+            w->grams ? grams_size(w, w->gram_depth) - grams_size(w, w->gram_depth - 1) : 0;
+        if (over <= (double)deepest) {
+            w->gram_depth--;
+        } else {
+            drop_words(w);
+            job->near = 0;
+            make_words(job);
+            if (job->rc)
+                return job->rc;
         }
     }
-    return rc;
+    double room = budget - (double)planned_size(w, opt);
+    if (opt->hot_nodes_room <= opt->hot_nodes ||
+        room < 64.0 * (opt->hot_nodes_room - opt->hot_nodes))
+        return 0;
+    trie_stash_t old = {0};
+    stash_trie(w, &old);
+    uint32_t new_root = 0;
+    const char *why = NULL;
+    int rc = build_trie(w, opt->hot_nodes_room, top, &new_root, &why);
+    for (unsigned i = 0; i < N_TRIE_SECS; i++)
+        if (w->sec[trie_secs[i]].failed && !rc)
+            rc = AH_ENOMEM;
+    int keep = !rc && (double)planned_size(w, opt) <= budget;
+    unstash_trie(w, &old, keep);
+    if (keep) {
+        *root = new_root;
+        w->hot_more = 1;
+    }
+    return rc == AH_ENOMEM ? rc : 0; /* AH_EINVAL, too large: the first one fits */
 }
 
 static int check_input(const ah_entry_t *e, size_t n, const ah_write_options_t *opt, char *err,
@@ -1803,10 +1766,12 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     rc = top ? compute_classes(w) : AH_ENOMEM;
     /* The word-start index needs only the keys and their classes: it is built beside the rest. */
     w->typo = !opt->no_typo;
+    w->gram_depth = AH_GRAM_DEPTH;
     words_job_t job = {.e = entries,
                        .w = w,
                        .leaf = opt->word_leaf ? opt->word_leaf : AH_DEFAULT_WORD_LEAF,
                        .words = !opt->no_words,
+                       .near = !opt->no_words && w->typo && opt->size_budget > 0,
                        .info = {.id_bits = ah_bits_for(w->n - 1) ? ah_bits_for(w->n - 1) : 1}};
     /* Under a memory budget the gram table keeps what it has over every string in a file. */
     int scratch_fd = w->typo && opt->memory && w->path ? open_beside(w->path) : -1;
@@ -1846,12 +1811,28 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
         rc = job.rc;
         why = "word-start index too large";
     }
+    if (!rc && job.words_later) {
+        job.words_later = 0;
+        words_main(&job);
+        if (job.rc) {
+            rc = job.rc;
+            why = "word-start index too large";
+        }
+    }
+    /* The gram table is written once spend_room() has chosen its depth. */
+    w->grams = job.grams;
+    if (!rc && opt->size_budget > 0 && w->typo) {
+        rc = spend_room(w, &job, opt, top, &root);
+        why = rc ? "out of memory" : why;
+    }
+    w->grams = NULL;
     uint32_t gram_slots = 0;
     if (job.grams) {
         section_stream_t blocks = {.st = {.w = w, .b = &w->sec[AH_SEC_GRAM_BLOCKS]}};
         ah_section_out_t blocks_out = {section_begin, section_flush, &blocks};
-        int grc = ah_writer__grams_end(job.grams, rc ? NULL : &w->sec[AH_SEC_GRAM_SLOTS],
-                                       &w->sec[AH_SEC_GRAM_BLOCKS], &blocks_out, &gram_slots);
+        int grc =
+            ah_writer__grams_end(job.grams, w->gram_depth, rc ? NULL : &w->sec[AH_SEC_GRAM_SLOTS],
+                                 &w->sec[AH_SEC_GRAM_BLOCKS], &blocks_out, &gram_slots);
         if (!rc && grc == AH_EIO) {
             w->stream_errno = errno;
             why = "the typo index's temporary file";
@@ -1870,18 +1851,6 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     if (scratch_fd >= 0)
         close(scratch_fd);
     w->scratch_fd = -1;
-    if (!rc && job.words_later) {
-        job.words_later = 0;
-        words_main(&job);
-        if (job.rc) {
-            rc = job.rc;
-            why = "word-start index too large";
-        }
-    }
-    if (!rc && opt->size_budget > 0 && w->typo) {
-        rc = spend_room(w, &job, opt, top, &root);
-        why = rc ? "out of memory" : why;
-    }
     w->words = job.info;
     if (!rc && w->stream_errno) {
         rc = AH_EIO;
@@ -2260,6 +2229,7 @@ int ah_snapshot_write(const char *path, const ah_entry_t *entries, size_t n,
         info->word_entries = w.words.entries;
         info->word_inner_nodes = w.words.inner_nodes;
         info->word_leaves_near = w.words_near;
+        info->grams_shallower = w.typo && w.gram_depth < AH_GRAM_DEPTH;
         info->hot_nodes_more = w.hot_more;
         info->fills = w.fills;
         info->fill_seconds = w.fill_seconds;

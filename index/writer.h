@@ -74,6 +74,7 @@ typedef struct ah_write_info {
     uint32_t word_inner_nodes;                  /* records of the word-start trie */
     int word_leaves_near;                       /* its leaves were kept small a level deeper:
                                                    size_budget had room */
+    int grams_shallower;                        /* for them, the gram table one level shallower */
     int hot_nodes_more;                         /* hot_nodes_room were taken: it had room */
     uint64_t section_bytes[AH_SECTION_MAX + 1]; /* by section id, padding included */
     unsigned stale_temps_removed; /* temporary files of killed writers, removed (outfile.h) */

@@ -192,10 +192,13 @@ int ah_writer__choseong(const ah_entry_t *e, uint32_t n, const uint32_t *class_o
  * The same in three steps, so that two threads can share the work: begin
  * (one thread: finds every string), work (any number of threads, each
  * returning when no depth is left), end (after every work call has
- * returned: appends the depths in order, through blocks_out when it is not
- * NULL, fills the slots, frees; with slots NULL it only frees).
+ * returned: appends depths 2 to `depth` in order, through blocks_out when
+ * it is not NULL, fills the slots, frees; with slots NULL it only frees).
  * ah_writer__grams_end() returns what ah_writer__grams() does, or AH_EIO
- * with errno set when the scratch file failed.
+ * with errno set when the scratch file failed. The table of a shallower
+ * depth is the deeper one's first depths (the same bytes as one built to
+ * that depth), so the writer may choose how deep once they are built:
+ * ah_writer__grams_bytes() is what the two sections would take, unpadded.
  */
 typedef struct ah_grams_build ah_grams_build_t;
 /* memory: a budget in bytes (0: none); a depth whose records would not fit in a
@@ -206,7 +209,8 @@ int ah_writer__grams_begin(ah_grams_build_t **gb, const ah_entry_t *e, uint32_t 
                            unsigned depth, size_t memory, int scratch_fd,
                            const ah_read_hook_t *read);
 void ah_writer__grams_work(ah_grams_build_t *gb);
-int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks,
+uint64_t ah_writer__grams_bytes(const ah_grams_build_t *gb, unsigned depth);
+int ah_writer__grams_end(ah_grams_build_t *gb, unsigned depth, buf_t *slots, buf_t *blocks,
                          const ah_section_out_t *blocks_out, uint32_t *n_slots);
 
 /*

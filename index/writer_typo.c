@@ -721,7 +721,7 @@ int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t
     if (!gb || !offs || !(gb->starts || piece) || !gb->per) {
         free(offs);
         free(piece);
-        ah_writer__grams_end(gb, NULL, NULL, NULL, NULL);
+        ah_writer__grams_end(gb, AH_MAX_GRAM_DEPTH, NULL, NULL, NULL, NULL);
         return AH_ENOMEM;
     }
     int rc = 0;
@@ -745,7 +745,7 @@ int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t
     free(offs);
     free(piece);
     if (rc) {
-        ah_writer__grams_end(gb, NULL, NULL, NULL, NULL);
+        ah_writer__grams_end(gb, AH_MAX_GRAM_DEPTH, NULL, NULL, NULL, NULL);
         return rc;
     }
     for (unsigned j = 2; j <= depth; j++)
@@ -798,7 +798,28 @@ static int append_blocks(ah_grams_build_t *gb, grams_t *g, buf_t *out,
     return rc;
 }
 
-int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks,
+/* The slots for total blocks: a power of two at least 5/4 of them, and one more, so one stays
+ * empty. */
+static uint64_t slots_for(size_t total)
+{
+    uint64_t ns = 1;
+    while (ns < total + total / 4 + 1)
+        ns *= 2;
+    return ns;
+}
+
+uint64_t ah_writer__grams_bytes(const ah_grams_build_t *gb, unsigned depth)
+{
+    size_t total = 0;
+    uint64_t bytes = 0;
+    for (unsigned j = 2; j <= depth && j <= gb->depth; j++) {
+        total += gb->per[j].n_blocks;
+        bytes += gb->per[j].blocks.len;
+    }
+    return slots_for(total) * AH_GRAM_SLOT_SIZE + bytes;
+}
+
+int ah_writer__grams_end(ah_grams_build_t *gb, unsigned depth, buf_t *slots, buf_t *blocks,
                          const ah_section_out_t *blocks_out, uint32_t *n_slots)
 {
     if (!gb)
@@ -806,17 +827,16 @@ int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks,
     int rc = 0;
     size_t total = 0;
     uint64_t bytes = 0;
+    if (depth > gb->depth)
+        depth = gb->depth;
     for (unsigned j = 2; j <= gb->depth && gb->per; j++) {
         grams_t *g = &gb->per[j];
         if (!rc && (g->rc || g->too_large))
             rc = g->rc ? g->rc : AH_EINVAL;
-        total += g->n_blocks;
-        bytes += g->blocks.len;
+        total += j <= depth ? g->n_blocks : 0;
+        bytes += j <= depth ? g->blocks.len : 0;
     }
-    /* The slots: a power of two at least 5/4 of the blocks, and one more, so one stays empty. */
-    uint64_t ns = 1;
-    while (!rc && ns < total + total / 4 + 1)
-        ns *= 2;
+    uint64_t ns = rc ? 1 : slots_for(total);
     unsigned char *p = rc || !slots ? NULL : buf_grow(slots, ns * AH_GRAM_SLOT_SIZE);
     if (!rc && slots && !p)
         rc = AH_ENOMEM;
@@ -827,7 +847,7 @@ int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks,
         if (blocks_out)
             blocks_out->begin(blocks_out->ctx, bytes);
         uint64_t base = 0;
-        for (unsigned j = 2; j <= gb->depth && !rc; j++) {
+        for (unsigned j = 2; j <= depth && !rc; j++) {
             grams_t *g = &gb->per[j];
             /* Depths follow one another in GRAM_BLOCKS, shallowest first. */
             rc = append_blocks(gb, g, blocks, blocks_out);
@@ -850,6 +870,8 @@ int ah_writer__grams_end(ah_grams_build_t *gb, buf_t *slots, buf_t *blocks,
         free(gb->per[j].blocks.data);
         free(gb->per[j].slot_hash);
         free(gb->per[j].slot_off);
+        if (j > depth) /* left out: its blocks wait in the scratch file no longer */
+            scratch_drop(gb, gb->per[j].parked_at, gb->per[j].blocks.len);
     }
     free(gb->per);
     free(gb->starts);
@@ -865,5 +887,5 @@ int ah_writer__grams(const ah_entry_t *e, uint32_t n, int words, unsigned depth,
     if (rc)
         return rc;
     ah_writer__grams_work(gb);
-    return ah_writer__grams_end(gb, slots, blocks, NULL, n_slots);
+    return ah_writer__grams_end(gb, depth, slots, blocks, NULL, n_slots);
 }

@@ -45,6 +45,14 @@ static ah_index_t *build_with(const oracle_t *o, const ah_write_options_t *opt, 
     return ix;
 }
 
+/* The gram table's depth in a snapshot's header: what its writer said it chose. */
+static void assert_gram_depth(const ah_index_t *ix, const ah_write_info_t *info)
+{
+    ah_index_stats_t st;
+    ah_index_stats(ix, &st);
+    ck_assert_uint_eq(st.typo_depth, info->grams_shallower ? AH_GRAM_DEPTH - 1 : AH_GRAM_DEPTH);
+}
+
 static ah_index_t *build(const oracle_t *o, const ah_write_options_t *opt, const char *name)
 {
     return build_with(o, opt, name, NULL);
@@ -387,6 +395,29 @@ START_TEST(test_near_word_leaves)
     }
     ck_assert_uint_eq(check_edited_queries(&o, ix, opt.topk, 300, &seed, 1), 0);
     ah_index_close(ix);
+    if (!opt.no_typo) {
+        /*
+         * The least budget that has room for the smaller leaves (no hot nodes
+         * asked for), found in steps of 2%: there they fit only without the
+         * gram table's deepest level, and the answers stay the contract's.
+         */
+        opt.hot_nodes_room = 0;
+        ah_write_info_t least;
+        for (opt.size_budget = 1;; opt.size_budget *= 1.02) {
+            ix = build_with(&o, &opt, "least.snap", &least);
+            if (least.word_leaves_near || opt.size_budget > 100)
+                break;
+            ah_index_close(ix);
+        }
+        ck_assert_int_eq(least.word_leaves_near, 1);
+        ck_assert_int_eq(least.grams_shallower, 1);
+        ck_assert_uint_eq(least.word_inner_nodes, near.word_inner_nodes);
+        assert_gram_depth(ix, &least);
+        ck_assert_uint_lt(least.section_bytes[AH_SEC_GRAM_BLOCKS],
+                          near.section_bytes[AH_SEC_GRAM_BLOCKS]);
+        ck_assert_uint_eq(check_edited_queries(&o, ix, opt.topk, 300, &seed, 1), 0);
+        ah_index_close(ix);
+    }
     oracle_free(&o);
 }
 END_TEST
@@ -641,8 +672,13 @@ END_TEST
 
 /* ------------------------------------------------------------ datasets */
 
-/* near_expected: whether the defaults make smaller word-start leaves (-1: either). */
-static void check_dataset(const char *file, size_t max_lines, size_t queries, int near_expected)
+/*
+ * near_expected: whether the defaults make smaller word-start leaves;
+ * shallower_expected: whether they give up the gram table's deepest level
+ * for them (-1: either).
+ */
+static void check_dataset(const char *file, size_t max_lines, size_t queries, int near_expected,
+                          int shallower_expected)
 {
     char path[512];
     if (!dataset_path(file, path, sizeof path)) {
@@ -673,6 +709,10 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries, in
         ah_index_t *ix = build_with(&o, &opt, "dataset.snap", &info);
         if (near_expected >= 0 && !no_typo)
             ck_assert_int_eq(info.word_leaves_near, near_expected);
+        if (shallower_expected >= 0 && !no_typo)
+            ck_assert_int_eq(info.grams_shallower, shallower_expected);
+        if (!no_typo)
+            assert_gram_depth(ix, &info);
         /* What the budget allows is taken only within it (the rest may exceed it). */
         if (info.word_leaves_near || info.hot_nodes_more)
             ck_assert_msg(info.file_bytes <= AH_SIZE_BUDGET * (double)exact_bytes,
@@ -697,19 +737,20 @@ static void check_dataset(const char *file, size_t max_lines, size_t queries, in
 
 START_TEST(test_subtlex)
 {
-    check_dataset("subtlex-us.tsv", 0, 150, 0); /* over the budget already */
+    /* Over the budget already at depth 5: the smaller leaves fit only at depth 4. */
+    check_dataset("subtlex-us.tsv", 0, 150, 1, 1);
 }
 END_TEST
 
 START_TEST(test_es_ngrams)
 {
-    check_dataset("es-ngrams.tsv.gz", 0, 100, 1);
+    check_dataset("es-ngrams.tsv.gz", 0, 100, 1, 0);
 }
 END_TEST
 
 START_TEST(test_npm_head)
 {
-    check_dataset("npm-downloads.tsv.gz", 300000, 60, -1);
+    check_dataset("npm-downloads.tsv.gz", 300000, 60, -1, -1);
 }
 END_TEST
 
