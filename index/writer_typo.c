@@ -126,6 +126,7 @@ typedef struct grams {
     uint64_t parked_at;  /* in the scratch file, when the depth is done and blocks.data NULL */
     uint64_t *slot_hash; /* per block: its hash, and its offset in blocks */
     uint32_t *slot_off;
+    uint64_t slots_at; /* or, once parked too, the hashes then the offsets in the scratch file */
     size_t n_blocks, cap_blocks;
     int too_large;
     int rc;
@@ -679,6 +680,17 @@ static int build_depth(ah_grams_build_t *gb, grams_t *g)
         g->blocks.data = NULL;
         g->blocks.cap = 0;
         g->parked_at = at;
+        /* And the slots' hashes and offsets, which wait until the writer has chosen the depth. */
+        uint64_t n = g->n_blocks;
+        at = scratch_take(gb, 12 * n);
+        if (at != UINT64_MAX && !scratch_io(gb, g->slot_hash, 8 * n, at, 1) &&
+            !scratch_io(gb, g->slot_off, 4 * n, at + 8 * n, 1)) {
+            free(g->slot_hash);
+            free(g->slot_off);
+            g->slot_hash = NULL;
+            g->slot_off = NULL;
+            g->slots_at = at;
+        }
     }
     return rc;
 }
@@ -749,7 +761,7 @@ int ah_writer__grams_begin(ah_grams_build_t **out, const ah_entry_t *e, uint32_t
         return rc;
     }
     for (unsigned j = 2; j <= depth; j++)
-        gb->per[j] = (grams_t){.e = e, .j = j, .parked_at = UINT64_MAX};
+        gb->per[j] = (grams_t){.e = e, .j = j, .parked_at = UINT64_MAX, .slots_at = UINT64_MAX};
     /* Two depths at a time (two threads) may take a quarter of the memory budget. */
     while (memory && gb->part_bits < 8 &&
            2 * (gb->n >> gb->part_bits) * sizeof(grec_t) > memory / 4)
@@ -798,6 +810,8 @@ static int append_blocks(ah_grams_build_t *gb, grams_t *g, buf_t *out,
     return rc;
 }
 
+#define SLOT_PIECE 65536 /* parked slots' hashes and offsets read back a piece at a time */
+
 /* The slots for total blocks: a power of two at least 5/4 of them, and one more, so one stays
  * empty. */
 static uint64_t slots_for(size_t total)
@@ -837,6 +851,10 @@ int ah_writer__grams_end(ah_grams_build_t *gb, unsigned depth, buf_t *slots, buf
         bytes += j <= depth ? g->blocks.len : 0;
     }
     uint64_t ns = rc ? 1 : slots_for(total);
+    uint64_t *hash_buf = rc || !slots ? NULL : malloc(SLOT_PIECE * sizeof *hash_buf);
+    uint32_t *off_buf = hash_buf ? malloc(SLOT_PIECE * sizeof *off_buf) : NULL;
+    if (!rc && slots && !off_buf)
+        rc = AH_ENOMEM;
     unsigned char *p = rc || !slots ? NULL : buf_grow(slots, ns * AH_GRAM_SLOT_SIZE);
     if (!rc && slots && !p)
         rc = AH_ENOMEM;
@@ -851,12 +869,25 @@ int ah_writer__grams_end(ah_grams_build_t *gb, unsigned depth, buf_t *slots, buf
             grams_t *g = &gb->per[j];
             /* Depths follow one another in GRAM_BLOCKS, shallowest first. */
             rc = append_blocks(gb, g, blocks, blocks_out);
-            for (size_t i = 0; i < g->n_blocks; i++) {
-                uint64_t at = g->slot_hash[i] & (ns - 1);
-                while (ah_load_u32(p + at * AH_GRAM_SLOT_SIZE) != AH_GRAM_SLOT_EMPTY)
-                    at = (at + 1) & (ns - 1);
-                ah_store_u32(p + at * AH_GRAM_SLOT_SIZE, (uint32_t)(base + g->slot_off[i]));
-                ah_store_u32(p + at * AH_GRAM_SLOT_SIZE + 4, (uint32_t)(g->slot_hash[i] >> 32));
+            for (size_t i = 0; i < g->n_blocks && !rc; i += SLOT_PIECE) {
+                size_t m = g->n_blocks - i < SLOT_PIECE ? g->n_blocks - i : SLOT_PIECE;
+                const uint64_t *hash = g->slot_hash + i;
+                const uint32_t *off = g->slot_off + i;
+                if (g->slots_at != UINT64_MAX) { /* parked: a piece at a time */
+                    rc = scratch_io(gb, hash_buf, 8 * m, g->slots_at + 8 * i, 0);
+                    if (!rc)
+                        rc = scratch_io(gb, off_buf, 4 * m,
+                                        g->slots_at + 8 * (uint64_t)g->n_blocks + 4 * i, 0);
+                    hash = hash_buf;
+                    off = off_buf;
+                }
+                for (size_t k = 0; k < m && !rc; k++) {
+                    uint64_t at = hash[k] & (ns - 1);
+                    while (ah_load_u32(p + at * AH_GRAM_SLOT_SIZE) != AH_GRAM_SLOT_EMPTY)
+                        at = (at + 1) & (ns - 1);
+                    ah_store_u32(p + at * AH_GRAM_SLOT_SIZE, (uint32_t)(base + off[k]));
+                    ah_store_u32(p + at * AH_GRAM_SLOT_SIZE + 4, (uint32_t)(hash[k] >> 32));
+                }
             }
             base += g->blocks.len;
         }
@@ -870,9 +901,12 @@ int ah_writer__grams_end(ah_grams_build_t *gb, unsigned depth, buf_t *slots, buf
         free(gb->per[j].blocks.data);
         free(gb->per[j].slot_hash);
         free(gb->per[j].slot_off);
+        scratch_drop(gb, gb->per[j].slots_at, 12 * (uint64_t)gb->per[j].n_blocks);
         if (j > depth) /* left out: its blocks wait in the scratch file no longer */
             scratch_drop(gb, gb->per[j].parked_at, gb->per[j].blocks.len);
     }
+    free(hash_buf);
+    free(off_buf);
     free(gb->per);
     free(gb->starts);
     free(gb);
