@@ -70,7 +70,9 @@
  *               first code point, a depth j (2..typo depth) and the two
  *               code points at j and j + 1, with the code points before j
  *               (the "head") as the record. Left out, with LOOK, by
- *               --no-typo-index.
+ *               --no-typo-index. The typo depth is 5, or 4 where
+ *               ahead-build's size budget gives that level up for smaller
+ *               word-start leaves.
  *   CHOSEONG    only when some key holds Hangul: for initial-consonant
  *               search (ㅅㅇㅌ finds 서울 특별시), each such completion's
  *               runs of syllables as their leading consonants, one
