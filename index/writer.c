@@ -1642,8 +1642,9 @@ static void unstash_trie(writer_t *w, trie_stash_t *t, int keep)
  * (on npm-downloads the misspelled prefixes' p99 is 0.85x with both
  * changes, 1.19x with the shallower table alone: bench/RESULTS.md); else
  * the trie is built again with leaves of the usual size. Built first, they
- * cost no time where they stay (all three datasets in data/ and
- * npm-downloads). Then opt->hot_nodes_room hot nodes, which answer more
+ * cost no time where they stay (es-ngrams, subtlex-us, npm-downloads),
+ * the time of a second trie where they do not (data/sample.tsv, a few
+ * milliseconds). Then opt->hot_nodes_room hot nodes, which answer more
  * keystrokes inline, kept when they fit too, and not built when the room
  * is under 64 bytes per added hot node (about 125 on es-ngrams). The side
  * file gives back the regions of the sections that are replaced, or of a
@@ -1823,7 +1824,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     w->grams = job.grams;
     if (!rc && opt->size_budget > 0 && w->typo) {
         rc = spend_room(w, &job, opt, top, &root);
-        why = rc ? "out of memory" : why;
+        why = rc == AH_ENOMEM ? "out of memory" : rc ? "word-start index too large" : why;
     }
     w->grams = NULL;
     uint32_t gram_slots = 0;
