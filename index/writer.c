@@ -84,8 +84,9 @@ typedef struct writer {
     double fill_seconds;
     uint64_t total;
     ah_words_info_t words;
-    /* The gram table, built and not yet written (NULL: none), and the depth it is written to:
-     * AH_GRAM_DEPTH, or one less where spend_room() gives that level up. */
+    /* The gram table while it is built and until it is written (NULL: none, or written), and
+     * the depth it is written to: AH_GRAM_DEPTH, or one less where spend_room() gives that
+     * level up. */
     ah_grams_build_t *grams;
     unsigned gram_depth;
     /* Sums already taken: the CRCs of the first n_summed sections in table order, and the
@@ -1425,7 +1426,6 @@ typedef struct words_job {
     size_t memory; /* for the word starts' suffixes at once (0: no bound) */
     int words, words_later;
     int near; /* small leaves a level deeper (spend_room() may build it again without) */
-    ah_grams_build_t *grams; /* NULL without the typo index, or once it is done */
     ah_words_info_t info;
     int rc;
 } words_job_t;
@@ -1525,8 +1525,8 @@ static void *words_main(void *arg)
     words_job_t *j = arg;
     if (j->words && !j->words_later)
         make_words(j);
-    if (j->grams)
-        ah_writer__grams_work(j->grams);
+    if (j->w->grams)
+        ah_writer__grams_work(j->w->grams);
     return NULL;
 }
 
@@ -1778,8 +1778,8 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     int scratch_fd = w->typo && opt->memory && w->path ? open_beside(w->path) : -1;
     w->scratch_fd = scratch_fd;
     if (!rc && w->typo)
-        rc = ah_writer__grams_begin(&job.grams, entries, w->n, job.words, AH_GRAM_DEPTH,
-                                    opt->memory, scratch_fd, &w->read);
+        rc = ah_writer__grams_begin(&w->grams, entries, w->n, job.words, AH_GRAM_DEPTH, opt->memory,
+                                    scratch_fd, &w->read);
     /* The word starts' suffixes beside the rest only when they fit half the memory budget. */
     job.words_later = !rc && job.words && opt->memory &&
                       16 * ah_writer__word_starts(entries, w->n, &w->read) > opt->memory / 2;
@@ -1802,8 +1802,8 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
     const char *why = NULL; /* the cause of an AH_EINVAL from here on */
     if (!rc)
         rc = build_trie(w, opt->hot_nodes, top, &root, &why);
-    if (job.grams && threaded)
-        ah_writer__grams_work(job.grams); /* the trie is done: help with the depths left */
+    if (w->grams && threaded)
+        ah_writer__grams_work(w->grams); /* the trie is done: help with the depths left */
     if (threaded)
         pthread_join(words_thread, NULL);
     else if (!rc && side)
@@ -1821,18 +1821,16 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
         }
     }
     /* The gram table is written once spend_room() has chosen its depth. */
-    w->grams = job.grams;
     if (!rc && opt->size_budget > 0 && w->typo) {
         rc = spend_room(w, &job, opt, top, &root);
         why = rc == AH_ENOMEM ? "out of memory" : rc ? "word-start index too large" : why;
     }
-    w->grams = NULL;
     uint32_t gram_slots = 0;
-    if (job.grams) {
+    if (w->grams) {
         section_stream_t blocks = {.st = {.w = w, .b = &w->sec[AH_SEC_GRAM_BLOCKS]}};
         ah_section_out_t blocks_out = {section_begin, section_flush, &blocks};
         int grc =
-            ah_writer__grams_end(job.grams, w->gram_depth, rc ? NULL : &w->sec[AH_SEC_GRAM_SLOTS],
+            ah_writer__grams_end(w->grams, w->gram_depth, rc ? NULL : &w->sec[AH_SEC_GRAM_SLOTS],
                                  &w->sec[AH_SEC_GRAM_BLOCKS], &blocks_out, &gram_slots);
         if (!rc && grc == AH_EIO) {
             w->stream_errno = errno;
@@ -1847,7 +1845,7 @@ static int build(writer_t *w, const ah_entry_t *entries, size_t n, const ah_writ
             spill_section(w, AH_SEC_GRAM_SLOTS);
             spill_section(w, AH_SEC_GRAM_BLOCKS);
         }
-        job.grams = NULL;
+        w->grams = NULL;
     }
     if (scratch_fd >= 0)
         close(scratch_fd);
