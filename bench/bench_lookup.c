@@ -4,7 +4,7 @@
  *
  *   ahead-bench-lookup SNAPSHOT PREFIXES [-k K] [--typos auto|0|1|2]
  *                      [--match prefix|words] [--passes N] [--json] [--slow NS]
- *                      [--context V]
+ *                      [--context V] [--snapshot-memory copy|map]
  *
  * Loads the prefix file (one typed prefix per line, as bench/make_prefixes.py
  * or bench/make_misspelled.py write it) into memory, runs one warm-up pass,
@@ -18,6 +18,9 @@
  * whose answer came from the exact tier alone (k exact prefix matches) to
  * FILE and prints their latency within this run, so that a second run on
  * FILE times the same lookups without the typo searches between them.
+ * --snapshot-memory holds the snapshot as the server's option of that name
+ * does (default copy: a private copy in huge pages where the kernel gives
+ * them; map: the file's mapping).
  */
 #include "ahead.h"
 
@@ -53,6 +56,10 @@ static void usage(FILE *f)
             "                         looked up within V whatever this says\n"
             "  --exact-tier FILE      write the prefixes answered by the exact tier alone to\n"
             "                         FILE, and print their latency in this run\n"
+            "  --snapshot-memory copy|map\n"
+            "                         a private copy of the snapshot, in huge pages where\n"
+            "                         the kernel gives them (default, as ahead-serve), or\n"
+            "                         the file's mapping\n"
             "  --json                 one JSON object instead of text, with the latency\n"
             "                         at quantiles from 0.01 to 1 (quantiles_ns: [q, ns])\n"
             "  --help, --version      print this or the version and exit\n");
@@ -132,13 +139,18 @@ static int load_prefixes(const char *path, prefixes_t *p)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"json", no_argument, NULL, 'j'},          {"passes", required_argument, NULL, 'p'},
-        {"slow", required_argument, NULL, 's'},    {"typos", required_argument, NULL, 't'},
-        {"match", required_argument, NULL, 'm'},   {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},       {"exact-tier", required_argument, NULL, 'e'},
-        {"context", required_argument, NULL, 'c'}, {NULL, 0, NULL, 0}};
-    int json = 0, passes = 5, c, bad = 0;
+    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'},
+                                             {"passes", required_argument, NULL, 'p'},
+                                             {"slow", required_argument, NULL, 's'},
+                                             {"typos", required_argument, NULL, 't'},
+                                             {"match", required_argument, NULL, 'm'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {"version", no_argument, NULL, 'V'},
+                                             {"exact-tier", required_argument, NULL, 'e'},
+                                             {"context", required_argument, NULL, 'c'},
+                                             {"snapshot-memory", required_argument, NULL, 'M'},
+                                             {NULL, 0, NULL, 0}};
+    int json = 0, passes = 5, c, bad = 0, copy = 1;
     long slow_ns = 0;
     const char *exact_out = NULL, *context = NULL;
     unsigned k = 10;
@@ -156,6 +168,8 @@ int main(int argc, char **argv)
             exact_out = optarg;
         else if (c == 'c')
             context = optarg;
+        else if (c == 'M' && (!strcmp(optarg, "copy") || !strcmp(optarg, "map")))
+            copy = !strcmp(optarg, "copy");
         else if (c == 't')
             bad |= ah_parse_typos(optarg, strlen(optarg), &opt.typos) != 0;
         else if (c == 'm')
@@ -180,6 +194,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "ahead-bench-lookup: %s\n", err);
         return 1;
     }
+    if (copy && ah_index_detach(ix, err, sizeof err) != 0) {
+        fprintf(stderr, "ahead-bench-lookup: %s\n", err);
+        return 1;
+    }
+    const char *memory = ah_index_memory(ix);
     prefixes_t p;
     if (load_prefixes(argv[optind + 1], &p) != 0 || p.n == 0) {
         fprintf(stderr, "ahead-bench-lookup: cannot read prefixes from %s\n", argv[optind + 1]);
@@ -241,18 +260,18 @@ int main(int argc, char **argv)
         printf(
             "{\"queries\":%zu,\"k\":%u,\"mean_ns\":%.1f,\"p50_ns\":%u,\"p90_ns\":%u,\"p99_ns\":%u,"
             "\"p999_ns\":%u,\"max_ns\":%u,\"mean_results\":%.2f,\"incomplete\":%.6f,"
-            "\"snapshot_bytes\":%" PRIu64 ",\"quantiles_ns\":[",
+            "\"snapshot_bytes\":%" PRIu64 ",\"snapshot_memory\":\"%s\",\"quantiles_ns\":[",
             total, k, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99), PCT(0.999),
             lat[total - 1], (double)results / (double)total, (double)incomplete / (double)total,
-            st.file_bytes);
+            st.file_bytes, memory);
         print_quantiles(lat, total);
         printf("]}\n");
     } else
         printf("queries %zu (k=%u, %d passes of %zu)  mean %.1f ns  p50 %u ns  p90 %u ns  p99 %u ns"
-               "  p99.9 %u ns  max %u ns  (%.2f results/query, %.4f%% incomplete)\n",
+               "  p99.9 %u ns  max %u ns  (%.2f results/query, %.4f%% incomplete; snapshot: %s)\n",
                total, k, passes, p.n, (double)sum / (double)total, PCT(0.5), PCT(0.9), PCT(0.99),
                PCT(0.999), lat[total - 1], (double)results / (double)total,
-               100.0 * (double)incomplete / (double)total);
+               100.0 * (double)incomplete / (double)total, memory);
     if (ef) {
         fclose(ef);
         qsort(elat, ne, sizeof *elat, cmp_u32);

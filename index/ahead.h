@@ -184,7 +184,8 @@ int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size
 /*
  * ah_index_detach: copies the snapshot out of its file into anonymous
  * memory at the same address, after which the file may be rewritten or
- * truncated without affecting the open snapshot.
+ * truncated without affecting the open snapshot. The copy is advised into
+ * transparent huge pages (2 MB), where the kernel gives them.
  *
  * A snapshot is mapped from its file, so a file rewritten in place (cp onto
  * it, truncate) changes or removes the pages lookups read, and reading a
@@ -192,12 +193,48 @@ int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size
  * snapshot by rename never does that; a caller that cannot rule out writes
  * in place takes a read lease on the file and detaches when it is broken.
  *
+ * A caller may also detach a snapshot on purpose before it serves: lookups
+ * that walk a large snapshot run faster in huge pages (on npm-downloads'
+ * 153 MB, the typo-tolerant lookups' p99 0.88-0.92x: bench/RESULTS.md),
+ * at the cost of the file's size in the process's own memory, where a
+ * mapping shares the page cache with every process that maps the file.
+ *
  * Lookups may run on other threads meanwhile. Costs the file's size in
  * memory, and the file must not be changing while it is copied. Returns 0,
  * or AH_ENOMEM with a message (the snapshot is then still mapped from its
  * file).
  */
 int ah_index_detach(ah_index_t *idx, char *err, size_t errlen);
+
+/*
+ * ah_index_detach_paced: ah_index_detach(), calling pace(arg) after every
+ * AH_PACE_BYTES copied (NULL: never; see ah_index_verify_checksums_paced).
+ * With fd >= 0, a descriptor of the snapshot's file, the bytes are read
+ * with pread() rather than through the mapping (cheaper where nothing has
+ * touched the mapping yet); AH_EIO if a read fails, the snapshot then
+ * still mapped from its file.
+ */
+#define AH_PACE_BYTES (1u << 20)
+typedef void (*ah_pace_fn)(void *arg);
+int ah_index_detach_paced(ah_index_t *idx, int fd, ah_pace_fn pace, void *arg, char *err,
+                          size_t errlen);
+
+/* ah_index_detached: 1 when the snapshot is a private copy (detached), 0 when it is mapped. */
+int ah_index_detached(const ah_index_t *idx);
+
+/*
+ * ah_index_memory: how the snapshot is held, for logs and status pages:
+ * "copy, huge pages" (detached, advised into huge pages the kernel gives),
+ * "copy" or "map".
+ */
+const char *ah_index_memory(const ah_index_t *idx);
+
+/*
+ * ah_huge_pages_available: 1 when the kernel gives transparent huge pages
+ * to memory advised for them (/sys/kernel/mm/transparent_hugepage/enabled
+ * is "madvise" or "always"), else 0.
+ */
+int ah_huge_pages_available(void);
 
 /*
  * ah_index_prefault: fills the mapping's page tables in one call
@@ -236,8 +273,6 @@ int ah_index_verify_checksums(const ah_index_t *idx, char *err, size_t errlen);
  * times cheaper for a mapping nothing has touched yet. AH_EIO if a read
  * fails.
  */
-#define AH_PACE_BYTES (1u << 20)
-typedef void (*ah_pace_fn)(void *arg);
 int ah_index_verify_checksums_paced(const ah_index_t *idx, int fd, ah_pace_fn pace, void *arg,
                                     char *err, size_t errlen);
 

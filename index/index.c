@@ -358,6 +358,47 @@ const ah_index_t *ah_index_context(const ah_index_t *ix, const char *value, size
     return NULL;
 }
 
+/* Reads len bytes at offset off; 0, or -1 with errno set (0 when the file ends early). */
+static int read_fully(int fd, void *buf, size_t len, off_t off)
+{
+    for (size_t got = 0; got < len;) {
+        ssize_t k = pread(fd, (char *)buf + got, len - got, off + (off_t)got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0) {
+            if (k == 0)
+                errno = 0;
+            return -1;
+        }
+        got += (size_t)k;
+    }
+    return 0;
+}
+
+#define HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+/*
+ * Reserves len bytes of address space (no memory) that start at a huge
+ * page boundary, for a mapping placed there with MAP_FIXED; NULL when the
+ * address space has no room.
+ */
+static void *reserve_aligned(size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t rounded = (len + page - 1) & ~(page - 1), span = rounded + HUGE_PAGE_BYTES;
+    unsigned char *raw =
+        mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    unsigned char *at = (unsigned char *)(((uintptr_t)raw + HUGE_PAGE_BYTES - 1) &
+                                          ~(uintptr_t)(HUGE_PAGE_BYTES - 1));
+    if (at > raw)
+        munmap(raw, (size_t)(at - raw));
+    if (raw + span > at + rounded)
+        munmap(at + rounded, (size_t)(raw + span - (at + rounded)));
+    return at;
+}
+
 int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size_t errlen)
 {
     *out = NULL;
@@ -375,16 +416,14 @@ int ah_index_open_fd(int fd, const char *name, ah_index_t **out, char *err, size
      */
     unsigned char probe[AH_HEADER_SIZE + AH_SECTION_MAX * AH_SECTION_ENTRY_SIZE];
     size_t want = (uint64_t)st.st_size < sizeof probe ? (size_t)st.st_size : sizeof probe;
-    for (size_t got = 0; got < want;) {
-        ssize_t k = pread(fd, probe + got, want - got, (off_t)got);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return ah_index__fail(err, errlen, AH_EIO, "%s: cannot read the header: %s", name,
-                                  k < 0 ? strerror(errno) : "the file ends early");
-        got += (size_t)k;
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    if (read_fully(fd, probe, want, 0) != 0)
+        return ah_index__fail(err, errlen, AH_EIO, "%s: cannot read the header: %s", name,
+                              errno ? strerror(errno) : "the file ends early");
+    /* At a huge page boundary, so that a private copy can take its place in 2 MB pages. */
+    void *at = reserve_aligned((size_t)st.st_size);
+    void *map = mmap(at, (size_t)st.st_size, PROT_READ, MAP_SHARED | (at ? MAP_FIXED : 0), fd, 0);
+    if (map == MAP_FAILED && at)
+        munmap(at, (size_t)st.st_size);
     if (map == MAP_FAILED)
         return ah_index__fail(err, errlen, AH_EIO, "%s: mmap: %s", name, strerror(errno));
     ah_index_t *ix = calloc(1, sizeof *ix);
@@ -416,26 +455,80 @@ int ah_index_open(const char *path, ah_index_t **out, char *err, size_t errlen)
     return rc;
 }
 
-int ah_index_detach(ah_index_t *ix, char *err, size_t errlen)
+int ah_index_detach_paced(ah_index_t *ix, int fd, ah_pace_fn pace, void *arg, char *err,
+                          size_t errlen)
 {
     size_t len = (size_t)ix->size;
-    void *copy = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (copy == MAP_FAILED)
-        return ah_index__fail(err, errlen, AH_ENOMEM, "detach: %s", strerror(errno));
-    memcpy(copy, ix->map, len);
+    unsigned char *copy = reserve_aligned(len);
+    if (copy == NULL || mmap(copy, len, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        int e = errno;
+        if (copy)
+            munmap(copy, len);
+        return ah_index__fail(err, errlen, AH_ENOMEM, "detach: %s", strerror(e));
+    }
+    /*
+     * In 2 MB pages where the kernel gives them (transparent huge pages,
+     * "madvise" or "always"): a walk over a large snapshot then misses the
+     * TLB far less often than in 4 KB pages.
+     */
+    ix->huge_pages = madvise(copy, len, MADV_HUGEPAGE) == 0 && ah_huge_pages_available();
+    for (size_t at = 0; at < len; at += AH_PACE_BYTES) {
+        size_t piece = len - at < AH_PACE_BYTES ? len - at : AH_PACE_BYTES;
+        if (fd < 0)
+            memcpy(copy + at, ix->map + at, piece);
+        else if (read_fully(fd, copy + at, piece, (off_t)at) != 0) {
+            int e = errno;
+            munmap(copy, len);
+            ix->huge_pages = 0;
+            return ah_index__fail(err, errlen, AH_EIO, "detach: %s",
+                                  e ? strerror(e) : "the file ends early");
+        }
+        if (pace)
+            pace(arg);
+    }
     /*
      * mremap moves the copy's pages over the file mapping in one step under
      * the kernel's address-space lock: a concurrent lookup reads either the
      * file's page or the copy's, which hold the same bytes, and every
-     * pointer into the snapshot stays valid.
+     * pointer into the snapshot stays valid. Both are at huge page
+     * boundaries, so the 2 MB pages move whole.
      */
     if (mprotect(copy, len, PROT_READ) != 0 ||
         mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, (void *)ix->map) == MAP_FAILED) {
         int e = errno;
         munmap(copy, len);
+        ix->huge_pages = 0;
         return ah_index__fail(err, errlen, AH_ENOMEM, "detach: %s", strerror(e));
     }
+    ix->detached = 1;
     return 0;
+}
+
+int ah_index_detach(ah_index_t *ix, char *err, size_t errlen)
+{
+    return ah_index_detach_paced(ix, -1, NULL, NULL, err, errlen);
+}
+
+int ah_index_detached(const ah_index_t *ix)
+{
+    return ix->detached;
+}
+
+const char *ah_index_memory(const ah_index_t *ix)
+{
+    return !ix->detached ? "map" : ix->huge_pages ? "copy, huge pages" : "copy";
+}
+
+int ah_huge_pages_available(void)
+{
+    char line[128] = "";
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f == NULL)
+        return 0;
+    int ok = fgets(line, sizeof line, f) != NULL && strstr(line, "[never]") == NULL;
+    fclose(f);
+    return ok;
 }
 
 #ifndef MADV_POPULATE_READ
@@ -449,6 +542,8 @@ int ah_index_prefault(const ah_index_t *ix)
 
 int ah_index__release_pages(const ah_index_t *ix)
 {
+    if (ix->detached)
+        return -1; /* the copy's pages are the only ones it has */
     return madvise((void *)ix->map, (size_t)ix->size, MADV_DONTNEED);
 }
 

@@ -25,8 +25,10 @@ typedef struct ah_section {
 } ah_section_t;
 
 struct ah_index {
-    const unsigned char *map;
+    const unsigned char *map; /* at a huge page boundary where the address space allowed */
     uint64_t size;
+    int detached;   /* map is a private copy of the file (ah_index_detach) */
+    int huge_pages; /* ... advised into transparent huge pages that the kernel gives */
     uint32_t n;
     uint32_t topk;
     uint32_t bucket; /* a power of two */

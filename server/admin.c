@@ -233,6 +233,7 @@ static cJSON *describe(ah_server_t *srv, size_t i)
         cJSON_AddStringToObject(o, "snapshot", s->st.id_hex);
         cJSON_AddNumberToObject(o, "entries", (double)s->st.entries);
         cJSON_AddNumberToObject(o, "bytes", (double)s->st.file_bytes);
+        cJSON_AddStringToObject(o, "memory", ah_index_memory(s->idx));
         cJSON_AddNumberToObject(o, "topk", s->st.topk);
         cJSON_AddNumberToObject(o, "max_text_bytes", s->st.max_text_bytes);
         cJSON_AddNumberToObject(o, "format_version", s->st.format_version);

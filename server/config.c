@@ -79,6 +79,12 @@ void ah_config_usage(FILE *out)
           "  --verify LEVEL           check a snapshot before serving it: open (header and\n"
           "                           bounds), checksums (and every CRC; the default) or\n"
           "                           full (and every structure)\n"
+          "  --snapshot-memory MODE   copy (the default): serve each snapshot from a private\n"
+          "                           copy in memory, in 2 MB pages where the kernel gives\n"
+          "                           transparent huge pages (faster walks of large\n"
+          "                           snapshots; the snapshot's size in this process's\n"
+          "                           memory); map: serve it from the file's mapping, shared\n"
+          "                           with every process that maps the file\n"
           "  --help                   this text\n"
           "  --version                print the version\n"
           "\n"
@@ -290,6 +296,7 @@ enum {
     OPT_DRAIN_MS,
     OPT_LISTEN_BACKLOG,
     OPT_VERIFY,
+    OPT_SNAPSHOT_MEMORY,
     OPT_MAX_CONNECTIONS,
     OPT_REQUEST_TIMEOUT,
     OPT_HELP,
@@ -316,6 +323,7 @@ static const struct option long_options[] = {
     {"drain-ms", required_argument, NULL, OPT_DRAIN_MS},
     {"listen-backlog", required_argument, NULL, OPT_LISTEN_BACKLOG},
     {"verify", required_argument, NULL, OPT_VERIFY},
+    {"snapshot-memory", required_argument, NULL, OPT_SNAPSHOT_MEMORY},
     {"max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS},
     {"request-timeout-ms", required_argument, NULL, OPT_REQUEST_TIMEOUT},
     {"help", no_argument, NULL, OPT_HELP},
@@ -429,6 +437,11 @@ static int apply_option(ah_config_t *cfg, int opt, const char *arg, int *admin_g
         else
             return fail(err, errlen, "--verify '%s': expected open, checksums or full", arg);
         return 0;
+    case OPT_SNAPSHOT_MEMORY:
+        if (strcmp(arg, "copy") != 0 && strcmp(arg, "map") != 0)
+            return fail(err, errlen, "--snapshot-memory '%s': expected copy or map", arg);
+        cfg->snapshot_copy = strcmp(arg, "copy") == 0;
+        return 0;
     case OPT_MAX_CONNECTIONS:
         if (parse_uint(arg, 1, 1000000, &v) != 0)
             return fail(err, errlen, "--max-connections '%s': expected an integer in 1..1000000",
@@ -463,6 +476,7 @@ int ah_config_parse(ah_config_t *cfg, int argc, char **argv, char *err, size_t e
     cfg->request_timeout_ms = 10000;
     cfg->admin_enabled = 1;
     cfg->verify = AH_VERIFY_CHECKSUMS;
+    cfg->snapshot_copy = 1;
     cfg->ui = 1;
     cfg->default_typos = AH_TYPOS_AUTO;
     cfg->default_match = AH_MATCH_WORDS;

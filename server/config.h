@@ -69,6 +69,7 @@ typedef struct ah_config {
     unsigned drain_ms;             /* --drain-ms: /readyz 503 before the listeners close */
     unsigned listen_backlog;       /* --listen-backlog: each listening socket's queue */
     ah_verify_level_t verify;      /* --verify open|checksums|full */
+    int snapshot_copy;             /* --snapshot-memory: 1 copy (the default), 0 map */
     unsigned max_connections;      /* --max-connections: public connections at most */
     unsigned request_timeout_ms;   /* --request-timeout-ms: idle and slow request heads */
 } ah_config_t;

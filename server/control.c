@@ -37,9 +37,9 @@ int ah_control_reload(ah_server_t *srv, size_t i, const char *trigger, ah_reload
         ah_log("index %s: reload (%s): same content, still serving snapshot %s", e->name, trigger,
                res->new_id);
     } else {
-        ah_log("index %s: snapshot %s, %llu entries, %llu bytes, from %s (%s%s%s)", e->name,
+        ah_log("index %s: snapshot %s, %llu entries, %llu bytes (%s), from %s (%s%s%s)", e->name,
                res->new_id, (unsigned long long)res->entries, (unsigned long long)res->bytes,
-               e->path, trigger, res->old_id[0] ? ", was " : "", res->old_id);
+               res->memory, e->path, trigger, res->old_id[0] ? ", was " : "", res->old_id);
     }
     return rc;
 }

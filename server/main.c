@@ -239,7 +239,7 @@ static int load_all(ah_server_t *srv)
 static void on_lease_broken(ah_server_t *srv, const siginfo_t *info)
 {
     char msg[512];
-    if (ah_registry_lease_broken(&srv->reg, info->si_fd, msg, sizeof(msg)))
+    if (ah_registry_lease_broken(&srv->reg, info->si_fd, msg, sizeof(msg)) && msg[0] != '\0')
         ah_log("%s", msg);
 }
 

@@ -39,6 +39,7 @@ int ah_registry_init(ah_registry_t *reg, const ah_config_t *cfg)
         return AH_ENOMEM;
     reg->n = cfg->n_indexes;
     reg->verify = cfg->verify;
+    reg->copy = cfg->snapshot_copy;
     for (size_t i = 0; i < reg->n; i++) {
         reg->entries[i].name = cfg->indexes[i].name;
         reg->entries[i].path = cfg->indexes[i].path;
@@ -243,9 +244,10 @@ static int open_regular(const char *path, ah_reload_result_t *res)
  * whether the lease is held: a file system or a user that allows no leases
  * still gets its snapshot loaded, with a warning.
  */
-static int open_leased(const char *path, int *leased, ah_reload_result_t *res)
+static int open_leased(const char *path, int *leased, int *lease_errno, ah_reload_result_t *res)
 {
     *leased = 0;
+    *lease_errno = 0;
     int fd = open_regular(path, res);
     if (fd < 0)
         return -1;
@@ -274,10 +276,7 @@ static int open_leased(const char *path, int *leased, ah_reload_result_t *res)
                  path);
         return -1;
     }
-    snprintf(res->warning, sizeof(res->warning),
-             "%s: no read lease on the file (%s): writing into it in place, instead of "
-             "replacing it by rename, would crash the server",
-             path, strerror(errno));
+    *lease_errno = errno;
     return fd;
 }
 
@@ -323,14 +322,14 @@ static void pace(void *arg)
     p->cpu_ns = thread_cpu_ns();
 }
 
-static int open_verified(const char *path, ah_verify_level_t level, int paced, ah_index_t **out,
-                         int *lease_fd, struct stat *st, ah_reload_result_t *res)
+static int open_verified(const char *path, ah_verify_level_t level, int copy, int paced,
+                         ah_index_t **out, int *lease_fd, struct stat *st, ah_reload_result_t *res)
 {
     pacer_t pacer = {thread_cpu_ns()};
     char msg[200] = "";
     ah_index_t *idx = NULL;
-    int leased;
-    int fd = open_leased(path, &leased, res);
+    int leased, lease_errno;
+    int fd = open_leased(path, &leased, &lease_errno, res);
     if (fd < 0)
         return res->rc;
     int rc = ah_index_open_fd(fd, path, &idx, msg, sizeof(msg));
@@ -346,9 +345,20 @@ static int open_verified(const char *path, ah_verify_level_t level, int paced, a
             idx = NULL;
         }
     }
-    /* After a swap the loops would fault the new mapping in page by page. */
-    if (rc == 0 && paced)
-        ah_index_prefault(idx);
+    if (rc == 0 && copy &&
+        ah_index_detach_paced(idx, fd, paced ? pace : NULL, &pacer, msg, sizeof(msg)) != 0)
+        snprintf(res->warning, sizeof(res->warning),
+                 "%s: not copied into memory (%s): served from the file's mapping", path, msg);
+    if (rc == 0 && !ah_index_detached(idx)) {
+        /* After a swap the loops would fault the new mapping in page by page. */
+        if (paced)
+            ah_index_prefault(idx);
+        if (!leased && !res->warning[0])
+            snprintf(res->warning, sizeof(res->warning),
+                     "%s: no read lease on the file (%s): writing into it in place, instead of "
+                     "replacing it by rename, would crash the server",
+                     path, strerror(lease_errno));
+    }
     if (rc != 0) {
         close(fd);
         res->rc = rc;
@@ -408,7 +418,7 @@ int ah_registry_reload(ah_registry_t *reg, size_t i, ah_reload_result_t *res)
     /* Loading at startup, before anyone is served, goes at full speed. */
     int paced = atomic_load_explicit(&reg->ready, memory_order_acquire);
     struct stat st;
-    if (open_verified(e->path, reg->verify, paced, &idx, &lease_fd, &st, res) != 0) {
+    if (open_verified(e->path, reg->verify, reg->copy, paced, &idx, &lease_fd, &st, res) != 0) {
         record_failure(reg, e, res);
         pthread_mutex_unlock(&reg->reload_lock);
         return res->rc;
@@ -466,6 +476,7 @@ int ah_registry_reload(ah_registry_t *reg, size_t i, ah_reload_result_t *res)
     memcpy(res->new_id, s->st.id_hex, sizeof(res->new_id));
     res->entries = s->st.entries;
     res->bytes = s->st.file_bytes;
+    res->memory = ah_index_memory(idx);
     ah_snap_release(old);
     pthread_mutex_unlock(&reg->reload_lock);
     return 0;
@@ -541,8 +552,10 @@ int ah_registry_lease_broken(ah_registry_t *reg, int fd, char *msg, size_t len)
      */
     char err[200] = "";
     ah_registry_entry_t *e = s->entry;
-    int rc = ah_index_detach(s->idx, err, sizeof(err));
-    if (rc == 0) {
+    int rc = ah_index_detached(s->idx) ? -1 : ah_index_detach(s->idx, err, sizeof(err));
+    if (rc < 0) {
+        msg[0] = '\0'; /* a private copy already: nothing reads the file */
+    } else if (rc == 0) {
         pthread_mutex_lock(&reg->lock);
         e->detaches++;
         pthread_mutex_unlock(&reg->lock);

@@ -35,14 +35,25 @@
  * until the entry's previous old snapshot is gone, so an index never has
  * more than two snapshots mapped.
  *
- * Files rewritten in place: a snapshot is mapped from its file, so writing
- * into that file (cp onto it, a truncate) would change the bytes lookups
- * read, or kill the process with SIGBUS. Every snapshot therefore holds a
+ * Private copies (--snapshot-memory copy, the default): after its checks a
+ * snapshot is copied out of its file into anonymous memory at the same
+ * address (ah_index_detach, paced like the checksums), in transparent huge
+ * pages where the kernel gives them: lookups that walk a large snapshot
+ * miss the TLB far less (bench/RESULTS.md). A copy that fails (no memory)
+ * leaves the snapshot served from its mapping, with a warning. Writing
+ * into the file afterwards cannot touch a copy; the lease below is still
+ * taken, so that a reload of a file nobody has written costs nothing.
+ *
+ * Files rewritten in place: for a snapshot mapped from its file
+ * (--snapshot-memory map, or a copy that failed), writing into that file
+ * (cp onto it, a truncate) would change the bytes lookups read, or kill
+ * the process with SIGBUS. Every snapshot therefore holds a
  * read lease on its file (fcntl F_SETLEASE): a process that opens the file
  * for writing or truncates it is held by the kernel, and the lease holder
  * gets ah_lease_signal() naming the descriptor. The main thread then calls
  * ah_registry_lease_broken(), which copies the current snapshot into
- * anonymous memory (ah_index_detach) and only then lets the lease go, so
+ * anonymous memory (ah_index_detach; nothing to do for a snapshot that is
+ * a private copy already) and only then lets the lease go, so
  * the writer proceeds against a file nobody reads any more. An old
  * snapshot (already swapped out) is not copied: it keeps its lease until it
  * is unmapped, at most one event loop iteration later, and the writer waits
@@ -100,18 +111,20 @@ typedef struct ah_registry {
     atomic_uint_fast64_t generation; /* bumped on every swap */
     atomic_int ready;                /* 1 once every index has loaded */
     ah_verify_level_t verify;        /* the check every load runs (--verify) */
+    int copy;                        /* serve private copies (--snapshot-memory copy) */
 } ah_registry_t;
 
 /* The outcome of one reload, for the log and the admin answer. */
 typedef struct ah_reload_result {
-    int rc;            /* 0 or the AH_E* code that made it fail */
-    int changed;       /* 1 when a new snapshot went live; 0 when the content was the same */
-    char old_id[17];   /* "" when there was none */
-    char new_id[17];   /* the snapshot serving after the reload */
-    uint64_t entries;  /* of the snapshot serving after the reload */
-    uint64_t bytes;    /* of the snapshot serving after the reload */
-    char err[256];     /* one line, when rc != 0 */
-    char warning[256]; /* one line worth logging even though the reload worked, or "" */
+    int rc;             /* 0 or the AH_E* code that made it fail */
+    int changed;        /* 1 when a new snapshot went live; 0 when the content was the same */
+    char old_id[17];    /* "" when there was none */
+    char new_id[17];    /* the snapshot serving after the reload */
+    uint64_t entries;   /* of the snapshot serving after the reload */
+    uint64_t bytes;     /* of the snapshot serving after the reload */
+    const char *memory; /* how the snapshot serving after it is held (ah_index_memory) */
+    char err[256];      /* one line, when rc != 0 */
+    char warning[256];  /* one line worth logging even though the reload worked, or "" */
 } ah_reload_result_t;
 
 /* A worker's references: one per index, read without locking by its own thread. */
@@ -151,9 +164,10 @@ static inline int ah_lease_signal(void)
 /*
  * ah_registry_lease_broken: the file held open as fd is being opened for
  * writing or truncated by another process (see the top comment). If fd is
- * a current snapshot's, copies that snapshot to memory and releases the
- * lease. Writes what happened into msg (for the log) and returns 1; returns
- * 0 with msg empty when fd is no current snapshot's.
+ * a current snapshot's, copies that snapshot to memory (unless it is a
+ * private copy already) and releases the lease. Writes what happened into
+ * msg (for the log; empty when there was nothing to copy) and returns 1;
+ * returns 0 with msg empty when fd is no current snapshot's.
  */
 int ah_registry_lease_broken(ah_registry_t *reg, int fd, char *msg, size_t len);
 

@@ -7,9 +7,12 @@
 #include "bits.h"
 #include "checksum.h"
 #include "datasets.h"
+#include "index_internal.h"
 #include "oracle.h"
 
 #include <check.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -300,7 +303,67 @@ END_TEST
 
 /* ------------------------------------------------------------ real data */
 
-/* Builds a dataset with the real CLI and checks it against the oracle. */
+static void count_piece(void *arg)
+{
+    (*(size_t *)arg)++;
+}
+
+/* AnonHugePages of the mapping that holds addr, in kB; -1 when no mapping does. */
+static long huge_kb_at(const void *addr)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[512];
+    int inside = 0;
+    long kb = -1;
+    while (kb < 0 && fgets(line, sizeof line, f) != NULL) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+            inside = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+        else if (inside)
+            sscanf(line, "AnonHugePages: %ld kB", &kb);
+    }
+    fclose(f);
+    return kb;
+}
+
+/*
+ * The snapshot copied into private memory (as ahead-serve does by default),
+ * read from its file piece by piece: at a huge page boundary, in 2 MB
+ * pages where the kernel gives them, and independent of the file, which
+ * is then cut to nothing: the same answers.
+ */
+static void check_private_copy(const oracle_t *o, ah_index_t *ix, const char *snap, unsigned topk,
+                               size_t stride)
+{
+    char msg[256];
+    ah_index_stats_t st;
+    ah_index_stats(ix, &st);
+    ck_assert_int_eq(ah_index_detached(ix), 0);
+    ck_assert_str_eq(ah_index_memory(ix), "map");
+    int fd = open(snap, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    size_t pieces = 0;
+    ck_assert_int_eq(ah_index_detach_paced(ix, fd, count_piece, &pieces, msg, sizeof msg), 0);
+    close(fd);
+    ck_assert_uint_eq(pieces, (st.file_bytes + AH_PACE_BYTES - 1) / AH_PACE_BYTES);
+    ck_assert_int_eq(ah_index_detached(ix), 1);
+    ck_assert_uint_eq((uintptr_t)ix->map % (2u << 20), 0);
+    int huge = ah_huge_pages_available();
+    ck_assert_str_eq(ah_index_memory(ix), huge ? "copy, huge pages" : "copy");
+    if (huge && st.file_bytes >= 4u << 20) {
+        long kb = huge_kb_at(ix->map);
+        printf("check_index: a %" PRIu64 "-byte snapshot copied into %ld kB of huge pages\n",
+               st.file_bytes, kb);
+        ck_assert_msg(kb >= 2048, "the copy of %" PRIu64 " bytes has %ld kB in huge pages",
+                      st.file_bytes, kb);
+    }
+    ck_assert_int_eq(truncate(snap, 0), 0);
+    ck_assert_int_eq(ah_index_verify(ix, msg, sizeof msg), 0);
+    check_all_prefixes(o, ix, topk, stride);
+}
+
+/* Builds a dataset with the real CLI and checks it against the oracle, mapped and copied. */
 static void check_dataset(const char *file, size_t max_lines, unsigned topk, size_t stride)
 {
     char data[512], input[512], snap[512];
@@ -336,6 +399,7 @@ static void check_dataset(const char *file, size_t max_lines, unsigned topk, siz
     ck_assert_uint_eq(st.entries, o.n);
     check_all_prefixes(&o, ix, topk, stride);
     check_all_prefixes(&o, ix, 1, stride * 3 + 1);
+    check_private_copy(&o, ix, snap, topk, stride * 5 + 2);
     ah_index_close(ix);
     oracle_free(&o);
 }

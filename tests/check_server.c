@@ -904,6 +904,9 @@ START_TEST(test_admin_indexes)
     ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(d, "bytes")) == (double)st.file_bytes);
     ck_assert(cJSON_GetNumberValue(cJSON_GetObjectItem(d, "topk")) == (double)st.topk);
     ck_assert_ptr_nonnull(cJSON_GetStringValue(cJSON_GetObjectItem(d, "loaded_at")));
+    /* Served from a private copy by default, advised into huge pages where the kernel has them. */
+    ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(d, "memory")),
+                     ah_huge_pages_available() ? "copy, huge pages" : "copy");
     ck_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetArrayItem(list, 1), "name")),
                      "es");
     ck_assert(cJSON_IsTrue(cJSON_GetObjectItem(d, "infix")));
