@@ -40,6 +40,8 @@
 #   PIN [1 with 2+ CPUs]  LOW_CONNS [4]
 #   VERIFY [checksums]: ahead-serve --verify for the hot-swap run (full also
 #                  walks every structure, about a second of CPU per npm reload)
+#   SNAPSHOT_MEMORY [copy]: ahead-serve --snapshot-memory (map: served from
+#                  the file's mapping, in 4 KB pages)
 #   SHUFFLE [0]: 1 replays the prefixes in a random (fixed-seed) order
 #   MATCHING []: query parameters added to every ahead request, such as
 #                  typos=0&match=prefix for the exact lookup alone
@@ -103,7 +105,7 @@ open(sys.argv[2], "w", encoding="utf-8").write("\n".join(lines) + "\n")' "$PREFI
 fi
 
 # ---- ahead-serve on free ports (it logs the ports it got)
-start_ahead --threads "$SERVER_THREADS" --verify "$VERIFY"
+start_ahead --threads "$SERVER_THREADS" --verify "$VERIFY" --snapshot-memory "${SNAPSHOT_MEMORY:-copy}"
 AHEAD=http://127.0.0.1:$AHEAD_PORT
 
 # ---- the median response body, over a sample of 2,000 prefixes
@@ -277,16 +279,18 @@ RESULTS_DIR=${RESULTS_DIR:-$ROOT/bench/results}
 mkdir -p "$RESULTS_DIR"
 results=$RESULTS_DIR/server.json
 [ "${SHUFFLE:-0}" != 1 ] || results=$RESULTS_DIR/server-shuffled.json
-python3 - "$results" "$WORK/runs.txt" "$MEDIAN_BYTES" "$DURATION" "$SERVER_THREADS" "$PIN" "$SWAP_MS" <<'EOF'
+python3 - "$results" "$WORK/runs.txt" "$MEDIAN_BYTES" "$DURATION" "$SERVER_THREADS" "$PIN" "$SWAP_MS" \
+    "${SNAPSHOT_MEMORY:-copy}" <<'EOF'
 import json, os, platform, sys, time
-path, runs, median_bytes, duration, threads, pin, swap_ms = sys.argv[1:]
+path, runs, median_bytes, duration, threads, pin, swap_ms, memory = sys.argv[1:]
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 keys = ("server", "rep", "connections", "rps", "p50_us", "p99_us", "errors")
 rows = [dict(zip(keys, [f[0]] + [int(x) for x in f[1:]])) for f in (l.split() for l in open(runs))]
 doc = {"date": time.strftime("%Y-%m-%d"),
        "machine": f"{os.cpu_count()} CPUs, {cpu}, {platform.system()} {platform.release()}",
        "dataset": "npm-downloads", "static_file_bytes": int(median_bytes), "duration": duration,
-       "server_threads": int(threads), "pinned": pin == "1", "swap_ms": int(swap_ms)}
+       "server_threads": int(threads), "pinned": pin == "1", "swap_ms": int(swap_ms),
+       "snapshot_memory": memory}
 lines = [f' "{k}": {json.dumps(v)}' for k, v in doc.items()]
 lines.append(' "runs": [\n' + ",\n".join("  " + json.dumps(r) for r in rows) + "\n ]")
 with open(path, "w") as f:
