@@ -481,8 +481,10 @@ int ah_index_detach_paced(ah_index_t *ix, int fd, ah_pace_fn pace, void *arg, ch
             int e = errno;
             munmap(copy, len);
             ix->huge_pages = 0;
-            return ah_index__fail(err, errlen, AH_EIO, "detach: %s",
-                                  e ? strerror(e) : "the file ends early");
+            return ah_index__fail(err, errlen, AH_EIO,
+                                  "cannot read the file's bytes %llu..%llu: %s",
+                                  (unsigned long long)at, (unsigned long long)(at + piece),
+                                  e ? strerror(e) : "it ends early");
         }
         if (pace)
             pace(arg);

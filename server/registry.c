@@ -333,11 +333,32 @@ static int open_verified(const char *path, ah_verify_level_t level, int copy, in
     if (fd < 0)
         return res->rc;
     int rc = ah_index_open_fd(fd, path, &idx, msg, sizeof(msg));
+    /*
+     * The private copy first, read with pread (a disk read error is an
+     * error here), so that the checks then read the very bytes that will
+     * serve, from memory: the checksums then take under half the CPU of
+     * their pass over the file (11-14 against 29-35 ms for npm's 153 MB).
+     * A copy that fails for want of memory leaves the mapping, with a
+     * warning.
+     */
+    if (rc == 0 && copy) {
+        rc = ah_index_detach_paced(idx, fd, paced ? pace : NULL, &pacer, msg, sizeof(msg));
+        if (rc != 0 && rc != AH_EIO) {
+            snprintf(res->warning, sizeof(res->warning),
+                     "%s: not copied into memory (%s): served from the file's mapping", path, msg);
+            rc = 0;
+            msg[0] = '\0';
+        }
+        if (rc != 0) {
+            ah_index_close(idx);
+            idx = NULL;
+        }
+    }
     if (rc == 0 && level != AH_VERIFY_OPEN) {
-        /* The checksums read with pread, so that a disk read error is an error, not SIGBUS
-         * in a walk of the mapping; the full check walks it afterwards, from the cache. */
-        rc =
-            ah_index_verify_checksums_paced(idx, fd, paced ? pace : NULL, &pacer, msg, sizeof(msg));
+        /* A mapping's checksums read with pread, so that a disk read error is an error, not
+         * SIGBUS in a walk of the mapping; the full check walks it afterwards, from the cache. */
+        rc = ah_index_verify_checksums_paced(idx, ah_index_detached(idx) ? -1 : fd,
+                                             paced ? pace : NULL, &pacer, msg, sizeof(msg));
         if (rc == 0 && level == AH_VERIFY_FULL)
             rc = ah_index_verify(idx, msg, sizeof(msg));
         if (rc != 0) {
@@ -345,10 +366,6 @@ static int open_verified(const char *path, ah_verify_level_t level, int copy, in
             idx = NULL;
         }
     }
-    if (rc == 0 && copy &&
-        ah_index_detach_paced(idx, fd, paced ? pace : NULL, &pacer, msg, sizeof(msg)) != 0)
-        snprintf(res->warning, sizeof(res->warning),
-                 "%s: not copied into memory (%s): served from the file's mapping", path, msg);
     if (rc == 0 && !ah_index_detached(idx)) {
         /* After a swap the loops would fault the new mapping in page by page. */
         if (paced)
