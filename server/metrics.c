@@ -264,8 +264,8 @@ void ah_metrics_render(ah_strbuf_t *out, ah_registry_t *reg, ah_worker_metrics_t
     render_snapshots(out, reg);
     render_reloads(out, reg);
     ah_strbuf_printf(out,
-                     "# HELP ahead_snapshots_mapped Snapshots held now (mapped or copied), old ones "
-                     "still in use included.\n"
+                     "# HELP ahead_snapshots_mapped Snapshots held now (mapped or copied), old "
+                     "ones still in use included.\n"
                      "# TYPE ahead_snapshots_mapped gauge\n"
                      "ahead_snapshots_mapped %u\n"
                      "# HELP ahead_open_connections Open public API connections.\n"
