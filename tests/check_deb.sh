@@ -66,6 +66,13 @@ else
     echo "check_deb: lintian not found (apt install lintian), the package not linted: skipped"
 fi
 
+# The package is the machine's: a second suite beside this one (a build of
+# another clone) would install and remove the same package between this
+# one's steps. So the install, the checks and the removal hold a lock on
+# the machine for as long as the script runs (fd 9 closes at exit, after
+# the cleanup's removal); the other waits for it.
+exec 9>"${TMPDIR:-/tmp}/ahead-check-deb.lock"
+flock -w 600 9 || fail "another check_deb held the lock for 10 minutes"
 root=
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null &&
     ! dpkg-query -W -f='${Status}' ahead 2>/dev/null | grep -q installed; then
