@@ -89,12 +89,14 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))')"
 NGINX_PORT=${PORTS[6]}
 
 # Replica i (1..3): its own folder and copy; replica 3 runs --watch, no admin API.
+# Each serves from its file's mapping (--snapshot-memory map), so that the end
+# state can be read from /proc: one snapshot file mapped, the old ones gone.
 REPLICA_PID=()
 start_replica() {
     local i=$1 admin=(--admin-listen "127.0.0.1:${PORTS[$1 + 2]}") watch=()
     if [ "$i" = 3 ]; then admin=(--admin-listen off) watch=(--watch); fi
     "$BUILD/ahead-serve" --listen "127.0.0.1:${PORTS[$i - 1]}" "${admin[@]}" "${watch[@]}" \
-        --threads 1 --drain-ms 500 "$WORK/r$i/live.snap" 2>>"$WORK/r$i.log" &
+        --threads 1 --drain-ms 500 --snapshot-memory map "$WORK/r$i/live.snap" 2>>"$WORK/r$i.log" &
     REPLICA_PID[i]=$!
     PIDS+=("$!")
 }
