@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # How fast is this sitting? The same binary on the same snapshot bytes
-# times up to 2.6x apart on this 2-core VM from one sitting to the next
+# times up to 2.7x apart on this 2-core VM from one sitting to the next
 # (bench/RESULTS.md, "The sitting, measured against a fixed reference"),
 # so an absolute figure in nanoseconds says as much about the machine's
 # neighbours as about the code. This script times the working tree's build
