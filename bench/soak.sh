@@ -16,8 +16,9 @@
 # server's anonymous resident memory (RssAnon, less the live snapshot's
 # private copy, which changes size with the snapshot), its open descriptors
 # and the snapshots it holds (the registry's count; no snapshot file stays
-# mapped, since the default serves copies). Memory is compared idle to idle: under load it moves by a
-# megabyte or two with the connections in flight, and the allocator's
+# mapped, since the default serves copies). Memory is compared idle to
+# idle: under load it moves by a megabyte or two with the connections in
+# flight, and the allocator's
 # fragmentation settles a few percent above its start. So a warm-up runs the
 # same load for WARM seconds first, then the server's RssAnon is read idle,
 # and again idle after the soak. It fails on:
